@@ -1,0 +1,83 @@
+// The one error type every credpool layer throws; callers branch on `code`, never on message text.
+import { z } from "zod";
+
+export const POOL_ERROR_CODES = [
+  "E_USAGE",
+  "E_INVALID_OPTIONS",
+  "E_INVALID_INPUT",
+  "E_NOT_FOUND",
+  "E_AMBIGUOUS",
+  "E_CONFLICT",
+  "E_POOL_NOT_FOUND",
+  "E_POOL_CORRUPT",
+  "E_POOL_INVALID",
+  "E_POOL_IO",
+  "E_LOCK_TIMEOUT",
+  "E_LOCK_COMPROMISED",
+  "E_NO_CREDENTIAL",
+  "E_REFRESH_FAILED",
+  "E_SOURCE",
+  "E_TOTP_REQUIRED",
+  "E_TOTP_INVALID",
+  "E_TOTP_REPLAY",
+  "E_TOTP_LOCKED",
+  "E_TOTP_MALFORMED",
+  "E_TOTP_STATE",
+  "E_TOTP_NOT_CONFIGURED",
+  "E_CLOSED",
+] as const;
+
+export type PoolErrorCode = (typeof POOL_ERROR_CODES)[number];
+
+export interface PoolErrorOptions {
+  cause?: unknown;
+  /** Milliseconds until retrying can succeed, when the error knows it. */
+  retryAfterMs?: number;
+  /** Structured facts for callers and logs; never secrets. */
+  details?: Record<string, unknown>;
+}
+
+export class PoolError extends Error {
+  override readonly name = "PoolError";
+  readonly code: PoolErrorCode;
+  readonly retryAfterMs: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: PoolErrorCode, message: string, options: PoolErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryAfterMs = options.retryAfterMs;
+    this.details = options.details;
+  }
+}
+
+export function isPoolError(error: unknown, code?: PoolErrorCode): error is PoolError {
+  return error instanceof PoolError && (code === undefined || error.code === code);
+}
+
+/** Wraps a zod failure so the message names `where` and every failing field path. */
+export function fromZodError(
+  code: PoolErrorCode,
+  where: string,
+  error: z.ZodError,
+): PoolError {
+  return new PoolError(code, `${where}:\n${z.prettifyError(error)}`, { cause: error });
+}
+
+/** The errno code of a Node system error, if there is one. */
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === "object" && error !== null && "code" in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === "string" ? code : undefined;
+  }
+  return undefined;
+}
+
+/** An I/O failure on `path`, keeping the errno code where callers and tests can see it. */
+export function ioError(action: string, path: string, error: unknown): PoolError {
+  const code = errnoCode(error);
+  return new PoolError("E_POOL_IO", `Could not ${action} ${path}: ${code ?? (error as Error).message}`, {
+    cause: error,
+    details: { path, errno: code },
+  });
+}

@@ -1,0 +1,434 @@
+// The embedded file backend: lock, read fresh, apply, validate, fence, atomic write; many updates per commit.
+import { randomBytes } from "node:crypto";
+import { chmod, link, mkdir, readdir, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { z } from "zod";
+import { PoolError, errnoCode, fromZodError, ioError } from "../errors.js";
+import type {
+  DocumentBackend,
+  DocumentChange,
+  DocumentHeader,
+  LockOptions,
+  Mutator,
+  NamedLock,
+  ReadResult,
+} from "./backend.js";
+import { watchDocument, type DocumentWatcher } from "./document-watcher.js";
+import { acquireFileLock, type HeldFileLock } from "./file-lock.js";
+import { parseDocument, publishDocument, readDocumentText, serializeDocument } from "./json-file.js";
+import { resolvePoolPath } from "./paths.js";
+import { createEmptyPoolDocument, poolDocumentSchema, type PoolDocument } from "./schema.js";
+
+export const fileBackendOptionsSchema = z.strictObject({
+  /** The document file. Defaults to $CREDPOOL_HOME/pool.json. */
+  path: z.string().min(1).optional(),
+  /** Lock age after which a crashed holder's lock is broken. proper-lockfile enforces at least 2000. */
+  staleMs: z.number().int().min(2000).max(600_000).default(5000),
+  lockTimeoutMs: z.number().int().positive().max(600_000).default(10_000),
+  /** Create the file (and a 0700 directory) on first update when it is missing. */
+  createIfMissing: z.boolean().default(true),
+  /** Keep the previous good document as `<file>.bak`. */
+  backup: z.boolean().default(true),
+  pollIntervalMs: z.number().int().min(10).default(1000),
+  trailingRecheckMs: z.number().int().min(1).default(30),
+  /** Test hooks; never used in production code. */
+  hooks: z
+    .object({
+      /** Called after each published write with how many updates it carried. */
+      onWrite: z.custom<(info: WriteInfo) => void>((v) => typeof v === "function").optional(),
+    })
+    .optional(),
+});
+
+export type FileBackendOptions = z.input<typeof fileBackendOptionsSchema>;
+
+export interface WriteInfo {
+  readonly rev: number;
+  readonly updates: number;
+  readonly bytes: number;
+}
+
+/** Describes one kind of document a file backend can hold. */
+export interface DocumentSpec<D extends DocumentHeader> {
+  readonly schema: z.ZodType<D>;
+  readonly empty: () => D;
+  /** Named in errors, e.g. "pool" or "auth state". */
+  readonly noun: string;
+}
+
+export const poolDocumentSpec: DocumentSpec<PoolDocument> = {
+  schema: poolDocumentSchema as z.ZodType<PoolDocument>,
+  empty: createEmptyPoolDocument,
+  noun: "pool",
+};
+
+export type FileBackend<D extends DocumentHeader = PoolDocument> = DocumentBackend<D> & {
+  readonly path: string;
+  readonly lockPath: string;
+  readonly backupPath: string;
+  /** Removes temp files that a crashed writer left behind, under the lock. Returns their names. */
+  cleanupTempFiles(): Promise<string[]>;
+};
+
+interface PendingUpdate<D> {
+  fn: Mutator<D>;
+  resolve: (doc: D) => void;
+  reject: (error: unknown) => void;
+}
+
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+
+export function createFileBackend(options: FileBackendOptions = {}): FileBackend<PoolDocument> {
+  return createDocumentFileBackend(poolDocumentSpec, options);
+}
+
+function parseOptions(options: FileBackendOptions): z.output<typeof fileBackendOptionsSchema> {
+  const parsed = fileBackendOptionsSchema.safeParse(options);
+  if (!parsed.success) throw fromZodError("E_INVALID_OPTIONS", "Invalid file backend options", parsed.error);
+  return parsed.data;
+}
+
+/** Matches write-file-atomic's temp names (`<file>.<uint32>`) and our backup temp. */
+function isTempName(fileName: string, candidate: string): boolean {
+  if (!candidate.startsWith(`${fileName}.`)) return false;
+  const suffix = candidate.slice(fileName.length + 1);
+  return /^\d+$/.test(suffix) || /^bak\.[0-9a-f]+\.tmp$/.test(suffix);
+}
+
+export function createDocumentFileBackend<D extends DocumentHeader>(
+  spec: DocumentSpec<D>,
+  rawOptions: FileBackendOptions = {},
+): FileBackend<D> {
+  const options = parseOptions(rawOptions);
+  const path = resolve(options.path ?? resolvePoolPath());
+  const dir = dirname(path);
+  const fileName = basename(path);
+  const lockPath = `${path}.lock`;
+  const backupPath = `${path}.bak`;
+  const lockDir = join(dir, `${fileName}.locks`);
+
+  let queue: PendingUpdate<D>[] = [];
+  let flushing: Promise<void> | null = null;
+  let closed = false;
+  let tempChecked = false;
+  let directoryReady = false;
+
+  const lockOptions = { staleMs: options.staleMs, timeoutMs: options.lockTimeoutMs };
+
+  async function ensureDirectory(): Promise<void> {
+    if (directoryReady) return;
+    try {
+      await stat(dir);
+    } catch (error) {
+      if (errnoCode(error) !== "ENOENT") throw ioError("open the pool directory", dir, error);
+      if (!options.createIfMissing) throw missingError();
+      try {
+        await mkdir(dir, { recursive: true, mode: DIR_MODE });
+        await chmod(dir, DIR_MODE);
+      } catch (mkdirError) {
+        throw ioError("create the pool directory", dir, mkdirError);
+      }
+    }
+    directoryReady = true;
+  }
+
+  function missingError(): PoolError {
+    return new PoolError(
+      "E_POOL_NOT_FOUND",
+      `No ${spec.noun} at ${path}. Run \`credpool init\` to create it, or pass --pool.`,
+      { details: { path } },
+    );
+  }
+
+  /** Parses what is on disk. A missing file is the empty document only when there is no backup to suggest loss. */
+  async function readCurrent(): Promise<ReadResult<D> & { exists: boolean }> {
+    const text = await readDocumentText(path);
+    if (text === null) {
+      const backupText = await readDocumentText(backupPath).catch(() => null);
+      if (backupText !== null) {
+        throw new PoolError(
+          "E_POOL_CORRUPT",
+          `${path} is missing but its backup ${backupPath} exists; run \`credpool doctor --restore\` to restore it.`,
+          { details: { path } },
+        );
+      }
+      const doc = spec.empty();
+      return { doc, rev: doc.rev, exists: false };
+    }
+    const doc = parseDocument(path, text, spec.schema);
+    return { doc, rev: doc.rev, exists: true };
+  }
+
+  async function read(): Promise<ReadResult<D>> {
+    const current = await readCurrent();
+    return { doc: current.doc, rev: current.rev };
+  }
+
+  function applyBatch(
+    base: D,
+    batch: PendingUpdate<D>[],
+  ): { doc: D; applied: PendingUpdate<D>[]; failed: Array<[PendingUpdate<D>, unknown]> } {
+    let draft = base;
+    const applied: PendingUpdate<D>[] = [];
+    const failed: Array<[PendingUpdate<D>, unknown]> = [];
+    for (const op of batch) {
+      // Each caller works on its own copy so one failing mutator cannot leave half its changes behind.
+      const copy = structuredClone(draft);
+      try {
+        const result = op.fn(copy);
+        if (result !== undefined && typeof (result as { then?: unknown }).then === "function") {
+          throw new PoolError("E_USAGE", "update() mutators must be synchronous; do async work outside the transaction.");
+        }
+        draft = (result ?? copy) as D;
+        applied.push(op);
+      } catch (error) {
+        failed.push([op, error]);
+      }
+    }
+    return { doc: draft, applied, failed };
+  }
+
+  function validate(doc: D): { ok: true; doc: D } | { ok: false; error: PoolError } {
+    const result = spec.schema.safeParse(doc);
+    if (result.success) return { ok: true, doc: result.data };
+    return { ok: false, error: fromZodError("E_POOL_INVALID", `The update would make ${path} invalid`, result.error) };
+  }
+
+  async function removeOrphans(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return [];
+    }
+    const orphans = names.filter((name) => isTempName(fileName, name));
+    for (const name of orphans) await unlink(join(dir, name)).catch(() => undefined);
+    return orphans;
+  }
+
+  async function keepBackup(): Promise<void> {
+    // A hard link to the inode about to be replaced: the previous good document, at the cost of two syscalls.
+    const temp = `${backupPath}.${randomBytes(4).toString("hex")}.tmp`;
+    try {
+      await link(path, temp);
+      await rename(temp, backupPath);
+    } catch {
+      await unlink(temp).catch(() => undefined);
+    }
+  }
+
+  /** Takes the lock, then commits everything queued by then: callers that arrive while we wait share the write. */
+  async function commitQueued(): Promise<void> {
+    let lock: HeldFileLock;
+    try {
+      await ensureDirectory();
+      lock = await acquireFileLock(path, lockPath, lockOptions);
+    } catch (error) {
+      const failed = queue;
+      queue = [];
+      for (const op of failed) op.reject(error);
+      return;
+    }
+    const batch = queue;
+    queue = [];
+    try {
+      if (!tempChecked) {
+        // Safe only under the lock: a live writer's temp file exists only while it holds this lock.
+        await removeOrphans();
+        tempChecked = true;
+      }
+      const current = await readCurrent();
+      const { doc, applied, failed } = applyBatch(current.doc, batch);
+      for (const [op, error] of failed) op.reject(error);
+      if (applied.length === 0) return;
+
+      let next = doc;
+      let accepted = applied;
+      const checked = validate(next);
+      if (checked.ok) {
+        next = checked.doc;
+      } else {
+        // Find the culprits one by one so valid updates in the same batch still land.
+        accepted = [];
+        next = current.doc;
+        for (const op of applied) {
+          const single = applyBatch(next, [op]);
+          const one = validate(single.doc);
+          if (single.applied.length === 1 && one.ok) {
+            next = one.doc;
+            accepted.push(op);
+          } else {
+            op.reject(one.ok ? single.failed[0]?.[1] : one.error);
+          }
+        }
+        if (accepted.length === 0) return;
+      }
+
+      const unchanged = current.exists && serializeDocument(next) === serializeDocument(current.doc);
+      if (unchanged) {
+        for (const op of accepted) op.resolve(current.doc);
+        return;
+      }
+
+      const committed = { ...next, rev: current.rev + 1, updatedAt: new Date().toISOString() } as D;
+      const text = serializeDocument(reorderHeader(committed));
+
+      // Fencing: proper-lockfile has no tokens, so check that nobody published since we read.
+      if (lock.signal.aborted) throw lock.signal.reason;
+      const onDisk = await readDocumentText(path);
+      const diskRev = onDisk === null ? spec.empty().rev : revOf(onDisk);
+      if (diskRev !== current.rev || lock.signal.aborted) {
+        throw new PoolError(
+          "E_LOCK_COMPROMISED",
+          `${path} changed under our lock (rev ${current.rev} became ${diskRev}); this transaction was aborted so the newer commit survives.`,
+          { details: { path } },
+        );
+      }
+      if (current.exists && options.backup) await keepBackup();
+      await publishDocument(path, text, FILE_MODE);
+      options.hooks?.onWrite?.({ rev: committed.rev, updates: accepted.length, bytes: text.length });
+      for (const op of accepted) op.resolve(committed);
+      notifyLocal(current.rev, committed);
+    } catch (error) {
+      for (const op of batch) op.reject(error);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  function revOf(text: string): number {
+    try {
+      const rev = (JSON.parse(text) as { rev?: unknown }).rev;
+      return typeof rev === "number" ? rev : -1;
+    } catch {
+      return -1;
+    }
+  }
+
+  async function flushLoop(): Promise<void> {
+    while (queue.length > 0) await commitQueued();
+    flushing = null;
+  }
+
+  function update(fn: Mutator<D>): Promise<D> {
+    if (closed) return Promise.reject(new PoolError("E_CLOSED", `The ${spec.noun} backend for ${path} is closed.`));
+    return new Promise<D>((resolvePromise, rejectPromise) => {
+      queue.push({ fn, resolve: resolvePromise, reject: rejectPromise });
+      flushing ??= flushLoop();
+    });
+  }
+
+  // Watching: one shared directory watcher feeds every subscriber, plus our own commits immediately.
+  const listeners = new Set<(change: DocumentChange<D>) => void>();
+  let watcher: DocumentWatcher | null = null;
+  let lastSeenRev = -1;
+
+  function emit(previousRev: number, doc: D): void {
+    if (doc.rev <= lastSeenRev) return;
+    const change: DocumentChange<D> = { previousRev: lastSeenRev < 0 ? previousRev : lastSeenRev, rev: doc.rev, doc };
+    lastSeenRev = doc.rev;
+    for (const listener of listeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's bug must not stop the others from converging.
+      }
+    }
+  }
+
+  function notifyLocal(previousRev: number, doc: D): void {
+    if (listeners.size > 0) emit(previousRev, doc);
+  }
+
+  async function checkDisk(): Promise<void> {
+    try {
+      const current = await readCurrent();
+      emit(lastSeenRev, current.doc);
+    } catch {
+      // A torn or unreadable file is never published as state; the next good rev will be.
+    }
+  }
+
+  function watch(onChange: (change: DocumentChange<D>) => void): () => void {
+    listeners.add(onChange);
+    if (watcher === null) {
+      watcher = watchDocument({
+        path,
+        pollIntervalMs: options.pollIntervalMs,
+        trailingRecheckMs: options.trailingRecheckMs,
+        check: checkDisk,
+      });
+      // Catch anything committed between the caller's last read and the watcher becoming ready.
+      void watcher.ready.then(checkDisk);
+    }
+    return () => {
+      listeners.delete(onChange);
+      if (listeners.size === 0 && watcher !== null) {
+        const stopping = watcher;
+        watcher = null;
+        lastSeenRev = -1;
+        void stopping.close();
+      }
+    };
+  }
+
+  async function lock(name: string, lockOpts: LockOptions = {}): Promise<NamedLock> {
+    if (!/^[\w.:@-]{1,128}$/.test(name)) {
+      throw new PoolError("E_USAGE", `Invalid lock name ${JSON.stringify(name)}: use letters, digits and . : @ _ -`);
+    }
+    await ensureDirectory();
+    await mkdir(lockDir, { recursive: true, mode: DIR_MODE }).catch((error: unknown) => {
+      throw ioError("create the lock directory", lockDir, error);
+    });
+    const safe = name.replace(/:/g, "_");
+    const target = join(lockDir, safe);
+    const held = await acquireFileLock(target, `${target}.lock`, {
+      staleMs: options.staleMs,
+      timeoutMs: lockOpts.timeoutMs ?? options.lockTimeoutMs,
+    });
+    return { name, signal: held.signal, release: () => held.release() };
+  }
+
+  async function cleanupTempFiles(): Promise<string[]> {
+    await ensureDirectory();
+    const held = await acquireFileLock(path, lockPath, lockOptions);
+    try {
+      return await removeOrphans();
+    } finally {
+      await held.release();
+    }
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    if (flushing) await flushing;
+    listeners.clear();
+    if (watcher) {
+      const stopping = watcher;
+      watcher = null;
+      await stopping.close();
+    }
+  }
+
+  return {
+    kind: "file",
+    location: path,
+    path,
+    lockPath,
+    backupPath,
+    capabilities: { watch: true, lock: true, groupCommit: true },
+    read,
+    update,
+    watch,
+    lock,
+    cleanupTempFiles,
+    close,
+  };
+}
+
+/** Header first, so a person (or `head`) sees schemaVersion and rev at the top of the file. */
+function reorderHeader<D extends DocumentHeader>(doc: D): D {
+  const { schemaVersion, rev, updatedAt, ...rest } = doc;
+  return { schemaVersion, rev, updatedAt, ...rest } as unknown as D;
+}

@@ -1,0 +1,27 @@
+export type {
+  BackendCapabilities,
+  DocumentBackend,
+  DocumentChange,
+  DocumentHeader,
+  LockOptions,
+  Mutator,
+  NamedLock,
+  ReadResult,
+} from "./backend.js";
+export {
+  createDocumentFileBackend,
+  createFileBackend,
+  fileBackendOptionsSchema,
+  poolDocumentSpec,
+  type DocumentSpec,
+  type FileBackend,
+  type FileBackendOptions,
+  type WriteInfo,
+} from "./file-backend.js";
+export { acquireFileLock, type FileLockOptions, type HeldFileLock } from "./file-lock.js";
+export { fsyncDirectory, parseDocument, publishDocument, readDocumentText, serializeDocument } from "./json-file.js";
+export { POOL_FILE_NAME, resolveCredpoolHome, resolvePoolPath } from "./paths.js";
+export * from "./schema.js";
+export { openSnapshot, type Snapshot } from "./snapshot.js";
+
+export type PoolBackend = import("./backend.js").DocumentBackend<import("./schema.js").PoolDocument>;

@@ -1,0 +1,94 @@
+// Pool document schema v1. Objects are loose so fields written by a newer build survive an older one's update.
+import { z } from "zod";
+
+export const SCHEMA_VERSION = 1;
+
+export const STRATEGIES = ["fill_first", "round_robin", "least_used", "random"] as const;
+export const strategySchema = z.enum(STRATEGIES);
+export type Strategy = z.infer<typeof strategySchema>;
+
+export const credentialStateSchema = z.enum(["ok", "exhausted", "dead"]);
+export type CredentialState = z.infer<typeof credentialStateSchema>;
+
+const epochMs = z.number().int().nonnegative();
+
+export const credentialStatusSchema = z.looseObject({
+  state: credentialStateSchema,
+  since: epochMs.optional(),
+  until: epochMs.optional(),
+  reason: z.string().optional(),
+  httpStatus: z.number().int().optional(),
+  message: z.string().optional(),
+  /** Set when the cooldown covers only this model. */
+  model: z.string().optional(),
+  /** Consecutive failures of this class, for exponential backoff. */
+  strikes: z.number().int().nonnegative().optional(),
+});
+export type CredentialStatus = z.infer<typeof credentialStatusSchema>;
+
+export const credentialSecretsSchema = z.looseObject({
+  apiKey: z.string().optional(),
+  accessToken: z.string().optional(),
+  refreshToken: z.string().optional(),
+  /** Access-token expiry, epoch milliseconds. */
+  expiresAt: epochMs.optional(),
+  idToken: z.string().optional(),
+  accountId: z.string().optional(),
+});
+export type CredentialSecrets = z.infer<typeof credentialSecretsSchema>;
+
+export const leaseRecordSchema = z.looseObject({
+  id: z.string().min(1),
+  startedAt: epochMs,
+  expiresAt: epochMs,
+  holder: z.string().optional(),
+  model: z.string().optional(),
+});
+export type LeaseRecord = z.infer<typeof leaseRecordSchema>;
+
+export const usageSchema = z.looseObject({
+  requests: z.number().int().nonnegative().default(0),
+  failures: z.number().int().nonnegative().default(0),
+  lastUsedAt: epochMs.optional(),
+});
+export type Usage = z.infer<typeof usageSchema>;
+
+export const credentialSchema = z.looseObject({
+  id: z.string().min(1),
+  label: z.string().min(1),
+  provider: z.string().min(1),
+  kind: z.enum(["api_key", "oauth"]),
+  priority: z.number().int().default(0),
+  source: z.string().min(1).default("manual"),
+  baseUrl: z.string().optional(),
+  secrets: credentialSecretsSchema.default({}),
+  tokenGeneration: z.number().int().nonnegative().default(0),
+  status: credentialStatusSchema.default({ state: "ok" }),
+  modelCooldowns: z.array(credentialStatusSchema).optional(),
+  statusClearedAt: epochMs.optional(),
+  usage: usageSchema.default({ requests: 0, failures: 0 }),
+  maxConcurrent: z.number().int().positive().optional(),
+  leases: z.array(leaseRecordSchema).optional(),
+  createdAt: epochMs.optional(),
+});
+export type Credential = z.infer<typeof credentialSchema>;
+
+export const providerPoolSchema = z.looseObject({
+  strategy: strategySchema.optional(),
+  /** Round-robin cursor shared by every process. */
+  cursor: z.number().int().nonnegative().optional(),
+  credentials: z.array(credentialSchema).default([]),
+});
+export type ProviderPool = z.infer<typeof providerPoolSchema>;
+
+export const poolDocumentSchema = z.looseObject({
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  rev: z.number().int().nonnegative(),
+  updatedAt: z.string(),
+  providers: z.record(z.string().min(1), providerPoolSchema).default({}),
+});
+export type PoolDocument = z.infer<typeof poolDocumentSchema>;
+
+export function createEmptyPoolDocument(): PoolDocument {
+  return { schemaVersion: SCHEMA_VERSION, rev: 0, updatedAt: new Date(0).toISOString(), providers: {} };
+}

@@ -1,0 +1,3 @@
+// Private fixtures for credpool's tests and benchmarks: temp pools and real child processes.
+export { createTempDir, type TempDir } from "./temp-dir.js";
+export { spawnChild, startTogether, type ChildHandle, type ChildExit, type SpawnChildOptions } from "./child.js";
