@@ -23,6 +23,11 @@ export default tseslint.config(
     },
   },
   {
+    // Tool configs are loaded by their tools through a default export.
+    files: ["vitest.config.ts"],
+    rules: { "no-restricted-syntax": "off" },
+  },
+  {
     files: ["**/*.mjs", "**/*.js"],
     languageOptions: {
       globals: {

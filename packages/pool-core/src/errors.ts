@@ -67,7 +67,7 @@ export function fromZodError(
 /** The errno code of a Node system error, if there is one. */
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "code" in error) {
-    const code = (error as { code: unknown }).code;
+    const code = (error).code;
     return typeof code === "string" ? code : undefined;
   }
   return undefined;

@@ -74,7 +74,7 @@ export function spawnChild(script: string, args: string[] = [], options: SpawnCh
           predicate: predicate as (message: never) => boolean,
           resolve: (message: never) => {
             clearTimeout(timer);
-            resolve(message as T);
+            resolve(message);
           },
         };
         const timer = setTimeout(() => {

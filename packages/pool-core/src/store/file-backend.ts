@@ -57,7 +57,7 @@ export interface DocumentSpec<D extends DocumentHeader> {
 }
 
 export const poolDocumentSpec: DocumentSpec<PoolDocument> = {
-  schema: poolDocumentSchema as z.ZodType<PoolDocument>,
+  schema: poolDocumentSchema,
   empty: createEmptyPoolDocument,
   noun: "pool",
 };
@@ -180,7 +180,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         if (result !== undefined && typeof (result as { then?: unknown }).then === "function") {
           throw new PoolError("E_USAGE", "update() mutators must be synchronous; do async work outside the transaction.");
         }
-        draft = (result ?? copy) as D;
+        draft = (result ?? copy);
         applied.push(op);
       } catch (error) {
         failed.push([op, error]);

@@ -1,3 +1,8 @@
+import type { DocumentBackend } from "./backend.js";
+import type { PoolDocument } from "./schema.js";
+
+export type PoolBackend = DocumentBackend<PoolDocument>;
+
 export type {
   BackendCapabilities,
   DocumentBackend,
@@ -24,4 +29,3 @@ export { POOL_FILE_NAME, resolveCredpoolHome, resolvePoolPath } from "./paths.js
 export * from "./schema.js";
 export { openSnapshot, type Snapshot } from "./snapshot.js";
 
-export type PoolBackend = import("./backend.js").DocumentBackend<import("./schema.js").PoolDocument>;
