@@ -1,2 +1,3 @@
 export * from "./errors.js";
 export * from "./store/index.js";
+export * from "./pool/index.js";

@@ -1,0 +1,84 @@
+// Whether a credential can serve a request right now. Expired cooldowns read as available with no write needed.
+import type { Credential, CredentialStatus, LeaseRecord } from "../store/schema.js";
+
+export type Unavailability =
+  | { readonly kind: "dead"; readonly reason: string }
+  | { readonly kind: "exhausted"; readonly until: number; readonly reason: string; readonly model?: string }
+  | { readonly kind: "at_capacity"; readonly until: number; readonly held: number; readonly max: number }
+  | { readonly kind: "excluded" }
+  | { readonly kind: "no_secret" };
+
+export function liveLeases(credential: Credential, now: number): LeaseRecord[] {
+  return (credential.leases ?? []).filter((lease) => lease.expiresAt > now);
+}
+
+function activeCooldown(status: CredentialStatus | undefined, now: number): boolean {
+  return status?.state === "exhausted" && (status.until ?? 0) > now;
+}
+
+export function findModelCooldown(
+  credential: Credential,
+  model: string | undefined,
+  now: number,
+): CredentialStatus | undefined {
+  if (!model) return undefined;
+  return credential.modelCooldowns?.find((status) => status.model === model && activeCooldown(status, now));
+}
+
+export function hasSecret(credential: Credential): boolean {
+  const { secrets } = credential;
+  return Boolean(secrets.apiKey || secrets.accessToken || secrets.refreshToken);
+}
+
+/**
+ * Why `credential` cannot serve now, or undefined when it can. `extraLeases` counts this process's leases that
+ * are not yet visible in the document.
+ */
+export function checkAvailability(
+  credential: Credential,
+  now: number,
+  options: { model?: string; exclude?: readonly string[]; extraLeases?: number } = {},
+): Unavailability | undefined {
+  if (options.exclude?.includes(credential.id)) return { kind: "excluded" };
+  const { status } = credential;
+  if (status.state === "dead") return { kind: "dead", reason: status.reason ?? "dead" };
+  if (activeCooldown(status, now)) {
+    return { kind: "exhausted", until: status.until ?? now, reason: status.reason ?? "exhausted" };
+  }
+  const modelCooldown = findModelCooldown(credential, options.model, now);
+  if (modelCooldown) {
+    return {
+      kind: "exhausted",
+      until: modelCooldown.until ?? now,
+      reason: modelCooldown.reason ?? "exhausted",
+      model: modelCooldown.model ?? "",
+    };
+  }
+  if (!hasSecret(credential)) return { kind: "no_secret" };
+  if (credential.maxConcurrent !== undefined) {
+    const live = liveLeases(credential, now);
+    const held = live.length + (options.extraLeases ?? 0);
+    if (held >= credential.maxConcurrent) {
+      const until = Math.min(...live.map((lease) => lease.expiresAt), now + 60_000);
+      return { kind: "at_capacity", until, held, max: credential.maxConcurrent };
+    }
+  }
+  return undefined;
+}
+
+export function describeUnavailability(reason: Unavailability, now: number): string {
+  switch (reason.kind) {
+    case "dead":
+      return `dead: ${reason.reason}`;
+    case "exhausted": {
+      const left = Math.max(0, Math.ceil((reason.until - now) / 1000));
+      return `exhausted (${reason.reason}${reason.model ? `, model ${reason.model}` : ""}) for ${left}s`;
+    }
+    case "at_capacity":
+      return `at capacity (${reason.held}/${reason.max} leases)`;
+    case "excluded":
+      return "excluded by the caller";
+    case "no_secret":
+      return "has no secret";
+  }
+}

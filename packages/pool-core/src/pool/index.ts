@@ -1,0 +1,36 @@
+export {
+  checkAvailability,
+  describeUnavailability,
+  findModelCooldown,
+  hasSecret,
+  liveLeases,
+  type Unavailability,
+} from "./availability.js";
+export {
+  TERMINAL_REASONS,
+  computeFailureStatus,
+  findTerminalReason,
+  healthConfigSchema,
+  scrubMessage,
+  type FailureReport,
+  type HealthConfig,
+  type HealthContext,
+} from "./health.js";
+export {
+  DEFAULT_STRATEGY,
+  openPool,
+  type AddCredentialInput,
+  type CredentialRefresher,
+  type CredentialView,
+  type Lease,
+  type LeaseOptions,
+  type LeaseOutcome,
+  type Pool,
+  type PoolEvent,
+  type PoolOptions,
+  type SelectOptions,
+} from "./pool.js";
+export { KNOWN_PROVIDERS, assertProviderName, getProviderDefaults, type ProviderDefaults } from "./providers.js";
+export { parseDuration, parseResetInfo, type HeaderBag } from "./reset-info.js";
+export { chooseCredential, orderCredentials, type StrategyChoice, type StrategyInput } from "./strategy.js";
+export { findCredential, listCredentials, resolveTarget } from "./targets.js";

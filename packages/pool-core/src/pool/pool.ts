@@ -1,0 +1,844 @@
+// The pool: credential CRUD, in-memory selection from the watched snapshot, leases, health and batched usage.
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { z } from "zod";
+import { PoolError, fromZodError } from "../errors.js";
+import type { DocumentChange } from "../store/backend.js";
+import { createFileBackend, type FileBackendOptions } from "../store/file-backend.js";
+import type { PoolBackend } from "../store/index.js";
+import {
+  credentialSecretsSchema,
+  strategySchema,
+  type Credential,
+  type CredentialSecrets,
+  type PoolDocument,
+  type ProviderPool,
+  type Strategy,
+} from "../store/schema.js";
+import { openSnapshot, type Snapshot } from "../store/snapshot.js";
+import {
+  checkAvailability,
+  describeUnavailability,
+  findModelCooldown,
+  liveLeases,
+  type Unavailability,
+} from "./availability.js";
+import { computeFailureStatus, healthConfigSchema, type FailureReport, type HealthConfig } from "./health.js";
+import { assertProviderName, getProviderDefaults } from "./providers.js";
+import { chooseCredential, orderCredentials } from "./strategy.js";
+import { findCredential, listCredentials, resolveTarget } from "./targets.js";
+
+export const DEFAULT_STRATEGY: Strategy = "fill_first";
+const DEFAULT_LEASE_TTL_MS = 10 * 60_000;
+const NO_CREDENTIAL_LOG_INTERVAL_MS = 30_000;
+
+export interface PoolEvent {
+  readonly event: string;
+  readonly [field: string]: unknown;
+}
+
+/** Refreshes an OAuth credential that is due; returns the credential with a usable access token. */
+export type CredentialRefresher = (pool: Pool, credential: Credential) => Promise<Credential>;
+
+export const poolOptionsSchema = z.object({
+  defaultLeaseTtlMs: z.number().int().positive().max(24 * 3_600_000).default(DEFAULT_LEASE_TTL_MS),
+  usageFlushMs: z.number().int().positive().max(60_000).default(1000),
+  health: healthConfigSchema.default(healthConfigSchema.parse({})),
+});
+
+export interface PoolOptions {
+  /** Defaults to a file backend built from `file`. */
+  backend?: PoolBackend;
+  file?: FileBackendOptions;
+  health?: Partial<HealthConfig>;
+  defaultLeaseTtlMs?: number;
+  /** Usage counters are flushed at most this often (and on close). A crash loses at most this much usage. */
+  usageFlushMs?: number;
+  /** Identifies this process in persisted lease records. */
+  holder?: string;
+  refresher?: CredentialRefresher;
+  onEvent?: (event: PoolEvent) => void;
+  now?: () => number;
+}
+
+export interface AddCredentialInput {
+  provider: string;
+  kind?: "api_key" | "oauth";
+  label?: string;
+  priority?: number;
+  source?: string;
+  baseUrl?: string;
+  maxConcurrent?: number;
+  secrets: CredentialSecrets;
+  /** Extra fields kept on the credential (e.g. a source's own metadata). */
+  extra?: Record<string, unknown>;
+}
+
+export interface SelectOptions {
+  model?: string;
+  exclude?: readonly string[];
+}
+
+export interface LeaseOptions extends SelectOptions {
+  ttlMs?: number;
+  /**
+   * Record the lease in the document even when the credential is uncapped, so another process can release it
+   * (e.g. `credpool lease` in one command and `credpool release` in the next).
+   */
+  persist?: boolean;
+}
+
+export type LeaseOutcome = "ok" | { error: FailureReport };
+
+export interface Lease {
+  readonly id: string;
+  readonly provider: string;
+  readonly credentialId: string;
+  readonly label: string;
+  readonly kind: Credential["kind"];
+  readonly baseUrl: string | undefined;
+  /** The API key or access token to send. Never a refresh token. */
+  readonly token: string;
+  readonly tokenType: "api_key" | "bearer";
+  /** When the access token itself expires, if known. */
+  readonly expiresAt: number | undefined;
+  readonly startedAt: number;
+  readonly leaseExpiresAt: number;
+  readonly model: string | undefined;
+  /** Whether the lease is recorded in the document (capped credentials) or only in this process. */
+  readonly persisted: boolean;
+  renew(ttlMs?: number): Promise<void>;
+  release(outcome?: LeaseOutcome): Promise<void>;
+}
+
+export interface CredentialView {
+  readonly credential: Credential;
+  /** 1-based position within its provider, as `provider#N` targets use. */
+  readonly index: number;
+  readonly available: boolean;
+  readonly unavailable: Unavailability | undefined;
+  readonly activeLeases: number;
+}
+
+interface UsageDelta {
+  requests: number;
+  failures: number;
+  lastUsedAt: number;
+  /** Successful outcomes since the last flush: an expired cooldown is cleared on the next flush. */
+  succeeded: boolean;
+}
+
+interface LocalLease {
+  readonly id: string;
+  readonly provider: string;
+  readonly credentialId: string;
+  readonly startedAt: number;
+  expiresAt: number;
+  readonly persisted: boolean;
+  readonly model: string | undefined;
+  released: boolean;
+}
+
+export interface Pool {
+  readonly backend: PoolBackend;
+  /** The newest document seen (watched). Treat as read-only. */
+  readonly doc: PoolDocument;
+  list(provider?: string): CredentialView[];
+  resolve(target: string): Credential;
+  add(input: AddCredentialInput): Promise<Credential>;
+  remove(target: string): Promise<Credential>;
+  setPriority(target: string, priority: number): Promise<Credential>;
+  setStrategy(provider: string, strategy: Strategy): Promise<void>;
+  /** Clears cooldowns (and dead states) on one credential, or on every credential of `provider`. */
+  reset(provider: string, target?: string): Promise<Credential[]>;
+  /** Records an outcome for a request made outside a lease (e.g. `credpool report`). */
+  report(target: string, outcome: LeaseOutcome): Promise<Credential>;
+  select(provider: string, options?: SelectOptions): Credential;
+  lease(provider: string, options?: LeaseOptions): Promise<Lease>;
+  /** Releases a persisted lease by id, from any process. */
+  releaseLease(leaseId: string, outcome?: LeaseOutcome): Promise<Credential>;
+  /** Applies a mutation to fresh state in one commit (for layers built on the pool). */
+  update(fn: (doc: PoolDocument) => void): Promise<PoolDocument>;
+  onChange(listener: (change: DocumentChange<PoolDocument>) => void): () => void;
+  /** Writes pending usage counters now. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function newId(bytes: number): string {
+  // Crockford-ish base32 without padding: short, URL-safe, unambiguous.
+  const alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
+  const raw = randomBytes(bytes);
+  let out = "";
+  for (const byte of raw) out += alphabet[byte % 32];
+  return out;
+}
+
+function providerOf(doc: PoolDocument, provider: string): ProviderPool | undefined {
+  return doc.providers[provider];
+}
+
+function tokenOf(credential: Credential): string | undefined {
+  return credential.kind === "api_key" ? credential.secrets.apiKey : credential.secrets.accessToken;
+}
+
+const addInputSchema = z.object({
+  provider: z.string().min(1),
+  kind: z.enum(["api_key", "oauth"]).optional(),
+  label: z
+    .string()
+    .trim()
+    .min(1)
+    .max(64)
+    .regex(/^[^\s#]+$/, "labels have no spaces or #")
+    .optional(),
+  priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+  source: z.string().min(1).optional(),
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  maxConcurrent: z.number().int().positive().max(10_000).optional(),
+  secrets: credentialSecretsSchema,
+  extra: z.record(z.string(), z.unknown()).optional(),
+});
+
+export async function openPool(options: PoolOptions = {}): Promise<Pool> {
+  const parsed = poolOptionsSchema.safeParse({
+    defaultLeaseTtlMs: options.defaultLeaseTtlMs,
+    usageFlushMs: options.usageFlushMs,
+    health: healthConfigSchema.parse(options.health ?? {}),
+  });
+  if (!parsed.success) throw fromZodError("E_INVALID_OPTIONS", "Invalid pool options", parsed.error);
+  const config = parsed.data;
+  const now = options.now ?? Date.now;
+  const holder = options.holder ?? `${hostname()}:${process.pid}`;
+  const backend = options.backend ?? createFileBackend(options.file);
+  const snapshot: Snapshot<PoolDocument> = await openSnapshot(backend);
+
+  const pendingUsage = new Map<string, UsageDelta>();
+  const flushingUsage = new Map<string, UsageDelta>();
+  const pendingCursor = new Map<string, number>();
+  const flushingCursor = new Map<string, number>();
+  const localLeases = new Map<string, LocalLease>();
+  const lastNoCredentialLog = new Map<string, number>();
+  let flushTimer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> | null = null;
+  let closed = false;
+
+  const emit = (event: PoolEvent): void => {
+    try {
+      options.onEvent?.(event);
+    } catch {
+      // An observer's failure is not the pool's.
+    }
+  };
+
+  function usageOf(map: Map<string, UsageDelta>, id: string): UsageDelta {
+    let delta = map.get(id);
+    if (!delta) {
+      delta = { requests: 0, failures: 0, lastUsedAt: 0, succeeded: false };
+      map.set(id, delta);
+    }
+    return delta;
+  }
+
+  function requestsOf(credential: Credential): number {
+    return (
+      credential.usage.requests +
+      (pendingUsage.get(credential.id)?.requests ?? 0) +
+      (flushingUsage.get(credential.id)?.requests ?? 0)
+    );
+  }
+
+  function cursorOf(doc: PoolDocument, provider: string): number {
+    return (
+      (providerOf(doc, provider)?.cursor ?? 0) + (pendingCursor.get(provider) ?? 0) + (flushingCursor.get(provider) ?? 0)
+    );
+  }
+
+  function scheduleFlush(): void {
+    if (flushTimer || closed) return;
+    flushTimer = setTimeout(() => {
+      flushTimer = undefined;
+      void flush().catch((error: unknown) => emit({ event: "pool.flush_failed", error: (error as Error).message }));
+    }, config.usageFlushMs);
+    flushTimer.unref();
+  }
+
+  /** Moves pending counters into `doc`. Called inside a transaction, so it sees the freshest state. */
+  function applyUsage(doc: PoolDocument, usage: Map<string, UsageDelta>, cursors: Map<string, number>): void {
+    const at = now();
+    for (const [provider, advance] of cursors) {
+      const pool = providerOf(doc, provider);
+      if (pool) pool.cursor = (pool.cursor ?? 0) + advance;
+    }
+    for (const [id, delta] of usage) {
+      const credential = findCredential(doc, id);
+      if (!credential) continue;
+      credential.usage.requests += delta.requests;
+      credential.usage.failures += delta.failures;
+      if (delta.lastUsedAt > (credential.usage.lastUsedAt ?? 0)) credential.usage.lastUsedAt = delta.lastUsedAt;
+      if (delta.succeeded && credential.status.state === "exhausted" && (credential.status.until ?? 0) <= at) {
+        // The bench has expired and a request just worked: reset the backoff ladder.
+        credential.status = { state: "ok", since: at };
+      }
+    }
+  }
+
+  async function flush(): Promise<void> {
+    if (flushing) await flushing;
+    if (pendingUsage.size === 0 && pendingCursor.size === 0) return;
+    // Keep the in-flight deltas visible to selection until the snapshot holds the committed counts.
+    for (const [id, delta] of pendingUsage) flushingUsage.set(id, delta);
+    for (const [provider, advance] of pendingCursor) flushingCursor.set(provider, advance);
+    pendingUsage.clear();
+    pendingCursor.clear();
+    flushing = (async () => {
+      try {
+        await backend.update((doc) => applyUsage(doc, flushingUsage, flushingCursor));
+      } catch (error) {
+        // Put the counts back so the next flush retries them.
+        for (const [id, delta] of flushingUsage) {
+          const pending = usageOf(pendingUsage, id);
+          pending.requests += delta.requests;
+          pending.failures += delta.failures;
+          pending.lastUsedAt = Math.max(pending.lastUsedAt, delta.lastUsedAt);
+          pending.succeeded ||= delta.succeeded;
+        }
+        for (const [provider, advance] of flushingCursor) {
+          pendingCursor.set(provider, (pendingCursor.get(provider) ?? 0) + advance);
+        }
+        scheduleFlush();
+        throw error;
+      } finally {
+        flushingUsage.clear();
+        flushingCursor.clear();
+        flushing = null;
+      }
+    })();
+    await flushing;
+  }
+
+  function requireProvider(provider: string): void {
+    assertProviderName(provider);
+  }
+
+  function noCredentialError(provider: string, doc: PoolDocument, options: SelectOptions): PoolError {
+    const at = now();
+    const credentials = orderCredentials(providerOf(doc, provider)?.credentials ?? []);
+    if (credentials.length === 0) {
+      return new PoolError(
+        "E_NO_CREDENTIAL",
+        `No credentials for provider "${provider}". Add one with \`credpool add ${provider}\`.`,
+        { details: { provider, credentials: [] } },
+      );
+    }
+    const reasons = credentials.map((credential) => {
+      const reason = checkAvailability(credential, at, { ...options, extraLeases: extraLeasesOf(credential, doc) });
+      return {
+        id: credential.id,
+        label: credential.label,
+        reason: reason ? describeUnavailability(reason, at) : "available",
+        until: reason && "until" in reason ? reason.until : undefined,
+      };
+    });
+    const untils = reasons.map((entry) => entry.until).filter((until): until is number => until !== undefined);
+    const retryAfterMs = untils.length > 0 ? Math.max(0, Math.min(...untils) - at) : undefined;
+    const last = lastNoCredentialLog.get(provider) ?? 0;
+    if (at - last >= NO_CREDENTIAL_LOG_INTERVAL_MS) {
+      lastNoCredentialLog.set(provider, at);
+      emit({ event: "pool.no_credential", provider, retryAfterMs, reasons: reasons.map((r) => `${r.label}: ${r.reason}`) });
+    }
+    const summary = reasons.map((entry) => `${entry.label}: ${entry.reason}`).join("; ");
+    const when = retryAfterMs === undefined ? "none will recover on its own" : `next one frees up in ${Math.ceil(retryAfterMs / 1000)}s`;
+    return new PoolError("E_NO_CREDENTIAL", `No ${provider} credential is available (${when}). ${summary}.`, {
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      details: { provider, credentials: reasons },
+    });
+  }
+
+  /** Leases this process holds that `doc` does not show yet (persisted ones appear once committed). */
+  function extraLeasesOf(credential: Credential, doc: PoolDocument): number {
+    if (credential.maxConcurrent === undefined) return 0;
+    const recorded = new Set((findCredential(doc, credential.id)?.leases ?? []).map((lease) => lease.id));
+    let extra = 0;
+    for (const lease of localLeases.values()) {
+      if (lease.credentialId === credential.id && lease.persisted && !recorded.has(lease.id)) extra++;
+    }
+    return extra;
+  }
+
+  function choose(doc: PoolDocument, provider: string, options: SelectOptions, at: number) {
+    const pool = providerOf(doc, provider);
+    const ordered = orderCredentials(pool?.credentials ?? []);
+    return chooseCredential(pool?.strategy ?? DEFAULT_STRATEGY, {
+      ordered,
+      cursor: cursorOf(doc, provider),
+      requestsOf,
+      isAvailable: (credential) =>
+        checkAvailability(credential, at, { ...options, extraLeases: extraLeasesOf(credential, doc) }) === undefined,
+    });
+  }
+
+  function select(provider: string, options: SelectOptions = {}): Credential {
+    requireProvider(provider);
+    const doc = snapshot.doc;
+    const choice = choose(doc, provider, options, now());
+    if (!choice) throw noCredentialError(provider, doc, options);
+    return choice.credential;
+  }
+
+  function buildLease(credential: Credential, local: LocalLease): Lease {
+    const token = tokenOf(credential);
+    if (!token) {
+      throw new PoolError(
+        "E_NO_CREDENTIAL",
+        `Credential ${credential.label} (${credential.id}) has no usable token; run \`credpool refresh ${credential.id}\`.`,
+      );
+    }
+    return {
+      id: local.id,
+      provider: credential.provider,
+      credentialId: credential.id,
+      label: credential.label,
+      kind: credential.kind,
+      baseUrl: credential.baseUrl ?? getProviderDefaults(credential.provider).baseUrl,
+      token,
+      tokenType: credential.kind === "api_key" ? "api_key" : "bearer",
+      expiresAt: credential.secrets.expiresAt,
+      startedAt: local.startedAt,
+      get leaseExpiresAt() {
+        return local.expiresAt;
+      },
+      model: local.model,
+      persisted: local.persisted,
+      renew: (ttlMs) => renewLease(local, ttlMs),
+      release: (outcome = "ok") => releaseLease(local, outcome),
+    };
+  }
+
+  async function lease(provider: string, request: LeaseOptions = {}): Promise<Lease> {
+    if (closed) throw new PoolError("E_CLOSED", "The pool is closed.");
+    requireProvider(provider);
+    const ttlMs = request.ttlMs ?? config.defaultLeaseTtlMs;
+    if (!Number.isInteger(ttlMs) || ttlMs <= 0) {
+      throw new PoolError("E_INVALID_INPUT", `Invalid lease ttlMs ${String(request.ttlMs)}: use a positive integer.`);
+    }
+    const startedAt = now();
+    const choice = choose(snapshot.doc, provider, request, startedAt);
+    if (!choice) throw noCredentialError(provider, snapshot.doc, request);
+
+    let credential = choice.credential;
+    let local: LocalLease;
+    if (credential.maxConcurrent === undefined && !request.persist) {
+      // Fast path: uncapped credentials need no lease record, only batched usage.
+      local = {
+        id: newId(10),
+        provider,
+        credentialId: credential.id,
+        startedAt,
+        expiresAt: startedAt + ttlMs,
+        persisted: false,
+        model: request.model,
+        released: false,
+      };
+      if (choice.cursorAdvance > 0) pendingCursor.set(provider, (pendingCursor.get(provider) ?? 0) + choice.cursorAdvance);
+    } else {
+      // Capped: the cap holds across processes only if the choice and the lease record commit together.
+      const id = newId(10);
+      let chosen: Credential | undefined;
+      let failure: PoolError | undefined;
+      const committed = await backend.update((doc) => {
+        const at = now();
+        chosen = undefined;
+        failure = undefined;
+        for (const item of providerOf(doc, provider)?.credentials ?? []) {
+          if (item.leases) item.leases = liveLeases(item, at);
+        }
+        const fresh = choose(doc, provider, request, at);
+        if (!fresh) {
+          failure = noCredentialError(provider, doc, request);
+          return;
+        }
+        chosen = fresh.credential;
+        if (fresh.cursorAdvance > 0) {
+          const pool = providerOf(doc, provider);
+          if (pool) pool.cursor = (pool.cursor ?? 0) + fresh.cursorAdvance;
+        }
+        if (chosen.maxConcurrent !== undefined || request.persist) {
+          chosen.leases = [
+            ...(chosen.leases ?? []),
+            { id, startedAt: at, expiresAt: at + ttlMs, holder, ...(request.model ? { model: request.model } : {}) },
+          ];
+        }
+      });
+      if (failure) throw failure;
+      const fresh = chosen ? findCredential(committed, chosen.id) : undefined;
+      if (!fresh) throw noCredentialError(provider, committed, request);
+      credential = fresh;
+      local = {
+        id,
+        provider,
+        credentialId: credential.id,
+        startedAt,
+        expiresAt: startedAt + ttlMs,
+        persisted: credential.maxConcurrent !== undefined || request.persist === true,
+        model: request.model,
+        released: false,
+      };
+    }
+    const usage = usageOf(pendingUsage, credential.id);
+    usage.requests++;
+    usage.lastUsedAt = startedAt;
+    scheduleFlush();
+    localLeases.set(local.id, local);
+    try {
+      // The refresher decides whether the token is due; it never holds the pool lock across its network call.
+      if (options.refresher && credential.kind === "oauth") credential = await options.refresher(pool, credential);
+      return buildLease(credential, local);
+    } catch (error) {
+      await releaseLease(local, "ok", { countOutcome: false }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async function renewLease(local: LocalLease, ttlMs = config.defaultLeaseTtlMs): Promise<void> {
+    if (local.released) throw new PoolError("E_NOT_FOUND", `Lease ${local.id} was already released.`);
+    const expiresAt = now() + ttlMs;
+    if (local.persisted) {
+      let found = false;
+      await backend.update((doc) => {
+        const record = findCredential(doc, local.credentialId)?.leases?.find((lease) => lease.id === local.id);
+        found = record !== undefined && record.expiresAt > now();
+        if (record && found) record.expiresAt = expiresAt;
+      });
+      if (!found) throw new PoolError("E_NOT_FOUND", `Lease ${local.id} has expired; take a new one.`);
+    }
+    local.expiresAt = expiresAt;
+  }
+
+  async function releaseLease(
+    local: LocalLease,
+    outcome: LeaseOutcome,
+    { countOutcome = true }: { countOutcome?: boolean } = {},
+  ): Promise<void> {
+    if (local.released) return;
+    local.released = true;
+    localLeases.delete(local.id);
+    const failure = outcome === "ok" ? undefined : outcome.error;
+    if (!failure) {
+      if (countOutcome) usageOf(pendingUsage, local.credentialId).succeeded = true;
+      if (local.persisted) {
+        await backend.update((doc) => removeLeaseRecord(doc, local));
+      } else {
+        scheduleFlush();
+      }
+      return;
+    }
+    usageOf(pendingUsage, local.credentialId).failures++;
+    // Health changes are committed at once (other processes must stop using the credential), with pending usage.
+    await commitFailure(local.credentialId, failure, local.startedAt, local);
+  }
+
+  function removeLeaseRecord(doc: PoolDocument, local: LocalLease): void {
+    const credential = findCredential(doc, local.credentialId);
+    if (credential?.leases) credential.leases = credential.leases.filter((lease) => lease.id !== local.id);
+  }
+
+  async function commitFailure(
+    credentialId: string,
+    failure: FailureReport,
+    observedAt: number,
+    local?: LocalLease,
+  ): Promise<PoolDocument> {
+    const usage = new Map(pendingUsage);
+    const cursors = new Map(pendingCursor);
+    pendingUsage.clear();
+    pendingCursor.clear();
+    try {
+      return await backend.update((doc) => {
+        applyUsage(doc, usage, cursors);
+        if (local?.persisted) removeLeaseRecord(doc, local);
+        const credential = findCredential(doc, credentialId);
+        if (!credential) return;
+        applyFailure(doc, credential, failure, observedAt);
+      });
+    } catch (error) {
+      for (const [id, delta] of usage) {
+        const pending = usageOf(pendingUsage, id);
+        pending.requests += delta.requests;
+        pending.failures += delta.failures;
+      }
+      for (const [provider, advance] of cursors) pendingCursor.set(provider, (pendingCursor.get(provider) ?? 0) + advance);
+      scheduleFlush();
+      throw error;
+    }
+  }
+
+  function applyFailure(doc: PoolDocument, credential: Credential, failure: FailureReport, observedAt: number): void {
+    const at = now();
+    // An explicit reset after this request began wins over the request's stale failure.
+    if (credential.statusClearedAt !== undefined && observedAt <= credential.statusClearedAt) return;
+    const others = (providerOf(doc, credential.provider)?.credentials ?? []).filter(
+      (other) => other.id !== credential.id && checkAvailability(other, at) === undefined,
+    );
+    const perModel = failure.status === 429 && failure.model !== undefined;
+    const current = perModel ? findModelCooldown(credential, failure.model, at) ?? latestModelStatus(credential, failure.model) : credential.status;
+    const next = computeFailureStatus(failure, { now: at, current, soleCredential: others.length === 0, config: config.health });
+    if (!next || next === current) return;
+    if (perModel && next.state === "exhausted") {
+      credential.modelCooldowns = [
+        ...(credential.modelCooldowns ?? []).filter((status) => status.model !== failure.model && (status.until ?? 0) > at),
+        next,
+      ];
+    } else {
+      credential.status = next;
+    }
+    emit({
+      event: "pool.credential_status",
+      provider: credential.provider,
+      credentialId: credential.id,
+      state: next.state,
+      reason: next.reason,
+      until: next.until,
+      model: next.model,
+    });
+  }
+
+  function latestModelStatus(credential: Credential, model: string | undefined) {
+    return credential.modelCooldowns?.find((status) => status.model === model);
+  }
+
+  async function add(input: AddCredentialInput): Promise<Credential> {
+    const parsedInput = addInputSchema.safeParse(input);
+    if (!parsedInput.success) throw fromZodError("E_INVALID_INPUT", "Invalid credential", parsedInput.error);
+    const value = parsedInput.data;
+    requireProvider(value.provider);
+    const kind = value.kind ?? (value.secrets.apiKey ? "api_key" : "oauth");
+    if (kind === "api_key" && !value.secrets.apiKey) {
+      throw new PoolError("E_INVALID_INPUT", "An api_key credential needs secrets.apiKey.");
+    }
+    if (kind === "oauth" && !value.secrets.accessToken && !value.secrets.refreshToken) {
+      throw new PoolError("E_INVALID_INPUT", "An oauth credential needs an access token or a refresh token.");
+    }
+    if (value.provider.startsWith("custom:") && !value.baseUrl) {
+      throw new PoolError("E_INVALID_INPUT", `Provider ${value.provider} is a custom endpoint: pass its base URL.`);
+    }
+    let created: Credential | undefined;
+    await backend.update((doc) => {
+      const pool = (doc.providers[value.provider] ??= { credentials: [] });
+      const ids = new Set(listCredentials(doc).map((credential) => credential.id));
+      let id = newId(8);
+      while (ids.has(id)) id = newId(8);
+      const labels = new Set(pool.credentials.map((credential) => credential.label.toLowerCase()));
+      let label = value.label;
+      if (label && labels.has(label.toLowerCase())) {
+        throw new PoolError(
+          "E_CONFLICT",
+          `Provider ${value.provider} already has a credential labelled "${label}"; choose another --label.`,
+        );
+      }
+      if (!label) {
+        let n = pool.credentials.length + 1;
+        while (labels.has(`${value.provider.replace(/^custom:/, "")}-${n}`)) n++;
+        label = `${value.provider.replace(/^custom:/, "")}-${n}`;
+      }
+      const priority =
+        value.priority ?? pool.credentials.reduce((max, credential) => Math.max(max, credential.priority + 1), 0);
+      created = {
+        ...(value.extra ?? {}),
+        id,
+        label,
+        provider: value.provider,
+        kind,
+        priority,
+        source: value.source ?? "manual",
+        ...(value.baseUrl ? { baseUrl: value.baseUrl } : {}),
+        secrets: value.secrets,
+        tokenGeneration: 0,
+        status: { state: "ok" },
+        usage: { requests: 0, failures: 0 },
+        ...(value.maxConcurrent ? { maxConcurrent: value.maxConcurrent } : {}),
+        createdAt: now(),
+      };
+      pool.credentials.push(created);
+    });
+    if (!created) throw new PoolError("E_POOL_IO", "The credential was not added.");
+    return created;
+  }
+
+  async function mutateTarget(target: string, fn: (credential: Credential, doc: PoolDocument) => void): Promise<Credential> {
+    const id = resolveTarget(snapshot.doc, target).id;
+    let result: Credential | undefined;
+    await backend.update((doc) => {
+      const credential = findCredential(doc, id);
+      if (!credential) throw new PoolError("E_NOT_FOUND", `Credential ${target} was removed by another process.`);
+      fn(credential, doc);
+      result = credential;
+    });
+    if (!result) throw new PoolError("E_NOT_FOUND", `Credential ${target} not found.`);
+    return result;
+  }
+
+  async function remove(target: string): Promise<Credential> {
+    return mutateTarget(target, (credential, doc) => {
+      const pool = providerOf(doc, credential.provider);
+      if (pool) pool.credentials = pool.credentials.filter((item) => item.id !== credential.id);
+    });
+  }
+
+  async function setPriority(target: string, priority: number): Promise<Credential> {
+    if (!Number.isInteger(priority)) throw new PoolError("E_INVALID_INPUT", `Priority must be an integer, got ${priority}.`);
+    return mutateTarget(target, (credential) => {
+      credential.priority = priority;
+    });
+  }
+
+  async function setStrategy(provider: string, strategy: Strategy): Promise<void> {
+    requireProvider(provider);
+    const parsedStrategy = strategySchema.safeParse(strategy);
+    if (!parsedStrategy.success) {
+      throw new PoolError(
+        "E_INVALID_INPUT",
+        `Unknown strategy "${String(strategy)}": use one of ${strategySchema.options.join(", ")}.`,
+      );
+    }
+    await backend.update((doc) => {
+      const pool = (doc.providers[provider] ??= { credentials: [] });
+      pool.strategy = parsedStrategy.data;
+    });
+  }
+
+  async function reset(provider: string, target?: string): Promise<Credential[]> {
+    requireProvider(provider);
+    const targetId = target === undefined ? undefined : resolveTarget(snapshot.doc, target).id;
+    const touched: Credential[] = [];
+    await backend.update((doc) => {
+      touched.length = 0;
+      const at = now();
+      for (const credential of providerOf(doc, provider)?.credentials ?? []) {
+        if (targetId !== undefined && credential.id !== targetId) continue;
+        credential.status = { state: "ok", since: at };
+        delete credential.modelCooldowns;
+        credential.statusClearedAt = at;
+        touched.push(credential);
+      }
+    });
+    if (targetId !== undefined && touched.length === 0) {
+      throw new PoolError("E_NOT_FOUND", `Credential ${target} is not a ${provider} credential.`);
+    }
+    return touched;
+  }
+
+  async function report(target: string, outcome: LeaseOutcome): Promise<Credential> {
+    const credential = resolveTarget(snapshot.doc, target);
+    const at = now();
+    if (outcome === "ok") {
+      const usage = usageOf(pendingUsage, credential.id);
+      usage.requests++;
+      usage.lastUsedAt = at;
+      usage.succeeded = true;
+      await flush();
+    } else {
+      const usage = usageOf(pendingUsage, credential.id);
+      usage.requests++;
+      usage.failures++;
+      usage.lastUsedAt = at;
+      await commitFailure(credential.id, outcome.error, at);
+    }
+    return findCredential(snapshot.doc, credential.id) ?? credential;
+  }
+
+  async function releaseById(leaseId: string, outcome: LeaseOutcome = "ok"): Promise<Credential> {
+    const local = localLeases.get(leaseId);
+    if (local) {
+      await releaseLease(local, outcome);
+      return findCredential(snapshot.doc, local.credentialId) ?? resolveTarget(snapshot.doc, local.credentialId);
+    }
+    let found: Credential | undefined;
+    const at = now();
+    await backend.update((doc) => {
+      found = undefined;
+      for (const credential of listCredentials(doc)) {
+        const record = credential.leases?.find((lease) => lease.id === leaseId);
+        if (!record) continue;
+        found = credential;
+        credential.leases = (credential.leases ?? []).filter((lease) => lease.id !== leaseId);
+        if (outcome === "ok") {
+          if (credential.status.state === "exhausted" && (credential.status.until ?? 0) <= at) {
+            credential.status = { state: "ok", since: at };
+          }
+        } else {
+          credential.usage.failures++;
+          applyFailure(doc, credential, outcome.error, record.startedAt);
+        }
+        return;
+      }
+    });
+    if (!found) {
+      throw new PoolError("E_NOT_FOUND", `No active lease ${leaseId}: it was released already or its TTL lapsed.`);
+    }
+    return found;
+  }
+
+  function list(provider?: string): CredentialView[] {
+    const doc = snapshot.doc;
+    const at = now();
+    const views: CredentialView[] = [];
+    const providers = provider === undefined ? Object.keys(doc.providers).sort() : [provider];
+    for (const name of providers) {
+      orderCredentials(doc.providers[name]?.credentials ?? []).forEach((credential, index) => {
+        const unavailable = checkAvailability(credential, at);
+        views.push({
+          credential,
+          index: index + 1,
+          available: unavailable === undefined,
+          unavailable,
+          activeLeases: liveLeases(credential, at).length,
+        });
+      });
+    }
+    return views;
+  }
+
+  async function close(): Promise<void> {
+    if (closed) return;
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    // Graceful close loses nothing: flush counters, then drop this process's persisted leases.
+    await flush();
+    closed = true;
+    const persisted = [...localLeases.values()].filter((lease) => lease.persisted);
+    if (persisted.length > 0) {
+      await backend
+        .update((doc) => {
+          for (const lease of persisted) removeLeaseRecord(doc, lease);
+        })
+        .catch(() => undefined);
+    }
+    localLeases.clear();
+    snapshot.close();
+    if (!options.backend) await backend.close();
+  }
+
+  const pool: Pool = {
+    backend,
+    get doc() {
+      return snapshot.doc;
+    },
+    list,
+    resolve: (target) => resolveTarget(snapshot.doc, target),
+    add,
+    remove,
+    setPriority,
+    setStrategy,
+    reset,
+    report,
+    select,
+    lease,
+    releaseLease: releaseById,
+    update: (fn) => backend.update(fn),
+    onChange: (listener) => snapshot.onChange(listener),
+    flush,
+    close,
+  };
+  return pool;
+}

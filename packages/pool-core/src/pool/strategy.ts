@@ -1,0 +1,66 @@
+// The four selection strategies. Each is a pure choice over an ordered candidate list.
+import { randomInt } from "node:crypto";
+import type { Credential, Strategy } from "../store/schema.js";
+
+export interface StrategyInput {
+  /** All credentials of the provider in list order (priority, then insertion). */
+  readonly ordered: readonly Credential[];
+  readonly isAvailable: (credential: Credential) => boolean;
+  /** The shared round-robin cursor, including this process's unflushed advances. */
+  readonly cursor: number;
+  /** Request count including this process's unflushed usage. */
+  readonly requestsOf: (credential: Credential) => number;
+}
+
+export interface StrategyChoice {
+  readonly credential: Credential;
+  /** How far the round-robin cursor moves when this choice is used. */
+  readonly cursorAdvance: number;
+}
+
+export function orderCredentials(credentials: readonly Credential[]): Credential[] {
+  return credentials
+    .map((credential, index) => ({ credential, index }))
+    .sort((a, b) => a.credential.priority - b.credential.priority || a.index - b.index)
+    .map((entry) => entry.credential);
+}
+
+export function chooseCredential(strategy: Strategy, input: StrategyInput): StrategyChoice | undefined {
+  const { ordered, isAvailable } = input;
+  switch (strategy) {
+    case "fill_first": {
+      const credential = ordered.find(isAvailable);
+      return credential ? { credential, cursorAdvance: 0 } : undefined;
+    }
+    case "round_robin": {
+      const count = ordered.length;
+      if (count === 0) return undefined;
+      const start = input.cursor % count;
+      for (let step = 0; step < count; step++) {
+        const credential = ordered[(start + step) % count];
+        // Advance past skipped ones too, so the next pick continues after the one used.
+        if (credential && isAvailable(credential)) return { credential, cursorAdvance: step + 1 };
+      }
+      return undefined;
+    }
+    case "least_used": {
+      let best: Credential | undefined;
+      let bestCount = Infinity;
+      for (const credential of ordered) {
+        if (!isAvailable(credential)) continue;
+        const count = input.requestsOf(credential);
+        if (count < bestCount) {
+          best = credential;
+          bestCount = count;
+        }
+      }
+      return best ? { credential: best, cursorAdvance: 0 } : undefined;
+    }
+    case "random": {
+      const available = ordered.filter(isAvailable);
+      if (available.length === 0) return undefined;
+      const credential = available[randomInt(available.length)];
+      return credential ? { credential, cursorAdvance: 0 } : undefined;
+    }
+  }
+}
