@@ -25,6 +25,11 @@ export const POOL_ERROR_CODES = [
   "E_TOTP_STATE",
   "E_TOTP_NOT_CONFIGURED",
   "E_CLOSED",
+  "E_UNAUTHORIZED",
+  "E_FORBIDDEN",
+  "E_RATE_LIMITED",
+  "E_TOO_LARGE",
+  "E_METHOD_NOT_ALLOWED",
 ] as const;
 
 export type PoolErrorCode = (typeof POOL_ERROR_CODES)[number];
