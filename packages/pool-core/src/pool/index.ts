@@ -34,3 +34,4 @@ export { KNOWN_PROVIDERS, assertProviderName, getProviderDefaults, type Provider
 export { parseDuration, parseResetInfo, type HeaderBag } from "./reset-info.js";
 export { chooseCredential, orderCredentials, type StrategyChoice, type StrategyInput } from "./strategy.js";
 export { findCredential, listCredentials, resolveTarget } from "./targets.js";
+export { maskSecret } from "./mask.js";
