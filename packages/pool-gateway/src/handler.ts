@@ -1,51 +1,200 @@
-// The gateway as a plain function from request to response, so tests need no socket.
-import type { PoolBackend } from "@credpool/pool-core";
+// The gateway as a plain function from request to response (tests need no socket). The pipeline is visible below.
+import { fromZodError, type Pool } from "@credpool/pool-core";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { errorResponse, responseForError } from "./http-errors.js";
+import { createLeaseRegistry, type LeaseRegistry } from "./lease-registry.js";
+import { createGatewayLogger } from "./logger.js";
+import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
+import { createAccessControlMiddleware } from "./middleware/access-control.js";
+import { createBodyLimitMiddleware } from "./middleware/body-limit.js";
+import { createIdempotencyMiddleware } from "./middleware/idempotency.js";
+import { createRateLimitMiddleware } from "./middleware/rate-limit.js";
+import { createRequestIdMiddleware } from "./middleware/request-id.js";
+import { createValidationMiddleware } from "./middleware/validate.js";
+import { createAdminRoutes } from "./routes/admin.js";
+import { createLeaseRoutes } from "./routes/leases.js";
+import type { AdminGate, GatewayServices } from "./routes/services.js";
+import { createStatusRoutes } from "./routes/status.js";
+import type { ClientToken } from "./tokens.js";
+import type { GatewayRequest, GatewayResponse, Middleware, RequestContext, RouteDefinition } from "./types.js";
 
-export interface GatewayRequest {
-  readonly method: string;
-  /** Path and query, e.g. `/v1/leases?x=1`. */
-  readonly url: string;
-  readonly headers: Readonly<Record<string, string | undefined>>;
-  readonly body?: string;
-  /** The peer address, for per-source access control. */
-  readonly remoteAddress?: string;
+export const gatewayOptionsSchema = z.strictObject({
+  maxBodyBytes: z.number().int().positive().max(16 * 1024 * 1024).default(64 * 1024),
+  idempotencyTtlMs: z.number().int().positive().default(10 * 60_000),
+  idempotencyMaxEntries: z.number().int().positive().default(10_000),
+  rateLimitPerSecond: z.number().positive().default(500),
+  rateLimitBurst: z.number().int().positive().default(1000),
+  authMaxFailures: z.number().int().positive().default(3),
+  authBlockMs: z.number().int().positive().default(3_600_000),
+  authBlockEventIntervalMs: z.number().int().positive().default(5 * 60_000),
+  metricsPublic: z.boolean().default(false),
+  /** Serve no leases until an admin has authenticated with TOTP since start-up. */
+  requireTotpToServe: z.boolean().default(false),
+});
+
+export type GatewayHandlerOptions = z.input<typeof gatewayOptionsSchema> & {
+  /** Checks bearer tokens; usually a TokenStore's `verify`. */
+  verifyToken: (token: string) => ClientToken | undefined;
+  gate?: AdminGate;
+  logger?: Logger;
+  metrics?: GatewayMetrics;
+  now?: () => number;
+};
+
+export interface GatewayHandler {
+  (request: GatewayRequest): Promise<GatewayResponse>;
+  readonly services: GatewayServices;
+  /** Requests currently inside the pipeline (for graceful shutdown). */
+  readonly inFlight: number;
+  /** Releases held leases and stops timers; the pool itself is the caller's to close. */
+  close(): Promise<void>;
 }
 
-export interface GatewayResponse {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: string;
+interface CompiledRoute {
+  readonly route: RouteDefinition;
+  readonly segments: string[];
 }
 
-export interface GatewayDependencies {
-  readonly backend: PoolBackend;
+function compile(routes: RouteDefinition[]): CompiledRoute[] {
+  return routes.map((route) => ({ route, segments: route.pattern.split("/").slice(1) }));
 }
 
-export type GatewayHandler = (request: GatewayRequest) => Promise<GatewayResponse>;
-
-function json(status: number, value: unknown): GatewayResponse {
-  return { status, headers: { "content-type": "application/json" }, body: JSON.stringify(value) };
-}
-
-function errorResponse(status: number, code: string, message: string): GatewayResponse {
-  return json(status, { error: { code, message } });
-}
-
-export function createGatewayHandler(deps: GatewayDependencies): GatewayHandler {
-  return async (request) => {
-    const path = request.url.split("?", 1)[0] ?? "/";
-    if (path === "/healthz") {
-      return request.method === "GET" ? json(200, { ok: true }) : errorResponse(405, "E_USAGE", "Use GET.");
+function matchPath(compiled: CompiledRoute, parts: string[]): Record<string, string> | undefined {
+  if (compiled.segments.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const segment = compiled.segments[i] ?? "";
+    const part = parts[i] ?? "";
+    if (segment.startsWith(":")) {
+      if (part === "") return undefined;
+      params[segment.slice(1)] = part;
+    } else if (segment !== part) {
+      return undefined;
     }
-    if (path === "/readyz") {
-      try {
-        const { rev } = await deps.backend.read();
-        return json(200, { ready: true, rev });
-      } catch (error) {
-        const code = (error as { code?: string }).code ?? "E_POOL_IO";
-        return errorResponse(503, code, (error as Error).message);
-      }
-    }
-    return errorResponse(404, "E_NOT_FOUND", `No route for ${request.method} ${path}.`);
+  }
+  return params;
+}
+
+function compose(middlewares: Middleware[], final: (context: RequestContext) => Promise<GatewayResponse>) {
+  return (context: RequestContext): Promise<GatewayResponse> => {
+    const dispatch = (index: number): Promise<GatewayResponse> => {
+      const middleware = middlewares[index];
+      return middleware ? middleware(context, () => dispatch(index + 1)) : final(context);
+    };
+    return dispatch(0);
   };
+}
+
+export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptions): GatewayHandler {
+  const { verifyToken, gate, logger: givenLogger, metrics: givenMetrics, now, ...rest } = rawOptions;
+  const parsed = gatewayOptionsSchema.safeParse(rest);
+  if (!parsed.success) throw fromZodError("E_INVALID_OPTIONS", "Invalid gateway options", parsed.error);
+  const options = parsed.data;
+  const logger = givenLogger ?? createGatewayLogger();
+  const metrics = givenMetrics ?? createGatewayMetrics();
+  metrics.attachPool(pool);
+  const leases: LeaseRegistry = createLeaseRegistry();
+  const services: GatewayServices = {
+    pool,
+    leases,
+    metrics,
+    logger,
+    gate,
+    requireAdminSession: options.requireTotpToServe,
+    state: { adminAuthenticated: false },
+  };
+  const routes = compile([...createStatusRoutes(services), ...createLeaseRoutes(services), ...createAdminRoutes(services)]);
+
+  // The pipeline, in order: request id, body limit, idempotency, access control, rate limit, validation, handler.
+  const pipeline = compose(
+    [
+      createRequestIdMiddleware(),
+      createBodyLimitMiddleware(options.maxBodyBytes),
+      createIdempotencyMiddleware({ ttlMs: options.idempotencyTtlMs, maxEntries: options.idempotencyMaxEntries }),
+      createAccessControlMiddleware({
+        verify: verifyToken,
+        maxFailures: options.authMaxFailures,
+        blockMs: options.authBlockMs,
+        blockEventIntervalMs: options.authBlockEventIntervalMs,
+        metricsPublic: options.metricsPublic,
+        onEvent: ({ event, ...fields }) => logger.warn({ event, ...fields }, event),
+        ...(now ? { now } : {}),
+      }),
+      createRateLimitMiddleware({ ratePerSecond: options.rateLimitPerSecond, burst: options.rateLimitBurst }),
+      createValidationMiddleware(),
+    ],
+    (context) => context.route.handle(context),
+  );
+
+  let inFlight = 0;
+
+  const handle = async (request: GatewayRequest): Promise<GatewayResponse> => {
+    const startedAt = performance.now();
+    inFlight++;
+    let routeName = "unmatched";
+    let response: GatewayResponse;
+    try {
+      const rawPath = request.url.split("?", 1)[0] ?? "/";
+      let parts: string[];
+      try {
+        parts = rawPath.split("/").slice(1).map(decodeURIComponent);
+      } catch {
+        return (response = errorResponse("E_INVALID_INPUT", "The request path is not valid percent-encoding."));
+      }
+      let matched: { route: RouteDefinition; params: Record<string, string> } | undefined;
+      let pathMatched = false;
+      for (const compiled of routes) {
+        const params = matchPath(compiled, parts);
+        if (!params) continue;
+        pathMatched = true;
+        if (compiled.route.method === request.method) {
+          matched = { route: compiled.route, params };
+          break;
+        }
+      }
+      if (!matched) {
+        response = pathMatched
+          ? errorResponse("E_METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${rawPath}.`)
+          : errorResponse("E_NOT_FOUND", `No route for ${request.method} ${rawPath}.`);
+        return response;
+      }
+      routeName = matched.route.name;
+      const context: RequestContext = {
+        request,
+        path: rawPath,
+        params: matched.params,
+        route: matched.route,
+        startedAt,
+        requestId: "",
+      };
+      try {
+        response = await pipeline(context);
+      } catch (error) {
+        response = responseForError(error);
+        response.headers["x-request-id"] = context.requestId;
+        if (response.status >= 500 && response.status !== 503) {
+          logger.error({ event: "request.failed", requestId: context.requestId, route: routeName, err: error }, "request failed");
+        }
+      }
+      return response;
+    } finally {
+      inFlight--;
+      metrics.httpDuration.observe(
+        { route: routeName, status: String(response!.status) },
+        (performance.now() - startedAt) / 1000,
+      );
+    }
+  };
+
+  return Object.assign(handle, {
+    services,
+    get inFlight() {
+      return inFlight;
+    },
+    async close() {
+      leases.stop();
+      await leases.releaseAll();
+    },
+  });
 }

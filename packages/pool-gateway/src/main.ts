@@ -1,28 +1,112 @@
-// `pnpm start`: the gateway on the default embedded file pool.
-import { createFileBackend, isPoolError, resolvePoolPath } from "@credpool/pool-core";
+// `pnpm start` / `credpool-gateway`: the gateway on the default embedded file pool.
+import { readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { parseArgs } from "node:util";
+import { isPoolError, openPool, resolvePoolPath } from "@credpool/pool-core";
 import { createGatewayHandler } from "./handler.js";
+import { createGatewayLogger } from "./logger.js";
+import { createGatewayMetrics } from "./metrics.js";
 import { startGatewayServer } from "./server.js";
+import { createTokenStore } from "./tokens.js";
 
-async function runGateway(): Promise<void> {
-  const path = process.env.CREDPOOL_POOL ?? resolvePoolPath();
-  const backend = createFileBackend({ path, createIfMissing: true });
+const USAGE = `Usage: credpool-gateway [options]
+
+  --pool PATH              pool file (default: $CREDPOOL_HOME/pool.json)
+  --host HOST              listen address (default 127.0.0.1; env CREDPOOL_GATEWAY_HOST)
+  --port N                 listen port (default 7878; env CREDPOOL_GATEWAY_PORT)
+  --socket PATH            listen on a unix socket (mode 0600) instead of TCP
+  --allow-remote           allow a non-loopback --host; requires --tls-cert and --tls-key
+  --tls-cert FILE, --tls-key FILE
+  --metrics-public         serve /metrics without a bearer token
+  --require-totp-to-serve  serve no leases until an admin opens a TOTP session
+`;
+
+async function runGateway(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      pool: { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      socket: { type: "string" },
+      "allow-remote": { type: "boolean" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "metrics-public": { type: "boolean" },
+      "require-totp-to-serve": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const port = Number(values.port ?? process.env.CREDPOOL_GATEWAY_PORT ?? 7878);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new Error(`--port must be an integer from 0 to 65535, got "${values.port ?? process.env.CREDPOOL_GATEWAY_PORT}"`);
+  }
+  const poolPath = values.pool ?? process.env.CREDPOOL_POOL ?? resolvePoolPath();
+  const logger = createGatewayLogger();
+  const metrics = createGatewayMetrics();
+  const pool = await openPool({
+    file: { path: poolPath, createIfMissing: true, hooks: { onWrite: (info) => metrics.observeWrite(info) } },
+    onEvent: (event) => logger.info(event, event.event),
+  });
   // Create the pool on first start so a fresh machine has something to serve.
-  await backend.update(() => undefined);
-  const port = Number(process.env.CREDPOOL_GATEWAY_PORT ?? 7878);
-  const host = process.env.CREDPOOL_GATEWAY_HOST ?? "127.0.0.1";
-  const gateway = await startGatewayServer({ host, port, handler: createGatewayHandler({ backend }) });
-  process.stdout.write(`credpool gateway listening on ${gateway.url} (pool: ${path})\n`);
-  const stop = (): void => {
-    void gateway
-      .close()
-      .then(() => backend.close())
-      .then(() => process.exit(0));
+  await pool.update(() => undefined);
+  const tokens = createTokenStore({ dir: dirname(poolPath) });
+  await tokens.open();
+  const handler = createGatewayHandler(pool, {
+    verifyToken: (token) => tokens.verify(token),
+    logger,
+    metrics,
+    metricsPublic: values["metrics-public"] === true,
+    requireTotpToServe: values["require-totp-to-serve"] === true,
+  });
+  const tls =
+    values["tls-cert"] && values["tls-key"]
+      ? { cert: await readFile(values["tls-cert"]), key: await readFile(values["tls-key"]) }
+      : undefined;
+  const gateway = await startGatewayServer({
+    handler,
+    host: values.host ?? process.env.CREDPOOL_GATEWAY_HOST ?? "127.0.0.1",
+    port,
+    ...(values.socket ? { socketPath: values.socket } : {}),
+    allowRemote: values["allow-remote"] === true,
+    ...(tls ? { tls } : {}),
+  });
+  logger.info({ event: "gateway.listening", url: gateway.url, pool: poolPath }, "listening");
+  process.stderr.write(`credpool gateway listening on ${gateway.url} (pool: ${poolPath})\n`);
+  if ((await tokens.list()).length === 0) {
+    process.stderr.write(
+      "No client tokens yet: create one with `pnpm credpool gateway token create --name worker --scope lease`.\n",
+    );
+  }
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ event: "gateway.stopping", signal }, "stopping");
+    // Order matters: stop accepting and drain, then flush usage, then release what we hold.
+    void (async () => {
+      await gateway.close();
+      await handler.close();
+      await pool.close();
+      await tokens.close();
+      logger.info({ event: "gateway.stopped" }, "stopped");
+      process.exit(0);
+    })().catch((error: unknown) => {
+      process.stderr.write(`credpool gateway: shutdown failed: ${String(error)}\n`);
+      process.exit(1);
+    });
   };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
 }
 
-runGateway().catch((error: unknown) => {
-  process.stderr.write(`credpool gateway: ${isPoolError(error) ? error.message : String(error)}\n`);
-  process.exit(1);
+runGateway(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`credpool gateway: ${isPoolError(error) || error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(isPoolError(error) && error.code === "E_INVALID_OPTIONS" ? 2 : 1);
 });

@@ -1,81 +1,129 @@
-// The only module that listens. Loopback by default; adapts node:http to the handler.
-import { createServer, type IncomingMessage, type Server } from "node:http";
+// The only module that listens: loopback TCP by default, or a 0600 unix socket; remote only with TLS.
+import { chmod } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
+import { isIP } from "node:net";
+import { PoolError } from "@credpool/pool-core";
 import type { GatewayHandler } from "./handler.js";
+import { errorResponse } from "./http-errors.js";
 
 export interface GatewayServerOptions {
+  handler: GatewayHandler;
   host?: string;
   port?: number;
-  handler: GatewayHandler;
-  /** Requests with larger bodies are cut off with 413 before the handler sees them. */
+  /** Listen on a unix socket instead of TCP; it is created with mode 0600. */
+  socketPath?: string;
+  allowRemote?: boolean;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Stop reading a body past this many bytes and answer 413. */
   maxBodyBytes?: number;
 }
 
 export interface RunningGateway {
   readonly server: Server;
   readonly url: string;
+  /** Stops accepting, waits for requests in flight, and closes idle keep-alive sockets. */
   close(): Promise<void>;
+}
+
+function isLoopback(host: string): boolean {
+  if (host === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  return host === "::1";
 }
 
 function readBody(request: IncomingMessage, limit: number): Promise<string | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let tooLarge = false;
     request.on("data", (chunk: Buffer) => {
+      if (tooLarge) return;
       size += chunk.length;
       if (size > limit) {
-        resolve(null);
-        request.resume();
+        tooLarge = true;
+        chunks.length = 0;
         return;
       }
       chunks.push(chunk);
     });
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    request.on("end", () => resolve(tooLarge ? null : chunks.length === 0 ? "" : Buffer.concat(chunks).toString("utf8")));
     request.on("error", reject);
   });
+}
+
+function send(response: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
+  response.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+  response.end(body);
 }
 
 export async function startGatewayServer(options: GatewayServerOptions): Promise<RunningGateway> {
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 7878;
   const limit = options.maxBodyBytes ?? 64 * 1024;
-  const server = createServer((request, response) => {
+  if (!options.socketPath && !isLoopback(host)) {
+    if (!options.allowRemote || !options.tls) {
+      throw new PoolError(
+        "E_INVALID_OPTIONS",
+        `Refusing to listen on non-loopback address ${host}: pass --allow-remote together with --tls-cert and --tls-key.`,
+      );
+    }
+  }
+
+  const listener = (request: IncomingMessage, response: ServerResponse): void => {
     void (async () => {
       const body = await readBody(request, limit);
       if (body === null) {
-        response.writeHead(413, { "content-type": "application/json" });
-        response.end(JSON.stringify({ error: { code: "E_INVALID_INPUT", message: `Body exceeds ${limit} bytes.` } }));
+        const tooLarge = errorResponse("E_TOO_LARGE", `The request body exceeds ${limit} bytes.`);
+        send(response, tooLarge.status, { ...tooLarge.headers, connection: "close" }, tooLarge.body);
         return;
       }
       const result = await options.handler({
         method: request.method ?? "GET",
         url: request.url ?? "/",
-        headers: request.headers as Record<string, string | undefined>,
+        headers: request.headers,
         body,
-        remoteAddress: request.socket.remoteAddress ?? "",
+        remoteAddress: request.socket.remoteAddress ?? (options.socketPath ? "unix" : "unknown"),
       });
-      response.writeHead(result.status, result.headers);
-      response.end(result.body);
+      send(response, result.status, result.headers, result.body);
     })().catch(() => {
-      if (!response.headersSent) response.writeHead(500, { "content-type": "application/json" });
-      response.end(JSON.stringify({ error: { code: "E_INTERNAL", message: "Internal error." } }));
+      if (!response.headersSent) send(response, 500, { "content-type": "application/json" }, '{"error":{"code":"E_INTERNAL","message":"Internal error."}}');
+      else response.end();
     });
-  });
+  };
+
+  const server: Server = options.tls
+    ? (createTlsServer({ cert: options.tls.cert, key: options.tls.key }, listener))
+    : createServer(listener);
+  server.keepAliveTimeout = 65_000;
+
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, host, () => {
+    const done = (): void => {
       server.off("error", reject);
       resolve();
-    });
+    };
+    if (options.socketPath) server.listen(options.socketPath, done);
+    else server.listen(port, host, done);
   });
+  if (options.socketPath) await chmod(options.socketPath, 0o600);
+
   const address = server.address();
-  const actualPort = typeof address === "object" && address ? address.port : port;
+  const url = options.socketPath
+    ? `unix:${options.socketPath}`
+    : `${options.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${typeof address === "object" && address ? address.port : port}`;
+
   return {
     server,
-    url: `http://${host}:${actualPort}`,
+    url,
     close: () =>
       new Promise<void>((resolve) => {
+        // close() stops accepting and resolves once in-flight requests finish and their sockets go idle.
         server.close(() => resolve());
         server.closeIdleConnections();
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
+        idle.unref();
+        server.once("close", () => clearInterval(idle));
       }),
   };
 }

@@ -1,0 +1,67 @@
+// The one table from PoolError codes to HTTP statuses, and the JSON error body every failure uses.
+import { isPoolError, type PoolErrorCode } from "@credpool/pool-core";
+import type { GatewayResponse } from "./types.js";
+
+const HTTP_STATUS: Record<PoolErrorCode, number> = {
+  E_USAGE: 400,
+  E_INVALID_OPTIONS: 400,
+  E_INVALID_INPUT: 400,
+  E_TOTP_MALFORMED: 400,
+  E_UNAUTHORIZED: 401,
+  E_TOTP_REQUIRED: 401,
+  E_TOTP_INVALID: 401,
+  E_TOTP_REPLAY: 401,
+  E_FORBIDDEN: 403,
+  E_NOT_FOUND: 404,
+  E_METHOD_NOT_ALLOWED: 405,
+  E_AMBIGUOUS: 409,
+  E_CONFLICT: 409,
+  E_TOTP_NOT_CONFIGURED: 409,
+  E_TOO_LARGE: 413,
+  E_POOL_INVALID: 422,
+  E_TOTP_LOCKED: 423,
+  E_RATE_LIMITED: 429,
+  E_REFRESH_FAILED: 502,
+  E_SOURCE: 502,
+  E_NO_CREDENTIAL: 503,
+  E_POOL_NOT_FOUND: 503,
+  E_POOL_CORRUPT: 503,
+  E_POOL_IO: 503,
+  E_LOCK_TIMEOUT: 503,
+  E_LOCK_COMPROMISED: 503,
+  E_TOTP_STATE: 503,
+  E_CLOSED: 503,
+};
+
+export function httpStatusFor(code: PoolErrorCode): number {
+  return HTTP_STATUS[code];
+}
+
+export function jsonResponse(status: number, value: unknown, headers: Record<string, string> = {}): GatewayResponse {
+  return { status, headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(value) };
+}
+
+export function errorResponse(
+  code: PoolErrorCode | "E_INTERNAL",
+  message: string,
+  retryAfterMs?: number,
+): GatewayResponse {
+  const status = code === "E_INTERNAL" ? 500 : httpStatusFor(code);
+  const headers: Record<string, string> =
+    retryAfterMs === undefined ? {} : { "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) };
+  return jsonResponse(
+    status,
+    { error: { code, message, ...(retryAfterMs === undefined ? {} : { retryAfterMs: Math.ceil(retryAfterMs) }) } },
+    headers,
+  );
+}
+
+/** Any thrown value as a JSON error; unknown errors become a 500 without their (possibly secret) message. */
+export function responseForError(error: unknown): GatewayResponse {
+  if (isPoolError(error)) {
+    // Clients back off on E_NO_CREDENTIAL by Retry-After; when no credential will recover by itself, ask for a minute.
+    const retryAfterMs = error.retryAfterMs ?? (error.code === "E_NO_CREDENTIAL" ? 60_000 : undefined);
+    return errorResponse(error.code, error.message, retryAfterMs);
+  }
+  return errorResponse("E_INTERNAL", "Internal error; see the gateway log.");
+}

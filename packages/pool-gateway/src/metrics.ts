@@ -1,0 +1,84 @@
+// Prometheus metrics on a private registry, so several gateways in one test process do not collide.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Pool, WriteInfo } from "@credpool/pool-core";
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly leases: Counter<"provider" | "outcome">;
+  readonly refreshes: Counter<"result">;
+  readonly totpFailures: Counter;
+  readonly httpDuration: Histogram<"route" | "status">;
+  /** Feed for the store's onWrite hook. */
+  observeWrite(info: WriteInfo): void;
+  /** Credentials-by-state is computed from the pool at scrape time. */
+  attachPool(pool: Pool): void;
+}
+
+export function createGatewayMetrics(): GatewayMetrics {
+  const registry = new Registry();
+  const leases = new Counter({
+    name: "credpool_leases_total",
+    help: "Lease requests by provider and outcome (granted, denied, ok, error).",
+    labelNames: ["provider", "outcome"] as const,
+    registers: [registry],
+  });
+  const refreshes = new Counter({
+    name: "credpool_refreshes_total",
+    help: "OAuth refreshes by result.",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  const totpFailures = new Counter({
+    name: "credpool_totp_failures_total",
+    help: "Failed TOTP verifications.",
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: "credpool_http_request_duration_seconds",
+    help: "HTTP request duration by route and status.",
+    labelNames: ["route", "status"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [registry],
+  });
+  const lockWait = new Histogram({
+    name: "credpool_store_lock_wait_seconds",
+    help: "Time waiting for the pool lock before a commit.",
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [registry],
+  });
+  const commitDuration = new Histogram({
+    name: "credpool_store_commit_duration_seconds",
+    help: "Time from holding the pool lock to a durable commit.",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+    registers: [registry],
+  });
+  let attached: Pool | undefined;
+  new Gauge({
+    name: "credpool_credentials",
+    help: "Credentials by provider and state.",
+    labelNames: ["provider", "state"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (!attached) return;
+      for (const view of attached.list()) {
+        const state = view.available ? "ok" : (view.unavailable?.kind ?? "ok");
+        this.inc({ provider: view.credential.provider, state });
+      }
+    },
+  });
+  return {
+    registry,
+    leases,
+    refreshes,
+    totpFailures,
+    httpDuration,
+    observeWrite(info) {
+      lockWait.observe(info.lockWaitMs / 1000);
+      commitDuration.observe(info.commitMs / 1000);
+    },
+    attachPool(pool) {
+      attached = pool;
+    },
+  };
+}

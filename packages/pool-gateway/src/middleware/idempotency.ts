@@ -1,0 +1,56 @@
+// Replays the first response to a repeated Idempotency-Key, so a retried lease never leases twice.
+import { createHash } from "node:crypto";
+import { errorResponse } from "../http-errors.js";
+import { header, type GatewayResponse, type Middleware } from "../types.js";
+
+export interface IdempotencyOptions {
+  ttlMs: number;
+  maxEntries: number;
+}
+
+interface Entry {
+  readonly expiresAt: number;
+  readonly response: Promise<GatewayResponse>;
+}
+
+export function createIdempotencyMiddleware(options: IdempotencyOptions): Middleware {
+  const entries = new Map<string, Entry>();
+
+  const sweep = (now: number): void => {
+    for (const [key, entry] of entries) {
+      if (entry.expiresAt > now && entries.size <= options.maxEntries) break;
+      entries.delete(key);
+    }
+  };
+
+  return async (context, next) => {
+    const key = header(context.request, "idempotency-key");
+    if (key === undefined || context.request.method === "GET") return next();
+    if (!/^[\x21-\x7e]{1,128}$/.test(key)) {
+      return errorResponse("E_INVALID_INPUT", "Idempotency-Key must be 1-128 visible ASCII characters.");
+    }
+    // Scoped to the presented credential, so one client can never receive another's replayed lease.
+    const scope = createHash("sha256")
+      .update(header(context.request, "authorization") ?? "")
+      .update("\0")
+      .update(context.request.method)
+      .update(context.path)
+      .update("\0")
+      .update(key)
+      .digest("hex");
+    const now = Date.now();
+    sweep(now);
+    const existing = entries.get(scope);
+    if (existing && existing.expiresAt > now) {
+      const replay = await existing.response;
+      return { ...replay, headers: { ...replay.headers, "idempotent-replay": "true" } };
+    }
+    // Concurrent duplicates wait on the same promise instead of racing to lease twice.
+    const response = next();
+    entries.set(scope, { expiresAt: now + options.ttlMs, response });
+    const result = await response;
+    // Failures that the caller should be able to retry for real are not pinned.
+    if (result.status >= 500 || result.status === 429) entries.delete(scope);
+    return result;
+  };
+}

@@ -1,0 +1,32 @@
+// What the API shows of a credential: everything useful, secrets masked.
+import { maskSecret, type CredentialView } from "@credpool/pool-core";
+
+export function toCredentialJson(view: CredentialView): Record<string, unknown> {
+  const { credential } = view;
+  const secret = credential.kind === "api_key" ? credential.secrets.apiKey : credential.secrets.accessToken;
+  return {
+    id: credential.id,
+    index: view.index,
+    provider: credential.provider,
+    label: credential.label,
+    kind: credential.kind,
+    priority: credential.priority,
+    source: credential.source,
+    baseUrl: credential.baseUrl,
+    secret: maskSecret(secret),
+    status: {
+      state: credential.status.state,
+      reason: credential.status.reason,
+      httpStatus: credential.status.httpStatus,
+      until: credential.status.until,
+      message: credential.status.message,
+    },
+    available: view.available,
+    unavailable: view.unavailable,
+    usage: credential.usage,
+    maxConcurrent: credential.maxConcurrent,
+    activeLeases: view.activeLeases,
+    expiresAt: credential.secrets.expiresAt,
+    tokenGeneration: credential.tokenGeneration,
+  };
+}

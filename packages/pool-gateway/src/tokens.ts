@@ -1,0 +1,123 @@
+// Client bearer tokens: shown once, stored only as SHA-256 hashes in a 0600 file, compared in constant time.
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { dirname, join } from "node:path";
+import {
+  PoolError,
+  createDocumentFileBackend,
+  openSnapshot,
+  type FileBackend,
+  type Snapshot,
+} from "@credpool/pool-core";
+import { z } from "zod";
+
+export const TOKEN_FILE_NAME = "gateway-tokens.json";
+
+const tokenRecordSchema = z.looseObject({
+  id: z.string().regex(/^[a-z0-9]{8,32}$/),
+  name: z.string().min(1).max(64),
+  scope: z.enum(["lease", "admin"]),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  createdAt: z.number().int(),
+});
+
+const tokenDocumentSchema = z.looseObject({
+  schemaVersion: z.literal(1),
+  rev: z.number().int().nonnegative(),
+  updatedAt: z.string(),
+  tokens: z.array(tokenRecordSchema).default([]),
+});
+
+type TokenDocument = z.infer<typeof tokenDocumentSchema>;
+export type TokenScope = "lease" | "admin";
+
+export interface ClientToken {
+  readonly id: string;
+  readonly name: string;
+  readonly scope: TokenScope;
+}
+
+export interface TokenStore {
+  readonly path: string;
+  create(name: string, scope: TokenScope): Promise<{ token: string; client: ClientToken }>;
+  list(): Promise<ClientToken[]>;
+  revoke(idOrName: string): Promise<ClientToken>;
+  /** Checks a presented bearer token against the in-memory copy; no disk I/O. */
+  verify(presented: string): ClientToken | undefined;
+  /** Starts following the file so revocations and new tokens apply without a restart. */
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function hashToken(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+// `cpg_<id>_<secret>`: the id finds the record without scanning; the secret never leaves the client.
+const TOKEN_FORMAT = /^cpg_([a-z0-9]{8,32})_([A-Za-z0-9_-]{20,100})$/;
+
+export function verifyAgainst(records: readonly TokenDocument["tokens"][number][], presented: string): ClientToken | undefined {
+  const match = TOKEN_FORMAT.exec(presented);
+  const id = match?.[1];
+  const record = id ? records.find((candidate) => candidate.id === id) : undefined;
+  const expected = record ? Buffer.from(record.hash, "hex") : hashToken("credpool-no-such-token");
+  const equal = timingSafeEqual(hashToken(presented), expected);
+  return record && equal ? { id: record.id, name: record.name, scope: record.scope } : undefined;
+}
+
+export function createTokenStore(options: { dir: string }): TokenStore {
+  const path = join(options.dir, TOKEN_FILE_NAME);
+  const backend: FileBackend<TokenDocument> = createDocumentFileBackend(
+    {
+      schema: tokenDocumentSchema,
+      empty: () => ({ schemaVersion: 1, rev: 0, updatedAt: new Date(0).toISOString(), tokens: [] }),
+      noun: "gateway token file",
+    },
+    { path },
+  );
+  let snapshot: Snapshot<TokenDocument> | undefined;
+
+  return {
+    path,
+    async create(name, scope) {
+      const id = randomBytes(6).toString("hex");
+      const token = `cpg_${id}_${randomBytes(24).toString("base64url")}`;
+      await backend.update((doc) => {
+        if (doc.tokens.some((record) => record.name === name)) {
+          throw new PoolError("E_CONFLICT", `A gateway token named "${name}" exists; revoke it or pick another --name.`);
+        }
+        doc.tokens.push({ id, name, scope, hash: hashToken(token).toString("hex"), createdAt: Date.now() });
+      });
+      return { token, client: { id, name, scope } };
+    },
+    async list() {
+      const { doc } = await backend.read();
+      return doc.tokens.map(({ id, name, scope }) => ({ id, name, scope }));
+    },
+    async revoke(idOrName) {
+      let removed: ClientToken | undefined;
+      await backend.update((doc) => {
+        const record = doc.tokens.find((candidate) => candidate.id === idOrName || candidate.name === idOrName);
+        if (!record) throw new PoolError("E_NOT_FOUND", `No gateway token "${idOrName}". Run \`credpool gateway token list\`.`);
+        removed = { id: record.id, name: record.name, scope: record.scope };
+        doc.tokens = doc.tokens.filter((candidate) => candidate !== record);
+      });
+      if (!removed) throw new PoolError("E_NOT_FOUND", `No gateway token "${idOrName}".`);
+      return removed;
+    },
+    verify(presented) {
+      if (!snapshot) throw new PoolError("E_USAGE", "TokenStore.open() was not called.");
+      return verifyAgainst(snapshot.doc.tokens, presented);
+    },
+    async open() {
+      snapshot ??= await openSnapshot(backend);
+    },
+    async close() {
+      snapshot?.close();
+      await backend.close();
+    },
+  };
+}
+
+export function tokenStoreDirFor(poolPath: string): string {
+  return dirname(poolPath);
+}
