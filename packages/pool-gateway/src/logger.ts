@@ -1,5 +1,5 @@
 // Structured logs. Redaction is configured here and proven by test/gateway redaction tests.
-import { pino, type DestinationStream, type Logger } from "pino";
+import { destination, pino, type DestinationStream, type Logger } from "pino";
 
 export const REDACTED_PATHS = [
   "token",
@@ -26,7 +26,7 @@ export function createGatewayLogger(options: { level?: string; destination?: Des
       redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     },
     // Synchronous stdout by default: shutdown lines are not lost at exit, and per-lease lines are debug-level.
-    options.destination ?? pino.destination(1),
+    options.destination ?? destination(1),
   );
 }
 
