@@ -35,3 +35,4 @@ export { parseDuration, parseResetInfo, type HeaderBag } from "./reset-info.js";
 export { chooseCredential, orderCredentials, type StrategyChoice, type StrategyInput } from "./strategy.js";
 export { findCredential, listCredentials, resolveTarget } from "./targets.js";
 export { maskSecret } from "./mask.js";
+export { listCredentialViews } from "./views.js";

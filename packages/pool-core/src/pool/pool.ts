@@ -21,12 +21,14 @@ import {
   describeUnavailability,
   findModelCooldown,
   liveLeases,
-  type Unavailability,
 } from "./availability.js";
 import { computeFailureStatus, healthConfigSchema, type FailureReport, type HealthConfig } from "./health.js";
 import { assertProviderName, getProviderDefaults } from "./providers.js";
 import { chooseCredential, orderCredentials } from "./strategy.js";
 import { findCredential, listCredentials, resolveTarget } from "./targets.js";
+import { listCredentialViews, type CredentialView } from "./views.js";
+
+export type { CredentialView } from "./views.js";
 
 export const DEFAULT_STRATEGY: Strategy = "fill_first";
 const DEFAULT_LEASE_TTL_MS = 10 * 60_000;
@@ -86,6 +88,11 @@ export interface LeaseOptions extends SelectOptions {
    * (e.g. `credpool lease` in one command and `credpool release` in the next).
    */
   persist?: boolean;
+  /**
+   * Leave the lease record in place when this process closes the pool: it ends only when some process calls
+   * `releaseLease(id)` or its TTL lapses. Implies `persist`. For `credpool lease`, which exits at once.
+   */
+  detached?: boolean;
 }
 
 export type LeaseOutcome = "ok" | { error: FailureReport };
@@ -111,15 +118,6 @@ export interface Lease {
   release(outcome?: LeaseOutcome): Promise<void>;
 }
 
-export interface CredentialView {
-  readonly credential: Credential;
-  /** 1-based position within its provider, as `provider#N` targets use. */
-  readonly index: number;
-  readonly available: boolean;
-  readonly unavailable: Unavailability | undefined;
-  readonly activeLeases: number;
-}
-
 interface UsageDelta {
   requests: number;
   failures: number;
@@ -135,6 +133,8 @@ interface LocalLease {
   readonly startedAt: number;
   expiresAt: number;
   readonly persisted: boolean;
+  /** Outlives this process's close(); see LeaseOptions.detached. */
+  readonly detached?: boolean;
   readonly model: string | undefined;
   released: boolean;
 }
@@ -428,7 +428,8 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
 
     let credential = choice.credential;
     let local: LocalLease;
-    if (credential.maxConcurrent === undefined && !request.persist) {
+    const persist = request.persist === true || request.detached === true;
+    if (credential.maxConcurrent === undefined && !persist) {
       // Fast path: uncapped credentials need no lease record, only batched usage.
       local = {
         id: newId(10),
@@ -463,7 +464,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
           const pool = providerOf(doc, provider);
           if (pool) pool.cursor = (pool.cursor ?? 0) + fresh.cursorAdvance;
         }
-        if (chosen.maxConcurrent !== undefined || request.persist) {
+        if (chosen.maxConcurrent !== undefined || persist) {
           chosen.leases = [
             ...(chosen.leases ?? []),
             { id, startedAt: at, expiresAt: at + ttlMs, holder, ...(request.model ? { model: request.model } : {}) },
@@ -480,7 +481,8 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
         credentialId: credential.id,
         startedAt,
         expiresAt: startedAt + ttlMs,
-        persisted: credential.maxConcurrent !== undefined || request.persist === true,
+        persisted: credential.maxConcurrent !== undefined || persist,
+        detached: request.detached === true,
         model: request.model,
         released: false,
       };
@@ -780,23 +782,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
   }
 
   function list(provider?: string): CredentialView[] {
-    const doc = snapshot.doc;
-    const at = now();
-    const views: CredentialView[] = [];
-    const providers = provider === undefined ? Object.keys(doc.providers).sort() : [provider];
-    for (const name of providers) {
-      orderCredentials(doc.providers[name]?.credentials ?? []).forEach((credential, index) => {
-        const unavailable = checkAvailability(credential, at);
-        views.push({
-          credential,
-          index: index + 1,
-          available: unavailable === undefined,
-          unavailable,
-          activeLeases: liveLeases(credential, at).length,
-        });
-      });
-    }
-    return views;
+    return listCredentialViews(snapshot.doc, now(), provider);
   }
 
   async function close(): Promise<void> {
@@ -806,7 +792,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     // Graceful close loses nothing: flush counters, then drop this process's persisted leases.
     await flush();
     closed = true;
-    const persisted = [...localLeases.values()].filter((lease) => lease.persisted);
+    const persisted = [...localLeases.values()].filter((lease) => lease.persisted && !lease.detached);
     if (persisted.length > 0) {
       await backend
         .update((doc) => {
