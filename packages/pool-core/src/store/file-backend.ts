@@ -153,6 +153,9 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
           { details: { path } },
         );
       }
+      // Without this, createIfMissing: false only guarded the directory and update() still created the file.
+      // See packages/pool-core/test/store/file-backend-options.test.ts.
+      if (!options.createIfMissing) throw missingError();
       const doc = spec.empty();
       return { doc, rev: doc.rev, exists: false };
     }
@@ -178,6 +181,9 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       try {
         const result = op.fn(copy);
         if (result !== undefined && typeof (result as { then?: unknown }).then === "function") {
+          // The caller gets E_USAGE; the discarded promise's own rejection would otherwise be unhandled and can
+          // crash the process. See test/backend-conformance/suite.ts ("without leaving an unhandled rejection").
+          (result as unknown as PromiseLike<unknown>).then(undefined, () => undefined);
           throw new PoolError("E_USAGE", "update() mutators must be synchronous; do async work outside the transaction.");
         }
         draft = (result ?? copy);

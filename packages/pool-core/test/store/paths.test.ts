@@ -1,0 +1,40 @@
+// Default pool location: $CREDPOOL_HOME, else $XDG_CONFIG_HOME/credpool, else ~/.config/credpool.
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createFileBackend, resolveCredpoolHome, resolvePoolPath } from "@credpool/pool-core";
+
+describe("default pool location", () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it("uses CREDPOOL_HOME when it is set, even if XDG_CONFIG_HOME is set too", () => {
+    const env = { CREDPOOL_HOME: "/srv/credpool", XDG_CONFIG_HOME: "/home/u/.xdg" };
+    expect(resolveCredpoolHome(env)).toBe("/srv/credpool");
+    expect(resolvePoolPath(env)).toBe("/srv/credpool/pool.json");
+  });
+
+  it("resolves a relative CREDPOOL_HOME to an absolute path", () => {
+    expect(resolveCredpoolHome({ CREDPOOL_HOME: "rel/pool-home" })).toBe(resolve("rel/pool-home"));
+  });
+
+  it("falls back to $XDG_CONFIG_HOME/credpool", () => {
+    expect(resolveCredpoolHome({ XDG_CONFIG_HOME: "/home/u/.xdg" })).toBe("/home/u/.xdg/credpool");
+  });
+
+  it("falls back to ~/.config/credpool when neither variable is set, and treats empty values as unset", () => {
+    const expected = join(homedir(), ".config", "credpool");
+    expect(resolveCredpoolHome({})).toBe(expected);
+    expect(resolveCredpoolHome({ CREDPOOL_HOME: "", XDG_CONFIG_HOME: "" })).toBe(expected);
+  });
+
+  it("places a backend created without a path at $CREDPOOL_HOME/pool.json", () => {
+    vi.stubEnv("CREDPOOL_HOME", "/tmp/credpool-home-for-test");
+    const backend = createFileBackend();
+    expect(backend.path).toBe("/tmp/credpool-home-for-test/pool.json");
+    expect(backend.location).toBe(backend.path);
+    expect(backend.lockPath).toBe("/tmp/credpool-home-for-test/pool.json.lock");
+    expect(backend.backupPath).toBe("/tmp/credpool-home-for-test/pool.json.bak");
+  });
+});
