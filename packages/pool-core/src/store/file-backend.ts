@@ -31,10 +31,10 @@ export const fileBackendOptionsSchema = z.strictObject({
   backup: z.boolean().default(true),
   pollIntervalMs: z.number().int().min(10).default(1000),
   trailingRecheckMs: z.number().int().min(1).default(30),
-  /** Test hooks; never used in production code. */
+  /** Observation hooks, for metrics and tests. */
   hooks: z
     .object({
-      /** Called after each published write with how many updates it carried. */
+      /** Called after each published write: how many updates it carried, lock wait and commit time. */
       onWrite: z.custom<(info: WriteInfo) => void>((v) => typeof v === "function").optional(),
     })
     .optional(),
@@ -46,6 +46,10 @@ export interface WriteInfo {
   readonly rev: number;
   readonly updates: number;
   readonly bytes: number;
+  /** Time spent waiting for the lock before this commit. */
+  readonly lockWaitMs: number;
+  /** Time from holding the lock to the document being durable. */
+  readonly commitMs: number;
 }
 
 /** Describes one kind of document a file backend can hold. */
@@ -219,6 +223,9 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     try {
       await link(path, temp);
       await rename(temp, backupPath);
+      // After a failed publish the backup already links this inode, and rename() between two links to one inode
+      // succeeds without removing `temp`; without this the temp link lingered. See test/store/fault-injection.test.ts.
+      await unlink(temp).catch(() => undefined);
     } catch {
       await unlink(temp).catch(() => undefined);
     }
@@ -238,6 +245,8 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     }
     const batch = queue;
     queue = [];
+    const lockedAt = performance.now();
+    let lockLost = false;
     try {
       if (!tempChecked) {
         // Safe only under the lock: a live writer's temp file exists only while it holds this lock.
@@ -281,10 +290,15 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       const text = serializeDocument(reorderHeader(committed));
 
       // Fencing: proper-lockfile has no tokens, so check that nobody published since we read.
-      if (lock.signal.aborted) throw lock.signal.reason;
+      if (lock.signal.aborted) {
+        lockLost = true;
+        throw lock.signal.reason;
+      }
       const onDisk = await readDocumentText(path);
       const diskRev = onDisk === null ? spec.empty().rev : revOf(onDisk);
       if (diskRev !== current.rev || lock.signal.aborted) {
+        // The lock directory now belongs to whoever committed; removing it would break their exclusion.
+        lockLost = true;
         throw new PoolError(
           "E_LOCK_COMPROMISED",
           `${path} changed under our lock (rev ${current.rev} became ${diskRev}); this transaction was aborted so the newer commit survives.`,
@@ -293,13 +307,19 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       }
       if (current.exists && options.backup) await keepBackup();
       await publishDocument(path, text, FILE_MODE);
-      options.hooks?.onWrite?.({ rev: committed.rev, updates: accepted.length, bytes: text.length });
+      options.hooks?.onWrite?.({
+        rev: committed.rev,
+        updates: accepted.length,
+        bytes: text.length,
+        lockWaitMs: lock.waitedMs,
+        commitMs: performance.now() - lockedAt,
+      });
       for (const op of accepted) op.resolve(committed);
       notifyLocal(current.rev, committed);
     } catch (error) {
       for (const op of batch) op.reject(error);
     } finally {
-      await lock.release();
+      if (!lockLost) await lock.release();
     }
   }
 
