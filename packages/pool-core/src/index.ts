@@ -1,3 +1,4 @@
 export * from "./errors.js";
 export * from "./store/index.js";
 export * from "./pool/index.js";
+export * from "./doctor/index.js";
