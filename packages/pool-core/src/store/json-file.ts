@@ -24,7 +24,9 @@ function describeSyntaxError(text: string, error: unknown): string {
   const match = /at position (\d+)/.exec(raw);
   const position = match ? Number(match[1]) : /end of JSON input/.test(raw) ? text.length : 0;
   const reason = raw
-    .replace(/, ".*" is not valid JSON$/s, "")
+    // V8 quotes the text around the bad byte, with `...` on either side when it cut it short; both forms must go
+    // (see test/store/torn-files.test.ts, "garbage in place of the tail").
+    .replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, "")
     .replace(/ in JSON at position \d+.*$/s, "")
     .replace(/ at position \d+.*$/s, "");
   const { line, column } = lineAndColumn(text, position);

@@ -1,0 +1,22 @@
+// Makes one update() under a crash or fault preload, reports how it ended, then stays alive until told "exit":
+// a normal exit would remove a leaked lock for us (proper-lockfile cleans up on exit) and hide the bug.
+import { createInterface } from "node:readline";
+import { createFileBackend } from "@credpool/pool-core";
+import { emit, parseFlags } from "./child-io.mjs";
+
+const flags = parseFlags();
+const backend = createFileBackend({ path: flags.pool, staleMs: 2000, lockTimeoutMs: 1000 });
+try {
+  const doc = await backend.update((draft) => {
+    draft.marker = flags.marker;
+  });
+  emit({ ok: true, rev: doc.rev });
+} catch (error) {
+  emit({ ok: false, code: error.code, details: error.details, message: error.message });
+}
+await new Promise((resolve) => {
+  createInterface({ input: process.stdin }).on("line", (line) => {
+    if (line.trim() === "exit") resolve();
+  });
+});
+process.exit(0);
