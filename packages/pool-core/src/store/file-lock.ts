@@ -1,6 +1,8 @@
 // Cross-process advisory lock: proper-lockfile's mkdir lock at a stable path, retried with a short jittered backoff.
 import fs from "node:fs";
+import { randomBytes } from "node:crypto";
 import { stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import lockfile from "proper-lockfile";
 import { PoolError, errnoCode, ioError } from "../errors.js";
 
@@ -36,6 +38,26 @@ async function describeHolder(lockPath: string): Promise<string> {
   }
 }
 
+let precisionProbed: Promise<void> | null = null;
+
+/**
+ * proper-lockfile learns the filesystem's mtime precision on the first lock a process takes, and it does so by
+ * stamping that lock up to 1 s in the future, which would delay stale detection of a crashed first holder past
+ * `staleMs`. Spend that first lock on a throwaway path instead (see test/store/sigkill-loop.test.ts).
+ */
+function probeMtimePrecision(dir: string): Promise<void> {
+  precisionProbed ??= (async () => {
+    const probe = join(dir, `.credpool-probe-${process.pid}-${randomBytes(4).toString("hex")}`);
+    try {
+      const release = await lockfile.lock(probe, { lockfilePath: `${probe}.lock`, realpath: false, fs });
+      await release();
+    } catch {
+      // Best effort: without the probe the first lock is merely stamped late.
+    }
+  })();
+  return precisionProbed;
+}
+
 /**
  * Acquires `lockPath` (a directory proper-lockfile creates). `target` is the path the lock guards; it need not
  * exist, because `realpath: false` keeps the lock at a stable path even while the target is replaced by rename.
@@ -45,6 +67,7 @@ export async function acquireFileLock(
   lockPath: string,
   options: FileLockOptions,
 ): Promise<HeldFileLock> {
+  await probeMtimePrecision(dirname(lockPath));
   const started = performance.now();
   const controller = new AbortController();
   let backoff = MIN_BACKOFF_MS;
