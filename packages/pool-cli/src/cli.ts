@@ -1,13 +1,30 @@
 // Declares the commands; each one lives in its own module under commands/ and is loaded only when run.
+// To add a command: write commands/<name>.ts with `export const { help, run } = defineCommand({...})`
+// (see command.ts), then add one line here.
+
 export interface CommandContext {
   readonly argv: readonly string[];
+  readonly stdin: NodeJS.ReadableStream;
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
   readonly env: NodeJS.ProcessEnv;
+  /** The command's name as typed, for messages and help. */
+  readonly name: string;
+  /** The global `--pool PATH`, when given. */
+  readonly poolPath: string | undefined;
+}
+
+/** What `--help` and `completion` know about a command. */
+export interface CommandHelp {
+  readonly usage: string;
+  readonly description: string;
+  readonly options: readonly { readonly flag: string; readonly description: string }[];
+  readonly examples: readonly string[];
 }
 
 export interface CommandModule {
-  run(context: CommandContext): Promise<number>;
+  readonly run: (context: CommandContext) => Promise<number>;
+  readonly help?: CommandHelp;
 }
 
 export interface CommandEntry {
@@ -15,4 +32,22 @@ export interface CommandEntry {
   readonly load: () => Promise<CommandModule>;
 }
 
-export const COMMANDS: Readonly<Record<string, CommandEntry>> = {};
+export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  init: { summary: "create the pool file (mode 0600) and its directory (0700)", load: () => import("./commands/init.js") },
+  add: { summary: "add an API key (from stdin, an env var or a hidden prompt)", load: () => import("./commands/add.js") },
+  remove: { summary: "remove a credential", load: () => import("./commands/remove.js") },
+  priority: { summary: "set a credential's priority (lower is tried first)", load: () => import("./commands/priority.js") },
+  strategy: { summary: "show or set a provider's selection strategy", load: () => import("./commands/strategy.js") },
+  list: { summary: "list credentials with their status", load: () => import("./commands/list.js") },
+  show: { summary: "everything about one credential, secrets masked", load: () => import("./commands/show.js") },
+  reset: { summary: "clear cooldowns and dead states", load: () => import("./commands/reset.js") },
+  report: { summary: "record the outcome of a request you made yourself", load: () => import("./commands/report.js") },
+  lease: { summary: "lease a credential for a script (eval-able or --json)", load: () => import("./commands/lease.js") },
+  release: { summary: "release a lease taken with `credpool lease`", load: () => import("./commands/release.js") },
+  exec: { summary: "run a command with a leased credential in its env", load: () => import("./commands/exec.js") },
+  watch: { summary: "live view of the pool, redrawn on every change", load: () => import("./commands/watch.js") },
+  doctor: { summary: "check modes, locks, schema, backup and temp files", load: () => import("./commands/doctor.js") },
+  reveal: { summary: "print a credential's secret (TOTP-gated)", load: () => import("./commands/reveal.js") },
+  export: { summary: "write the whole pool, secrets included (TOTP-gated)", load: () => import("./commands/export.js") },
+  completion: { summary: "print a shell completion script (bash, zsh, fish)", load: () => import("./commands/completion.js") },
+};

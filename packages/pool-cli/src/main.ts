@@ -1,8 +1,8 @@
 // Entry point: global flags, lazy dispatch, and the single place where errors become messages and exit codes.
+// It imports nothing heavy: pool-core is loaded by the command that needs it (or by the error handler).
 import { readFile } from "node:fs/promises";
-import { isPoolError } from "@credpool/pool-core";
 import { COMMANDS, type CommandContext } from "./cli.js";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodeFor } from "./exit-codes.js";
+import { EXIT_CODE_TABLE, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodeFor } from "./exit-codes.js";
 
 async function readVersion(): Promise<string> {
   const text = await readFile(new URL("../package.json", import.meta.url), "utf8");
@@ -11,37 +11,102 @@ async function readVersion(): Promise<string> {
 
 function renderHelp(): string {
   const names = Object.keys(COMMANDS);
-  const width = Math.max(8, ...names.map((name) => name.length));
+  const width = Math.max(12, ...names.map((name) => name.length));
   const lines = [
     "credpool: share model-provider credentials safely between processes",
     "",
-    "Usage: credpool <command> [options]",
+    "Usage: credpool [--pool PATH] <command> [options]",
+    "       credpool <command> --help",
     "",
     "Commands:",
     ...names.map((name) => `  ${name.padEnd(width)}  ${COMMANDS[name]?.summary ?? ""}`),
     "",
     "Global options:",
-    "  --help, -h     show help (also after any command)",
-    "  --version, -V  print the version",
+    `  ${"--pool PATH".padEnd(width)}  pool file, or its directory (overrides CREDPOOL_HOME)`,
+    `  ${"--help, -h".padEnd(width)}  show help (also after any command)`,
+    `  ${"--version, -V".padEnd(width)}  print the version`,
     "",
     "Environment:",
-    "  CREDPOOL_HOME  pool directory (default: $XDG_CONFIG_HOME/credpool or ~/.config/credpool)",
+    "  CREDPOOL_HOME             pool directory (default: $XDG_CONFIG_HOME/credpool or ~/.config/credpool)",
+    "  CREDPOOL_LOCK_TIMEOUT_MS  how long to wait for another process's lock (default 10000)",
+    "  NO_COLOR                  disable colour",
+    "",
+    "Exit codes:",
+    ...EXIT_CODE_TABLE.map((row) => `  ${String(row.exit).padStart(3)}  ${row.meaning}`),
+    "  exec passes its command's exit status through (128+N when killed by signal N).",
   ];
   return `${lines.join("\n")}\n`;
 }
 
+/** Closest command name within two edits, for "did you mean". */
+function suggest(input: string): string | undefined {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      let previous = row[0] ?? 0;
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const current = row[j] ?? 0;
+        row[j] = Math.min(current + 1, (row[j - 1] ?? 0) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+        previous = current;
+      }
+    }
+    return row[b.length] ?? Infinity;
+  };
+  const scored = Object.keys(COMMANDS).map((name) => ({ name, score: distance(input, name) }));
+  scored.sort((a, b) => a.score - b.score);
+  const best = scored[0];
+  return best && best.score <= 2 ? best.name : undefined;
+}
+
+interface GlobalFlags {
+  readonly poolPath: string | undefined;
+  readonly rest: string[];
+}
+
+/** Pulls `--pool PATH` out of the arguments before any `--`, wherever it appears. */
+function extractGlobalFlags(argv: readonly string[]): GlobalFlags | { error: string } {
+  const rest: string[] = [];
+  let poolPath: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i] ?? "";
+    if (token === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (token === "--pool") {
+      const value = argv[i + 1];
+      if (value === undefined || value === "" || value.startsWith("-")) return { error: "--pool needs a path." };
+      poolPath = value;
+      i++;
+    } else if (token.startsWith("--pool=")) {
+      poolPath = token.slice("--pool=".length);
+      if (poolPath === "") return { error: "--pool needs a path." };
+    } else {
+      rest.push(token);
+    }
+  }
+  return { poolPath, rest };
+}
+
+type MainIo = Pick<CommandContext, "stdout" | "stderr" | "env"> & { stdin?: NodeJS.ReadableStream };
+
 export async function main(
   argv: readonly string[],
-  io: Pick<CommandContext, "stdout" | "stderr" | "env"> = {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-  },
+  io: MainIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env },
 ): Promise<number> {
-  const [first, ...rest] = argv;
+  const flags = extractGlobalFlags(argv);
+  if ("error" in flags) {
+    io.stderr.write(`credpool: ${flags.error}\n`);
+    return EXIT_USAGE;
+  }
+  const [first, ...rest] = flags.rest;
+  const wantsJson = rest.slice(0, rest.includes("--") ? rest.indexOf("--") : undefined).includes("--json");
   try {
     if (first === undefined || first === "--help" || first === "-h" || first === "help") {
-      io.stdout.write(renderHelp());
+      const topic = first === "help" ? rest[0] : undefined;
+      if (topic !== undefined && COMMANDS[topic]) return await main([topic, "--help"], io);
+      (first === undefined ? io.stderr : io.stdout).write(renderHelp());
       return first === undefined ? EXIT_USAGE : EXIT_OK;
     }
     if (first === "--version" || first === "-V") {
@@ -50,17 +115,44 @@ export async function main(
     }
     const entry = COMMANDS[first];
     if (!entry) {
-      io.stderr.write(`credpool: unknown command "${first}". Run \`credpool --help\` for the list.\n`);
+      const hint = suggest(first);
+      io.stderr.write(
+        `credpool: unknown command "${first}".${hint ? ` Did you mean \`credpool ${hint}\`?` : ""} Run \`credpool --help\` for the list.\n`,
+      );
       return EXIT_USAGE;
     }
     const command = await entry.load();
-    return await command.run({ ...io, argv: rest });
+    return await command.run({
+      stdin: io.stdin ?? process.stdin,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      env: io.env,
+      argv: rest,
+      name: first,
+      poolPath: flags.poolPath,
+    });
   } catch (error) {
+    const { isPoolError } = await import("@credpool/pool-core");
     if (isPoolError(error)) {
-      io.stderr.write(`credpool: ${error.message}\n`);
-      return exitCodeFor(error.code);
+      const exit = exitCodeFor(error.code);
+      if (wantsJson) {
+        const body = {
+          error: {
+            code: error.code,
+            message: error.message,
+            exitCode: exit,
+            ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+          },
+        };
+        io.stderr.write(`${JSON.stringify(body)}\n`);
+      } else {
+        io.stderr.write(`credpool: ${error.message}\n`);
+      }
+      return exit;
     }
-    io.stderr.write(`credpool: unexpected failure: ${error instanceof Error ? error.message : String(error)}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr.write(`credpool: unexpected failure: ${message}\n`);
+    if (io.env.CREDPOOL_DEBUG && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
     return EXIT_FAILURE;
   }
 }

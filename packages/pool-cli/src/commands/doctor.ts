@@ -1,0 +1,85 @@
+// `credpool doctor [--fix] [--restore]`: checks the pool's files and TOTP state; each finding says how to fix it.
+import { inspectPool, repairPool, restorePoolBackup, type DoctorFinding, type RepairAction } from "@credpool/pool-core";
+import { z } from "zod";
+import { defineCommand, jsonOption } from "../command.js";
+import { inspectTotp } from "../gate.js";
+import { createOutput, type Style } from "../output.js";
+import { lockTimeoutFrom, resolveCliPoolPath } from "../pool-access.js";
+
+const MARK: Record<DoctorFinding["severity"], { text: string; style: Style }> = {
+  ok: { text: "ok  ", style: "green" },
+  warning: { text: "warn", style: "yellow" },
+  error: { text: "FAIL", style: "red" },
+};
+
+export const { help, run } = defineCommand({
+  name: "doctor",
+  usage: "credpool doctor [--fix] [--restore [--force]] [--json]",
+  description:
+    "Check the pool: directory and file modes and owners, a stale or long-held lock (for how long, and which\n" +
+    "credpool processes are running), schema validity, the backup, temp files left by a crashed writer, the\n" +
+    "source files credentials mirror, and the TOTP state. Each problem comes with its fix.\n" +
+    "--fix tightens modes and removes stale locks and leftover temp files. --restore replaces a corrupt or\n" +
+    "missing pool file with its backup (the damaged file is kept). Exits 1 while an error-level finding remains.",
+  options: {
+    fix: { type: "boolean", description: "apply the safe fixes" },
+    restore: { type: "boolean", description: "restore pool.json from pool.json.bak when it is corrupt or missing" },
+    force: { type: "boolean", description: "with --restore: roll back even though the pool is valid" },
+    json: jsonOption,
+  },
+  examples: ["credpool doctor", "credpool doctor --fix", "credpool doctor --restore", "credpool doctor --json | jq '.findings[] | select(.severity != \"ok\")'"],
+  schema: z.object({
+    fix: z.boolean().default(false),
+    restore: z.boolean().default(false),
+    force: z.boolean().default(false),
+    json: z.boolean().default(false),
+  }),
+  async run(input, context) {
+    const output = createOutput(context);
+    const path = await resolveCliPoolPath(context);
+    const lockTimeoutMs = lockTimeoutFrom(context.env);
+    const repaired: RepairAction[] = [];
+    if (input.force && !input.restore) output.note("credpool: --force only matters with --restore; ignoring it.");
+    if (input.restore) {
+      const restored = await restorePoolBackup({ path, force: input.force, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) });
+      repaired.push({
+        check: "schema",
+        message: `restored ${path} from its backup as rev ${restored.rev}${restored.keptAs ? `; the damaged file is kept as ${restored.keptAs}` : ""}`,
+      });
+    }
+    if (input.fix) repaired.push(...(await repairPool({ path, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) })));
+    const findings = [...(await inspectPool({ path })), ...(await inspectTotp(context, path))];
+    const failing = findings.filter((finding) => finding.severity === "error").length;
+
+    if (input.json) {
+      output.printJson({
+        path,
+        ok: failing === 0,
+        findings: findings.map((finding) => ({
+          check: finding.check,
+          severity: finding.severity,
+          message: finding.message,
+          fix: finding.fix ?? null,
+          fixable: finding.fixable ?? false,
+        })),
+        repaired,
+      });
+      return failing === 0 ? 0 : 1;
+    }
+    for (const action of repaired) output.print(`${output.paint("green", "fixed")} ${action.check}: ${action.message}`);
+    for (const finding of findings) {
+      const mark = MARK[finding.severity];
+      output.print(`${output.paint(mark.style, mark.text)}  ${finding.check}: ${finding.message}`);
+      if (finding.fix) output.print(`      → ${finding.fix}`);
+    }
+    const warnings = findings.filter((finding) => finding.severity === "warning").length;
+    const fixable = findings.some((finding) => finding.fixable && finding.severity !== "ok");
+    output.print(
+      failing + warnings === 0
+        ? `\n${path}: all checks passed.`
+        : `\n${path}: ${failing} error${failing === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}.` +
+            (fixable && !input.fix ? " Run `credpool doctor --fix` for the safe fixes." : ""),
+    );
+    return failing === 0 ? 0 : 1;
+  },
+});

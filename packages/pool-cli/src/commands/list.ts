@@ -1,0 +1,59 @@
+// `credpool list [provider]`: the pool at a glance. Reads the file once, without a watcher or a lock, so it starts
+// fast (see bench/groups/cli.mjs).
+import { DEFAULT_STRATEGY, assertProviderName, listCredentialViews } from "@credpool/pool-core";
+import { z } from "zod";
+import { defineCommand, jsonOption } from "../command.js";
+import { describeStatus, refOf, summarizeCredential } from "../credential-view.js";
+import { createOutput, formatAgo, renderTable } from "../output.js";
+import { readCliPool } from "../pool-access.js";
+
+export const { help, run } = defineCommand({
+  name: "list",
+  usage: "credpool list [provider] [--json]",
+  description:
+    "List credentials in selection order, with their status and how long until a benched one frees up.\n" +
+    "The # column (provider#N) is a target you can pass to other commands.",
+  args: [{ name: "provider" }],
+  options: { json: jsonOption },
+  examples: ["credpool list", "credpool list anthropic", "credpool list --json | jq '.credentials[] | select(.available)'"],
+  schema: z.object({ provider: z.string().optional(), json: z.boolean().default(false) }),
+  async run(input, context) {
+    const output = createOutput(context);
+    if (input.provider !== undefined) assertProviderName(input.provider);
+    const { doc, path } = await readCliPool(context);
+    const now = Date.now();
+    const views = listCredentialViews(doc, now, input.provider);
+    if (input.json) {
+      const providers = Object.fromEntries(
+        Object.keys(doc.providers)
+          .filter((name) => input.provider === undefined || name === input.provider)
+          .sort()
+          .map((name) => [name, { strategy: doc.providers[name]?.strategy ?? DEFAULT_STRATEGY }]),
+      );
+      output.printJson({ path, rev: doc.rev, providers, credentials: views.map((view) => summarizeCredential(view, now)) });
+      return 0;
+    }
+    if (views.length === 0) {
+      const scope = input.provider === undefined ? "" : ` for ${input.provider}`;
+      output.note(`No credentials${scope} in ${path}. Add one with \`credpool add ${input.provider ?? "<provider>"} --api-key-stdin\`.`);
+      return 0;
+    }
+    const rows = views.map((view) => {
+      const { credential } = view;
+      const status = describeStatus(view, now);
+      return [
+        refOf(view),
+        { text: credential.id, style: "dim" as const },
+        credential.label,
+        credential.kind,
+        String(credential.priority),
+        credential.source,
+        { text: status.text, style: status.style },
+        String(credential.usage.requests),
+        formatAgo(credential.usage.lastUsedAt, now),
+      ];
+    });
+    output.print(renderTable(output, ["#", "id", "label", "kind", "priority", "source", "status", "requests", "last used"], rows));
+    return 0;
+  },
+});

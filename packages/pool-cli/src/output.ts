@@ -1,0 +1,106 @@
+// Printing: tables and notes for people, JSON for machines, colour only on a terminal and never under NO_COLOR.
+import type { CommandContext } from "./cli.js";
+
+export type Style = "green" | "yellow" | "red" | "dim" | "bold";
+
+const CODES: Record<Style, [number, number]> = {
+  green: [32, 39],
+  yellow: [33, 39],
+  red: [31, 39],
+  dim: [2, 22],
+  bold: [1, 22],
+};
+
+export interface Output {
+  readonly color: boolean;
+  readonly isTTY: boolean;
+  /** Text for people, to stdout. */
+  print(text: string): void;
+  /** A JSON document, to stdout, one per invocation (or one per line for streams). */
+  printJson(value: unknown, options?: { compact?: boolean }): void;
+  /** Diagnostics and hints, to stderr. */
+  note(text: string): void;
+  paint(style: Style | undefined, text: string): string;
+}
+
+export function isTerminal(stream: NodeJS.WritableStream | NodeJS.ReadableStream): boolean {
+  return (stream as { isTTY?: boolean }).isTTY === true;
+}
+
+/** https://no-color.org: present and not empty disables colour. */
+export function colorEnabled(context: Pick<CommandContext, "env" | "stdout">): boolean {
+  const { env } = context;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  if (env.TERM === "dumb") return false;
+  return isTerminal(context.stdout);
+}
+
+export function createOutput(context: Pick<CommandContext, "env" | "stdout" | "stderr">): Output {
+  const color = colorEnabled(context);
+  const paint = (style: Style | undefined, text: string): string => {
+    if (!color || style === undefined || text === "") return text;
+    const [open, close] = CODES[style];
+    return `\u001b[${open}m${text}\u001b[${close}m`;
+  };
+  return {
+    color,
+    isTTY: isTerminal(context.stdout),
+    print: (text) => context.stdout.write(text.endsWith("\n") ? text : `${text}\n`),
+    printJson: (value, options = {}) =>
+      context.stdout.write(`${options.compact ? JSON.stringify(value) : JSON.stringify(value, null, 2)}\n`),
+    note: (text) => context.stderr.write(text.endsWith("\n") ? text : `${text}\n`),
+    paint,
+  };
+}
+
+export interface Cell {
+  readonly text: string;
+  readonly style?: Style;
+}
+
+export type Row = readonly (Cell | string)[];
+
+/** Left-aligned columns, two spaces apart; widths come from the plain text so colour never breaks alignment. */
+export function renderTable(output: Output, headers: readonly string[], rows: readonly Row[]): string {
+  const cells = rows.map((row) => row.map((cell) => (typeof cell === "string" ? { text: cell } : cell)));
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...cells.map((row) => row[column]?.text.length ?? 0)),
+  );
+  const line = (row: readonly Cell[]): string =>
+    row
+      .map((cell, column) => {
+        const padded = column === row.length - 1 ? cell.text : cell.text.padEnd(widths[column] ?? 0);
+        return output.paint(cell.style, padded);
+      })
+      .join("  ")
+      .trimEnd();
+  return [line(headers.map((text) => ({ text, style: "bold" as const }))), ...cells.map(line)].join("\n");
+}
+
+/** `41m`, `2h 5m`, `3d 4h`, `12s`: two units at most, rounded up so "0s" never shows for time still left. */
+export function formatDuration(ms: number): string {
+  const seconds = Math.max(0, Math.ceil(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 60) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return minutes % 60 === 0 ? `${hours}h` : `${hours}h ${minutes % 60}m`;
+  const days = Math.floor(hours / 24);
+  return hours % 24 === 0 ? `${days}d` : `${days}d ${hours % 24}h`;
+}
+
+export function formatAgo(at: number | undefined, now: number): string {
+  if (at === undefined) return "never";
+  const ms = now - at;
+  if (ms < 1000) return "just now";
+  return `${formatDuration(ms).replace(/ .*/, "")} ago`;
+}
+
+export function isoOrNull(at: number | undefined): string | null {
+  return at === undefined ? null : new Date(at).toISOString();
+}
+
+/** Single-quotes a value for POSIX shells. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}

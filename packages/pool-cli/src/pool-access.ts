@@ -1,0 +1,92 @@
+// How commands reach the pool: `--pool` or CREDPOOL_HOME or the default, the lock timeout from the environment,
+// and "no pool yet" as an error that says to run `credpool init` (only init creates one).
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  POOL_FILE_NAME,
+  PoolError,
+  createFileBackend,
+  openPool,
+  resolvePoolPath,
+  type FileBackendOptions,
+  type Pool,
+  type PoolDocument,
+  type PoolOptions,
+} from "@credpool/pool-core";
+import type { CommandContext } from "./cli.js";
+
+type PoolContext = Pick<CommandContext, "env" | "poolPath">;
+
+/**
+ * `--pool` may name the file or its directory: a path ending in `.json` is the file, an existing directory gets
+ * `pool.json` inside it, and any other path is taken as a directory (as CREDPOOL_HOME is).
+ */
+export async function resolveCliPoolPath(context: PoolContext): Promise<string> {
+  const given = context.poolPath;
+  if (given === undefined) return resolvePoolPath(context.env);
+  if (given.endsWith(".json")) return given;
+  const info = await stat(given).catch(() => undefined);
+  if (info?.isFile()) return given;
+  return join(given, POOL_FILE_NAME);
+}
+
+/** CREDPOOL_LOCK_TIMEOUT_MS: how long a command waits for another process's lock before failing. */
+export function lockTimeoutFrom(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.CREDPOOL_LOCK_TIMEOUT_MS;
+  if (raw === undefined || raw === "") return undefined;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < 1 || value > 600_000) {
+    throw new PoolError("E_USAGE", `CREDPOOL_LOCK_TIMEOUT_MS must be a whole number of milliseconds from 1 to 600000, got "${raw}".`);
+  }
+  return value;
+}
+
+export async function fileOptionsFor(
+  context: PoolContext,
+  options: { createIfMissing?: boolean } = {},
+): Promise<FileBackendOptions & { path: string }> {
+  const lockTimeoutMs = lockTimeoutFrom(context.env);
+  return {
+    path: await resolveCliPoolPath(context),
+    createIfMissing: options.createIfMissing ?? false,
+    ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
+  };
+}
+
+/** A watched pool for commands that change it or lease from it. Missing pool: E_POOL_NOT_FOUND with the init hint. */
+export async function openCliPool(
+  context: PoolContext,
+  options: { createIfMissing?: boolean; pool?: Omit<PoolOptions, "file" | "backend"> } = {},
+): Promise<Pool> {
+  return openPool({ ...options.pool, file: await fileOptionsFor(context, options) });
+}
+
+/** Runs `fn` with an open pool and always closes it, keeping `fn`'s error over a failure to close. */
+export async function withPool<T>(
+  context: PoolContext,
+  fn: (pool: Pool) => Promise<T>,
+  options: { pool?: Omit<PoolOptions, "file" | "backend"> } = {},
+): Promise<T> {
+  const pool = await openCliPool(context, options);
+  let result: T;
+  try {
+    result = await fn(pool);
+  } catch (error) {
+    await pool.close().catch(() => undefined);
+    throw error;
+  }
+  await pool.close();
+  return result;
+}
+
+/** One read with no watcher and no lock: all `list` and `show` need, and the fastest way to start. */
+export async function readCliPool(context: PoolContext): Promise<{ doc: PoolDocument; path: string }> {
+  const file = await fileOptionsFor(context);
+  const backend = createFileBackend(file);
+  try {
+    const { doc } = await backend.read();
+    return { doc, path: file.path };
+  } finally {
+    await backend.close();
+  }
+}
