@@ -2,3 +2,5 @@ export * from "./errors.js";
 export * from "./store/index.js";
 export * from "./pool/index.js";
 export * from "./doctor/index.js";
+export * from "./refresh/index.js";
+export * from "./sources/index.js";

@@ -1,0 +1,605 @@
+// Single-flight OAuth refresh across processes: the credential's own lock, a re-read, one POST, a compare-and-swap
+// commit. Single-use refresh tokens are never sent twice by credpool. See DESIGN.md "Refresh protocol" and
+// test/refresh/single-flight.test.ts, kill-mid-refresh.test.ts, timeout.test.ts.
+import { hostname } from "node:os";
+import { z } from "zod";
+import { PoolError, errnoCode, fromZodError, isPoolError } from "../errors.js";
+import { findCredential, type CredentialRefresher, type PoolEvent } from "../pool/index.js";
+import type { NamedLock, PoolBackend } from "../store/index.js";
+import type { Credential } from "../store/schema.js";
+import {
+  adapterOptionsSchema,
+  applyGrant,
+  resolveTokenEndpoint,
+  skewFor,
+  type AdapterOptions,
+  type TokenEndpoint,
+} from "./adapters.js";
+import { postRefreshRequest, type TokenCallResult } from "./token-request.js";
+import {
+  describeCredential,
+  fingerprintToken,
+  isAccessTokenExpired,
+  isClearedByNewTokens,
+  isRefreshDue,
+  ownershipOf,
+  refreshLockName,
+  refreshStateOf,
+  reloginAdvice,
+  rememberUsedToken,
+  sourceLinkOf,
+  updateRefreshState,
+  type RefreshInFlight,
+} from "./token-state.js";
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+
+/** Lets the refresher reach the external files credentials are linked to (implemented by sources/). */
+export interface SourceLinks {
+  /** Re-reads the credential's source file and commits a newer token pair if it has one; returns the fresh copy. */
+  reload(backend: PoolBackend, credential: Credential): Promise<Credential | undefined>;
+  /** Writes the committed pair back to the source file, replacing only a refresh token the pool has used. */
+  writeBack(credential: Credential): Promise<void>;
+}
+
+export const refresherConfigSchema = z.strictObject({
+  /** Per-provider endpoint settings, keyed by provider name (anthropic, openai-codex, custom:idp, ...). */
+  adapters: z.record(z.string(), adapterOptionsSchema).optional(),
+  /** One token request; past it the outcome is unknown. Env: CREDPOOL_REFRESH_TIMEOUT_MS. */
+  timeoutMs: z.number().int().positive().max(300_000).optional(),
+  /** Waiting for another process's refresh of the same credential. Defaults to timeoutMs + 15 s. */
+  lockTimeoutMs: z.number().int().positive().max(600_000).optional(),
+  /** Backoff after 429/5xx when the endpoint gives no Retry-After: base * 2^(strikes-1), capped. */
+  backoffBaseMs: z.number().int().positive().default(10 * SECOND),
+  backoffMaxMs: z.number().int().positive().default(15 * MINUTE),
+  /** After a refusal that is not the token's fault (bad client id), wait this long before trying again. */
+  rejectedBackoffMs: z.number().int().positive().default(15 * MINUTE),
+  /** A borrowed credential found expired is benched this long, unless its file brings a new token sooner. */
+  borrowedRecheckMs: z.number().int().positive().default(5 * MINUTE),
+});
+export type RefresherConfig = z.input<typeof refresherConfigSchema>;
+
+export interface RefresherOptions extends RefresherConfig {
+  env?: NodeJS.ProcessEnv;
+  fetch?: typeof globalThis.fetch;
+  /** Needed for credentials linked to Claude Code / Codex files; see createSourceLinks(). */
+  links?: SourceLinks;
+  onEvent?: (event: PoolEvent) => void;
+  now?: () => number;
+}
+
+export interface RefreshRequest {
+  /** Refresh even when the token is not due (a token that another process just rotated is adopted instead). */
+  force?: boolean;
+  /** The copy the caller decided on; a newer generation found under the lock is adopted without a request. */
+  seen?: Credential;
+}
+
+export interface RefreshResult {
+  readonly credential: Credential;
+  /** fresh: nothing to do; refreshed: this call rotated the pair; adopted: a newer pair from another process or file. */
+  readonly outcome: "fresh" | "refreshed" | "adopted";
+}
+
+export interface Refresher {
+  /** For `openPool({ refresher })`: returns the credential with a usable access token, refreshing when due. */
+  readonly ensureFresh: CredentialRefresher;
+  refresh(backend: PoolBackend, credentialId: string, request?: RefreshRequest): Promise<RefreshResult>;
+  isDue(credential: Credential, now?: number): boolean;
+  endpointFor(credential: Credential): TokenEndpoint;
+}
+
+/** How often one process re-reads a borrowed credential's file while its token is due. */
+const BORROWED_RELOAD_INTERVAL_MS = 2 * SECOND;
+const COMMIT_ATTEMPTS = 5;
+
+function tokensChanged(before: Credential, after: Credential): boolean {
+  return (
+    before.tokenGeneration !== after.tokenGeneration ||
+    before.secrets.refreshToken !== after.secrets.refreshToken ||
+    before.secrets.accessToken !== after.secrets.accessToken
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function iso(epochMs: number): string {
+  return new Date(epochMs).toISOString();
+}
+
+function timeoutFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.CREDPOOL_REFRESH_TIMEOUT_MS?.trim();
+  if (!raw) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) <= 0) {
+    throw new PoolError("E_INVALID_OPTIONS", `CREDPOOL_REFRESH_TIMEOUT_MS must be a positive number of milliseconds, got "${raw}".`);
+  }
+  return Number(raw);
+}
+
+export function createRefresher(options: RefresherOptions = {}): Refresher {
+  const { env: envOption, fetch: fetchOption, links, onEvent, now: nowOption, ...raw } = options;
+  const parsed = refresherConfigSchema.safeParse(raw);
+  if (!parsed.success) throw fromZodError("E_INVALID_OPTIONS", "Invalid refresh options", parsed.error);
+  const config = parsed.data;
+  const env = envOption ?? process.env;
+  const fetchImpl = fetchOption ?? globalThis.fetch;
+  const now = nowOption ?? Date.now;
+  const timeoutMs = config.timeoutMs ?? timeoutFromEnv(env) ?? 30 * SECOND;
+  const lockTimeoutMs = config.lockTimeoutMs ?? timeoutMs + 15 * SECOND;
+  // A live holder of an in-flight marker gets this long past its request timeout to commit what it received.
+  const inFlightGraceMs = Math.min(10 * SECOND, Math.max(2 * SECOND, timeoutMs));
+  const host = hostname();
+  const inflight = new Map<string, Promise<RefreshResult>>();
+  const lastReload = new Map<string, number>();
+
+  const emit = (event: PoolEvent): void => {
+    try {
+      onEvent?.(event);
+    } catch {
+      // An observer's failure is not the refresher's.
+    }
+  };
+
+  function adapterOptionsFor(credential: Credential): AdapterOptions | undefined {
+    return config.adapters?.[credential.provider];
+  }
+
+  function isDue(credential: Credential, at = now()): boolean {
+    return isRefreshDue(credential, at, skewFor(credential.provider, adapterOptionsFor(credential), env));
+  }
+
+  function endpointFor(credential: Credential): TokenEndpoint {
+    return resolveTokenEndpoint(credential.provider, adapterOptionsFor(credential), env);
+  }
+
+  async function readCredential(backend: PoolBackend, id: string): Promise<Credential> {
+    const { doc } = await backend.read();
+    const found = findCredential(doc, id);
+    if (!found) throw new PoolError("E_NOT_FOUND", `Credential ${id} was removed from the pool.`, { details: { credentialId: id } });
+    return found;
+  }
+
+  /** One transaction that applies `fn` only while the credential still holds `refreshToken`: our CAS. */
+  async function swap(
+    backend: PoolBackend,
+    id: string,
+    refreshToken: string,
+    fn: (credential: Credential) => void,
+  ): Promise<{ applied: boolean; credential: Credential | undefined }> {
+    let applied = false;
+    const doc = await backend.update((draft) => {
+      applied = false;
+      const credential = findCredential(draft, id);
+      if (!credential || credential.secrets.refreshToken !== refreshToken) return;
+      fn(credential);
+      applied = true;
+    });
+    return { applied, credential: findCredential(doc, id) };
+  }
+
+  function failure(credential: Credential, message: string, extra: { reason: string; retryAfterMs?: number; cause?: unknown }) {
+    emit({ event: "refresh.failed", provider: credential.provider, credentialId: credential.id, reason: extra.reason });
+    return new PoolError("E_REFRESH_FAILED", message, {
+      ...(extra.cause === undefined ? {} : { cause: extra.cause }),
+      ...(extra.retryAfterMs === undefined ? {} : { retryAfterMs: Math.max(0, Math.round(extra.retryAfterMs)) }),
+      details: { credentialId: credential.id, provider: credential.provider, reason: extra.reason },
+    });
+  }
+
+  /** A failure status is best effort: the caller still gets the refresh error if the pool cannot be written. */
+  async function recordFailure(
+    backend: PoolBackend,
+    credential: Credential,
+    refreshToken: string,
+    fn: (credential: Credential) => void,
+  ): Promise<{ applied: boolean; credential: Credential | undefined }> {
+    try {
+      return await swap(backend, credential.id, refreshToken, fn);
+    } catch (error) {
+      emit({ event: "refresh.record_failed", credentialId: credential.id, error: (error as Error).message });
+      return { applied: false, credential: undefined };
+    }
+  }
+
+  function isHolderAlive(marker: RefreshInFlight, at: number): boolean {
+    if (at - marker.since > timeoutMs + inFlightGraceMs) return false;
+    if (marker.host !== host) return true;
+    if (marker.pid === process.pid) return false;
+    try {
+      process.kill(marker.pid, 0);
+      return true;
+    } catch (error) {
+      return errnoCode(error) === "EPERM";
+    }
+  }
+
+  /**
+   * Another live process sent this refresh token and lost the lock while waiting for the answer (it was paused past
+   * the lock's stale time). Its result is coming; sending the same token now would burn the login.
+   */
+  async function waitForOtherAttempt(backend: PoolBackend, id: string, refreshToken: string, marker: RefreshInFlight): Promise<boolean> {
+    const deadline = marker.since + timeoutMs + inFlightGraceMs;
+    while (now() < deadline) {
+      await sleep(100);
+      const current = await readCredential(backend, id);
+      const state = refreshStateOf(current);
+      if (current.secrets.refreshToken !== refreshToken) return true;
+      if (state.inFlight?.since !== marker.since || state.inFlight.pid !== marker.pid) return true;
+    }
+    return false;
+  }
+
+  /** Before declaring a token dead or lost: is there a newer one in the pool, or in the linked source file? */
+  async function findNewerPair(backend: PoolBackend, id: string, refreshToken: string): Promise<Credential | undefined> {
+    const current = await readCredential(backend, id);
+    if (current.secrets.refreshToken !== refreshToken) return current;
+    if (links && sourceLinkOf(current)) {
+      const reloaded = await links.reload(backend, current).catch(() => undefined);
+      if (reloaded && reloaded.secrets.refreshToken !== refreshToken) return reloaded;
+    }
+    return undefined;
+  }
+
+  async function commitGrant(
+    backend: PoolBackend,
+    id: string,
+    refreshToken: string,
+    apply: (credential: Credential) => void,
+  ): Promise<{ applied: boolean; credential: Credential | undefined }> {
+    // The provider has already rotated: losing this commit loses the login, so transient store errors are retried.
+    // Retrying is safe because the commit is a compare-and-swap on the token we sent.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await swap(backend, id, refreshToken, apply);
+      } catch (error) {
+        const transient = isPoolError(error, "E_LOCK_TIMEOUT") || isPoolError(error, "E_LOCK_COMPROMISED") || isPoolError(error, "E_POOL_IO");
+        if (!transient || attempt >= COMMIT_ATTEMPTS) throw error;
+        await sleep(50 * 2 ** attempt);
+      }
+    }
+  }
+
+  async function settle(
+    backend: PoolBackend,
+    fresh: Credential,
+    refreshToken: string,
+    result: TokenCallResult,
+    interrupted: RefreshInFlight | undefined,
+  ): Promise<RefreshResult> {
+    const at = now();
+    const who = describeCredential(fresh);
+    const fp = fingerprintToken(refreshToken);
+    const state = refreshStateOf(fresh);
+    switch (result.kind) {
+      case "granted": {
+        const { grant } = result;
+        let committed: { applied: boolean; credential: Credential | undefined };
+        try {
+          committed = await commitGrant(backend, fresh.id, refreshToken, (credential) => {
+            credential.secrets = applyGrant(credential.secrets, grant);
+            credential.tokenGeneration += 1;
+            if (isClearedByNewTokens(credential.status)) credential.status = { state: "ok", since: at };
+            updateRefreshState(credential, (next) => {
+              if (grant.refreshToken && grant.refreshToken !== refreshToken) rememberUsedToken(next, refreshToken);
+              for (const key of ["inFlight", "backoffUntil", "strikes", "lastError", "unknownTokenFp", "rejectedTokenFp"]) {
+                delete next[key];
+              }
+              next.lastRefreshAt = at;
+            });
+          });
+        } catch (error) {
+          throw failure(
+            fresh,
+            `${who}: the provider issued new tokens but they could not be saved to the pool (${(error as Error).message}). ` +
+              `The old refresh token is now spent. ${reloginAdvice(fresh)}`,
+            { reason: "refresh_commit_failed", cause: error },
+          );
+        }
+        if (!committed.applied) {
+          // Someone replaced the pair while we were asking (a re-login synced from the source file): theirs wins.
+          emit({ event: "refresh.discarded", provider: fresh.provider, credentialId: fresh.id });
+          return { credential: committed.credential ?? (await readCredential(backend, fresh.id)), outcome: "adopted" };
+        }
+        const credential = committed.credential ?? (await readCredential(backend, fresh.id));
+        const link = sourceLinkOf(credential);
+        if (links && link?.ownership === "own") {
+          // Written while we still hold the refresh lock, so no other credpool process rotates again meanwhile.
+          await links.writeBack(credential).catch((error: unknown) => {
+            emit({ event: "refresh.write_back_failed", credentialId: credential.id, path: link.path, error: (error as Error).message });
+          });
+        }
+        emit({ event: "refresh.refreshed", provider: credential.provider, credentialId: credential.id, generation: credential.tokenGeneration });
+        return { credential, outcome: "refreshed" };
+      }
+
+      case "terminal": {
+        const newer = await findNewerPair(backend, fresh.id, refreshToken);
+        if (newer) return { credential: newer, outcome: "adopted" };
+        const cause = `${result.reason}${result.message && result.message !== result.reason ? `: ${result.message}` : ""}`;
+        const story = interrupted
+          ? `An earlier refresh by process ${interrupted.pid} on ${interrupted.host} sent this same token at ${iso(interrupted.since)} ` +
+            "and never saved the answer: it died (or lost its lock) after the provider rotated the token and before credpool " +
+            "committed the new one. The provider now treats the token as used and has probably revoked the whole login."
+          : "The token was used or revoked outside this refresh: another tool refreshed the same login, or a process died " +
+            "after the provider rotated the token and before the new one was saved.";
+        const message = `${who}: the provider rejected its refresh token (${cause}). ${story} credpool will not send it again. ${reloginAdvice(fresh)}`;
+        const recorded = await recordFailure(backend, fresh, refreshToken, (credential) => {
+          credential.status = { state: "dead", since: at, reason: result.reason, httpStatus: result.status, message };
+          updateRefreshState(credential, (next) => {
+            next.rejectedTokenFp = fp;
+            rememberUsedToken(next, refreshToken);
+            next.lastError = result.reason;
+            delete next.inFlight;
+          });
+        });
+        if (!recorded.applied && recorded.credential && recorded.credential.secrets.refreshToken !== refreshToken) {
+          return { credential: recorded.credential, outcome: "adopted" };
+        }
+        throw failure(fresh, message, { reason: result.reason });
+      }
+
+      case "unknown": {
+        const newer = await findNewerPair(backend, fresh.id, refreshToken);
+        if (newer) return { credential: newer, outcome: "adopted" };
+        const message =
+          `${who}: the refresh request got no usable answer (${result.message}) after its refresh token was sent. ` +
+          "The provider may already have rotated that token, and sending it again would then revoke the whole login, so " +
+          `credpool will not resend it on its own. ${reloginAdvice(fresh)} If you are sure the request never arrived, ` +
+          `run \`credpool refresh ${fresh.label} --force\` to try the old token once.`;
+        const recorded = await recordFailure(backend, fresh, refreshToken, (credential) => {
+          credential.status = { state: "dead", since: at, reason: "refresh_outcome_unknown", message };
+          updateRefreshState(credential, (next) => {
+            next.unknownTokenFp = fp;
+            next.lastError = result.message;
+            delete next.inFlight;
+          });
+        });
+        if (!recorded.applied && recorded.credential && recorded.credential.secrets.refreshToken !== refreshToken) {
+          return { credential: recorded.credential, outcome: "adopted" };
+        }
+        throw failure(fresh, message, { reason: "refresh_outcome_unknown" });
+      }
+
+      case "retry_later":
+      case "rejected": {
+        const strikes = (state.strikes ?? 0) + 1;
+        const reason = result.kind === "rejected" ? "refresh_rejected" : result.reason;
+        const delay =
+          result.kind === "rejected"
+            ? config.rejectedBackoffMs
+            : Math.min(result.retryAfterMs ?? config.backoffBaseMs * 2 ** (strikes - 1), config.backoffMaxMs * 4);
+        const until = at + delay;
+        const expired = isAccessTokenExpired(fresh, at);
+        const hint =
+          result.kind === "rejected"
+            ? ` Check the token URL and client id configured for ${fresh.provider}.`
+            : "";
+        const message = `${who}: the token endpoint answered ${result.message}; no process will try again before ${iso(until)}.${hint}`;
+        const recorded = await recordFailure(backend, fresh, refreshToken, (credential) => {
+          updateRefreshState(credential, (next) => {
+            next.backoffUntil = until;
+            next.strikes = strikes;
+            next.lastError = result.message;
+            delete next.inFlight;
+          });
+          // Only a credential without a working access token needs benching; otherwise it keeps serving meanwhile.
+          if (expired && credential.status.state !== "dead") {
+            credential.status = {
+              state: "exhausted",
+              since: at,
+              until,
+              reason,
+              message,
+              ...(result.status > 0 ? { httpStatus: result.status } : {}),
+            };
+          }
+        });
+        if (!expired) return { credential: recorded.credential ?? fresh, outcome: "fresh" };
+        throw failure(fresh, message, { reason, retryAfterMs: delay });
+      }
+    }
+  }
+
+  async function refreshUnderLock(
+    backend: PoolBackend,
+    seen: Credential,
+    force: boolean,
+    endpoint: TokenEndpoint,
+    lock: NamedLock,
+  ): Promise<RefreshResult> {
+    let known = seen;
+    for (let round = 0; round < 3; round++) {
+      const fresh = await readCredential(backend, seen.id);
+      const at = now();
+      const who = describeCredential(fresh);
+      // Someone refreshed (or re-imported) while we waited for the lock: adopt theirs, no request.
+      if (tokensChanged(known, fresh) && !isDue(fresh, at)) return { credential: fresh, outcome: "adopted" };
+      if (!force && !isDue(fresh, at)) return { credential: fresh, outcome: "fresh" };
+
+      const refreshToken = fresh.secrets.refreshToken;
+      if (!refreshToken) {
+        throw failure(fresh, `${who} has no refresh token, so its access token cannot be renewed. ${reloginAdvice(fresh)}`, {
+          reason: "no_refresh_token",
+        });
+      }
+      const fp = fingerprintToken(refreshToken);
+      const state = refreshStateOf(fresh);
+      if (state.rejectedTokenFp === fp) {
+        // Never loop: a token the provider refused is not sent again, even after `credpool reset`.
+        const message = `${who}: the provider already rejected its current refresh token, and credpool never sends a rejected token again. ${reloginAdvice(fresh)}`;
+        if (fresh.status.state !== "dead") {
+          await recordFailure(backend, fresh, refreshToken, (credential) => {
+            credential.status = { state: "dead", since: at, reason: state.lastError ?? "invalid_grant", message };
+          });
+        }
+        throw failure(fresh, message, { reason: "refresh_token_rejected" });
+      }
+      if (fresh.status.state === "dead" && !force) {
+        throw failure(fresh, fresh.status.message ?? `${who} is dead (${fresh.status.reason ?? "unknown reason"}). ${reloginAdvice(fresh)}`, {
+          reason: fresh.status.reason ?? "dead",
+        });
+      }
+      if (!force && (state.backoffUntil ?? 0) > at) {
+        if (!isAccessTokenExpired(fresh, at)) return { credential: fresh, outcome: "fresh" };
+        const waitMs = (state.backoffUntil ?? at) - at;
+        throw failure(fresh, `${who}: refreshing is backed off until ${iso(state.backoffUntil ?? at)} (${state.lastError ?? "token endpoint unavailable"}).`, {
+          reason: "refresh_backoff",
+          retryAfterMs: waitMs,
+        });
+      }
+
+      let interrupted: RefreshInFlight | undefined;
+      if (state.inFlight && state.inFlight.tokenFp === fp) {
+        if (isHolderAlive(state.inFlight, at)) {
+          if (await waitForOtherAttempt(backend, seen.id, refreshToken, state.inFlight)) {
+            known = fresh;
+            continue;
+          }
+          throw failure(fresh, `${who}: process ${state.inFlight.pid} on ${state.inFlight.host} is still refreshing it; try again shortly.`, {
+            reason: "refresh_in_progress",
+            retryAfterMs: 5 * SECOND,
+          });
+        }
+        interrupted = state.inFlight;
+      }
+
+      // The marker lets the next attempt tell the user exactly what happened if this process dies mid-request.
+      const marker: RefreshInFlight = { since: at, host, pid: process.pid, tokenFp: fp };
+      const marked = await swap(backend, seen.id, refreshToken, (credential) => {
+        updateRefreshState(credential, (next) => {
+          next.inFlight = marker;
+        });
+      });
+      if (!marked.applied) {
+        known = fresh;
+        continue;
+      }
+      if (lock.signal.aborted) {
+        // Nothing was sent yet: step back rather than race whoever broke our lock.
+        await recordFailure(backend, fresh, refreshToken, (credential) => {
+          updateRefreshState(credential, (next) => {
+            if (next.inFlight?.since === marker.since && next.inFlight.pid === marker.pid) delete next.inFlight;
+          });
+        });
+        throw failure(fresh, `${who}: lost the refresh lock before sending; try again.`, { reason: "refresh_lock_lost", retryAfterMs: SECOND });
+      }
+      emit({ event: "refresh.started", provider: fresh.provider, credentialId: fresh.id, forced: force });
+      // From here on the lock may be lost (the process paused); the commit is still safe because it is a CAS.
+      const result = await postRefreshRequest(endpoint, refreshToken, {
+        fetch: fetchImpl,
+        timeoutMs,
+        now,
+        previous: fresh.secrets,
+      });
+      return await settle(backend, fresh, refreshToken, result, interrupted);
+    }
+    const latest = await readCredential(backend, seen.id);
+    throw failure(latest, `${describeCredential(latest)} kept changing while it was being refreshed; try again.`, {
+      reason: "refresh_contended",
+      retryAfterMs: SECOND,
+    });
+  }
+
+  async function refreshBorrowed(backend: PoolBackend, seen: Credential, force: boolean): Promise<RefreshResult> {
+    const at = now();
+    if (!force && !isDue(seen, at)) return { credential: seen, outcome: "fresh" };
+    const link = sourceLinkOf(seen);
+    const key = `${backend.location}\n${seen.id}`;
+    let fresh: Credential | undefined;
+    if (links && link && (force || at - (lastReload.get(key) ?? 0) >= BORROWED_RELOAD_INTERVAL_MS)) {
+      lastReload.set(key, at);
+      fresh = await links.reload(backend, seen);
+    }
+    fresh ??= await readCredential(backend, seen.id);
+    const changed = tokensChanged(seen, fresh);
+    if (!isAccessTokenExpired(fresh, now())) return { credential: fresh, outcome: changed ? "adopted" : "fresh" };
+
+    const accessToken = fresh.secrets.accessToken;
+    const expiredAt = fresh.secrets.expiresAt;
+    const owner =
+      link?.kind === "codex"
+        ? { name: "Codex", run: "Run `codex` once" }
+        : link?.kind === "claude-code"
+          ? { name: "Claude Code", run: "Run `claude` once" }
+          : { name: "The tool that owns it", run: "Use that tool once" };
+    const message =
+      `${describeCredential(fresh)}: its access token expired${expiredAt ? ` at ${iso(expiredAt)}` : ""}. It is borrowed` +
+      `${link ? ` from ${link.path}` : ""}: ${owner.name} refreshes it, and credpool only re-reads the file. ` +
+      `${owner.run} so it refreshes its token (credpool picks the new one up from the file), or re-import with ` +
+      `\`credpool import ${link?.kind ?? "<source>"} --own\` to let credpool refresh it.`;
+    const until = now() + config.borrowedRecheckMs;
+    // Bench it so leases go elsewhere; a new token in the file (the watcher or the next sync) clears this at once.
+    try {
+      await backend.update((doc) => {
+        const credential = findCredential(doc, seen.id);
+        if (!credential || credential.secrets.accessToken !== accessToken || credential.status.state !== "ok") return;
+        credential.status = { state: "exhausted", since: now(), until, reason: "expired", message };
+      });
+    } catch (error) {
+      emit({ event: "refresh.record_failed", credentialId: seen.id, error: (error as Error).message });
+    }
+    throw failure(fresh, message, { reason: "expired", retryAfterMs: config.borrowedRecheckMs });
+  }
+
+  async function run(backend: PoolBackend, credentialId: string, request: RefreshRequest): Promise<RefreshResult> {
+    const force = request.force === true;
+    const seen = request.seen ?? (await readCredential(backend, credentialId));
+    if (seen.kind !== "oauth") {
+      throw new PoolError("E_INVALID_INPUT", `${describeCredential(seen)} is an API key; only OAuth credentials refresh.`);
+    }
+    if (ownershipOf(seen) === "borrow") return refreshBorrowed(backend, seen, force);
+    if (!force && !isDue(seen)) return { credential: seen, outcome: "fresh" };
+
+    const endpoint = endpointFor(seen);
+    const link = sourceLinkOf(seen);
+    if (link?.ownership === "own" && !links) {
+      // Fail closed: refreshing without writing back would leave the other tool holding a spent token.
+      throw failure(
+        seen,
+        `${describeCredential(seen)} is linked to ${link.path}, whose copy must be updated after every refresh, but this ` +
+          "refresher was created without source links (pass `links: createSourceLinks()`).",
+        { reason: "refresh_misconfigured" },
+      );
+    }
+    let lock: NamedLock;
+    try {
+      lock = await backend.lock(refreshLockName(seen.id), { timeoutMs: lockTimeoutMs });
+    } catch (error) {
+      if (!isPoolError(error, "E_LOCK_TIMEOUT")) throw error;
+      const fresh = await readCredential(backend, seen.id);
+      if (!isAccessTokenExpired(fresh, now()) && (tokensChanged(seen, fresh) || !force)) {
+        return { credential: fresh, outcome: tokensChanged(seen, fresh) ? "adopted" : "fresh" };
+      }
+      throw failure(fresh, `${describeCredential(fresh)}: another process has held its refresh lock for over ${lockTimeoutMs} ms; try again.`, {
+        reason: "refresh_lock_timeout",
+        retryAfterMs: 5 * SECOND,
+        cause: error,
+      });
+    }
+    try {
+      return await refreshUnderLock(backend, seen, force, endpoint, lock);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  function refresh(backend: PoolBackend, credentialId: string, request: RefreshRequest = {}): Promise<RefreshResult> {
+    // In-process single flight: concurrent leases of one credential share one attempt (and one lock wait).
+    const key = `${backend.location}\n${credentialId}`;
+    const running = inflight.get(key);
+    if (running) return running;
+    const attempt = run(backend, credentialId, request).finally(() => inflight.delete(key));
+    inflight.set(key, attempt);
+    return attempt;
+  }
+
+  const ensureFresh: CredentialRefresher = async (pool, credential) => {
+    if (credential.kind !== "oauth" || !isDue(credential)) return credential;
+    return (await refresh(pool.backend, credential.id, { seen: credential })).credential;
+  };
+
+  return { ensureFresh, refresh, isDue, endpointFor };
+}

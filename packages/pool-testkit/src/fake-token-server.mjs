@@ -1,0 +1,266 @@
+// A fake OAuth token endpoint on loopback that behaves like Anthropic's and OpenAI's: refresh tokens are single-use
+// and rotate on every call, and a reused one gets invalid_grant and revokes its whole family. It records every call
+// so tests can assert that no refresh token was ever sent twice. Plain JavaScript so benches can import it too.
+import { createHash, randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import { URLSearchParams } from "node:url";
+
+const TOKEN_PATH = "/oauth/token";
+
+function fingerprint(token) {
+  return `sha256:${createHash("sha256").update(String(token)).digest("hex").slice(0, 16)}`;
+}
+
+function base64url(value) {
+  return Buffer.from(JSON.stringify(value)).toString("base64url");
+}
+
+/** An unsigned JWT-shaped token: enough for clients that read `exp` and account claims. */
+function fakeJwt(claims) {
+  return `${base64url({ alg: "none", typ: "JWT" })}.${base64url(claims)}.fake-signature`;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function parseBody(contentType, text) {
+  if ((contentType ?? "").includes("application/json")) {
+    try {
+      return { style: "json", fields: JSON.parse(text) };
+    } catch {
+      return { style: "json", fields: {} };
+    }
+  }
+  return { style: "form", fields: Object.fromEntries(new URLSearchParams(text)) };
+}
+
+export async function startFakeTokenServer(options = {}) {
+  let latencyMs = options.latencyMs ?? 0;
+  const expiresInSec = options.expiresInSec ?? 3600;
+  const families = new Map();
+  const tokens = new Map();
+  const calls = [];
+  const reuses = [];
+  const script = [];
+  const callWaiters = new Set();
+  const holds = [];
+  const sockets = new Set();
+
+  function mint(family) {
+    family.generation += 1;
+    const now = Date.now();
+    const exp = Math.floor(now / 1000) + family.expiresInSec;
+    const accessToken = fakeJwt({
+      sub: family.id,
+      family: family.id,
+      gen: family.generation,
+      iat: Math.floor(now / 1000),
+      exp,
+      nonce: randomBytes(6).toString("hex"),
+      "https://api.openai.com/auth": { chatgpt_account_id: family.accountId },
+    });
+    const refreshToken = `rt-${family.id}-${family.generation}-${randomBytes(12).toString("hex")}`;
+    const idToken = fakeJwt({
+      sub: family.id,
+      email: `${family.id}@example.test`,
+      exp,
+      "https://api.openai.com/auth": { chatgpt_account_id: family.accountId },
+    });
+    family.current = { accessToken, refreshToken, idToken, expiresAt: exp * 1000 };
+    tokens.set(refreshToken, { family: family.id, used: false });
+    return family.current;
+  }
+
+  function issue(request = {}) {
+    const id = request.family ?? `fam${families.size + 1}${randomBytes(3).toString("hex")}`;
+    const family = {
+      id,
+      generation: 0,
+      revoked: false,
+      accountId: request.accountId ?? `acct-${id}`,
+      expiresInSec: request.expiresInSec ?? expiresInSec,
+      current: undefined,
+    };
+    families.set(id, family);
+    return { family: id, ...mint(family) };
+  }
+
+  function notifyCall() {
+    for (const waiter of callWaiters) {
+      if (calls.length >= waiter.count) {
+        callWaiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  function send(res, status, body, headers = {}) {
+    if (res.destroyed) return;
+    res.writeHead(status, { "content-type": "application/json", ...headers });
+    res.end(JSON.stringify(body));
+  }
+
+  async function handleToken(req, res, text) {
+    const { style, fields } = parseBody(req.headers["content-type"], text);
+    const refreshToken = typeof fields.refresh_token === "string" ? fields.refresh_token : "";
+    const entry = tokens.get(refreshToken);
+    const call = {
+      at: Date.now(),
+      bodyStyle: style,
+      grantType: fields.grant_type,
+      clientId: fields.client_id,
+      scope: fields.scope,
+      refreshTokenFp: refreshToken ? fingerprint(refreshToken) : undefined,
+      family: entry?.family,
+      reused: entry?.used === true,
+      outcome: "pending",
+    };
+    calls.push(call);
+    notifyCall();
+    if (latencyMs > 0) await sleep(latencyMs);
+    const behavior = script.shift() ?? { type: "ok" };
+
+    if (behavior.type === "status") {
+      call.outcome = `status ${behavior.status}`;
+      return send(res, behavior.status, behavior.body ?? { error: "temporarily_unavailable" }, behavior.headers ?? {});
+    }
+    if (behavior.type === "drop") {
+      call.outcome = "dropped before processing";
+      return req.socket.destroy();
+    }
+    if (fields.grant_type !== "refresh_token") {
+      call.outcome = "unsupported_grant_type";
+      return send(res, 400, { error: "unsupported_grant_type" });
+    }
+    if (options.clientId && fields.client_id !== options.clientId) {
+      call.outcome = "invalid_client";
+      return send(res, 401, { error: "invalid_client", error_description: "unknown client_id" });
+    }
+    if (!entry) {
+      call.outcome = "invalid_grant (unknown token)";
+      return send(res, 400, { error: "invalid_grant", error_description: "Refresh token not found or invalid" });
+    }
+    const family = families.get(entry.family);
+    if (entry.used) {
+      // Like real providers: replaying a rotated refresh token revokes the whole login.
+      reuses.push(call);
+      family.revoked = true;
+      call.outcome = "invalid_grant (reused; family revoked)";
+      return send(res, 400, {
+        error: "invalid_grant",
+        error_description: "Refresh token was already used (refresh_token_reused); the token family is revoked",
+      });
+    }
+    if (family.revoked) {
+      call.outcome = "invalid_grant (family revoked)";
+      return send(res, 400, { error: "invalid_grant", error_description: "Refresh token revoked" });
+    }
+    entry.used = true;
+    const next = mint(family);
+    const body = {
+      access_token: next.accessToken,
+      refresh_token: next.refreshToken,
+      id_token: next.idToken,
+      expires_in: family.expiresInSec,
+      token_type: "Bearer",
+      scope: "user:inference",
+    };
+    call.outcome = "rotated";
+    call.issuedAccessTokenFp = fingerprint(next.accessToken);
+    if (behavior.type === "rotate-then-delay") {
+      await sleep(behavior.delayMs ?? 1000);
+    } else if (behavior.type === "rotate-then-hold") {
+      await new Promise((resolve) => holds.push({ call, release: resolve }));
+    } else if (behavior.type === "rotate-then-drop") {
+      call.outcome = "rotated; response dropped";
+      return req.socket.destroy();
+    }
+    return send(res, 200, body);
+  }
+
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (chunk) => chunks.push(chunk));
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      const url = new URL(req.url ?? "/", "http://localhost");
+      if (req.method === "POST" && url.pathname === TOKEN_PATH) {
+        handleToken(req, res, text).catch((error) => send(res, 500, { error: "fake_server_bug", message: String(error) }));
+      } else if (req.method === "GET" && url.pathname === "/_stats") {
+        send(res, 200, { calls: calls.length, reuses: reuses.length, rotated: calls.filter((c) => c.outcome === "rotated").length });
+      } else if (req.method === "POST" && url.pathname === "/_issue") {
+        const request = text ? JSON.parse(text) : {};
+        send(res, 200, issue(request));
+      } else {
+        send(res, 404, { error: "not_found" });
+      }
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const url = `http://127.0.0.1:${address.port}`;
+
+  return {
+    url,
+    tokenUrl: `${url}${TOKEN_PATH}`,
+    calls,
+    reuses,
+    issue,
+    current(family) {
+      const found = families.get(family);
+      if (!found) throw new Error(`no token family ${family}`);
+      return { family: found.id, ...found.current, revoked: found.revoked, generation: found.generation };
+    },
+    revoke(family) {
+      const found = families.get(family);
+      if (found) found.revoked = true;
+    },
+    setLatency(ms) {
+      latencyMs = ms;
+    },
+    script(...behaviors) {
+      script.push(...behaviors);
+    },
+    waitForCalls(count, timeoutMs = 30_000) {
+      if (calls.length >= count) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        };
+        const timer = setTimeout(() => {
+          callWaiters.delete(waiter);
+          reject(new Error(`the fake token server saw ${calls.length} of ${count} calls within ${timeoutMs} ms`));
+        }, timeoutMs);
+        callWaiters.add(waiter);
+      });
+    },
+    /** Lets held responses (rotate-then-hold) go out. */
+    releaseHeld() {
+      for (const hold of holds.splice(0)) hold.release();
+    },
+    heldCount() {
+      return holds.length;
+    },
+    assertNoReuse() {
+      if (reuses.length > 0) {
+        throw new Error(
+          `a refresh token was sent twice (${reuses.length} time(s)): ${reuses.map((c) => c.refreshTokenFp).join(", ")}`,
+        );
+      }
+    },
+    async close() {
+      for (const hold of holds.splice(0)) hold.release();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
