@@ -49,14 +49,18 @@ function statusOf(value: unknown): number | undefined {
 
 function headersOf(value: unknown): Record<string, string> | undefined {
   const headers = (value as { headers?: unknown } | null)?.headers;
-  if (headers && typeof (headers as Headers).forEach === "function" && typeof (headers as Headers).get === "function") {
-    const out: Record<string, string> = {};
-    (headers as Headers).forEach((headerValue, key) => {
-      if (/retry|reset|ratelimit/i.test(key)) out[key] = headerValue;
-    });
-    return out;
+  if (typeof headers !== "object" || headers === null) return undefined;
+  const out: Record<string, string> = {};
+  const keep = (key: string, headerValue: unknown): void => {
+    if (/retry|reset|ratelimit/i.test(key) && typeof headerValue === "string") out[key.toLowerCase()] = headerValue;
+  };
+  if (typeof (headers as Headers).forEach === "function" && typeof (headers as Headers).get === "function") {
+    (headers as Headers).forEach((headerValue, key) => keep(key, headerValue));
+  } else {
+    // A plain record, as SDK errors and hand-made Response-likes carry (`{ "retry-after": "30" }`).
+    for (const [key, headerValue] of Object.entries(headers)) keep(key, Array.isArray(headerValue) ? headerValue[0] : headerValue);
   }
-  return undefined;
+  return out;
 }
 
 export function createGatewayClient(options: GatewayClientOptions = {}): GatewayClient {

@@ -16,6 +16,15 @@ export const REDACTED_PATHS = [
   "*.refreshToken",
   "*.secret",
   "*.authorization",
+  // Whole credential objects and OAuth token responses, should one ever reach a log line.
+  "secrets",
+  "*.secrets",
+  "sessionToken",
+  "*.sessionToken",
+  "access_token",
+  "refresh_token",
+  "*.access_token",
+  "*.refresh_token",
 ];
 
 export function createGatewayLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {

@@ -1,6 +1,6 @@
 // The only module that listens: loopback TCP by default, or a 0600 unix socket; remote only with TLS.
 import { chmod } from "node:fs/promises";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import { isIP } from "node:net";
 import { PoolError } from "@credpool/pool-core";
@@ -96,6 +96,18 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     ? (createTlsServer({ cert: options.tls.cert, key: options.tls.key }, listener))
     : createServer(listener);
   server.keepAliveTimeout = 65_000;
+  // Requests Node's parser rejects (bad request line, oversized headers) get the same JSON error shape as the rest.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || error.code === "ECONNRESET") return socket.destroy();
+    const reply =
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? errorResponse("E_TOO_LARGE", "The request headers are too large.")
+        : errorResponse("E_INVALID_INPUT", "The request is not valid HTTP/1.1.");
+    const head = Object.entries({ ...reply.headers, "content-length": String(Buffer.byteLength(reply.body)), connection: "close" })
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join("");
+    socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\n${head}\r\n${reply.body}`);
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

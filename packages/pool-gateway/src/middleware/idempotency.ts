@@ -48,9 +48,17 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Middle
     // Concurrent duplicates wait on the same promise instead of racing to lease twice.
     const response = next();
     entries.set(scope, { expiresAt: now + options.ttlMs, response });
-    const result = await response;
-    // Failures that the caller should be able to retry for real are not pinned.
-    if (result.status >= 500 || result.status === 429) entries.delete(scope);
+    // Only a success is pinned: a refusal leased nothing, so a retry with the same key must really run again (a
+    // 503 once a credential frees up, a 403 once a block ends). A thrown error (how routes refuse) is not pinned
+    // either. See test/idempotency.test.ts.
+    let result: GatewayResponse;
+    try {
+      result = await response;
+    } catch (error) {
+      if (entries.get(scope)?.response === response) entries.delete(scope);
+      throw error;
+    }
+    if (result.status >= 400 && entries.get(scope)?.response === response) entries.delete(scope);
     return result;
   };
 }

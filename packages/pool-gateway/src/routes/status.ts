@@ -65,7 +65,8 @@ export function createStatusRoutes(services: GatewayServices): RouteDefinition[]
       name: "pool_provider",
       handle(context) {
         const provider = context.params.provider ?? "";
-        if (!services.pool.doc.providers[provider]) {
+        // hasOwn: "__proto__" or "constructor" must not pass for a provider by way of Object.prototype.
+        if (!Object.hasOwn(services.pool.doc.providers, provider)) {
           throw new PoolError("E_NOT_FOUND", `No provider "${provider}" in the pool.`);
         }
         return Promise.resolve(jsonResponse(200, poolJson(provider)));
