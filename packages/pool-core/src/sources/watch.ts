@@ -133,12 +133,8 @@ export function watchSources(backend: PoolBackend, options: WatchSourcesOptions 
         watcher.add(dir);
       }
     }
-    for (const dir of [...watchedDirs]) {
-      if (!dirs.has(dir)) {
-        watchedDirs.delete(dir);
-        watcher.unwatch(dir);
-      }
-    }
+    // Directories are never unwatched: chokidar's unwatch() ignores everything beneath the path too, which would
+    // silence the deeper directory we just started watching. Unrelated events are filtered by isInteresting().
     for (const path of interesting) {
       if (!signatures.has(path)) signatures.set(path, await signatureOf(path));
     }
