@@ -53,16 +53,24 @@ export function watchDocument(options: DocumentWatcherOptions): DocumentWatcher 
     trailing.unref();
   };
 
-  const watcher: FSWatcher = chokidarWatch(dirname(options.path), {
+  const dir = dirname(options.path);
+  const watcher: FSWatcher = chokidarWatch(dir, {
     depth: 0,
     ignoreInitial: true,
     // We never want chokidar's unlink/add merging delay: any event is only a hint.
     atomic: false,
     persistent: false,
+    // Every commit creates and removes a lock directory, a backup temp and a write temp next to the document.
+    // Left unfiltered, chokidar stats each one and adds (then drops) an fs.watch per temp file, in every
+    // watching process, on every commit; that CPU competed with the writer and stretched propagation.
+    // See bench/groups/store.mjs (store.propagation.*).
+    ignored: (path: string) => path !== dir && basename(path) !== name,
   });
-  // `raw` fires straight from fs.watch, ahead of chokidar's own stat and throttling.
+  // `raw` fires straight from fs.watch, ahead of chokidar's own stat and throttling. Only the document's own
+  // name matters: a commit becomes visible by the rename onto it, and lock or temp events re-read an unchanged
+  // file. An event without a name still counts, and the trailing re-check and stat poll still back this up.
   watcher.on("raw", (_event, path) => {
-    if (typeof path !== "string" || path === "" || basename(path).startsWith(name)) hint();
+    if (typeof path !== "string" || path === "" || basename(path) === name) hint();
   });
   watcher.on("all", (_event, path) => {
     if (basename(path) === name) hint();
