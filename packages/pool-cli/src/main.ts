@@ -38,20 +38,21 @@ function renderHelp(): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** Closest command name within two edits, for "did you mean". */
+/** Closest command name within two edits (a swap of neighbours counts as one), for "did you mean". */
 function suggest(input: string): string | undefined {
   const distance = (a: string, b: string): number => {
-    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
     for (let i = 1; i <= a.length; i++) {
-      let previous = row[0] ?? 0;
-      row[0] = i;
       for (let j = 1; j <= b.length; j++) {
-        const current = row[j] ?? 0;
-        row[j] = Math.min(current + 1, (row[j - 1] ?? 0) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-        previous = current;
+        const row = d[i] ?? [];
+        const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+        row[j] = Math.min((d[i - 1]?.[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (d[i - 1]?.[j - 1] ?? 0) + cost);
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+          row[j] = Math.min(row[j] ?? 0, (d[i - 2]?.[j - 2] ?? 0) + 1);
+        }
       }
     }
-    return row[b.length] ?? Infinity;
+    return d[a.length]?.[b.length] ?? Infinity;
   };
   const scored = Object.keys(COMMANDS).map((name) => ({ name, score: distance(input, name) }));
   scored.sort((a, b) => a.score - b.score);
