@@ -1,6 +1,6 @@
 // The embedded file backend: lock, read fresh, apply, validate, fence, atomic write; many updates per commit.
 import { randomBytes } from "node:crypto";
-import { chmod, link, mkdir, readdir, rename, stat, unlink } from "node:fs/promises";
+import { chmod, link, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { PoolError, errnoCode, fromZodError, ioError } from "../errors.js";
@@ -27,8 +27,10 @@ export const fileBackendOptionsSchema = z.strictObject({
   lockTimeoutMs: z.number().int().positive().max(600_000).default(10_000),
   /** Create the file (and a 0700 directory) on first update when it is missing. */
   createIfMissing: z.boolean().default(true),
-  /** Keep the previous good document as `<file>.bak`. */
+  /** Keep a recent good document as `<file>.bak`. */
   backup: z.boolean().default(true),
+  /** Refresh the backup at most this often, so a burst of commits does not pay for it on every one. */
+  backupIntervalMs: z.number().int().nonnegative().default(1000),
   pollIntervalMs: z.number().int().min(10).default(1000),
   trailingRecheckMs: z.number().int().min(1).default(30),
   /** Observation hooks, for metrics and tests. */
@@ -116,6 +118,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   let flushing: Promise<void> | null = null;
   let closed = false;
   let tempChecked = false;
+  let lastBackupAt = 0;
   let directoryReady = false;
 
   const lockOptions = { staleMs: options.staleMs, timeoutMs: options.lockTimeoutMs };
@@ -146,7 +149,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   }
 
   /** Parses what is on disk. A missing file is the empty document only when there is no backup to suggest loss. */
-  async function readCurrent(): Promise<ReadResult<D> & { exists: boolean }> {
+  async function readCurrent(): Promise<ReadResult<D> & { exists: boolean; text: string }> {
     const text = await readDocumentText(path);
     if (text === null) {
       const backupText = await readDocumentText(backupPath).catch(() => null);
@@ -161,10 +164,10 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       // See packages/pool-core/test/store/file-backend-options.test.ts.
       if (!options.createIfMissing) throw missingError();
       const doc = spec.empty();
-      return { doc, rev: doc.rev, exists: false };
+      return { doc, rev: doc.rev, exists: false, text: "" };
     }
     const doc = parseDocument(path, text, spec.schema);
-    return { doc, rev: doc.rev, exists: true };
+    return { doc, rev: doc.rev, exists: true, text };
   }
 
   async function read(): Promise<ReadResult<D>> {
@@ -280,7 +283,9 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         if (accepted.length === 0) return;
       }
 
-      const unchanged = current.exists && serializeDocument(next) === serializeDocument(current.doc);
+      // Compared with the bytes on disk: a file we wrote serializes identically when nothing changed. A hand-edited
+      // one (other formatting) is rewritten once, which is harmless.
+      const unchanged = current.exists && serializeDocument(reorderHeader(next)) === current.text;
       if (unchanged) {
         for (const op of accepted) op.resolve(current.doc);
         return;
@@ -294,8 +299,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         lockLost = true;
         throw lock.signal.reason;
       }
-      const onDisk = await readDocumentText(path);
-      const diskRev = onDisk === null ? spec.empty().rev : revOf(onDisk);
+      const diskRev = await readRevOnDisk();
       if (diskRev !== current.rev || lock.signal.aborted) {
         // The lock directory now belongs to whoever committed; removing it would break their exclusion.
         lockLost = true;
@@ -305,7 +309,10 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
           { details: { path } },
         );
       }
-      if (current.exists && options.backup) await keepBackup();
+      if (current.exists && options.backup && Date.now() - lastBackupAt >= options.backupIntervalMs) {
+        await keepBackup();
+        lastBackupAt = Date.now();
+      }
       await publishDocument(path, text, FILE_MODE);
       options.hooks?.onWrite?.({
         rev: committed.rev,
@@ -321,6 +328,28 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     } finally {
       if (!lockLost) await lock.release();
     }
+  }
+
+  /** The committed rev, from the head of the file: the header is written first. Falls back to a full parse. */
+  async function readRevOnDisk(): Promise<number> {
+    let head: string;
+    try {
+      const handle = await open(path, "r");
+      try {
+        const buffer = Buffer.alloc(256);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+        head = buffer.toString("utf8", 0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") return spec.empty().rev;
+      throw ioError("re-read", path, error);
+    }
+    const match = /^\{\s*"schemaVersion":\s*\d+,\s*"rev":\s*(\d+),/.exec(head);
+    if (match) return Number(match[1]);
+    const text = await readDocumentText(path);
+    return text === null ? spec.empty().rev : revOf(text);
   }
 
   function revOf(text: string): number {
