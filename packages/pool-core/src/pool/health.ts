@@ -120,5 +120,9 @@ export function computeFailureStatus(failure: FailureReport, context: HealthCont
     // With nothing else to fall back on, a long bench only hurts; billing is the exception (it will not fix itself).
     if (context.soleCredential && kind !== "billing") durationMs = Math.min(durationMs, config.soleCredentialMaxMs);
   }
-  return { state: "exhausted", ...base, reason: kind, until: now + Math.round(durationMs), strikes };
+  const until = now + Math.round(durationMs);
+  // Nor may a lesser failure shorten it: a 5xx from a request that was in flight when a 402 benched the credential
+  // for 24 h would otherwise cut that bench to 60 s. See test/pool/health.test.ts ("does not shorten").
+  if (windowOpen && until <= (current.until ?? 0)) return current;
+  return { state: "exhausted", ...base, reason: kind, until, strikes };
 }
