@@ -128,6 +128,7 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
   );
 
   let inFlight = 0;
+  metrics.attachInFlight(() => inFlight);
 
   const handle = async (request: GatewayRequest): Promise<GatewayResponse> => {
     const startedAt = performance.now();

@@ -12,6 +12,8 @@ export interface GatewayMetrics {
   observeWrite(info: WriteInfo): void;
   /** Credentials-by-state is computed from the pool at scrape time. */
   attachPool(pool: Pool): void;
+  /** Requests in flight are read from the handler at scrape time (no cost per request). */
+  attachInFlight(read: () => number): void;
 }
 
 export function createGatewayMetrics(): GatewayMetrics {
@@ -67,6 +69,16 @@ export function createGatewayMetrics(): GatewayMetrics {
       }
     },
   });
+  let readInFlight: (() => number) | undefined;
+  // Shutdown drains these; the shutdown test waits on it to know its requests arrived (test/gateway/shutdown.test.ts).
+  new Gauge({
+    name: "credpool_http_requests_in_flight",
+    help: "HTTP requests inside the gateway's pipeline right now (this scrape included).",
+    registers: [registry],
+    collect() {
+      this.set(readInFlight?.() ?? 0);
+    },
+  });
   return {
     registry,
     leases,
@@ -79,6 +91,9 @@ export function createGatewayMetrics(): GatewayMetrics {
     },
     attachPool(pool) {
       attached = pool;
+    },
+    attachInFlight(read) {
+      readInFlight = read;
     },
   };
 }

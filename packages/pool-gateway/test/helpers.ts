@@ -35,8 +35,9 @@ const refreshTokens = new Set<string>([FIXTURE.oauthRefresh, FIXTURE.refreshOnly
 const capturedLogs: string[] = [];
 const responsesSeen: string[] = [];
 
-export function rememberSecret(secret: string): void {
+export function rememberSecret(secret: string, kind: "secret" | "refresh" = "secret"): void {
   secretsSeen.add(secret);
+  if (kind === "refresh") refreshTokens.add(secret);
 }
 
 /** Every log line any handler in this test file wrote. */
@@ -44,13 +45,21 @@ export function allLogLines(): readonly string[] {
   return capturedLogs;
 }
 
-/** Lines that contain a fixture secret, or a 12-character stretch of one (masking shows at most 4). */
+const PUBLIC_PREFIX = /^(sk-ant-(?:api|oat|ort)\d\d-|sk-or-v\d-|sk-proj-|sk-|sess_|cpg_[a-z0-9]+_)/;
+
+/** Lines that contain a fixture secret or any 15-character stretch of it (masking shows at most 4 characters). */
 export function findLeaks(lines: readonly string[], secrets: Iterable<string> = secretsSeen): string[] {
   const needles: string[] = [];
   for (const secret of secrets) {
     // Six-digit TOTP codes are matched whole: quoted, as a JSON value would hold them.
-    if (/^\d{6}$/.test(secret)) needles.push(`"${secret}"`);
-    else for (let i = 0; i + 12 <= secret.length; i += 4) needles.push(secret.slice(i, i + 12));
+    if (/^\d{6}$/.test(secret)) {
+      needles.push(`"${secret}"`);
+      continue;
+    }
+    // Public prefixes (what masking shows, and a token's id) are not secret; every stretch after them is.
+    const body = secret.replace(PUBLIC_PREFIX, "");
+    needles.push(secret);
+    for (let i = 0; i + 12 <= body.length; i += 4) needles.push(body.slice(i, i + 12));
   }
   return lines.filter((line) => needles.some((needle) => line.includes(needle)));
 }

@@ -1,0 +1,113 @@
+// Graceful shutdown of a real gateway process: SIGTERM with 20 lease requests in flight. It stops accepting,
+// finishes all 20, flushes usage, releases its leases and exits 0.
+//
+// The slow path is a real one: this test holds the pool's file lock, as another credpool process committing would,
+// so the 20 leases of a capped credential queue for the lock inside the gateway until the test lets go.
+import { connect } from "node:net";
+import { acquireFileLock, createFileBackend, openPool } from "@credpool/pool-core";
+import { createTokenStore } from "@credpool/pool-gateway";
+import { createTempDir, type ChildHandle, type TempDir } from "@credpool/pool-testkit";
+import { afterEach, describe, expect, it } from "vitest";
+import { findSecretLines, isRunning, startGatewayProcess, type LogLine } from "./gateway-process.js";
+
+const API_KEY = "sk-FIXTUREshutdownKEY-0123456789abcdefghijklmnop";
+const IN_FLIGHT = 20;
+/** Only turns a hang into a readable failure; nothing asserts how fast anything happened. */
+const HANG_GUARD_MS = 20_000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function inFlightCount(url: string, token: string): Promise<number> {
+  const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  const text = await response.text();
+  const match = /^credpool_http_requests_in_flight (\d+)$/m.exec(text);
+  if (!match) throw new Error(`no in-flight gauge in /metrics:\n${text.slice(0, 500)}`);
+  // The scrape itself is in flight while it is collected.
+  return Number(match[1]) - 1;
+}
+
+function connectionRefused(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code === "ECONNREFUSED"));
+  });
+}
+
+describe("gateway shutdown", () => {
+  let dir: TempDir | undefined;
+  let child: ChildHandle | undefined;
+  afterEach(async () => {
+    if (child && isRunning(child)) child.kill("SIGKILL");
+    await dir?.remove();
+  });
+
+  it("on SIGTERM stops accepting, completes 20 in-flight leases, flushes usage, releases leases and exits 0", async () => {
+    dir = await createTempDir("credpool-gateway-shutdown-");
+    const poolPath = dir.file("pool.json");
+    const seed = await openPool({ file: { path: poolPath } });
+    await seed.add({ provider: "capped", label: "capped-key", maxConcurrent: 100, secrets: { apiKey: API_KEY } });
+    await seed.close();
+    const tokens = createTokenStore({ dir: dir.path });
+    const { token } = await tokens.create("worker", "lease");
+    await tokens.close();
+
+    const gateway = await startGatewayProcess(poolPath);
+    child = gateway.child;
+    const { url } = gateway;
+
+    // Hold the pool lock, so every capped lease waits inside the gateway.
+    const lock = await acquireFileLock(poolPath, `${poolPath}.lock`, { staleMs: 5000, timeoutMs: 5000 });
+    let lockHeld = true;
+    try {
+      const requests = Array.from({ length: IN_FLIGHT }, () =>
+        fetch(`${url}/v1/leases`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify({ provider: "capped" }),
+        }).then(async (response) => ({ status: response.status, body: (await response.json()) as { leaseId?: string } })),
+      );
+      const guardUntil = Date.now() + HANG_GUARD_MS;
+      while ((await inFlightCount(url, token)) < IN_FLIGHT) {
+        if (Date.now() > guardUntil) throw new Error("the 20 requests never reached the gateway");
+        await sleep(20);
+      }
+
+      child.kill("SIGTERM");
+      await child.waitFor<LogLine>((line) => line.event === "gateway.stopping", HANG_GUARD_MS);
+      // Stopped accepting, but still running: its 20 requests are waiting for the lock.
+      expect(await connectionRefused(url)).toBe(true);
+      expect(child.process.exitCode).toBeNull();
+
+      await lock.release();
+      lockHeld = false;
+      const results = await Promise.all(requests);
+      expect(results.map((result) => result.status)).toEqual(Array(IN_FLIGHT).fill(201));
+      expect(new Set(results.map((result) => result.body.leaseId)).size).toBe(IN_FLIGHT);
+    } finally {
+      if (lockHeld) await lock.release();
+    }
+
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    const messages = child.messages as LogLine[];
+    expect(messages.map((line) => line.event)).toContain("gateway.stopped");
+
+    // Usage flushed and the gateway's leases released, as any other process reads the file.
+    const backend = createFileBackend({ path: poolPath, createIfMissing: false });
+    try {
+      const { doc } = await backend.read();
+      const credential = doc.providers.capped?.credentials[0];
+      expect(credential?.usage.requests).toBe(IN_FLIGHT);
+      expect(credential?.leases ?? []).toEqual([]);
+    } finally {
+      await backend.close();
+    }
+    expect(findSecretLines(child, [API_KEY, token])).toEqual([]);
+  });
+});
