@@ -1,6 +1,6 @@
 // How a credential is shown: the status line people read ("exhausted 429 · 41m left") and the JSON shapes
 // scripts read. Secrets never leave this module unmasked.
-import { maskSecret, type Credential, type CredentialStatus, type CredentialView } from "@credpool/pool-core";
+import { maskSecret, reloginAdvice, type Credential, type CredentialStatus, type CredentialView } from "@credpool/pool-core";
 import { formatDuration, isoOrNull, type Style } from "./output.js";
 
 export interface StatusLine {
@@ -8,17 +8,10 @@ export interface StatusLine {
   readonly style: Style | undefined;
 }
 
-/** What the user can do about a dead credential, by where it came from. */
-export function deadCredentialFix(credential: Credential, ref: string): string {
-  if (credential.kind === "api_key") return `replace the key: credpool remove ${ref}, then credpool add ${credential.provider}`;
-  switch (credential.source) {
-    case "claude-code":
-      return "log in again with `claude /login`, then `credpool sync`";
-    case "codex":
-      return "log in again with `codex login`, then `credpool sync`";
-    default:
-      return `log in again with the tool it came from, then \`credpool import\` it (source: ${credential.source})`;
-  }
+/** What the user can do about a dead credential, as core advises it, shaped to follow a "·" in a status line. */
+export function deadCredentialFix(credential: Credential): string {
+  const advice = reloginAdvice(credential).replace(/\.$/, "");
+  return advice.charAt(0).toLowerCase() + advice.slice(1);
 }
 
 function statusCode(status: CredentialStatus): string {
@@ -45,7 +38,7 @@ export function describeStatus(view: CredentialView, now: number): StatusLine {
   }
   switch (unavailable.kind) {
     case "dead":
-      return { text: `dead: ${unavailable.reason} · ${deadCredentialFix(credential, refOf(view))}`, style: "red" };
+      return { text: `dead: ${unavailable.reason} · ${deadCredentialFix(credential)}`, style: "red" };
     case "exhausted":
       return {
         text: `exhausted ${statusCode(credential.status)} · ${formatDuration(unavailable.until - now)} left`.replace(/ {2}/g, " "),

@@ -60,12 +60,32 @@ export interface Cell {
 
 export type Row = readonly (Cell | string)[];
 
-/** Left-aligned columns, two spaces apart; widths come from the plain text so colour never breaks alignment. */
-export function renderTable(output: Output, headers: readonly string[], rows: readonly Row[]): string {
-  const cells = rows.map((row) => row.map((cell) => (typeof cell === "string" ? { text: cell } : cell)));
-  const widths = headers.map((header, column) =>
-    Math.max(header.length, ...cells.map((row) => row[column]?.text.length ?? 0)),
-  );
+/**
+ * Left-aligned columns, two spaces apart; widths come from the plain text so colour never breaks alignment.
+ * With `fit`, the `shrink` column is cut (ending in "…") so rows fit a terminal `fit` columns wide.
+ */
+export function renderTable(
+  output: Output,
+  headers: readonly string[],
+  rows: readonly Row[],
+  options: { fit?: number | undefined; shrink?: number } = {},
+): string {
+  let cells = rows.map((row) => row.map((cell) => (typeof cell === "string" ? { text: cell } : cell)));
+  const widthsOf = (table: readonly (readonly Cell[])[]): number[] =>
+    headers.map((header, column) => Math.max(header.length, ...table.map((row) => row[column]?.text.length ?? 0)));
+  let widths = widthsOf(cells);
+  const { fit, shrink } = options;
+  if (fit !== undefined && shrink !== undefined) {
+    const total = widths.reduce((sum, width) => sum + width, 0) + 2 * (widths.length - 1);
+    const room = (widths[shrink] ?? 0) - Math.max(0, total - fit);
+    const limit = Math.max(headers[shrink]?.length ?? 0, 24, room);
+    cells = cells.map((row) =>
+      row.map((cell, column) =>
+        column === shrink && cell.text.length > limit ? { ...cell, text: `${cell.text.slice(0, limit - 1)}…` } : cell,
+      ),
+    );
+    widths = widthsOf(cells);
+  }
   const line = (row: readonly Cell[]): string =>
     row
       .map((cell, column) => {
@@ -75,6 +95,12 @@ export function renderTable(output: Output, headers: readonly string[], rows: re
       .join("  ")
       .trimEnd();
   return [line(headers.map((text) => ({ text, style: "bold" as const }))), ...cells.map(line)].join("\n");
+}
+
+/** The terminal's width, when stdout is one. */
+export function terminalColumns(stream: NodeJS.WritableStream): number | undefined {
+  const columns = (stream as { columns?: number; isTTY?: boolean }).columns;
+  return isTerminal(stream) && typeof columns === "number" && columns > 0 ? columns : undefined;
 }
 
 /** `41m`, `2h 5m`, `3d 4h`, `12s`: two units at most, rounded up so "0s" never shows for time still left. */

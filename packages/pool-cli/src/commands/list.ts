@@ -4,7 +4,7 @@ import { DEFAULT_STRATEGY, assertProviderName, listCredentialViews } from "@cred
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { describeStatus, refOf, summarizeCredential } from "../credential-view.js";
-import { createOutput, formatAgo, renderTable } from "../output.js";
+import { createOutput, formatAgo, renderTable, terminalColumns } from "../output.js";
 import { readCliPool } from "../pool-access.js";
 
 export const { help, run } = defineCommand({
@@ -53,7 +53,9 @@ export const { help, run } = defineCommand({
         formatAgo(credential.usage.lastUsedAt, now),
       ];
     });
-    output.print(renderTable(output, ["#", "id", "label", "kind", "priority", "source", "status", "requests", "last used"], rows));
+    // On a terminal a long status (a dead credential's advice) is cut to fit; `show` and piped output have it whole.
+    const headers = ["#", "id", "label", "kind", "priority", "source", "status", "requests", "last used"];
+    output.print(renderTable(output, headers, rows, { fit: terminalColumns(context.stdout), shrink: 6 }));
     return 0;
   },
 });

@@ -4,7 +4,7 @@ import { listCredentialViews, type PoolDocument } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { describeStatus, refOf, summarizeCredential } from "../credential-view.js";
-import { createOutput, formatAgo, renderTable } from "../output.js";
+import { createOutput, formatAgo, renderTable, terminalColumns } from "../output.js";
 import { openCliPool } from "../pool-access.js";
 
 const REDRAW_MS = 5000;
@@ -65,7 +65,7 @@ export const { help, run } = defineCommand({
           formatAgo(view.credential.usage.lastUsedAt, now),
         ];
       });
-      const table = views.length > 0 ? renderTable(output, ["#", "label", "status", "requests", "last used"], rows) : "No credentials yet.";
+      const table = views.length > 0 ? renderTable(output, ["#", "label", "status", "requests", "last used"], rows, { fit: terminalColumns(context.stdout), shrink: 2 }) : "No credentials yet.";
       // Home, clear screen, then the frame: one write, so the terminal never shows half a frame.
       context.stdout.write(
         `\u001b[H\u001b[2J${table}\n\n${output.paint("dim", `rev ${doc.rev} · updated ${doc.updatedAt} · Ctrl-C to quit`)}\n`,

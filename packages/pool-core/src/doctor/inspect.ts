@@ -4,6 +4,7 @@ import { constants } from "node:fs";
 import { access, readdir, readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { errnoCode, isPoolError } from "../errors.js";
+import { reloginAdvice, sourceLinkOf } from "../refresh/index.js";
 import { parseDocument, readDocumentText } from "../store/json-file.js";
 import { poolDocumentSchema, type PoolDocument } from "../store/schema.js";
 import { formatAge, isLeftoverTempName, octal, poolFilesOf } from "./shared.js";
@@ -224,18 +225,22 @@ export async function inspectPool(options: InspectPoolOptions): Promise<DoctorFi
   const current = fileInfo ? await parseFile(files.path) : undefined;
   for (const provider of Object.values(current?.doc?.providers ?? {})) {
     for (const credential of provider.credentials) {
-      const sourcePath = (credential as { sourcePath?: unknown }).sourcePath;
-      if (typeof sourcePath !== "string") continue;
-      const where = `${credential.provider}/${credential.label} (source ${credential.source})`;
+      const link = sourceLinkOf(credential);
+      if (!link) continue;
+      const where = `${credential.provider}/${credential.label} (${link.kind}, ${link.ownership})`;
+      // An owned credential is written back after each refresh, so its file must be writable too.
+      const mode = link.ownership === "own" ? constants.R_OK | constants.W_OK : constants.R_OK;
       try {
-        await access(sourcePath, constants.R_OK);
-        findings.push({ check: "source", severity: "ok", message: `${where}: ${sourcePath} is readable` });
+        await access(link.path, mode);
+        findings.push({ check: "source", severity: "ok", message: `${where}: ${link.path} is ${link.ownership === "own" ? "writable" : "readable"}` });
       } catch (error) {
         findings.push({
           check: "source",
           severity: "warning",
-          message: `${where}: cannot read ${sourcePath} (${errnoCode(error) ?? "error"}); updates from that tool are not picked up.`,
-          fix: `Log in again with that tool so it writes ${sourcePath}, fix its permissions, or \`credpool remove\` the credential.`,
+          message: `${where}: cannot ${link.ownership === "own" ? "write" : "read"} ${link.path} (${errnoCode(error) ?? "error"}); ${
+            link.ownership === "own" ? "rotated tokens cannot be written back" : "new logins in that tool are not picked up"
+          }.`,
+          fix: `${reloginAdvice(credential)} Or fix the file's permissions.`,
         });
       }
     }
