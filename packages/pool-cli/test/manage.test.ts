@@ -61,7 +61,7 @@ describe("credpool list", () => {
     expect(lines[3]).toContain("oauth");
     expect(lines[3]).toContain("dead: refresh_token_reused · log in again in Claude Code");
     expect(lines[4]).toMatch(/^openrouter#1\s/);
-    expect(result.stdout).not.toMatch(/\u001b\[/);
+    expect(result.stdout).not.toContain("\u001b[");
   });
 
   it("prints a stable JSON shape with --json and filters by provider", async () => {
