@@ -181,7 +181,7 @@ export async function postRefreshRequest(
   }
   const reason = terminalReasonOf(codes, description);
   if (reason && (status === 400 || status === 401 || status === 403)) {
-    return { kind: "terminal", status, reason, message: detail ?? reason };
+    return { kind: "terminal", status, reason, message: scrubMessage(description) ?? reason };
   }
   return { kind: "rejected", status, message: summary };
 }

@@ -71,7 +71,7 @@ function mapStatus(entry: Record<string, unknown>, now: number): CredentialStatu
       state: "dead",
       ...base,
       reason: reason ?? "dead",
-      message: `Marked dead in hermes${message ? `: ${message}` : ""}.`,
+      message: `Marked dead in hermes${message ? `: ${message.replace(/\.$/, "")}` : ""}.`,
     };
   }
   if (lastStatus === "exhausted") {
