@@ -4,3 +4,5 @@ export * from "./pool/index.js";
 export * from "./doctor/index.js";
 export * from "./refresh/index.js";
 export * from "./sources/index.js";
+export * from "./auth/index.js";
+export * from "./config/index.js";

@@ -1,0 +1,109 @@
+// auth-state.json through the file backend, with every store failure turned into E_TOTP_STATE and an exact repair
+// hint: an unreadable attempts file must deny access, never reset the counter.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { PoolError, isPoolError } from "../errors.js";
+import type { Mutator } from "../store/backend.js";
+import { createDocumentFileBackend, type FileBackend } from "../store/file-backend.js";
+import { AUTH_STATE_FILE_NAME, authStateDocumentSpec, authStateSchema, type AuthStateDocument } from "./auth-state.js";
+
+export interface AuthStoreOptions {
+  readonly home: string;
+  /** Default: auth-state.json in `home`. */
+  readonly statePath?: string;
+  readonly lockTimeoutMs?: number;
+  readonly staleMs?: number;
+}
+
+export interface AuthStore {
+  readonly path: string;
+  readonly backupPath: string;
+  /** The committed state, or null when there is no file. */
+  read(): Promise<AuthStateDocument | null>;
+  /** A transaction on fresh state; `create` allows making the file (setup only). */
+  update(fn: Mutator<AuthStateDocument>, options?: { create?: boolean }): Promise<AuthStateDocument>;
+  close(): Promise<void>;
+}
+
+/** Fencing aborts a transaction without writing it; running it again on fresh state is what the store expects. */
+const COMPROMISED_RETRIES = 2;
+
+export function createAuthStore(options: AuthStoreOptions): AuthStore {
+  const path = options.statePath ?? join(options.home, AUTH_STATE_FILE_NAME);
+  const backupPath = `${path}.bak`;
+  const backendOptions = {
+    path,
+    backup: true,
+    ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+    ...(options.staleMs === undefined ? {} : { staleMs: options.staleMs }),
+  };
+  // Two views of one file: the gate never creates it (a missing file is broken state), setup may.
+  let existing: FileBackend<AuthStateDocument> | undefined;
+  let creating: FileBackend<AuthStateDocument> | undefined;
+  const backendFor = (create: boolean): FileBackend<AuthStateDocument> => {
+    if (create) return (creating ??= createDocumentFileBackend(authStateDocumentSpec, { ...backendOptions, createIfMissing: true }));
+    return (existing ??= createDocumentFileBackend(authStateDocumentSpec, { ...backendOptions, createIfMissing: false }));
+  };
+
+  /** How to get back to a good state: the backup when it is usable, else start over. */
+  async function describeRepair(): Promise<string> {
+    try {
+      authStateSchema.parse(JSON.parse(await readFile(backupPath, "utf8")));
+      return `Restore the last good copy: cp ${backupPath} ${path}. If that is not what you want, \`credpool totp reset --force\` removes the TOTP secret and state so you can run \`credpool totp setup\` again.`;
+    } catch {
+      return `There is no usable backup (${backupPath}); \`credpool totp reset --force\` removes the TOTP secret and state so you can run \`credpool totp setup\` again.`;
+    }
+  }
+
+  async function wrap(error: unknown, doing: string): Promise<PoolError> {
+    if (isPoolError(error) && error.code.startsWith("E_TOTP_")) return error;
+    const detail = (error instanceof Error ? error.message : String(error))
+      // The store's own hints name pool commands; ours follow below.
+      .replace(/;? ?[Rr]un `credpool (doctor --restore|init)`[^.]*\./g, "")
+      .replace("the pool schema", "the auth state schema")
+      .replace(/\.?\s*$/, ".");
+    if (isPoolError(error, "E_LOCK_TIMEOUT")) {
+      return new PoolError("E_TOTP_STATE", `Could not ${doing} ${path}: another process held its lock too long (${detail}); access is denied. Try again; if it persists, \`credpool doctor\` shows the lock.`, {
+        cause: error,
+        details: { path, reason: "state-locked" },
+      });
+    }
+    return new PoolError("E_TOTP_STATE", `Could not ${doing} TOTP state ${path}: ${detail} Access is denied until it is repaired. ${await describeRepair()}`, {
+      cause: error,
+      details: { path, reason: "state-unreadable" },
+    });
+  }
+
+  return {
+    path,
+    backupPath,
+    async read() {
+      try {
+        return (await backendFor(false).read()).doc;
+      } catch (error) {
+        if (isPoolError(error, "E_POOL_NOT_FOUND")) return null;
+        throw await wrap(error, "read");
+      }
+    },
+    async update(fn, updateOptions = {}) {
+      const backend = backendFor(updateOptions.create === true);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await backend.update(fn);
+        } catch (error) {
+          if (isPoolError(error, "E_LOCK_COMPROMISED") && attempt < COMPROMISED_RETRIES) continue;
+          if (isPoolError(error, "E_POOL_NOT_FOUND")) {
+            throw new PoolError("E_TOTP_STATE", `TOTP state ${path} disappeared while recording an attempt; access is denied. ${await describeRepair()}`, {
+              cause: error,
+              details: { path, reason: "state-missing" },
+            });
+          }
+          throw await wrap(error, "update");
+        }
+      }
+    },
+    async close() {
+      await Promise.all([existing?.close(), creating?.close()]);
+    },
+  };
+}

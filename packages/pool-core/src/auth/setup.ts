@@ -1,0 +1,315 @@
+// Setting TOTP up and tearing it down. Setup is two steps so it works without a terminal: `begin` makes a secret
+// and shows it, `confirm` proves the authenticator has it (that code counts like any other attempt).
+import { access, constants } from "node:fs/promises";
+import { basename, delimiter, join } from "node:path";
+import { totpConfigSchema, type TotpAlgorithm } from "../config/config-schema.js";
+import { resolveTotpSecretSource } from "../config/load-config.js";
+import { PoolError } from "../errors.js";
+import { acquireFileLock } from "../store/file-lock.js";
+import { applyAttempt, attemptLimitsFrom, findActiveBlock, type AttemptNotice, type AttemptVerdict, type TotpSecretKind } from "./auth-state.js";
+import { createAuthStore } from "./auth-store.js";
+import { createAuditThrottle, maskPrincipal, type AuditEvent } from "./audit.js";
+import { createTotpGate, type TotpGateOptions, type TotpInspection } from "./gate.js";
+import { createLockedError, createMalformedError, createVerdictError } from "./gate-errors.js";
+import { fingerprintSecret, readSecretFile, readTotpSecret, removeIfPresent, writeSecretFile } from "./secret-store.js";
+import { buildTotpUri, findTotpStep, generateTotpSecret, isWellFormedCode } from "./verifier.js";
+
+export interface BeginTotpSetupResult {
+  /** The new secret, base32. Show it once, to the person setting up; never log it. */
+  readonly secret: string;
+  readonly uri: string;
+  readonly label: string;
+  readonly algorithm: TotpAlgorithm;
+  readonly source: TotpSecretKind;
+  /** File secrets: where the unconfirmed secret waits, and where it goes once confirmed. */
+  readonly pendingPath?: string;
+  readonly secretPath?: string;
+  /** Command secrets: the command that will read it. */
+  readonly command?: readonly string[];
+}
+
+export interface ConfirmTotpSetupResult {
+  readonly configuredAt: number;
+  readonly source: TotpSecretKind;
+  readonly label?: string;
+  readonly secretPath?: string;
+}
+
+export interface ResetTotpResult {
+  readonly removed: readonly string[];
+  readonly source: TotpSecretKind;
+  /** Set when a secret command is configured: the gate stays closed until setup is confirmed again. */
+  readonly commandStillConfigured: boolean;
+}
+
+function settingsOf(options: TotpGateOptions) {
+  const config = totpConfigSchema.parse(options.config ?? {});
+  const source = options.secretSource ?? resolveTotpSecretSource(config, options.home);
+  return { config, source, clock: options.clock ?? Date.now };
+}
+
+function pendingPathFor(secretPath: string): string {
+  return `${secretPath}.pending`;
+}
+
+async function inspectOnce(options: TotpGateOptions, probeSecret: boolean): Promise<TotpInspection> {
+  const gate = createTotpGate(options);
+  try {
+    return await gate.inspect({ probeSecret });
+  } finally {
+    await gate.close();
+  }
+}
+
+/** Generates a secret and records that setup started; refuses while a confirmed secret is in place. */
+export async function beginTotpSetup(options: TotpGateOptions & { label: string }): Promise<BeginTotpSetupResult> {
+  const { config, source, clock } = settingsOf(options);
+  const inspection = await inspectOnce(options, false);
+  if (inspection.state === "configured") {
+    throw new PoolError(
+      "E_CONFLICT",
+      `TOTP is already set up${inspection.configuredAt ? ` (since ${new Date(inspection.configuredAt).toISOString()})` : ""}. To replace the secret, run \`credpool totp reset\` first.`,
+    );
+  }
+  const reason = (inspection.problem?.details as { reason?: string } | undefined)?.reason;
+  // A command secret is "broken" until confirmed; that is where setup starts. Any other breakage needs repair first.
+  if (inspection.state === "broken" && !(source.kind === "command" && reason === "not-confirmed")) {
+    throw inspection.problem ?? new PoolError("E_TOTP_STATE", "TOTP state is broken; run `credpool totp status`.");
+  }
+  const label = options.label.trim();
+  if (label === "" || label.includes(":")) throw new PoolError("E_USAGE", `The label must be a non-empty name without ":", got "${label}".`);
+  const secret = generateTotpSecret();
+  const secretFingerprint = fingerprintSecret(secret);
+  const store = createAuthStore(options);
+  try {
+    if (source.kind === "file") await writeSecretFile(pendingPathFor(source.path), secret, { exclusive: false });
+    await store.update(
+      (draft) => {
+        if (draft.totp) throw new PoolError("E_CONFLICT", "TOTP was set up by another process meanwhile; run `credpool totp status`.");
+        draft.setup = { startedAt: clock(), source: source.kind, algorithm: config.algorithm, label, secretFingerprint };
+      },
+      { create: true },
+    );
+  } finally {
+    await store.close();
+  }
+  return {
+    secret,
+    uri: buildTotpUri({ secret, label, algorithm: config.algorithm }),
+    label,
+    algorithm: config.algorithm,
+    source: source.kind,
+    ...(source.kind === "file" ? { pendingPath: pendingPathFor(source.path), secretPath: source.path } : { command: source.argv }),
+  };
+}
+
+/**
+ * Confirms setup with a code from the authenticator. File secrets: the pending secret (or, when state was lost, the
+ * secret already in place) becomes the secret. Command secrets: the command's output must be the generated secret.
+ */
+export async function confirmTotpSetup(options: TotpGateOptions & { principal: string; code: string; label?: string }): Promise<ConfirmTotpSetupResult> {
+  const { config, source, clock } = settingsOf(options);
+  const audit = createAuditThrottle({ sink: options.audit, windowMs: 0, clock });
+  const record = (type: AuditEvent["type"], extra: Omit<AuditEvent, "type" | "at" | "principal"> = {}): void =>
+    audit.record({ type, at: new Date(clock()).toISOString(), principal: maskPrincipal(options.principal), action: "totp setup", ...extra });
+  const now = clock();
+  if (!isWellFormedCode(options.code)) {
+    record("totp.verify.malformed");
+    throw createMalformedError(options.code);
+  }
+  const store = createAuthStore(options);
+  let promoted = false;
+  try {
+    const doc = await store.read();
+    if (doc?.totp) throw new PoolError("E_CONFLICT", "TOTP is already set up; there is nothing to confirm. `credpool totp status` shows it.");
+    const block = doc ? findActiveBlock(doc, options.principal, now) : undefined;
+    if (block) {
+      record("auth.denied", { reason: block.reason === "lockout" ? "locked-out" : "burst-limit" });
+      throw createLockedError(block, now, config.burstWindowSeconds);
+    }
+
+    let secret: string;
+    let fromPending = false;
+    if (source.kind === "file") {
+      const pending = await readSecretFile(pendingPathFor(source.path));
+      const existing = pending.status === "ok" ? undefined : await readSecretFile(source.path);
+      if (pending.status === "ok") {
+        secret = pending.secret;
+        fromPending = true;
+      } else if (existing?.status === "ok") {
+        secret = existing.secret;
+      } else {
+        throw new PoolError("E_TOTP_NOT_CONFIGURED", "There is no TOTP secret to confirm; run `credpool totp setup` first.");
+      }
+    } else {
+      const read = await readTotpSecret(source);
+      if (read.status !== "ok") throw new PoolError("E_TOTP_STATE", "The secret command returned nothing.");
+      secret = read.secret;
+    }
+    const secretFingerprint = fingerprintSecret(secret);
+    if (doc?.setup && (fromPending || source.kind === "command") && doc.setup.secretFingerprint !== secretFingerprint) {
+      throw new PoolError(
+        "E_TOTP_STATE",
+        source.kind === "command"
+          ? `The secret command returns a different secret from the one \`credpool totp setup\` generated at ${new Date(doc.setup.startedAt).toISOString()}. Install that secret (the lines setup printed show how), or run \`credpool totp setup\` again.`
+          : `${pendingPathFor(source.path)} does not hold the secret \`credpool totp setup\` generated at ${new Date(doc.setup.startedAt).toISOString()}; run \`credpool totp setup\` again.`,
+        { details: { reason: "secret-mismatch" } },
+      );
+    }
+    const algorithm = doc?.setup?.algorithm ?? config.algorithm;
+    const label = doc?.setup?.label ?? options.label;
+    const step = findTotpStep({ secret, algorithm, timestamp: now, code: options.code });
+
+    // Publish the secret before the state says "configured": a crash in between leaves a secret without its marker,
+    // which reads as broken (denied), never as open.
+    if (step !== null && fromPending && source.kind === "file") {
+      await writeSecretFile(source.path, secret, { exclusive: true });
+      promoted = true;
+    }
+    let outcome: { verdict: AttemptVerdict; notices: AttemptNotice[] } | undefined;
+    await store.update(
+      (draft) => {
+        if (draft.totp) throw new PoolError("E_CONFLICT", "TOTP was set up by another process meanwhile; run `credpool totp status`.");
+        outcome = applyAttempt(draft, { principal: options.principal, now, step, limits: attemptLimitsFrom(config) });
+        if (outcome.verdict.kind === "ok") {
+          draft.totp = { configuredAt: now, source: source.kind, algorithm, ...(label ? { label } : {}), secretFingerprint };
+          delete draft.setup;
+        }
+      },
+      { create: true },
+    );
+    if (!outcome) throw new PoolError("E_TOTP_STATE", "The confirmation could not be recorded.");
+    for (const notice of outcome.notices) {
+      record(notice.type === "lockout.start" ? "totp.lockout.start" : "totp.lockout.end", { reason: notice.reason });
+    }
+    const verdict = outcome.verdict;
+    if (verdict.kind !== "ok") {
+      record(verdict.kind === "replay" ? "totp.verify.replay" : verdict.kind === "locked" && !verdict.started ? "auth.denied" : "totp.verify.fail");
+      throw createVerdictError(verdict, now, config);
+    }
+    promoted = false;
+    if (fromPending && source.kind === "file") await removeIfPresent(pendingPathFor(source.path));
+    record("totp.verify.ok");
+    return {
+      configuredAt: now,
+      source: source.kind,
+      ...(label ? { label } : {}),
+      ...(source.kind === "file" ? { secretPath: source.path } : {}),
+    };
+  } finally {
+    // Not confirmed after all (wrong code raced in, lock lost): take the published secret back out.
+    if (promoted && source.kind === "file") await removeIfPresent(source.path).catch(() => undefined);
+    await store.close();
+  }
+}
+
+/**
+ * Removes the TOTP secret (when it is a file) and the state. With a code, the code must verify; `force` skips the
+ * code (the caller obtains a typed confirmation). A broken state can only be reset with `force`.
+ */
+export async function resetTotp(options: TotpGateOptions & { principal: string; code?: string; force: boolean }): Promise<ResetTotpResult> {
+  const { source } = settingsOf(options);
+  const gate = createTotpGate(options);
+  try {
+    const inspection = await gate.inspect();
+    if (!options.force && (inspection.state === "configured" || inspection.state === "broken")) {
+      if (inspection.state === "broken") {
+        throw new PoolError(
+          "E_TOTP_STATE",
+          `A code cannot be checked while TOTP is broken, so reset needs --force. The problem: ${inspection.problem?.message ?? "unknown"}`,
+          { details: { reason: "broken-needs-force" } },
+        );
+      }
+      if (options.code === undefined) {
+        throw new PoolError("E_TOTP_REQUIRED", "Resetting TOTP needs a valid code (--totp-code CODE), or --force with a typed confirmation.");
+      }
+      await gate.verify(options.principal, options.code);
+    }
+  } finally {
+    await gate.close();
+  }
+
+  const statePath = gate.statePath;
+  const candidates = [
+    ...(source.kind === "file" ? [source.path, pendingPathFor(source.path)] : []),
+    statePath,
+    `${statePath}.bak`,
+  ];
+  // Under the state's own lock, so a writer in flight cannot put the state back after we removed it.
+  const held = await acquireFileLock(statePath, `${statePath}.lock`, { staleMs: options.staleMs ?? 5000, timeoutMs: options.lockTimeoutMs ?? 10_000 });
+  const removed: string[] = [];
+  try {
+    for (const path of candidates) if (await removeIfPresent(path)) removed.push(path);
+  } finally {
+    await held.release();
+  }
+  if (removed.length === 0 && source.kind === "file") {
+    throw new PoolError("E_TOTP_NOT_CONFIGURED", "TOTP is not configured; there is nothing to reset.");
+  }
+  return { removed, source: source.kind, commandStillConfigured: source.kind === "command" };
+}
+
+async function findOnPath(program: string, env: NodeJS.ProcessEnv): Promise<string> {
+  if (program.includes("/")) return program;
+  for (const dir of (env.PATH ?? "/usr/bin:/bin").split(delimiter)) {
+    if (dir === "") continue;
+    const candidate = join(dir, program);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  return program;
+}
+
+/** sudo options that take a value, so the program to run is found after them. */
+const SUDO_VALUE_OPTIONS = new Set(["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T"]);
+
+/**
+ * The exact lines that install a command-read secret: a root-only file, and a sudoers rule that lets `user` run
+ * that one command without a password. Generic advice when the command is not `sudo … cat FILE`.
+ */
+export async function describeSecretCommandSetup(argv: readonly string[], user: string, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+  const [first, ...rest] = argv;
+  if (first === undefined || basename(first) !== "sudo") {
+    return [
+      `Make \`${argv.join(" ")}\` print the secret shown above (one line of base32) and nothing else,`,
+      "keeping it where this user cannot read it directly. Then confirm with a code.",
+    ];
+  }
+  let runAs = "root";
+  let index = 0;
+  while (index < rest.length && (rest[index] ?? "").startsWith("-")) {
+    const option = rest[index] ?? "";
+    if (SUDO_VALUE_OPTIONS.has(option)) {
+      if (option === "-u") runAs = rest[index + 1] ?? runAs;
+      index += 2;
+    } else {
+      index += 1;
+    }
+  }
+  const program = rest[index];
+  const args = rest.slice(index + 1);
+  const file = program !== undefined && basename(program) === "cat" && args.length === 1 ? args[0] : undefined;
+  if (program === undefined || file === undefined) {
+    return [
+      `Install the secret where \`${argv.join(" ")}\` reads it, readable by ${runAs} only, and allow ${user} to run exactly that`,
+      "command without a password (a sudoers line with NOPASSWD and the full program path).",
+    ];
+  }
+  const programPath = await findOnPath(program, env);
+  const dir = file.slice(0, Math.max(1, file.lastIndexOf("/")));
+  const rule = `${user} ALL=(${runAs}) NOPASSWD: ${programPath} ${file}`;
+  return [
+    `# 1. Store the secret as ${runAs}, readable by ${runAs} only (paste the secret, press Enter, then Ctrl-D):`,
+    `sudo install -d -m 0700 -o ${runAs} ${dir}`,
+    `sudo sh -c 'umask 077; cat > ${file}' && sudo chown ${runAs} ${file} && sudo chmod 0600 ${file}`,
+    `# 2. Let ${user} run exactly \`${argv.join(" ")}\` without a password:`,
+    `echo '${rule}' | sudo tee /etc/sudoers.d/credpool-totp >/dev/null`,
+    "sudo chmod 0440 /etc/sudoers.d/credpool-totp && sudo visudo -cf /etc/sudoers.d/credpool-totp",
+    `# 3. Check, as ${user}: this must print the secret without asking for a password:`,
+    argv.join(" "),
+  ];
+}

@@ -1,0 +1,62 @@
+// The schema of $CREDPOOL_HOME/config.json. Every section is a loose object so a file written for a newer build
+// (or with sections another layer owns) still loads; only the fields named here are checked.
+import { z } from "zod";
+
+export const CONFIG_FILE_NAME = "config.json";
+
+export const TOTP_ALGORITHMS = ["SHA1", "SHA256", "SHA512"] as const;
+export type TotpAlgorithm = (typeof TOTP_ALGORITHMS)[number];
+
+function wholeNumber(min: number, max: number, unit: string) {
+  return z
+    .number()
+    .int(`must be a whole number of ${unit}`)
+    .min(min, `must be at least ${min} ${unit}`)
+    .max(max, `must be at most ${max} ${unit}`);
+}
+
+/** A command and its arguments, run with no shell; a string is split on whitespace (no quoting). */
+const secretCommandSchema = z.union([
+  z.array(z.string().min(1, "arguments must not be empty")).min(1, "needs at least the program to run"),
+  z
+    .string()
+    .trim()
+    .min(1, "must not be empty")
+    .refine((value) => !/["'`\\$|;&<>]/.test(value), {
+      message:
+        "runs with no shell, so quotes, $, |, ;, & and redirections do not work; give it as a JSON array of arguments in config.json instead",
+    })
+    .transform((value) => value.split(/\s+/)),
+]);
+
+export const totpConfigSchema = z
+  .looseObject({
+    /** The secret file. Relative paths are taken from $CREDPOOL_HOME. Default: totp.secret there. */
+    secretFile: z.string().min(1).optional(),
+    /** A command that prints the secret, e.g. ["sudo", "-n", "cat", "/etc/credpool/totp.secret"]. */
+    secretCommand: secretCommandSchema.optional(),
+    secretCommandTimeoutMs: wholeNumber(100, 60_000, "milliseconds").default(5000),
+    algorithm: z.enum(TOTP_ALGORITHMS).default("SHA1"),
+    lockoutAttempts: wholeNumber(1, 100, "attempts").default(3),
+    lockoutMinutes: wholeNumber(1, 1440, "minutes").default(15),
+    burstAttempts: wholeNumber(2, 1000, "attempts").default(6),
+    burstWindowSeconds: wholeNumber(1, 3600, "seconds").default(60),
+    burstBlockSeconds: wholeNumber(1, 86_400, "seconds").default(60),
+    sessionMinutes: wholeNumber(1, 1440, "minutes").default(30),
+    challengeSeconds: wholeNumber(10, 3600, "seconds").default(120),
+    /** Repeated audit lines for one principal and event within this window are folded into a count. */
+    auditThrottleSeconds: wholeNumber(0, 3600, "seconds").default(60),
+    /** The gateway serves no leases until an admin has authenticated since it started. */
+    requireTotpToServe: z.boolean().default(false),
+  })
+  .refine((totp) => !(totp.secretFile !== undefined && totp.secretCommand !== undefined), {
+    message: "set either secretFile or secretCommand, not both",
+  });
+
+export const credpoolConfigSchema = z.looseObject({
+  totp: totpConfigSchema.default(() => totpConfigSchema.parse({})),
+});
+
+export type CredpoolConfigInput = z.input<typeof credpoolConfigSchema>;
+export type CredpoolConfig = z.output<typeof credpoolConfigSchema>;
+export type TotpConfig = z.output<typeof totpConfigSchema>;

@@ -1,0 +1,21 @@
+// credpool's settings: $CREDPOOL_HOME/config.json plus CREDPOOL_* environment overrides. Sections are loose so
+// other layers can add their own.
+export {
+  CONFIG_FILE_NAME,
+  TOTP_ALGORITHMS,
+  credpoolConfigSchema,
+  totpConfigSchema,
+  type CredpoolConfig,
+  type CredpoolConfigInput,
+  type TotpAlgorithm,
+  type TotpConfig,
+} from "./config-schema.js";
+export {
+  TOTP_ENV_OVERRIDES,
+  loadCredpoolConfig,
+  resolveConfig,
+  resolveTotpSecretSource,
+  type LoadConfigOptions,
+  type LoadedConfig,
+  type TotpSecretSource,
+} from "./load-config.js";
