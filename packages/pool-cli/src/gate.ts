@@ -1,30 +1,141 @@
 // The TOTP gate for privileged commands (reveal, export, add, remove, strategy): when TOTP is configured, a valid
 // code is required before the command touches a secret or changes the pool. Every gated command calls
 // `requireTotp` once, before doing anything, so the wiring to core's auth module lives only here.
+import { userInfo } from "node:os";
+import { dirname } from "node:path";
+import {
+  PoolError,
+  createTotpGate,
+  loadCredpoolConfig,
+  type DoctorFinding,
+  type TotpGate,
+} from "@credpool/pool-core";
 import type { CommandContext } from "./cli.js";
-import type { DoctorFinding } from "@credpool/pool-core";
 import type { OptionSpec } from "./command.js";
+import { lockTimeoutFrom, resolveCliPoolPath } from "./pool-access.js";
 
 /** Added to every gated command's options. */
 export const totpCodeOption: OptionSpec = {
   type: "string",
   value: "CODE",
-  description: "six-digit TOTP code when TOTP is configured (or set CREDPOOL_TOTP_CODE; prompted on a TTY)",
+  description: "six-digit TOTP code when TOTP is configured (or set CREDPOOL_TOTP_CODE; asked for on a terminal)",
 };
 
 export interface GateRequest {
-  /** What is being authorised, for the prompt and the audit log, e.g. "reveal anthropic#1". */
+  /** What is being authorised, for the prompt and the audit log, e.g. "reveal anthropic/work". */
   readonly action: string;
   /** The code from --totp-code, if given. */
   readonly code: string | undefined;
 }
 
-export function requireTotp(_context: CommandContext, _request: GateRequest): Promise<void> {
-  // Wired to pool-core's auth module once it lands (issue 5); until then TOTP cannot be configured.
-  return Promise.resolve();
+/** Who the CLI authenticates as: failures and lockouts are counted per OS user across every credpool process. */
+export function cliPrincipal(): string {
+  let name: string;
+  try {
+    name = userInfo().username;
+  } catch {
+    name = String(process.getuid?.() ?? "unknown");
+  }
+  return `cli:${name}`;
 }
 
-/** TOTP findings for `credpool doctor`. */
-export function inspectTotp(_context: CommandContext, _poolPath: string): Promise<DoctorFinding[]> {
-  return Promise.resolve([]);
+/** The gate for the pool the command works on: its directory holds config.json, totp.secret and auth-state.json. */
+async function openGate(context: CommandContext): Promise<TotpGate> {
+  const home = dirname(await resolveCliPoolPath(context));
+  const loaded = await loadCredpoolConfig({ home, env: context.env });
+  const lockTimeoutMs = lockTimeoutFrom(context.env);
+  return createTotpGate({ home, config: loaded.config.totp, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) });
+}
+
+function isTerminal(stream: NodeJS.ReadableStream | NodeJS.WritableStream): boolean {
+  return (stream as { isTTY?: boolean }).isTTY === true;
+}
+
+/** One line from the terminal. A TOTP code is good for one use only, so it is echoed like any other input. */
+async function promptLine(context: CommandContext, question: string): Promise<string> {
+  const { createInterface } = await import("node:readline/promises");
+  const reader = createInterface({ input: context.stdin, output: context.stderr, terminal: true });
+  try {
+    return (await reader.question(question)).trim();
+  } finally {
+    reader.close();
+  }
+}
+
+export async function requireTotp(context: CommandContext, request: GateRequest): Promise<void> {
+  const gate = await openGate(context);
+  try {
+    const inspection = await gate.inspect();
+    if (inspection.state === "not-configured" || inspection.state === "setup-pending") return;
+    if (inspection.state === "broken") {
+      throw inspection.problem ?? new PoolError("E_TOTP_STATE", "TOTP state is broken; run `credpool totp status`.");
+    }
+    let code = request.code ?? context.env.CREDPOOL_TOTP_CODE;
+    if (code === undefined || code === "") {
+      if (!isTerminal(context.stdin) || !isTerminal(context.stderr)) {
+        throw new PoolError(
+          "E_TOTP_REQUIRED",
+          `\`credpool ${request.action}\` needs a TOTP code and there is no terminal to ask on: pass --totp-code CODE or set CREDPOOL_TOTP_CODE.`,
+        );
+      }
+      code = await promptLine(context, `TOTP code for ${request.action}: `);
+    }
+    await gate.authorize(cliPrincipal(), { action: request.action, code });
+  } finally {
+    await gate.close();
+  }
+}
+
+/** TOTP findings for `credpool doctor`: configured or not, broken (and why), and whether this user is locked out. */
+export async function inspectTotp(context: CommandContext): Promise<DoctorFinding[]> {
+  let gate: TotpGate;
+  try {
+    gate = await openGate(context);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return [{ check: "totp", severity: "error", message: `TOTP settings cannot be loaded: ${message}`, fix: "Fix config.json or the CREDPOOL_TOTP_* variables." }];
+  }
+  try {
+    const status = await gate.status(cliPrincipal());
+    const where = status.secretSource.kind === "file" ? `secret file ${status.secretSource.path}` : `secret command ${status.secretSource.command}`;
+    switch (status.state) {
+      case "not-configured":
+        return [{ check: "totp", severity: "ok", message: "not configured: reveal, export and changes to the pool need no code" }];
+      case "setup-pending":
+        return [
+          {
+            check: "totp",
+            severity: "warning",
+            message: "setup was started but never confirmed, so nothing is gated yet.",
+            fix: "Run `credpool totp setup --confirm CODE` with the code your authenticator shows.",
+          },
+        ];
+      case "broken":
+        return [
+          {
+            check: "totp",
+            severity: "error",
+            message: status.problem?.message ?? "TOTP state is broken; every gated command is refused.",
+            fix: "Follow the message above; `credpool totp status` shows the same.",
+          },
+        ];
+      case "configured": {
+        const findings: DoctorFinding[] = [{ check: "totp", severity: "ok", message: `configured (${where}, state ${status.statePath})` }];
+        if (status.block) {
+          findings.push({
+            check: "totp",
+            severity: "warning",
+            message: `${status.principal} is blocked (${status.block.reason}) for another ${Math.ceil(status.block.remainingMs / 1000)} s.`,
+            fix: "Wait it out; a valid code is refused until then.",
+          });
+        }
+        return findings;
+      }
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return [{ check: "totp", severity: "error", message, fix: "Run `credpool totp status` for details." }];
+  } finally {
+    await gate.close();
+  }
 }

@@ -48,7 +48,7 @@ export const { help, run } = defineCommand({
       });
     }
     if (input.fix) repaired.push(...(await repairPool({ path, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) })));
-    const findings = [...(await inspectPool({ path })), ...(await inspectTotp(context, path))];
+    const findings = [...(await inspectPool({ path })), ...(await inspectTotp(context))];
     const failing = findings.filter((finding) => finding.severity === "error").length;
 
     if (input.json) {
