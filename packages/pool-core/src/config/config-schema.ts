@@ -16,18 +16,24 @@ function wholeNumber(min: number, max: number, unit: string) {
 }
 
 /** A command and its arguments, run with no shell; a string is split on whitespace (no quoting). */
-const secretCommandSchema = z.union([
-  z.array(z.string().min(1, "arguments must not be empty")).min(1, "needs at least the program to run"),
-  z
-    .string()
-    .trim()
-    .min(1, "must not be empty")
-    .refine((value) => !/["'`\\$|;&<>]/.test(value), {
-      message:
-        "runs with no shell, so quotes, $, |, ;, & and redirections do not work; give it as a JSON array of arguments in config.json instead",
-    })
-    .transform((value) => value.split(/\s+/)),
-]);
+const secretCommandSchema = z.unknown().transform((value, context): string[] => {
+  if (Array.isArray(value) && value.length > 0 && value.every((arg) => typeof arg === "string" && arg !== "")) {
+    return value as string[];
+  }
+  if (typeof value === "string" && value.trim() !== "") {
+    if (/["'`\\$|;&<>]/.test(value)) {
+      context.addIssue({
+        code: "custom",
+        message:
+          "runs with no shell, so quotes, $, |, ;, & and redirections do not work; give it as a JSON array of arguments in config.json instead",
+      });
+      return [];
+    }
+    return value.trim().split(/\s+/);
+  }
+  context.addIssue({ code: "custom", message: 'must be a program and its arguments, e.g. ["sudo", "-n", "cat", "/etc/credpool/totp.secret"]' });
+  return [];
+});
 
 export const totpConfigSchema = z
   .looseObject({
