@@ -2,7 +2,8 @@
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { isPoolError, openPool, resolvePoolPath } from "@credpool/pool-core";
+import { createTotpGate, isPoolError, loadCredpoolConfig, openPool, resolvePoolPath } from "@credpool/pool-core";
+import { createAdminGate } from "./admin-gate.js";
 import { createGatewayHandler } from "./handler.js";
 import { createGatewayLogger } from "./logger.js";
 import { createGatewayMetrics } from "./metrics.js";
@@ -55,14 +56,23 @@ async function runGateway(argv: string[]): Promise<void> {
   });
   // Create the pool on first start so a fresh machine has something to serve.
   await pool.update(() => undefined);
-  const tokens = createTokenStore({ dir: dirname(poolPath) });
+  const home = dirname(poolPath);
+  const tokens = createTokenStore({ dir: home });
   await tokens.open();
+  // Settings are validated before serving, so a bad knob stops start-up with a message naming it.
+  const { config } = await loadCredpoolConfig({ home });
+  const totp = createTotpGate({
+    home,
+    config: config.totp,
+    audit: (event) => logger.info({ ...event, event: event.type }, event.type),
+  });
   const handler = createGatewayHandler(pool, {
     verifyToken: (token) => tokens.verify(token),
+    gate: createAdminGate(totp),
     logger,
     metrics,
     metricsPublic: values["metrics-public"] === true,
-    requireTotpToServe: values["require-totp-to-serve"] === true,
+    requireTotpToServe: values["require-totp-to-serve"] === true || config.totp.requireTotpToServe,
   });
   const tls =
     values["tls-cert"] && values["tls-key"]
@@ -95,6 +105,7 @@ async function runGateway(argv: string[]): Promise<void> {
       await handler.close();
       await pool.close();
       await tokens.close();
+      await totp.close();
       logger.info({ event: "gateway.stopped" }, "stopped");
       process.exit(0);
     })().catch((error: unknown) => {
