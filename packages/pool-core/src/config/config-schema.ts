@@ -1,6 +1,7 @@
 // The schema of $CREDPOOL_HOME/config.json. Every section is a loose object so a file written for a newer build
 // (or with sections another layer owns) still loads; only the fields named here are checked.
 import { z } from "zod";
+import { refresherConfigSchema } from "../refresh/index.js";
 
 export const CONFIG_FILE_NAME = "config.json";
 
@@ -59,10 +60,19 @@ export const totpConfigSchema = z
     message: "set either secretFile or secretCommand, not both",
   });
 
+/** Which environment variables `credpool sync` seeds API keys from, e.g. {"env": {"MY_OPENROUTER_KEY": "openrouter"}}. */
+export const sourcesConfigSchema = z.looseObject({
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string().min(1)).optional(),
+});
+
 export const credpoolConfigSchema = z.looseObject({
   totp: totpConfigSchema.default(() => totpConfigSchema.parse({})),
+  /** OAuth refresh: per-provider token endpoints, client ids and skews, timeouts, backoff (refresh/). CREDPOOL_* env wins. */
+  refresh: refresherConfigSchema.optional(),
+  sources: sourcesConfigSchema.optional(),
 });
 
 export type CredpoolConfigInput = z.input<typeof credpoolConfigSchema>;
 export type CredpoolConfig = z.output<typeof credpoolConfigSchema>;
 export type TotpConfig = z.output<typeof totpConfigSchema>;
+export type SourcesConfig = z.output<typeof sourcesConfigSchema>;

@@ -4,9 +4,11 @@ export {
   CONFIG_FILE_NAME,
   TOTP_ALGORITHMS,
   credpoolConfigSchema,
+  sourcesConfigSchema,
   totpConfigSchema,
   type CredpoolConfig,
   type CredpoolConfigInput,
+  type SourcesConfig,
   type TotpAlgorithm,
   type TotpConfig,
 } from "./config-schema.js";

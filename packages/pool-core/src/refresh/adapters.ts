@@ -9,7 +9,7 @@ export const ADAPTER_KINDS = ["anthropic", "openai-codex", "oauth2"] as const;
 export type AdapterKind = (typeof ADAPTER_KINDS)[number];
 export type TokenBodyStyle = "json" | "form";
 
-export const adapterOptionsSchema = z.strictObject({
+export const adapterOptionsSchema = z.object({
   /** Which protocol variant; defaults from the provider name (anthropic, openai-codex, else generic oauth2). */
   type: z.enum(ADAPTER_KINDS).optional(),
   tokenUrl: z.string().min(1).optional(),
@@ -120,8 +120,9 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
 }
 
 /**
- * Resolves the token endpoint for `provider`: explicit options win over CREDPOOL_<NAME>_* environment variables,
- * which win over the built-in defaults.
+ * Resolves the token endpoint for `provider`. As everywhere in credpool's configuration, CREDPOOL_<NAME>_*
+ * environment variables win over options (the `refresh.adapters` section of config.json), which win over the
+ * built-in defaults; that is also how tests point every endpoint at a local fake.
  */
 export function resolveTokenEndpoint(
   provider: string,
@@ -134,7 +135,7 @@ export function resolveTokenEndpoint(
   const kind = adapterKindFor(provider, options);
   const defaults = BUILT_IN[kind];
   const name = envNameFor(provider, kind);
-  const tokenUrl = options.tokenUrl ?? envValue(env, `CREDPOOL_${name}_TOKEN_URL`) ?? defaults.tokenUrl;
+  const tokenUrl = envValue(env, `CREDPOOL_${name}_TOKEN_URL`) ?? options.tokenUrl ?? defaults.tokenUrl;
   if (!tokenUrl) {
     throw new PoolError(
       "E_REFRESH_FAILED",
@@ -155,19 +156,19 @@ export function resolveTokenEndpoint(
     provider,
     adapter: kind,
     tokenUrl: checkTokenUrl(tokenUrl, `Token endpoint for ${provider}`),
-    clientId: options.clientId ?? envValue(env, `CREDPOOL_${name}_CLIENT_ID`) ?? defaults.clientId,
-    bodyStyle: options.bodyStyle ?? bodyFromEnv ?? defaults.bodyStyle,
-    scope: options.scope ?? envValue(env, `CREDPOOL_${name}_SCOPE`) ?? defaults.scope,
-    skewMs: options.skewMs ?? (skewFromEnv === undefined ? undefined : Number(skewFromEnv)) ?? defaults.skewMs,
+    clientId: envValue(env, `CREDPOOL_${name}_CLIENT_ID`) ?? options.clientId ?? defaults.clientId,
+    bodyStyle: bodyFromEnv ?? options.bodyStyle ?? defaults.bodyStyle,
+    scope: envValue(env, `CREDPOOL_${name}_SCOPE`) ?? options.scope ?? defaults.scope,
+    skewMs: (skewFromEnv === undefined ? undefined : Number(skewFromEnv)) ?? options.skewMs ?? defaults.skewMs,
   };
 }
 
 /** The skew to use for due checks, even when no endpoint can be resolved (e.g. borrowed credentials). */
 export function skewFor(provider: string, options: AdapterOptions | undefined, env: NodeJS.ProcessEnv): number {
   const kind = adapterKindFor(provider, options);
-  if (options?.skewMs !== undefined) return options.skewMs;
   const fromEnv = envValue(env, `CREDPOOL_${envNameFor(provider, kind)}_REFRESH_SKEW_MS`);
-  return fromEnv !== undefined && /^\d+$/.test(fromEnv) ? Number(fromEnv) : BUILT_IN[kind].skewMs;
+  if (fromEnv !== undefined && /^\d+$/.test(fromEnv)) return Number(fromEnv);
+  return options?.skewMs ?? BUILT_IN[kind].skewMs;
 }
 
 /** The request body for a refresh_token grant, encoded for the endpoint's body style. */

@@ -4,9 +4,9 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { PoolError, errnoCode, fromZodError, isPoolError } from "../errors.js";
-import { findCredential, type CredentialRefresher, type PoolEvent } from "../pool/index.js";
+import { findCredential, type CredentialRefresher, type Pool, type PoolEvent } from "../pool/index.js";
 import type { NamedLock, PoolBackend } from "../store/index.js";
-import type { Credential } from "../store/schema.js";
+import type { Credential, PoolDocument } from "../store/schema.js";
 import {
   adapterOptionsSchema,
   applyGrant,
@@ -43,10 +43,12 @@ export interface SourceLinks {
   writeBack(credential: Credential): Promise<void>;
 }
 
-export const refresherConfigSchema = z.strictObject({
+// Unknown keys are dropped, not rejected: this is also the `refresh` section of config.json, which a newer build may
+// extend (see config/config-schema.ts).
+export const refresherConfigSchema = z.object({
   /** Per-provider endpoint settings, keyed by provider name (anthropic, openai-codex, custom:idp, ...). */
   adapters: z.record(z.string(), adapterOptionsSchema).optional(),
-  /** One token request; past it the outcome is unknown. Env: CREDPOOL_REFRESH_TIMEOUT_MS. */
+  /** One token request; past it the outcome is unknown. CREDPOOL_REFRESH_TIMEOUT_MS overrides it. */
   timeoutMs: z.number().int().positive().max(300_000).optional(),
   /** Waiting for another process's refresh of the same credential. Defaults to timeoutMs + 15 s. */
   lockTimeoutMs: z.number().int().positive().max(600_000).optional(),
@@ -93,6 +95,8 @@ export interface Refresher {
 /** How often one process re-reads a borrowed credential's file while its token is due. */
 const BORROWED_RELOAD_INTERVAL_MS = 2 * SECOND;
 const COMMIT_ATTEMPTS = 5;
+/** While queued for the refresh lock, how often to look for a pair another process committed. */
+const ADOPT_POLL_MS = 100;
 
 function tokensChanged(before: Credential, after: Credential): boolean {
   return (
@@ -127,7 +131,7 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
   const env = envOption ?? process.env;
   const fetchImpl = fetchOption ?? globalThis.fetch;
   const now = nowOption ?? Date.now;
-  const timeoutMs = config.timeoutMs ?? timeoutFromEnv(env) ?? 30 * SECOND;
+  const timeoutMs = timeoutFromEnv(env) ?? config.timeoutMs ?? 30 * SECOND;
   const lockTimeoutMs = config.lockTimeoutMs ?? timeoutMs + 15 * SECOND;
   // A live holder of an in-flight marker gets this long past its request timeout to commit what it received.
   const inFlightGraceMs = Math.min(10 * SECOND, Math.max(2 * SECOND, timeoutMs));
@@ -544,7 +548,50 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
     throw failure(fresh, message, { reason: "expired", retryAfterMs: config.borrowedRecheckMs });
   }
 
-  async function run(backend: PoolBackend, credentialId: string, request: RefreshRequest): Promise<RefreshResult> {
+  /**
+   * Queues for the refresh lock, but adopts the moment another process commits a newer pair: waiters then need no
+   * turn under the lock at all, so N processes finishing costs about one refresh, not N lock hand-offs (see
+   * bench/groups/refresh.mjs). A lock granted after we adopted is released straight away.
+   */
+  async function lockOrAdopt(
+    backend: PoolBackend,
+    seen: Credential,
+    pool: Pool | undefined,
+  ): Promise<{ lock: NamedLock } | { adopted: Credential }> {
+    const locking = backend.lock(refreshLockName(seen.id), { timeoutMs: lockTimeoutMs });
+    let stop = (): void => undefined;
+    const adopted = new Promise<Credential>((resolve) => {
+      let done = false;
+      const check = (doc: PoolDocument): void => {
+        const current = findCredential(doc, seen.id);
+        if (!done && current && tokensChanged(seen, current) && !isDue(current)) {
+          done = true;
+          resolve(current);
+        }
+      };
+      const unsubscribe = pool?.onChange((change) => check(change.doc));
+      // The watched snapshot is the fast path; this poll covers callers without a pool and lost events.
+      const poll = setInterval(() => {
+        backend.read().then(({ doc }) => check(doc), () => undefined);
+      }, ADOPT_POLL_MS);
+      stop = () => {
+        done = true;
+        clearInterval(poll);
+        unsubscribe?.();
+      };
+    });
+    try {
+      const winner = await Promise.race([locking.then((lock) => ({ lock })), adopted.then((credential) => ({ adopted: credential }))]);
+      if ("adopted" in winner) {
+        locking.then((lock) => lock.release(), () => undefined);
+      }
+      return winner;
+    } finally {
+      stop();
+    }
+  }
+
+  async function run(backend: PoolBackend, credentialId: string, request: RefreshRequest, pool?: Pool): Promise<RefreshResult> {
     const force = request.force === true;
     const seen = request.seen ?? (await readCredential(backend, credentialId));
     if (seen.kind !== "oauth") {
@@ -566,7 +613,9 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
     }
     let lock: NamedLock;
     try {
-      lock = await backend.lock(refreshLockName(seen.id), { timeoutMs: lockTimeoutMs });
+      const acquired = await lockOrAdopt(backend, seen, pool);
+      if ("adopted" in acquired) return { credential: acquired.adopted, outcome: "adopted" };
+      lock = acquired.lock;
     } catch (error) {
       if (!isPoolError(error, "E_LOCK_TIMEOUT")) throw error;
       const fresh = await readCredential(backend, seen.id);
@@ -586,19 +635,24 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
     }
   }
 
-  function refresh(backend: PoolBackend, credentialId: string, request: RefreshRequest = {}): Promise<RefreshResult> {
+  function refresh(
+    backend: PoolBackend,
+    credentialId: string,
+    request: RefreshRequest = {},
+    pool?: Pool,
+  ): Promise<RefreshResult> {
     // In-process single flight: concurrent leases of one credential share one attempt (and one lock wait).
     const key = `${backend.location}\n${credentialId}`;
     const running = inflight.get(key);
     if (running) return running;
-    const attempt = run(backend, credentialId, request).finally(() => inflight.delete(key));
+    const attempt = run(backend, credentialId, request, pool).finally(() => inflight.delete(key));
     inflight.set(key, attempt);
     return attempt;
   }
 
   const ensureFresh: CredentialRefresher = async (pool, credential) => {
     if (credential.kind !== "oauth" || !isDue(credential)) return credential;
-    return (await refresh(pool.backend, credential.id, { seen: credential })).credential;
+    return (await refresh(pool.backend, credential.id, { seen: credential }, pool)).credential;
   };
 
   return { ensureFresh, refresh, isDue, endpointFor };

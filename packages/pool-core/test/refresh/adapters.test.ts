@@ -56,7 +56,7 @@ describe("token endpoint resolution", () => {
     });
   });
 
-  it("lets environment variables override the defaults, and explicit options override both", () => {
+  it("takes options (config.json) over the defaults, and environment variables over both", () => {
     const env = {
       CREDPOOL_ANTHROPIC_TOKEN_URL: "http://127.0.0.1:9/token",
       CREDPOOL_ANTHROPIC_CLIENT_ID: "env-client",
@@ -69,9 +69,16 @@ describe("token endpoint resolution", () => {
       skewMs: 1234,
     });
     expect(resolveTokenEndpoint("openai-codex", undefined, env).tokenUrl).toBe("http://localhost:9/openai");
-    expect(
-      resolveTokenEndpoint("anthropic", { tokenUrl: "https://idp.example/token", skewMs: 10 }, env),
-    ).toMatchObject({ tokenUrl: "https://idp.example/token", clientId: "env-client", skewMs: 10 });
+    expect(resolveTokenEndpoint("anthropic", { tokenUrl: "https://idp.example/token", skewMs: 10 }, env)).toMatchObject({
+      tokenUrl: "http://127.0.0.1:9/token",
+      clientId: "env-client",
+      skewMs: 1234,
+    });
+    expect(resolveTokenEndpoint("anthropic", { tokenUrl: "https://idp.example/token", skewMs: 10 }, {})).toMatchObject({
+      tokenUrl: "https://idp.example/token",
+      clientId: "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+      skewMs: 10,
+    });
   });
 
   it("configures a generic OAuth2 provider from CREDPOOL_<NAME>_* and defaults it to a form body", () => {

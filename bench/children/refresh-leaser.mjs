@@ -1,0 +1,19 @@
+// One process of the refresh bench: opens the pool with the refresher (token endpoint from
+// CREDPOOL_ANTHROPIC_TOKEN_URL), says ready, and on "go" leases once and reports when it held the token.
+import { createFileBackend, createRefresher, openPool } from "@credpool/pool-core";
+import { failOnError, nextMessage, readFlags, send, sharedNow } from "./ipc.mjs";
+
+failOnError();
+const flags = readFlags("pool");
+const backend = createFileBackend({ path: flags.pool, lockTimeoutMs: 60_000 });
+const refresher = createRefresher();
+const pool = await openPool({ backend, refresher: refresher.ensureFresh });
+send({ type: "ready" });
+await nextMessage("go");
+const lease = await pool.lease("anthropic");
+const heldAt = sharedNow();
+send({ type: "leased", token: lease.token, heldAt });
+await lease.release();
+await pool.close();
+await backend.close();
+process.exit(0);
