@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `pnpm start` / `credpool-gateway`: the gateway on the default embedded file pool.
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
