@@ -124,6 +124,8 @@ interface UsageDelta {
   lastUsedAt: number;
   /** Successful outcomes since the last flush: an expired cooldown is cleared on the next flush. */
   succeeded: boolean;
+  /** Models whose requests succeeded since the last flush: their expired per-model cooldowns are cleared too. */
+  succeededModels: Set<string>;
 }
 
 interface LocalLease {
@@ -214,9 +216,8 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
   const snapshot: Snapshot<PoolDocument> = await openSnapshot(backend);
 
   const pendingUsage = new Map<string, UsageDelta>();
-  const flushingUsage = new Map<string, UsageDelta>();
-  const pendingCursor = new Map<string, number>();
-  const flushingCursor = new Map<string, number>();
+  /** Counts taken out of `pendingUsage` by a commit still in flight (a flush or a failure report). */
+  const inFlightUsage = new Set<Map<string, UsageDelta>>();
   const localLeases = new Map<string, LocalLease>();
   const lastNoCredentialLog = new Map<string, number>();
   let flushTimer: NodeJS.Timeout | undefined;
@@ -234,24 +235,24 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
   function usageOf(map: Map<string, UsageDelta>, id: string): UsageDelta {
     let delta = map.get(id);
     if (!delta) {
-      delta = { requests: 0, failures: 0, lastUsedAt: 0, succeeded: false };
+      delta = { requests: 0, failures: 0, lastUsedAt: 0, succeeded: false, succeededModels: new Set() };
       map.set(id, delta);
     }
     return delta;
   }
 
-  function requestsOf(credential: Credential): number {
-    return (
-      credential.usage.requests +
-      (pendingUsage.get(credential.id)?.requests ?? 0) +
-      (flushingUsage.get(credential.id)?.requests ?? 0)
-    );
+  function mergeUsage(into: UsageDelta, delta: UsageDelta): void {
+    into.requests += delta.requests;
+    into.failures += delta.failures;
+    into.lastUsedAt = Math.max(into.lastUsedAt, delta.lastUsedAt);
+    into.succeeded ||= delta.succeeded;
+    for (const model of delta.succeededModels) into.succeededModels.add(model);
   }
 
-  function cursorOf(doc: PoolDocument, provider: string): number {
-    return (
-      (providerOf(doc, provider)?.cursor ?? 0) + (pendingCursor.get(provider) ?? 0) + (flushingCursor.get(provider) ?? 0)
-    );
+  function requestsOf(credential: Credential): number {
+    let requests = credential.usage.requests + (pendingUsage.get(credential.id)?.requests ?? 0);
+    for (const usage of inFlightUsage) requests += usage.get(credential.id)?.requests ?? 0;
+    return requests;
   }
 
   function scheduleFlush(): void {
@@ -263,58 +264,65 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     flushTimer.unref();
   }
 
-  /** Moves pending counters into `doc`. Called inside a transaction, so it sees the freshest state. */
-  function applyUsage(doc: PoolDocument, usage: Map<string, UsageDelta>, cursors: Map<string, number>): void {
-    const at = now();
-    for (const [provider, advance] of cursors) {
-      const pool = providerOf(doc, provider);
-      if (pool) pool.cursor = (pool.cursor ?? 0) + advance;
+  /**
+   * A request worked after its bench expired: clear the expired status, which ends the backoff ladder, so the next
+   * 429 starts again at the base. Per-model windows end only for the models that succeeded: a success on one model
+   * says nothing about another model's limit. See test/pool/pool.test.ts ("resets that model's 429 ladder").
+   */
+  function clearExpiredCooldowns(credential: Credential, at: number, models: ReadonlySet<string>): void {
+    if (credential.status.state === "exhausted" && (credential.status.until ?? 0) <= at) {
+      credential.status = { state: "ok", since: at };
     }
+    const cooldowns = credential.modelCooldowns;
+    if (!cooldowns || models.size === 0) return;
+    const kept = cooldowns.filter((status) => !(status.model && models.has(status.model) && (status.until ?? 0) <= at));
+    if (kept.length === cooldowns.length) return;
+    if (kept.length > 0) credential.modelCooldowns = kept;
+    else delete credential.modelCooldowns;
+  }
+
+  /** Moves pending counters into `doc`. Called inside a transaction, so it sees the freshest state. */
+  function applyUsage(doc: PoolDocument, usage: Map<string, UsageDelta>): void {
+    const at = now();
     for (const [id, delta] of usage) {
       const credential = findCredential(doc, id);
       if (!credential) continue;
       credential.usage.requests += delta.requests;
       credential.usage.failures += delta.failures;
       if (delta.lastUsedAt > (credential.usage.lastUsedAt ?? 0)) credential.usage.lastUsedAt = delta.lastUsedAt;
-      if (delta.succeeded && credential.status.state === "exhausted" && (credential.status.until ?? 0) <= at) {
-        // The bench has expired and a request just worked: reset the backoff ladder.
-        credential.status = { state: "ok", since: at };
-      }
+      if (delta.succeeded) clearExpiredCooldowns(credential, at, delta.succeededModels);
+    }
+  }
+
+  /** Commits the pending counters together with `mutate`; on failure they go back to pending for the next flush. */
+  async function commitUsage(mutate: (doc: PoolDocument, usage: Map<string, UsageDelta>) => void): Promise<PoolDocument> {
+    const usage = new Map(pendingUsage);
+    pendingUsage.clear();
+    // Keep these counts visible to least_used until the snapshot holds the committed ones.
+    inFlightUsage.add(usage);
+    try {
+      return await backend.update((doc) => mutate(doc, usage));
+    } catch (error) {
+      for (const [id, delta] of usage) mergeUsage(usageOf(pendingUsage, id), delta);
+      scheduleFlush();
+      throw error;
+    } finally {
+      inFlightUsage.delete(usage);
     }
   }
 
   async function flush(): Promise<void> {
-    if (flushing) await flushing;
-    if (pendingUsage.size === 0 && pendingCursor.size === 0) return;
-    // Keep the in-flight deltas visible to selection until the snapshot holds the committed counts.
-    for (const [id, delta] of pendingUsage) flushingUsage.set(id, delta);
-    for (const [provider, advance] of pendingCursor) flushingCursor.set(provider, advance);
-    pendingUsage.clear();
-    pendingCursor.clear();
-    flushing = (async () => {
-      try {
-        await backend.update((doc) => applyUsage(doc, flushingUsage, flushingCursor));
-      } catch (error) {
-        // Put the counts back so the next flush retries them.
-        for (const [id, delta] of flushingUsage) {
-          const pending = usageOf(pendingUsage, id);
-          pending.requests += delta.requests;
-          pending.failures += delta.failures;
-          pending.lastUsedAt = Math.max(pending.lastUsedAt, delta.lastUsedAt);
-          pending.succeeded ||= delta.succeeded;
-        }
-        for (const [provider, advance] of flushingCursor) {
-          pendingCursor.set(provider, (pendingCursor.get(provider) ?? 0) + advance);
-        }
-        scheduleFlush();
-        throw error;
-      } finally {
-        flushingUsage.clear();
-        flushingCursor.clear();
-        flushing = null;
-      }
-    })();
-    await flushing;
+    // Loop: a caller that queued behind a flush must also wait for the one another queued caller started, or it
+    // would resolve before the counts it asked for are on disk. A failed flush put its counts back, so retry them.
+    while (flushing) await flushing.catch(() => undefined);
+    if (pendingUsage.size === 0) return;
+    const current = commitUsage(applyUsage).then(() => undefined);
+    flushing = current;
+    try {
+      await current;
+    } finally {
+      if (flushing === current) flushing = null;
+    }
   }
 
   function requireProvider(provider: string): void {
@@ -371,7 +379,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     const ordered = orderCredentials(pool?.credentials ?? []);
     return chooseCredential(pool?.strategy ?? DEFAULT_STRATEGY, {
       ordered,
-      cursor: cursorOf(doc, provider),
+      cursor: providerOf(doc, provider)?.cursor ?? 0,
       requestsOf,
       isAvailable: (credential) =>
         checkAvailability(credential, at, { ...options, extraLeases: extraLeasesOf(credential, doc) }) === undefined,
@@ -429,7 +437,10 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     let credential = choice.credential;
     let local: LocalLease;
     const persist = request.persist === true || request.detached === true;
-    if (credential.maxConcurrent === undefined && !persist) {
+    const strategy = providerOf(snapshot.doc, provider)?.strategy ?? DEFAULT_STRATEGY;
+    // Round robin commits its cursor with every lease. A cursor advanced in memory and flushed in batches let
+    // processes that lease at the same moment all take the same credential. See test/pool/round-robin.test.ts.
+    if (credential.maxConcurrent === undefined && !persist && strategy !== "round_robin") {
       // Fast path: uncapped credentials need no lease record, only batched usage.
       local = {
         id: newId(10),
@@ -441,9 +452,9 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
         model: request.model,
         released: false,
       };
-      if (choice.cursorAdvance > 0) pendingCursor.set(provider, (pendingCursor.get(provider) ?? 0) + choice.cursorAdvance);
     } else {
-      // Capped: the cap holds across processes only if the choice and the lease record commit together.
+      // Capped (or round robin): the cap holds across processes only if the choice and the lease record commit
+      // together, and the cursor rotates across processes only if it advances in the same transaction.
       const id = newId(10);
       let chosen: Credential | undefined;
       let failure: PoolError | undefined;
@@ -527,7 +538,11 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     localLeases.delete(local.id);
     const failure = outcome === "ok" ? undefined : outcome.error;
     if (!failure) {
-      if (countOutcome) usageOf(pendingUsage, local.credentialId).succeeded = true;
+      if (countOutcome) {
+        const usage = usageOf(pendingUsage, local.credentialId);
+        usage.succeeded = true;
+        if (local.model) usage.succeededModels.add(local.model);
+      }
       if (local.persisted) {
         await backend.update((doc) => removeLeaseRecord(doc, local));
       } else {
@@ -551,28 +566,13 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     observedAt: number,
     local?: LocalLease,
   ): Promise<PoolDocument> {
-    const usage = new Map(pendingUsage);
-    const cursors = new Map(pendingCursor);
-    pendingUsage.clear();
-    pendingCursor.clear();
-    try {
-      return await backend.update((doc) => {
-        applyUsage(doc, usage, cursors);
-        if (local?.persisted) removeLeaseRecord(doc, local);
-        const credential = findCredential(doc, credentialId);
-        if (!credential) return;
-        applyFailure(doc, credential, failure, observedAt);
-      });
-    } catch (error) {
-      for (const [id, delta] of usage) {
-        const pending = usageOf(pendingUsage, id);
-        pending.requests += delta.requests;
-        pending.failures += delta.failures;
-      }
-      for (const [provider, advance] of cursors) pendingCursor.set(provider, (pendingCursor.get(provider) ?? 0) + advance);
-      scheduleFlush();
-      throw error;
-    }
+    return commitUsage((doc, usage) => {
+      applyUsage(doc, usage);
+      if (local?.persisted) removeLeaseRecord(doc, local);
+      const credential = findCredential(doc, credentialId);
+      if (!credential) return;
+      applyFailure(doc, credential, failure, observedAt);
+    });
   }
 
   function applyFailure(doc: PoolDocument, credential: Credential, failure: FailureReport, observedAt: number): void {
@@ -765,9 +765,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
         found = credential;
         credential.leases = (credential.leases ?? []).filter((lease) => lease.id !== leaseId);
         if (outcome === "ok") {
-          if (credential.status.state === "exhausted" && (credential.status.until ?? 0) <= at) {
-            credential.status = { state: "ok", since: at };
-          }
+          clearExpiredCooldowns(credential, at, new Set(record.model ? [record.model] : []));
         } else {
           credential.usage.failures++;
           applyFailure(doc, credential, outcome.error, record.startedAt);
