@@ -6,7 +6,7 @@ export interface StrategyInput {
   /** All credentials of the provider in list order (priority, then insertion). */
   readonly ordered: readonly Credential[];
   readonly isAvailable: (credential: Credential) => boolean;
-  /** The shared round-robin cursor, including this process's unflushed advances. */
+  /** The shared round-robin cursor, as committed (round-robin leases advance it in their own transaction). */
   readonly cursor: number;
   /** Request count including this process's unflushed usage. */
   readonly requestsOf: (credential: Credential) => number;
