@@ -60,18 +60,28 @@ function compile(routes: RouteDefinition[]): CompiledRoute[] {
   return routes.map((route) => ({ route, segments: route.pattern.split("/").slice(1) }));
 }
 
+const NO_PARAMS: Record<string, string> = Object.freeze({});
+
 function matchPath(compiled: CompiledRoute, parts: string[]): Record<string, string> | undefined {
-  if (compiled.segments.length !== parts.length) return undefined;
-  const params: Record<string, string> = {};
+  const { segments } = compiled;
+  if (segments.length !== parts.length) return undefined;
+  // Check first and allocate params only for the route that matches: this runs for every route on every request.
+  let captures = 0;
   for (let i = 0; i < parts.length; i++) {
-    const segment = compiled.segments[i] ?? "";
+    const segment = segments[i] ?? "";
     const part = parts[i] ?? "";
-    if (segment.startsWith(":")) {
+    if (segment.charCodeAt(0) === 58 /* ":" */) {
       if (part === "") return undefined;
-      params[segment.slice(1)] = part;
+      captures++;
     } else if (segment !== part) {
       return undefined;
     }
+  }
+  if (captures === 0) return NO_PARAMS;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const segment = segments[i] ?? "";
+    if (segment.charCodeAt(0) === 58) params[segment.slice(1)] = parts[i] ?? "";
   }
   return params;
 }
@@ -139,7 +149,8 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
       const rawPath = request.url.split("?", 1)[0] ?? "/";
       let parts: string[];
       try {
-        parts = rawPath.split("/").slice(1).map(decodeURIComponent);
+        parts = rawPath.split("/").slice(1);
+        if (rawPath.includes("%")) parts = parts.map(decodeURIComponent);
       } catch {
         return (response = errorResponse("E_INVALID_INPUT", "The request path is not valid percent-encoding."));
       }

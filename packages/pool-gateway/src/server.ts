@@ -47,13 +47,20 @@ function readBody(request: IncomingMessage, limit: number): Promise<string | nul
       }
       chunks.push(chunk);
     });
-    request.on("end", () => resolve(tooLarge ? null : chunks.length === 0 ? "" : Buffer.concat(chunks).toString("utf8")));
+    request.on("end", () => {
+      if (tooLarge) return resolve(null);
+      // Lease bodies arrive in one chunk: no concat for them.
+      const [first] = chunks;
+      resolve(first === undefined ? "" : chunks.length === 1 ? first.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
+    });
     request.on("error", reject);
   });
 }
 
 function send(response: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
-  response.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+  // Every response object is built per request (see http-errors.ts), so it is ours to complete.
+  headers["content-length"] = String(Buffer.byteLength(body));
+  response.writeHead(status, headers);
   response.end(body);
 }
 
@@ -75,7 +82,8 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       const body = await readBody(request, limit);
       if (body === null) {
         const tooLarge = errorResponse("E_TOO_LARGE", `The request body exceeds ${limit} bytes.`);
-        send(response, tooLarge.status, { ...tooLarge.headers, connection: "close" }, tooLarge.body);
+        tooLarge.headers.connection = "close";
+        send(response, tooLarge.status, tooLarge.headers, tooLarge.body);
         return;
       }
       const result = await options.handler({
