@@ -119,8 +119,10 @@ export const help: CommandHelp = {
 export async function run(context: CommandContext): Promise<number> {
   const [group, name, ...rest] = context.argv;
   if (group === undefined || group === "--help" || group === "-h" || group === "help" || (group === "token" && (name === undefined || name === "--help" || name === "-h"))) {
-    (group === undefined || name === undefined ? context.stderr : context.stdout).write(renderCommandHelp(help));
-    return group === undefined || name === undefined ? 2 : 0;
+    // Asked-for help is output (stdout, exit 0); a missing subcommand is a usage error (stderr, exit 2).
+    const asked = [group, name].some((word) => word === "--help" || word === "-h" || word === "help");
+    (asked ? context.stdout : context.stderr).write(renderCommandHelp(help));
+    return asked ? 0 : 2;
   }
   const subcommand = group === "token" && Object.hasOwn(TOKEN_SUBCOMMANDS, name ?? "") ? TOKEN_SUBCOMMANDS[name as keyof typeof TOKEN_SUBCOMMANDS] : undefined;
   if (!subcommand) {
