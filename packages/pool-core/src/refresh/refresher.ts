@@ -442,9 +442,14 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
         throw failure(fresh, message, { reason: "refresh_token_rejected" });
       }
       if (fresh.status.state === "dead" && !force) {
-        throw failure(fresh, fresh.status.message ?? `${who} is dead (${fresh.status.reason ?? "unknown reason"}). ${reloginAdvice(fresh)}`, {
-          reason: fresh.status.reason ?? "dead",
-        });
+        // Refresh failures already explain themselves; other dead statuses (an import, an API 401) get the advice.
+        const told = fresh.status.message;
+        const message = told?.includes("credpool ")
+          ? told
+          : `${who} cannot be refreshed: ${told ? told.replace(/\.?$/, ".") : `it is dead (${fresh.status.reason ?? "unknown reason"}).`} ` +
+            `${reloginAdvice(fresh)} ` +
+            `To try its refresh token anyway, run \`credpool refresh ${fresh.label} --force\`.`;
+        throw failure(fresh, message, { reason: fresh.status.reason ?? "dead" });
       }
       if (!force && (state.backoffUntil ?? 0) > at) {
         if (!isAccessTokenExpired(fresh, at)) return { credential: fresh, outcome: "fresh" };

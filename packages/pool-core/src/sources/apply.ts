@@ -97,9 +97,11 @@ function addCredential(doc: PoolDocument, candidate: CredentialCandidate, now: n
 function updateLinked(linked: Credential, candidate: CredentialCandidate, now: number): SyncChange {
   const base = { source: candidate.source, provider: linked.provider, label: linked.label, credentialId: linked.id };
   let touched = false;
+  let reason = "source details";
   if (candidate.ownership && candidate.ownership !== linked.ownership) {
     linked.ownership = candidate.ownership;
     touched = true;
+    reason = `now ${candidate.ownership === "own" ? "owned" : "borrowed"}`;
   }
   const meta = candidate.extra?.sourceMeta;
   if (meta !== undefined && !sameJson(meta, linked.sourceMeta)) {
@@ -107,7 +109,7 @@ function updateLinked(linked: Credential, candidate: CredentialCandidate, now: n
     touched = true;
   }
   if (secretsMatch(linked.secrets, candidate.secrets)) {
-    return touched ? { ...base, action: "updated", reason: "settings" } : { ...base, action: "unchanged" };
+    return touched ? { ...base, action: "updated", reason } : { ...base, action: "unchanged" };
   }
   // Stale writers: a file still holding a token we already rotated past, or a read older than the one adopted.
   if (isSpentRefreshToken(linked, candidate.secrets.refreshToken)) {

@@ -1,7 +1,15 @@
 // The refresher's bridge to linked files: re-read a borrowed credential's file, and write refreshed pairs back to
 // an owned one so the other tool never replays a token credpool has used. See test/refresh/write-back.test.ts.
 import { findCredential } from "../pool/index.js";
-import { isSpentRefreshToken, refreshLockName, sourceLinkOf, type SourceLinks } from "../refresh/index.js";
+import {
+  createRefresher,
+  isSpentRefreshToken,
+  refreshLockName,
+  sourceLinkOf,
+  type Refresher,
+  type RefresherOptions,
+  type SourceLinks,
+} from "../refresh/index.js";
 import type { PoolBackend } from "../store/index.js";
 import type { Credential } from "../store/schema.js";
 import { claudeCodeRefreshToken, patchClaudeCodeFile } from "./claude-code.js";
@@ -58,4 +66,16 @@ export function createSourceLinks(options: SourceLinksOptions = {}): SourceLinks
       await writeBackCredential(credential, now());
     },
   };
+}
+
+/**
+ * The refresher every long-lived process should use: createRefresher() with source links, so borrowed credentials
+ * are re-read from their files and owned ones are written back after each refresh.
+ * `openPool({ refresher: createLinkedRefresher({ ...config.refresh }).ensureFresh })`.
+ */
+export function createLinkedRefresher(options: RefresherOptions = {}): Refresher {
+  return createRefresher({
+    ...options,
+    links: options.links ?? createSourceLinks({ ...(options.env ? { env: options.env } : {}), ...(options.now ? { now: options.now } : {}) }),
+  });
 }
