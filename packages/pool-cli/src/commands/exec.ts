@@ -9,7 +9,7 @@ import { z } from "zod";
 import { defineCommand, integerArgument } from "../command.js";
 import { parseSecondsOrDuration } from "../durations.js";
 import { outcomeFrom } from "../outcome.js";
-import { createOutput } from "../output.js";
+import { createOutput, isTerminal } from "../output.js";
 import { openCliPool } from "../pool-access.js";
 
 const DEFAULT_TTL_MS = 10 * 60_000;
@@ -53,7 +53,8 @@ export const { help, run } = defineCommand({
     "retry-after, or JSON {status, retryAfter, model, message}) that is reported; otherwise exit 0 is a success and\n" +
     "a non-zero exit is --failure-status N when given (else it does not bench the credential).\n" +
     "The lease is renewed while the command runs and released when it ends, also on Ctrl-C or SIGTERM (forwarded\n" +
-    "to the command). credpool exits with the command's status (128+N when a signal N killed it).",
+    "to the command unless the terminal already delivered it). credpool exits with the command's status\n" +
+    "(128+N when a signal N killed it).",
   args: [
     { name: "provider", required: true },
     { name: "command", variadic: true },
@@ -105,9 +106,12 @@ export const { help, run } = defineCommand({
     };
 
     const child = spawn(file, args, { stdio: "inherit", env });
-    // Ctrl-C reaches the whole foreground process group; forwarding covers `kill <credpool pid>` too. Either way
-    // credpool stays alive until the command is gone, so the release below always runs.
+    // credpool stays alive until the command is gone, so the release below always runs. On a terminal, Ctrl-C and
+    // Ctrl-\ already reach the command (it is in the foreground process group): forwarding them as well would
+    // deliver them twice, and many tools treat a second Ctrl-C as "quit now". Everything else is forwarded.
+    const interactive = isTerminal(process.stdin);
     const forward = (signal: NodeJS.Signals): void => {
+      if (interactive && (signal === "SIGINT" || signal === "SIGQUIT")) return;
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     };
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
