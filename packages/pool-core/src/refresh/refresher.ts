@@ -539,18 +539,28 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
       `${link ? ` from ${link.path}` : ""}: ${owner.name} refreshes it, and credpool only re-reads the file. ` +
       `${owner.run} so it refreshes its token (credpool picks the new one up from the file), or re-import with ` +
       `\`credpool import ${link?.kind ?? "<source>"} --own\` to let credpool refresh it.`;
-    const until = now() + config.borrowedRecheckMs;
     // Bench it so leases go elsewhere; a new token in the file (the watcher or the next sync) clears this at once.
+    await benchExpired(backend, fresh, accessToken, message, config.borrowedRecheckMs);
+    throw failure(fresh, message, { reason: "expired", retryAfterMs: config.borrowedRecheckMs });
+  }
+
+  /** Benches a credential whose access token has expired and cannot be renewed here, unless its token changed. */
+  async function benchExpired(
+    backend: PoolBackend,
+    credential: Credential,
+    accessToken: string | undefined,
+    message: string,
+    durationMs: number,
+  ): Promise<void> {
     try {
       await backend.update((doc) => {
-        const credential = findCredential(doc, seen.id);
-        if (!credential || credential.secrets.accessToken !== accessToken || credential.status.state !== "ok") return;
-        credential.status = { state: "exhausted", since: now(), until, reason: "expired", message };
+        const current = findCredential(doc, credential.id);
+        if (!current || current.secrets.accessToken !== accessToken || current.status.state !== "ok") return;
+        current.status = { state: "exhausted", since: now(), until: now() + durationMs, reason: "expired", message };
       });
     } catch (error) {
-      emit({ event: "refresh.record_failed", credentialId: seen.id, error: (error as Error).message });
+      emit({ event: "refresh.record_failed", credentialId: credential.id, error: (error as Error).message });
     }
-    throw failure(fresh, message, { reason: "expired", retryAfterMs: config.borrowedRecheckMs });
   }
 
   /**
@@ -605,7 +615,18 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
     if (ownershipOf(seen) === "borrow") return refreshBorrowed(backend, seen, force);
     if (!force && !isDue(seen)) return { credential: seen, outcome: "fresh" };
 
-    const endpoint = endpointFor(seen);
+    let endpoint: TokenEndpoint;
+    try {
+      endpoint = endpointFor(seen);
+    } catch (error) {
+      // No endpoint configured for this provider (e.g. a login imported from hermes): serve the token while it
+      // lasts, then bench it rather than fail every lease that picks it.
+      if (!isPoolError(error, "E_REFRESH_FAILED") || force) throw error;
+      if (!isAccessTokenExpired(seen, now())) return { credential: seen, outcome: "fresh" };
+      const message = `${describeCredential(seen)}: its access token expired and it cannot be refreshed. ${error.message}`;
+      await benchExpired(backend, seen, seen.secrets.accessToken, message, config.rejectedBackoffMs);
+      throw failure(seen, message, { reason: "refresh_unconfigured", retryAfterMs: config.rejectedBackoffMs, cause: error });
+    }
     const link = sourceLinkOf(seen);
     if (link?.ownership === "own" && !links) {
       // Fail closed: refreshing without writing back would leave the other tool holding a spent token.

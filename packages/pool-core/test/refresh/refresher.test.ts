@@ -63,7 +63,7 @@ describe("refresher", () => {
       ...rest,
     };
     await backend.update((doc) => {
-      doc.providers.anthropic = { credentials: [credential] };
+      doc.providers[credential.provider] = { credentials: [credential] };
     });
     return credential;
   }
@@ -284,6 +284,21 @@ describe("refresher", () => {
     await seed({ source: "claude-code", sourcePath: dir.file("claude.json"), ownership: "own" });
     const error = await refreshError(makeRefresher().refresh(backend, "cred1"));
     expect(error.message).toMatch(/without source links/);
+    expect(server.calls).toHaveLength(0);
+  });
+
+  it("serves a provider without a token endpoint while its token lasts, then benches it instead of failing every lease", async () => {
+    await seed({ provider: "nous", expiresAt: Date.now() + 30_000 });
+    const refresher = makeRefresher();
+    // Due (inside the skew) but still valid: served as it is.
+    expect((await refresher.refresh(backend, "cred1")).outcome).toBe("fresh");
+    await backend.update((doc) => {
+      const credential = findCredential(doc, "cred1");
+      if (credential) credential.secrets.expiresAt = Date.now() - 1000;
+    });
+    const error = await refreshError(makeRefresher().refresh(backend, "cred1"));
+    expect(error.message).toContain("CREDPOOL_NOUS_TOKEN_URL");
+    expect((await stored()).status).toMatchObject({ state: "exhausted", reason: "expired" });
     expect(server.calls).toHaveLength(0);
   });
 
