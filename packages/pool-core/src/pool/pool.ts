@@ -251,7 +251,9 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
 
   function requestsOf(credential: Credential): number {
     let requests = credential.usage.requests + (pendingUsage.get(credential.id)?.requests ?? 0);
-    for (const usage of inFlightUsage) requests += usage.get(credential.id)?.requests ?? 0;
+    if (inFlightUsage.size > 0) {
+      for (const usage of inFlightUsage) requests += usage.get(credential.id)?.requests ?? 0;
+    }
     return requests;
   }
 
@@ -374,15 +376,33 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     return extra;
   }
 
+  /**
+   * The snapshot's credentials in selection order, sorted once per committed document instead of on every
+   * select(). Only for the watched snapshot, which is never mutated; transaction drafts are, so they are sorted
+   * afresh. See bench/groups/select.mjs (select.hot.ops_per_s).
+   */
+  const orderedCache = new WeakMap<readonly Credential[], Credential[]>();
+  function orderedOf(doc: PoolDocument, credentials: readonly Credential[]): Credential[] {
+    if (doc !== snapshot.doc) return orderCredentials(credentials);
+    let ordered = orderedCache.get(credentials);
+    if (!ordered) {
+      ordered = orderCredentials(credentials);
+      orderedCache.set(credentials, ordered);
+    }
+    return ordered;
+  }
+
   function choose(doc: PoolDocument, provider: string, options: SelectOptions, at: number) {
     const pool = providerOf(doc, provider);
-    const ordered = orderCredentials(pool?.credentials ?? []);
     return chooseCredential(pool?.strategy ?? DEFAULT_STRATEGY, {
-      ordered,
-      cursor: providerOf(doc, provider)?.cursor ?? 0,
+      ordered: orderedOf(doc, pool?.credentials ?? []),
+      cursor: pool?.cursor ?? 0,
       requestsOf,
-      isAvailable: (credential) =>
-        checkAvailability(credential, at, { ...options, extraLeases: extraLeasesOf(credential, doc) }) === undefined,
+      isAvailable: (credential) => {
+        // This runs for every credential on every select(): no allocation unless the credential is capped.
+        const extraLeases = extraLeasesOf(credential, doc);
+        return checkAvailability(credential, at, extraLeases === 0 ? options : { ...options, extraLeases }) === undefined;
+      },
     });
   }
 
