@@ -1,11 +1,13 @@
 // How commands reach the pool: `--pool` or CREDPOOL_HOME or the default, the lock timeout from the environment,
 // and "no pool yet" as an error that says to run `credpool init` (only init creates one).
 import { stat } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   POOL_FILE_NAME,
   PoolError,
   createFileBackend,
+  createLinkedRefresher,
+  loadCredpoolConfig,
   openPool,
   resolvePoolPath,
   type FileBackendOptions,
@@ -61,13 +63,24 @@ export async function openCliPool(
   return openPool({ ...options.pool, file: await fileOptionsFor(context, options) });
 }
 
+/**
+ * A pool whose leases hand out usable tokens: an OAuth credential that is due is refreshed first, through core's
+ * single-flight refresher (the same one `credpool refresh` uses), with the pool directory's config.json settings.
+ */
+export async function openLeasingPool(context: PoolContext): Promise<Pool> {
+  const file = await fileOptionsFor(context);
+  const { config } = await loadCredpoolConfig({ home: dirname(file.path), env: context.env });
+  const refresher = createLinkedRefresher({ ...config.refresh, env: context.env });
+  return openPool({ file, refresher: refresher.ensureFresh });
+}
+
 /** Runs `fn` with an open pool and always closes it, keeping `fn`'s error over a failure to close. */
 export async function withPool<T>(
   context: PoolContext,
   fn: (pool: Pool) => Promise<T>,
-  options: { pool?: Omit<PoolOptions, "file" | "backend"> } = {},
+  options: { pool?: Omit<PoolOptions, "file" | "backend">; open?: (context: PoolContext) => Promise<Pool> } = {},
 ): Promise<T> {
-  const pool = await openCliPool(context, options);
+  const pool = options.open ? await options.open(context) : await openCliPool(context, options);
   let result: T;
   try {
     result = await fn(pool);

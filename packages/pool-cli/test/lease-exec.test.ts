@@ -2,6 +2,7 @@
 // and exec always releases, whether its command exits, fails or is killed, passing the exit status through.
 import { spawn } from "node:child_process";
 import { createFileBackend } from "@credpool/pool-core";
+import { startFakeTokenServer } from "@credpool/pool-testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { cliArgs, createTestPool, fixtureSecret, recordOutput, removeTestPool, type TestPool } from "./helpers/cli.js";
 
@@ -135,6 +136,36 @@ describe("credpool lease and release", () => {
     expect(JSON.parse(unknown.stderr)).toMatchObject({
       error: { code: "E_NO_CREDENTIAL", exitCode: 5, message: 'No credentials for provider "nosuch". Add one with `credpool add nosuch`.' },
     });
+  });
+
+  it("refreshes an expired OAuth login once before handing out its access token", async () => {
+    const pool = await freshPool();
+    const server = await startFakeTokenServer();
+    try {
+      const login = server.issue();
+      await pool.seed([
+        {
+          provider: "anthropic",
+          kind: "oauth",
+          label: "max",
+          secrets: { accessToken: login.accessToken, refreshToken: login.refreshToken, expiresAt: Date.now() - 60_000 },
+        },
+      ]);
+      const lease = await pool.run(["lease", "anthropic", "--json"], {
+        revealsSecrets: true,
+        env: { CREDPOOL_ANTHROPIC_TOKEN_URL: server.tokenUrl },
+      });
+      expect(lease.code, lease.stderr).toBe(0);
+      const body = JSON.parse(lease.stdout) as { token: string; tokenType: string; tokenExpiresAt: string };
+      expect(server.calls).toHaveLength(1);
+      expect(body.token).toBe(server.current(login.family).accessToken);
+      expect(body.token).not.toBe(login.accessToken);
+      expect(body.tokenType).toBe("bearer");
+      expect(Date.parse(body.tokenExpiresAt)).toBeGreaterThan(Date.now());
+      server.assertNoReuse();
+    } finally {
+      await server.close();
+    }
   });
 
   it("rejects a bad --ttl and a malformed lease id", async () => {

@@ -10,7 +10,7 @@ import { defineCommand, integerArgument } from "../command.js";
 import { parseSecondsOrDuration } from "../durations.js";
 import { outcomeFrom } from "../outcome.js";
 import { createOutput, isTerminal } from "../output.js";
-import { openCliPool } from "../pool-access.js";
+import { openLeasingPool } from "../pool-access.js";
 
 const DEFAULT_TTL_MS = 10 * 60_000;
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
@@ -84,7 +84,7 @@ export const { help, run } = defineCommand({
   async run(input, context) {
     const output = createOutput(context);
     const ttlMs = input.ttl === undefined ? DEFAULT_TTL_MS : parseSecondsOrDuration("--ttl", input.ttl, { minMs: 5000, maxMs: 24 * 3_600_000 });
-    const pool = await openCliPool(context);
+    const pool = await openLeasingPool(context);
     let lease: Lease;
     try {
       lease = await pool.lease(input.provider, { persist: true, ttlMs, ...(input.model === undefined ? {} : { model: input.model }) });

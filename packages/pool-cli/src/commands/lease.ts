@@ -5,7 +5,7 @@ import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { parseSecondsOrDuration } from "../durations.js";
 import { createOutput, isTerminal, shellQuote } from "../output.js";
-import { withPool } from "../pool-access.js";
+import { openLeasingPool, withPool } from "../pool-access.js";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -78,6 +78,6 @@ export const { help, run } = defineCommand({
         );
       }
       return 0;
-    });
+    }, { open: openLeasingPool });
   },
 });
