@@ -55,7 +55,9 @@ export function findTerminalReason(failure: FailureReport): string | undefined {
   return TERMINAL_REASONS.find((reason) => haystack.includes(reason));
 }
 
-function classify(failure: FailureReport): "terminal" | "billing" | "unauthorized" | "rate_limit" | "server" | "request" {
+export type FailureClass = "terminal" | "billing" | "unauthorized" | "rate_limit" | "server" | "request";
+
+export function classifyFailure(failure: FailureReport): FailureClass {
   if (findTerminalReason(failure)) return "terminal";
   if (failure.status === 402 || BILLING.test(`${failure.reason ?? ""} ${failure.message ?? ""}`)) return "billing";
   if (failure.status === 401 || failure.status === 403) return "unauthorized";
@@ -80,7 +82,7 @@ export function scrubMessage(message: string | undefined): string | undefined {
  */
 export function computeFailureStatus(failure: FailureReport, context: HealthContext): CredentialStatus | undefined {
   const { now, current, config } = context;
-  const kind = classify(failure);
+  const kind = classifyFailure(failure);
   const message = scrubMessage(failure.message);
   const base = {
     since: now,

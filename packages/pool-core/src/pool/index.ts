@@ -8,10 +8,12 @@ export {
 } from "./availability.js";
 export {
   TERMINAL_REASONS,
+  classifyFailure,
   computeFailureStatus,
   findTerminalReason,
   healthConfigSchema,
   scrubMessage,
+  type FailureClass,
   type FailureReport,
   type HealthConfig,
   type HealthContext,

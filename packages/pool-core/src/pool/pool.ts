@@ -22,7 +22,7 @@ import {
   findModelCooldown,
   liveLeases,
 } from "./availability.js";
-import { computeFailureStatus, healthConfigSchema, type FailureReport, type HealthConfig } from "./health.js";
+import { classifyFailure, computeFailureStatus, healthConfigSchema, type FailureReport, type HealthConfig } from "./health.js";
 import { assertProviderName, getProviderDefaults } from "./providers.js";
 import { chooseCredential, orderCredentials } from "./strategy.js";
 import { findCredential, listCredentials, resolveTarget } from "./targets.js";
@@ -602,7 +602,8 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     const others = (providerOf(doc, credential.provider)?.credentials ?? []).filter(
       (other) => other.id !== credential.id && checkAvailability(other, at) === undefined,
     );
-    const perModel = failure.status === 429 && failure.model !== undefined;
+    // Only a rate limit is per model: a billing 429 (insufficient_quota) naming a model fails every model alike.
+    const perModel = failure.model !== undefined && classifyFailure(failure) === "rate_limit";
     const current = perModel ? findModelCooldown(credential, failure.model, at) ?? latestModelStatus(credential, failure.model) : credential.status;
     const next = computeFailureStatus(failure, { now: at, current, soleCredential: others.length === 0, config: config.health });
     if (!next || next === current) return;

@@ -275,6 +275,15 @@ describe("health through leases", () => {
     expect(p.select("anthropic", { model: "claude-opus-4" }).label).toBe("solo");
   });
 
+  it("benches the whole credential for 24 h on a billing 429, even one that names a model", async () => {
+    const p = await openTestPool();
+    await addKeys(p, ["a", "b"]);
+    await p.report("a", { error: { status: 429, model: "gpt-5", message: "You exceeded your current quota", reason: "insufficient_quota" } });
+    expect(p.resolve("a").status).toMatchObject({ state: "exhausted", reason: "billing", until: NOW + 24 * 60 * MINUTE });
+    expect(p.resolve("a").modelCooldowns).toBeUndefined();
+    expect(p.select("anthropic", { model: "gpt-5-mini" }).label).toBe("b");
+  });
+
   it("a 429 for one model leaves the other credential first in line for that model only", async () => {
     const p = await openTestPool();
     await addKeys(p, ["a", "b"]);
