@@ -49,7 +49,10 @@ async function seedPool(path, server) {
 
 /** One round: `count` processes lease the expired credential at a start barrier. */
 async function measureRound(root, server, count, index) {
-  const path = join(root, `pool-${count}-${index}.json`);
+  // A directory per round: every child watches the pool's directory, so earlier rounds' files stay out of its way.
+  const roundDir = join(root, `round-${count}-${index}`);
+  await mkdir(roundDir);
+  const path = join(roundDir, "pool.json");
   const tokens = await seedPool(path, server);
   const callsBefore = server.calls.length;
   const env = { CREDPOOL_ANTHROPIC_TOKEN_URL: server.tokenUrl };
@@ -64,6 +67,7 @@ async function measureRound(root, server, count, index) {
     const wallMs = Math.max(...leases.map((lease) => lease.heldAt)) - goAt;
     if (process.env.BENCH_REFRESH_DEBUG) {
       log(`held at (ms after go): ${leases.map((lease) => Math.round(lease.heldAt - goAt)).sort((a, b) => a - b).join(" ")}`);
+      log(`cpu ms: ${leases.map((lease) => Math.round(lease.cpuMs)).sort((a, b) => a - b).join(" ")}`);
     }
     return { wallMs, calls: server.calls.length - callsBefore };
   } finally {
@@ -81,6 +85,9 @@ export async function run(report) {
     const single = [];
     const contended = [];
     let worstCalls = 0;
+    // One untimed round of each warms the disk cache and this process before anything is measured.
+    await measureRound(root, server, 1, "warmup");
+    await measureRound(root, server, PROCESSES, "warmup");
     // Interleaved so drift in machine load affects both figures alike.
     for (let index = 0; index < ROUNDS; index++) {
       const alone = await measureRound(root, server, 1, index);

@@ -95,8 +95,12 @@ export interface Refresher {
 /** How often one process re-reads a borrowed credential's file while its token is due. */
 const BORROWED_RELOAD_INTERVAL_MS = 2 * SECOND;
 const COMMIT_ATTEMPTS = 5;
-/** While queued for the refresh lock, how often to look for a pair another process committed. */
+/**
+ * While queued for the refresh lock, how often to look for a pair another process committed. With a pool, its
+ * watched snapshot reports the commit within milliseconds and the poll is only a fallback for lost events.
+ */
 const ADOPT_POLL_MS = 100;
+const ADOPT_POLL_WITH_POOL_MS = 500;
 
 function tokensChanged(before: Credential, after: Credential): boolean {
   return (
@@ -588,7 +592,7 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
       // The watched snapshot is the fast path; this poll covers callers without a pool and lost events.
       const poll = setInterval(() => {
         backend.read().then(({ doc }) => check(doc), () => undefined);
-      }, ADOPT_POLL_MS);
+      }, pool ? ADOPT_POLL_WITH_POOL_MS : ADOPT_POLL_MS);
       stop = () => {
         done = true;
         clearInterval(poll);
