@@ -476,6 +476,22 @@ describe("E_NO_CREDENTIAL", () => {
     await expect(p.lease("anthropic")).resolves.toMatchObject({ label: "a" });
   });
 
+  it("logs it at most once per 30 s per provider", async () => {
+    const events: string[] = [];
+    const p = await openTestPool({ onEvent: (event) => events.push(event.event) });
+    await addKeys(p, ["a"]);
+    await p.report("a", { error: { status: 401 } });
+    const noCredential = () => events.filter((event) => event === "pool.no_credential").length;
+    for (let i = 0; i < 5; i++) await caught(p.lease("anthropic"));
+    expect(noCredential()).toBe(1);
+    clock = NOW + 30 * SECOND - 1;
+    await caught(p.lease("anthropic"));
+    expect(noCredential()).toBe(1);
+    clock = NOW + 30 * SECOND;
+    await caught(p.lease("anthropic"));
+    expect(noCredential()).toBe(2);
+  });
+
   it("names the fix when a provider has no credentials at all", async () => {
     const p = await openTestPool();
     const error = await caught(p.lease("openrouter"));
