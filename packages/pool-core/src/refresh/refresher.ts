@@ -289,7 +289,11 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
           committed = await commitGrant(backend, fresh.id, refreshToken, (credential) => {
             credential.secrets = applyGrant(credential.secrets, grant);
             credential.tokenGeneration += 1;
-            if (isClearedByNewTokens(credential.status)) credential.status = { state: "ok", since: at };
+            if (isClearedByNewTokens(credential.status)) {
+              credential.status = { state: "ok", since: at };
+              // A request still running on the old token must not bench the credential again when it fails.
+              credential.statusClearedAt = at;
+            }
             updateRefreshState(credential, (next) => {
               if (grant.refreshToken && grant.refreshToken !== refreshToken) rememberUsedToken(next, refreshToken);
               for (const key of ["inFlight", "backoffUntil", "strikes", "lastError", "unknownTokenFp", "rejectedTokenFp"]) {

@@ -131,7 +131,11 @@ function updateLinked(linked: Credential, candidate: CredentialCandidate, now: n
   linked.tokenGeneration += 1;
   if (candidate.sourceMtimeMs !== undefined) linked.sourceMtimeMs = candidate.sourceMtimeMs;
   // A re-login in the other tool revives a dead or refresh-benched credential.
-  if (isClearedByNewTokens(linked.status)) linked.status = { state: "ok", since: now };
+  if (isClearedByNewTokens(linked.status)) {
+    linked.status = { state: "ok", since: now };
+    // Requests still running on the old token must not undo this when they fail (see pool's applyFailure).
+    linked.statusClearedAt = now;
+  }
   updateRefreshState(linked, (state) => {
     if (previousRefreshToken && previousRefreshToken !== secrets.refreshToken) rememberUsedToken(state, previousRefreshToken);
     for (const key of ["backoffUntil", "strikes", "lastError", "unknownTokenFp", "rejectedTokenFp"]) delete state[key];

@@ -6,6 +6,7 @@ import {
   createFileBackend,
   fingerprintToken,
   listCredentials,
+  openPool,
   refreshStateOf,
   syncSources,
   type Credential,
@@ -106,8 +107,28 @@ describe("syncSources", () => {
     expect(credential.secrets).toMatchObject({ accessToken: "at-c2", refreshToken: "rt-c2" });
     expect(credential.tokenGeneration).toBe(1);
     expect(credential.status.state).toBe("ok");
+    expect(credential.statusClearedAt).toBeGreaterThan(0);
     // The replaced token can never be put back by a stale writer.
     expect(refreshStateOf(credential).usedTokenFps).toContain(fingerprintToken("rt-c1"));
+  });
+
+  it("keeps a re-login alive when a request that started on the old token fails afterwards", async () => {
+    await writeClaude("at-c1", "rt-c1");
+    await syncSources(backend, specs, { env: {} });
+    const pool = await openPool({ backend });
+    try {
+      const lease = await pool.lease("anthropic");
+      await backend.update((current) => {
+        bySource(current, "claude-code").status = { state: "dead", reason: "token_revoked" };
+      });
+      await writeClaude("at-c2", "rt-c2");
+      await syncSources(backend, specs, { env: {} });
+      // The old token's request comes back 401 token_revoked after the new login was adopted.
+      await lease.release({ error: { status: 401, reason: "token_revoked", message: "token_revoked" } });
+      expect(bySource(await doc(), "claude-code").status.state).toBe("ok");
+    } finally {
+      await pool.close();
+    }
   });
 
   it("ignores a read of the file older than the version already adopted", async () => {
