@@ -64,6 +64,10 @@ describe("credpool totp", () => {
     const status = await pool.run(["totp", "status"]);
     expect(status.code).toBe(15);
     expect(status.stdout).toMatch(/^TOTP: not configured/);
+    // Nothing to reset is its own answer, not a demand for a code.
+    const reset = await pool.run(["totp", "reset"]);
+    expect(reset.code).toBe(15);
+    expect(reset.stderr).toMatch(/nothing to reset/);
   });
 
   it("sets up in two steps without a terminal: the secret and QR first, then --confirm CODE", async () => {

@@ -293,10 +293,8 @@ const resetCommand = defineCommand({
     } else {
       if (input.confirmText !== undefined) throw new PoolError("E_USAGE", "--confirm-text only goes with --force.");
       code = input.totpCode ?? (context.env.CREDPOOL_TOTP_CODE || undefined);
+      // Without a terminal, core decides: it asks for --totp-code only when TOTP is actually on.
       if (code === undefined && canPrompt(context)) code = await promptLine(context, "TOTP code to confirm the reset: ");
-      if (code === undefined) {
-        throw new PoolError("E_TOTP_REQUIRED", "Resetting TOTP needs a code and there is no terminal to ask on: pass --totp-code CODE (or set CREDPOOL_TOTP_CODE), or use --force.");
-      }
     }
     const result = await resetTotp({ ...gateOptions(totp), principal: cliPrincipal(), force: input.force, ...(code === undefined ? {} : { code }) });
     if (input.json) {

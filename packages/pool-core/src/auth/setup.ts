@@ -1,6 +1,6 @@
 // Setting TOTP up and tearing it down. Setup is two steps so it works without a terminal: `begin` makes a secret
 // and shows it, `confirm` proves the authenticator has it (that code counts like any other attempt).
-import { access, constants } from "node:fs/promises";
+import { access, constants, stat } from "node:fs/promises";
 import { basename, delimiter, join } from "node:path";
 import { totpConfigSchema, type TotpAlgorithm } from "../config/config-schema.js";
 import { resolveTotpSecretSource } from "../config/load-config.js";
@@ -221,7 +221,10 @@ export async function resetTotp(options: TotpGateOptions & { principal: string; 
         );
       }
       if (options.code === undefined) {
-        throw new PoolError("E_TOTP_REQUIRED", "Resetting TOTP needs a valid code (--totp-code CODE), or --force with a typed confirmation.");
+        throw new PoolError(
+          "E_TOTP_REQUIRED",
+          "Resetting TOTP needs a valid code: pass --totp-code CODE (or set CREDPOOL_TOTP_CODE), or use --force with a typed confirmation.",
+        );
       }
       await gate.verify(options.principal, options.code);
     }
@@ -235,6 +238,11 @@ export async function resetTotp(options: TotpGateOptions & { principal: string; 
     statePath,
     `${statePath}.bak`,
   ];
+  const present = await Promise.all(candidates.map((path) => stat(path).then(() => true, () => false)));
+  if (!present.some(Boolean)) {
+    if (source.kind === "file") throw new PoolError("E_TOTP_NOT_CONFIGURED", "TOTP is not configured; there is nothing to reset.");
+    return { removed: [], source: source.kind, commandStillConfigured: true };
+  }
   // Under the state's own lock, so a writer in flight cannot put the state back after we removed it.
   const held = await acquireFileLock(statePath, `${statePath}.lock`, { staleMs: options.staleMs ?? 5000, timeoutMs: options.lockTimeoutMs ?? 10_000 });
   const removed: string[] = [];
@@ -242,9 +250,6 @@ export async function resetTotp(options: TotpGateOptions & { principal: string; 
     for (const path of candidates) if (await removeIfPresent(path)) removed.push(path);
   } finally {
     await held.release();
-  }
-  if (removed.length === 0 && source.kind === "file") {
-    throw new PoolError("E_TOTP_NOT_CONFIGURED", "TOTP is not configured; there is nothing to reset.");
   }
   return { removed, source: source.kind, commandStillConfigured: source.kind === "command" };
 }
