@@ -1,6 +1,6 @@
 // Failure 7 (failing open): whenever the secret or the state is in doubt, access is denied with E_TOTP_STATE and a
 // repair hint; it never reads as "TOTP not configured", and a lost state never resets the counters.
-import { chmod, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { chmod, chown, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createTotpGate, isPoolError, type TotpGate } from "@credpool/pool-core";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
@@ -76,6 +76,15 @@ describe("fail closed", () => {
     expect((await stateErrorOf(gate.verify("alice", codeAt(Date.now())))).reason).toBe("secret-mode");
   });
 
+  // Only root can give a file away; as anyone else the case cannot be set up.
+  it.skipIf(process.getuid?.() !== 0)("denies when the secret file belongs to another user, even with mode 0600", async () => {
+    await chown(seeded.secretPath, 65534, 65534);
+    const denied = await stateErrorOf(gate.verify("alice", codeAt(Date.now())));
+    expect(denied.reason).toBe("secret-owner");
+    expect(denied.message).toContain("belongs to uid 65534");
+    expect(denied.message).toContain("totp.secretCommand");
+  });
+
   it("denies when the secret file is partial", async () => {
     await writeFile(seeded.secretPath, TEST_SECRET.slice(0, 12), { mode: 0o600 });
     const denied = await stateErrorOf(gate.verify("alice", codeAt(Date.now())));
@@ -104,8 +113,8 @@ describe("fail closed", () => {
     expect((await stateErrorOf(gate.verify("alice", "123456"))).reason).toBe("secret-mismatch");
   });
 
-  it("denies when the state file cannot be read", async () => {
-    if (process.getuid?.() === 0) return; // root reads through mode 000; the other cases cover the path
+  // Root reads through mode 000, so this case needs an ordinary user.
+  it.skipIf(process.getuid?.() === 0)("denies when the state file cannot be read", async () => {
     await chmod(seeded.statePath, 0o000);
     try {
       const denied = await stateErrorOf(gate.verify("alice", codeAt(Date.now())));
