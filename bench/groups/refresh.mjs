@@ -15,7 +15,7 @@ const leaserScript = join(benchDir, "children", "refresh-leaser.mjs");
 
 const LATENCY_MS = 200;
 const PROCESSES = 16;
-const ROUNDS = 5;
+const ROUNDS = 7;
 
 function log(line) {
   process.stderr.write(`[refresh] ${line}\n`);

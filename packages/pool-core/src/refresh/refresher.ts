@@ -95,12 +95,9 @@ export interface Refresher {
 /** How often one process re-reads a borrowed credential's file while its token is due. */
 const BORROWED_RELOAD_INTERVAL_MS = 2 * SECOND;
 const COMMIT_ATTEMPTS = 5;
-/**
- * While queued for the refresh lock, how often to look for a pair another process committed. With a pool, its
- * watched snapshot reports the commit within milliseconds and the poll is only a fallback for lost events.
- */
-const ADOPT_POLL_MS = 100;
-const ADOPT_POLL_WITH_POOL_MS = 500;
+/** Backoff between tries for a busy refresh lock; a commit by the holder ends the wait early. */
+const LOCK_RETRY_MIN_MS = 10;
+const LOCK_RETRY_MAX_MS = 100;
 
 function tokensChanged(before: Credential, after: Credential): boolean {
   return (
@@ -572,45 +569,57 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
   }
 
   /**
-   * Queues for the refresh lock, but adopts the moment another process commits a newer pair: waiters then need no
-   * turn under the lock at all, so N processes finishing costs about one refresh, not N lock hand-offs (see
-   * bench/groups/refresh.mjs). A lock granted after we adopted is released straight away.
+   * Waits for the refresh lock, but adopts the moment another process commits a newer pair: waiters then need no
+   * turn under the lock at all, so N processes finishing costs about one refresh, not N lock hand-offs. Between
+   * tries a waiter sleeps until that commit is seen or a short backoff ends, rather than polling the lock every few
+   * milliseconds: 15 busy waiters would otherwise starve the one process doing the refresh of CPU.
+   * See bench/groups/refresh.mjs.
    */
   async function lockOrAdopt(
     backend: PoolBackend,
     seen: Credential,
     pool: Pool | undefined,
   ): Promise<{ lock: NamedLock } | { adopted: Credential }> {
-    const locking = backend.lock(refreshLockName(seen.id), { timeoutMs: lockTimeoutMs });
-    let stop = (): void => undefined;
-    const adopted = new Promise<Credential>((resolve) => {
-      let done = false;
-      const check = (doc: PoolDocument): void => {
-        const current = findCredential(doc, seen.id);
-        if (!done && current && tokensChanged(seen, current) && !isDue(current)) {
-          done = true;
-          resolve(current);
-        }
-      };
-      const unsubscribe = pool?.onChange((change) => check(change.doc));
-      // The watched snapshot is the fast path; this poll covers callers without a pool and lost events.
-      const poll = setInterval(() => {
-        backend.read().then(({ doc }) => check(doc), () => undefined);
-      }, pool ? ADOPT_POLL_WITH_POOL_MS : ADOPT_POLL_MS);
-      stop = () => {
-        done = true;
-        clearInterval(poll);
-        unsubscribe?.();
-      };
-    });
-    try {
-      const winner = await Promise.race([locking.then((lock) => ({ lock })), adopted.then((credential) => ({ adopted: credential }))]);
-      if ("adopted" in winner) {
-        locking.then((lock) => lock.release(), () => undefined);
+    const started = now();
+    let adopted: Credential | undefined;
+    let wake: (() => void) | undefined;
+    const check = (doc: PoolDocument): void => {
+      const current = findCredential(doc, seen.id);
+      if (!adopted && current && tokensChanged(seen, current) && !isDue(current)) {
+        adopted = current;
+        wake?.();
       }
-      return winner;
+    };
+    const unsubscribe = pool?.onChange((change) => check(change.doc));
+    let backoffMs = LOCK_RETRY_MIN_MS;
+    try {
+      for (;;) {
+        if (adopted) return { adopted };
+        try {
+          // One try (the store retries within 1 ms at most); the waiting happens below, where a commit can end it.
+          return { lock: await backend.lock(refreshLockName(seen.id), { timeoutMs: 1 }) };
+        } catch (error) {
+          if (!isPoolError(error, "E_LOCK_TIMEOUT")) throw error;
+        }
+        if (adopted) return { adopted };
+        const waited = now() - started;
+        if (waited >= lockTimeoutMs) {
+          throw new PoolError("E_LOCK_TIMEOUT", `Waited ${waited} ms for the refresh lock of ${describeCredential(seen)}.`);
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, backoffMs * (0.5 + Math.random()));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+        // Without a watched pool, look at the file itself each round.
+        if (!pool && !adopted) check((await backend.read()).doc);
+        backoffMs = Math.min(backoffMs * 2, LOCK_RETRY_MAX_MS);
+      }
     } finally {
-      stop();
+      unsubscribe?.();
     }
   }
 
