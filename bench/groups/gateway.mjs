@@ -20,7 +20,8 @@ import { percentile, round, sharedNow } from "../lib/stats.mjs";
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const childrenDir = join(benchDir, "children");
-const gatewayMain = join(benchDir, "..", "packages", "pool-gateway", "dist", "main.js");
+// Overridable for before/after comparisons of two gateway builds.
+const gatewayMain = process.env.CREDPOOL_BENCH_GATEWAY_MAIN ?? join(benchDir, "..", "packages", "pool-gateway", "dist", "main.js");
 
 const CLIENTS = 32;
 const WARMUP_MS = 1000;
