@@ -250,6 +250,12 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     queue = [];
     const lockedAt = performance.now();
     let lockLost = false;
+    // Callers settle only after the lock is released: a process that exits as soon as its update() resolves must
+    // not leave the lock behind for others to wait out (see test/store/torn-files.test.ts).
+    const settlements: Array<() => void> = [];
+    const settleLater = <T,>(settle: (value: T) => void, value: T): void => {
+      settlements.push(() => settle(value));
+    };
     try {
       if (!tempChecked) {
         // Safe only under the lock: a live writer's temp file exists only while it holds this lock.
@@ -258,7 +264,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       }
       const current = await readCurrent();
       const { doc, applied, failed } = applyBatch(current.doc, batch);
-      for (const [op, error] of failed) op.reject(error);
+      for (const [op, error] of failed) settleLater(op.reject, error);
       if (applied.length === 0) return;
 
       let next = doc;
@@ -277,7 +283,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
             next = one.doc;
             accepted.push(op);
           } else {
-            op.reject(one.ok ? single.failed[0]?.[1] : one.error);
+            settleLater(op.reject, one.ok ? single.failed[0]?.[1] : one.error);
           }
         }
         if (accepted.length === 0) return;
@@ -287,7 +293,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       // one (other formatting) is rewritten once, which is harmless.
       const unchanged = current.exists && serializeDocument(reorderHeader(next)) === current.text;
       if (unchanged) {
-        for (const op of accepted) op.resolve(current.doc);
+        for (const op of accepted) settleLater(op.resolve, current.doc);
         return;
       }
 
@@ -321,12 +327,13 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         lockWaitMs: lock.waitedMs,
         commitMs: performance.now() - lockedAt,
       });
-      for (const op of accepted) op.resolve(committed);
+      for (const op of accepted) settleLater(op.resolve, committed);
       notifyLocal(current.rev, committed);
     } catch (error) {
-      for (const op of batch) op.reject(error);
+      for (const op of batch) settleLater(op.reject, error);
     } finally {
       if (!lockLost) await lock.release();
+      for (const settle of settlements) settle();
     }
   }
 
