@@ -3,7 +3,15 @@
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { createTotpGate, isPoolError, loadCredpoolConfig, openPool, resolvePoolPath } from "@credpool/pool-core";
+import {
+  createLinkedRefresher,
+  createTotpGate,
+  isPoolError,
+  loadCredpoolConfig,
+  openPool,
+  resolvePoolPath,
+  type PoolEvent,
+} from "@credpool/pool-core";
 import { createAdminGate } from "./admin-gate.js";
 import { createGatewayHandler } from "./handler.js";
 import { createGatewayLogger } from "./logger.js";
@@ -51,17 +59,26 @@ async function runGateway(argv: string[]): Promise<void> {
   const poolPath = values.pool ?? process.env.CREDPOOL_POOL ?? resolvePoolPath();
   const logger = createGatewayLogger();
   const metrics = createGatewayMetrics();
+  const home = dirname(poolPath);
+  // Settings are validated before serving, so a bad knob stops start-up with a message naming it.
+  const { config } = await loadCredpoolConfig({ home });
+  const onEvent = (event: PoolEvent): void => {
+    if (event.event.startsWith("refresh.") && event.event !== "refresh.started") {
+      metrics.refreshes.inc({ result: event.event.slice("refresh.".length) });
+    }
+    logger.info(event, event.event);
+  };
+  // Leases of OAuth credentials that are due refresh first, single-flight across every process on this pool.
+  const refresher = createLinkedRefresher({ ...config.refresh, onEvent });
   const pool = await openPool({
     file: { path: poolPath, createIfMissing: true, hooks: { onWrite: (info) => metrics.observeWrite(info) } },
-    onEvent: (event) => logger.info(event, event.event),
+    refresher: refresher.ensureFresh,
+    onEvent,
   });
   // Create the pool on first start so a fresh machine has something to serve.
   await pool.update(() => undefined);
-  const home = dirname(poolPath);
   const tokens = createTokenStore({ dir: home });
   await tokens.open();
-  // Settings are validated before serving, so a bad knob stops start-up with a message naming it.
-  const { config } = await loadCredpoolConfig({ home });
   const totp = createTotpGate({
     home,
     config: config.totp,
