@@ -406,6 +406,14 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     });
   }
 
+  function hasFullCap(doc: PoolDocument, provider: string, options: SelectOptions, at: number): boolean {
+    return (providerOf(doc, provider)?.credentials ?? []).some(
+      (credential) =>
+        checkAvailability(credential, at, { ...options, extraLeases: extraLeasesOf(credential, doc) })?.kind ===
+        "at_capacity",
+    );
+  }
+
   function select(provider: string, options: SelectOptions = {}): Credential {
     requireProvider(provider);
     const doc = snapshot.doc;
@@ -452,15 +460,19 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     }
     const startedAt = now();
     const choice = choose(snapshot.doc, provider, request, startedAt);
-    if (!choice) throw noCredentialError(provider, snapshot.doc, request);
+    // The snapshot can lag another process's release by a few milliseconds, so a full cap is re-checked on fresh
+    // state before refusing (see test/gateway/two-gateways.test.ts).
+    if (!choice && !hasFullCap(snapshot.doc, provider, request, startedAt)) {
+      throw noCredentialError(provider, snapshot.doc, request);
+    }
 
-    let credential = choice.credential;
+    let credential = choice?.credential;
     let local: LocalLease;
     const persist = request.persist === true || request.detached === true;
     const strategy = providerOf(snapshot.doc, provider)?.strategy ?? DEFAULT_STRATEGY;
     // Round robin commits its cursor with every lease. A cursor advanced in memory and flushed in batches let
     // processes that lease at the same moment all take the same credential. See test/pool/round-robin.test.ts.
-    if (credential.maxConcurrent === undefined && !persist && strategy !== "round_robin") {
+    if (credential && credential.maxConcurrent === undefined && !persist && strategy !== "round_robin") {
       // Fast path: uncapped credentials need no lease record, only batched usage.
       local = {
         id: newId(10),
