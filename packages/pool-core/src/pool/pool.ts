@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { PoolError, fromZodError } from "../errors.js";
+import { PoolError, fromZodError, isPoolError } from "../errors.js";
 import type { DocumentChange } from "../store/backend.js";
 import { createFileBackend, type FileBackendOptions } from "../store/file-backend.js";
 import type { PoolBackend } from "../store/index.js";
@@ -165,6 +165,16 @@ export interface Pool {
   /** Writes pending usage counters now. */
   flush(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Internal: the refresher failed for one credential; `lease` tries the next. */
+class RefreshFailure extends Error {
+  constructor(
+    readonly credentialId: string,
+    override readonly cause: unknown,
+  ) {
+    super("refresh failed");
+  }
 }
 
 function newId(bytes: number): string {
@@ -451,7 +461,30 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     };
   }
 
+  /**
+   * A credential whose refresh fails (it went dead, or its endpoint is backing off) is skipped for the next one,
+   * so one bad account costs the caller nothing while another can serve.
+   */
   async function lease(provider: string, request: LeaseOptions = {}): Promise<Lease> {
+    const exclude = [...(request.exclude ?? [])];
+    let refreshError: Error | undefined;
+    for (;;) {
+      try {
+        return await leaseOnce(provider, { ...request, exclude });
+      } catch (error) {
+        if (error instanceof RefreshFailure) {
+          refreshError ??= error.cause instanceof Error ? error.cause : error;
+          exclude.push(error.credentialId);
+          continue;
+        }
+        // Nothing else can serve: the refresh failure says more than "excluded".
+        if (refreshError !== undefined && isPoolError(error, "E_NO_CREDENTIAL")) throw refreshError;
+        throw error;
+      }
+    }
+  }
+
+  async function leaseOnce(provider: string, request: LeaseOptions = {}): Promise<Lease> {
     if (closed) throw new PoolError("E_CLOSED", "The pool is closed.");
     requireProvider(provider);
     const ttlMs = request.ttlMs ?? config.defaultLeaseTtlMs;
@@ -537,7 +570,12 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     localLeases.set(local.id, local);
     try {
       // The refresher decides whether the token is due; it never holds the pool lock across its network call.
-      if (options.refresher && credential.kind === "oauth") credential = await options.refresher(pool, credential);
+      if (options.refresher && credential.kind === "oauth") {
+        const chosen = credential;
+        credential = await options.refresher(pool, chosen).catch((error: unknown) => {
+          throw new RefreshFailure(chosen.id, error);
+        });
+      }
       return buildLease(credential, local);
     } catch (error) {
       await releaseLease(local, "ok", { countOutcome: false }).catch(() => undefined);

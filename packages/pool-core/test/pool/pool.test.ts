@@ -3,6 +3,7 @@
 // The clock is injected, so every cooldown here is exact and nothing waits for real time.
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  PoolError,
   createFileBackend,
   isPoolError,
   openPool,
@@ -10,7 +11,6 @@ import {
   type Credential,
   type Pool,
   type PoolDocument,
-  type PoolError,
   type PoolOptions,
   type Strategy,
 } from "@credpool/pool-core";
@@ -516,6 +516,30 @@ describe("leases in one process", () => {
     expect(disk.rev).toBeLessThan(before + 5);
     for (const result of granted) await result.value.release();
     expect((await readDisk()).providers.anthropic?.credentials[0]?.leases).toEqual([]);
+  });
+
+  it("skips a credential whose refresh fails for the next one, and reports the refresh error when none is left", async () => {
+    const refused = new Set<string>();
+    const p = await openTestPool({
+      refresher: (_pool, credential) => {
+        if (refused.has(credential.label)) {
+          return Promise.reject(new PoolError("E_REFRESH_FAILED", `refresh of ${credential.label} failed`));
+        }
+        return Promise.resolve(credential);
+      },
+    });
+    for (const label of ["first", "second"]) {
+      await p.add({ provider: "anthropic", label, kind: "oauth", secrets: { accessToken: `at-${label}-0123456789`, refreshToken: `rt-${label}-0123456789` } });
+    }
+    refused.add("first");
+    const lease = await p.lease("anthropic");
+    expect(lease.label).toBe("second");
+    await lease.release();
+
+    refused.add("second");
+    const error = await caught(p.lease("anthropic"));
+    expect(error.code).toBe("E_REFRESH_FAILED");
+    expect(error.message).toBe("refresh of first failed");
   });
 
   it("renews a lease, and refuses to renew one whose TTL lapsed", async () => {
