@@ -26,7 +26,7 @@ import { lockTimeoutFrom, resolveCliPoolPath } from "../pool-access.js";
 /** What `--force` must be confirmed with, typed at the prompt or given to --confirm-text. */
 const RESET_PHRASE = "reset totp";
 
-/** `credpool totp status` exits with these; README-totp.md documents them. */
+/** `credpool totp status` exits with these; the README ("The TOTP gate") documents them. */
 export const TOTP_STATUS_EXIT = { configured: 0, lockedOut: 10, broken: 11, notConfigured: 15 } as const;
 
 interface TotpContext {

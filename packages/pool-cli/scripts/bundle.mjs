@@ -1,0 +1,32 @@
+// Bundles the compiled CLI into bundle/: one file per lazily loaded command instead of ~150 ESM modules, which is
+// most of `credpool list`'s start-up cost (see bench/groups/cli.mjs, cli.list.vs_floor).
+import { rm } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const outdir = `${root}bundle`;
+await rm(outdir, { recursive: true, force: true });
+await build({
+  entryPoints: [`${root}dist/main.js`],
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  minify: true,
+  legalComments: "none",
+  logLevel: "warning",
+  // Bundled CommonJS dependencies still call require() for Node built-ins, and write-file-atomic names its temp
+  // files from __filename.
+  banner: {
+    js: [
+      "import { createRequire as __credpoolRequire } from 'node:module';",
+      "import { fileURLToPath as __credpoolPath } from 'node:url';",
+      "const require = __credpoolRequire(import.meta.url);",
+      "const __filename = __credpoolPath(import.meta.url);",
+      "const __dirname = __credpoolPath(new URL('.', import.meta.url));",
+    ].join(" "),
+  },
+});
