@@ -1,5 +1,13 @@
 // Turns what a script knows about its request (an HTTP status, a retry-after, a model) into a lease outcome.
 import { PoolError, parseDuration, type LeaseOutcome } from "@credpool/pool-core";
+import type { OptionSpec } from "./command.js";
+
+/** The flags `release` and `report` share to describe what the provider answered (besides --status). */
+export const OUTCOME_DETAIL_OPTIONS = {
+  "retry-after": { type: "string", value: "S", description: "the provider's retry-after, in seconds or like 2m" },
+  model: { type: "string", value: "M", description: "the model the request was for" },
+  message: { type: "string", value: "TEXT", description: "the provider's error text (keys in it are scrubbed)" },
+} as const satisfies Record<string, OptionSpec>;
 
 export interface OutcomeInput {
   readonly status: number;

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { defineCommand, integerArgument, jsonOption } from "../command.js";
 import { summarizeCredential } from "../credential-view.js";
 import { createOutput } from "../output.js";
-import { outcomeFrom } from "../outcome.js";
+import { OUTCOME_DETAIL_OPTIONS, outcomeFrom } from "../outcome.js";
 import { withPool } from "../pool-access.js";
 
 export const { help, run } = defineCommand({
@@ -17,9 +17,7 @@ export const { help, run } = defineCommand({
   args: [{ name: "target", required: true }],
   options: {
     status: { type: "string", value: "N", description: "the HTTP status the provider answered (0 for a network failure)" },
-    "retry-after": { type: "string", value: "S", description: "the provider's retry-after, in seconds or like 2m" },
-    model: { type: "string", value: "M", description: "the model the request was for" },
-    message: { type: "string", value: "TEXT", description: "the provider's error text (keys in it are scrubbed)" },
+    ...OUTCOME_DETAIL_OPTIONS,
     json: jsonOption,
   },
   examples: [
