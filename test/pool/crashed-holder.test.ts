@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { isPoolError, openPool, type PoolError } from "@credpool/pool-core";
 import { createTempDir, spawnChild, startTogether, type ChildHandle, type TempDir } from "@credpool/pool-testkit";
-import { credentialsOf, readPool, seedPool } from "./helpers.js";
+import { credentialsOf, killChildrenAndRemove, readPool, seedPool } from "./helpers.js";
 
 const oneLease = fileURLToPath(new URL("../children/pool-one-lease.mjs", import.meta.url));
 
@@ -12,10 +12,8 @@ describe("crashed lease holder", () => {
   let dir: TempDir;
   let child: ChildHandle | undefined;
   afterEach(async () => {
-    child?.kill("SIGKILL");
-    await child?.exited;
+    await killChildrenAndRemove([child], dir);
     child = undefined;
-    await dir?.remove();
   });
 
   it("keeps the slot taken until the lease TTL lapses, then frees it with no cleanup by the dead holder", async () => {

@@ -1,5 +1,6 @@
 // Shared set-up for the multi-process pool suites: a pool file seeded with fake keys, read back without a pool.
 import { createFileBackend, openPool, type Credential, type PoolDocument, type Strategy } from "@credpool/pool-core";
+import type { ChildHandle, TempDir } from "@credpool/pool-testkit";
 
 export interface SeedOptions {
   strategy: Strategy;
@@ -45,4 +46,12 @@ export function countBy(ids: readonly string[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
   return counts;
+}
+
+/** Test teardown: SIGKILL and reap every child (so none outlives its test), then remove the temp dir. */
+export async function killChildrenAndRemove(children: readonly (ChildHandle | undefined)[], dir: TempDir | undefined): Promise<void> {
+  const live = children.filter((child): child is ChildHandle => child !== undefined);
+  for (const child of live) child.kill("SIGKILL");
+  await Promise.all(live.map((child) => child.exited));
+  await dir?.remove();
 }

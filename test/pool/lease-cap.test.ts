@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { isPoolError, openPool } from "@credpool/pool-core";
 import { createTempDir, spawnChild, startTogether, type ChildHandle, type TempDir } from "@credpool/pool-testkit";
-import { credentialsOf, readPool, seedPool } from "./helpers.js";
+import { credentialsOf, killChildrenAndRemove, readPool, seedPool } from "./helpers.js";
 
 const leaser = fileURLToPath(new URL("../children/pool-leaser.mjs", import.meta.url));
 const oneLease = fileURLToPath(new URL("../children/pool-one-lease.mjs", import.meta.url));
@@ -32,10 +32,8 @@ describe("lease cap across processes", () => {
   let dir: TempDir;
   let children: ChildHandle[] = [];
   afterEach(async () => {
-    for (const child of children) child.kill("SIGKILL");
-    await Promise.all(children.map((child) => child.exited));
+    await killChildrenAndRemove(children, dir);
     children = [];
-    await dir?.remove();
   });
 
   it("never lets more than maxConcurrent = 2 holders overlap, with 6 processes leasing and releasing for 10 s", async () => {

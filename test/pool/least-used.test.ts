@@ -2,7 +2,7 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { createTempDir, spawnChild, startTogether, type ChildHandle, type TempDir } from "@credpool/pool-testkit";
-import { countBy, credentialsOf, readPool, seedPool } from "./helpers.js";
+import { countBy, credentialsOf, killChildrenAndRemove, readPool, seedPool } from "./helpers.js";
 
 const leaser = fileURLToPath(new URL("../children/pool-leaser.mjs", import.meta.url));
 
@@ -19,10 +19,8 @@ describe("cross-process least_used", () => {
   let dir: TempDir;
   let children: ChildHandle[] = [];
   afterEach(async () => {
-    for (const child of children) child.kill("SIGKILL");
-    await Promise.all(children.map((child) => child.exited));
+    await killChildrenAndRemove(children, dir);
     children = [];
-    await dir?.remove();
   });
 
   it("keeps usage within 10% across 4 credentials when 4 processes take 100 leases each at once", async () => {

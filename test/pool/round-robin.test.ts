@@ -2,7 +2,7 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { createTempDir, spawnChild, startTogether, type ChildHandle, type TempDir } from "@credpool/pool-testkit";
-import { countBy, credentialsOf, readPool, seedPool } from "./helpers.js";
+import { countBy, credentialsOf, killChildrenAndRemove, readPool, seedPool } from "./helpers.js";
 
 const leaser = fileURLToPath(new URL("../children/pool-leaser.mjs", import.meta.url));
 const oneLease = fileURLToPath(new URL("../children/pool-one-lease.mjs", import.meta.url));
@@ -11,10 +11,8 @@ describe("cross-process round robin", () => {
   let dir: TempDir;
   let children: ChildHandle[] = [];
   afterEach(async () => {
-    for (const child of children) child.kill("SIGKILL");
-    await Promise.all(children.map((child) => child.exited));
+    await killChildrenAndRemove(children, dir);
     children = [];
-    await dir?.remove();
   });
 
   it("gives each of 4 credentials 100 ± 5 of 400 selections taken by 4 processes, by their logs and by the counters", async () => {
