@@ -5,6 +5,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "vitest";
 import { createFileBackend } from "@credpool/pool-core";
+import { seedOldDocument } from "./step-writer-pool.js";
 import { createTempDir, spawnChild } from "@credpool/pool-testkit";
 
 const writer = fileURLToPath(new URL("../children/step-writer.mjs", import.meta.url));
@@ -43,12 +44,7 @@ describe.concurrent("crash points in a commit", () => {
         const dir = await createTempDir();
         try {
           const pool = dir.file("pool.json");
-          const setup = createFileBackend({ path: pool });
-          await setup.update((doc) => {
-            doc.marker = "old";
-          });
-          await setup.close();
-          const oldBytes = await readFile(pool);
+          const oldBytes = await seedOldDocument(pool);
 
           const child = spawnChild(writer, ["--pool", pool, "--marker", "new"], {
             nodeArgs: ["--import", crashPreload],

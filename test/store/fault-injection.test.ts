@@ -4,6 +4,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "vitest";
 import { createFileBackend } from "@credpool/pool-core";
+import { seedOldDocument } from "./step-writer-pool.js";
 import { createTempDir, spawnChild } from "@credpool/pool-testkit";
 
 const writer = fileURLToPath(new URL("../children/step-writer.mjs", import.meta.url));
@@ -34,12 +35,7 @@ describe.concurrent("fault injection at each commit step", () => {
         const dir = await createTempDir();
         try {
           const pool = dir.file("pool.json");
-          const setup = createFileBackend({ path: pool });
-          await setup.update((doc) => {
-            doc.marker = "old";
-          });
-          await setup.close();
-          const oldBytes = await readFile(pool);
+          const oldBytes = await seedOldDocument(pool);
 
           const child = spawnChild(writer, ["--pool", pool, "--marker", "new"], {
             nodeArgs: ["--import", faultPreload],
