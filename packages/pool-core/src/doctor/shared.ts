@@ -23,13 +23,8 @@ export function poolFilesOf(path: string): PoolFiles {
   };
 }
 
-/** Temp names a crashed writer leaves: write-file-atomic's `<file>.<uint32>` and the backup's `<file>.bak.<hex>.tmp`. */
-// Must match isTempName in store/file-backend.ts, which removes them on a writer's first commit.
-export function isLeftoverTempName(fileName: string, candidate: string): boolean {
-  if (!candidate.startsWith(`${fileName}.`)) return false;
-  const suffix = candidate.slice(fileName.length + 1);
-  return /^\d+$/.test(suffix) || /^bak\.[0-9a-f]+\.tmp$/.test(suffix);
-}
+/** The store's own rule, so doctor reports exactly what a writer's first commit would remove. */
+export { isTempName as isLeftoverTempName } from "../store/file-backend.js";
 
 export function octal(mode: number): string {
   return (mode & 0o777).toString(8).padStart(4, "0");

@@ -95,8 +95,8 @@ function parseOptions(options: FileBackendOptions): z.output<typeof fileBackendO
   return parsed.data;
 }
 
-/** Matches write-file-atomic's temp names (`<file>.<uint32>`) and our backup temp. */
-function isTempName(fileName: string, candidate: string): boolean {
+/** Temp names a crashed writer leaves: write-file-atomic's `<file>.<uint32>` and the backup's `<file>.bak.<hex>.tmp`. */
+export function isTempName(fileName: string, candidate: string): boolean {
   if (!candidate.startsWith(`${fileName}.`)) return false;
   const suffix = candidate.slice(fileName.length + 1);
   return /^\d+$/.test(suffix) || /^bak\.[0-9a-f]+\.tmp$/.test(suffix);
