@@ -1,4 +1,5 @@
 export * from "./errors.js";
+export { randomId } from "./ids.js";
 export * from "./store/index.js";
 export * from "./pool/index.js";
 export * from "./doctor/index.js";

@@ -23,8 +23,10 @@ export const gatewayOptionsSchema = z.strictObject({
   maxBodyBytes: z.number().int().positive().max(16 * 1024 * 1024).default(64 * 1024),
   idempotencyTtlMs: z.number().int().positive().default(10 * 60_000),
   idempotencyMaxEntries: z.number().int().positive().default(10_000),
-  rateLimitPerSecond: z.number().positive().default(500),
-  rateLimitBurst: z.number().int().positive().default(1000),
+  // Per client token. A worker doing lease + release for 32 parallel conversations stays far below it; a runaway
+  // loop does not.
+  rateLimitPerSecond: z.number().positive().default(2000),
+  rateLimitBurst: z.number().int().positive().default(4000),
   authMaxFailures: z.number().int().positive().default(3),
   authBlockMs: z.number().int().positive().default(3_600_000),
   authBlockEventIntervalMs: z.number().int().positive().default(5 * 60_000),

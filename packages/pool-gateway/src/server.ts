@@ -64,6 +64,30 @@ function send(response: ServerResponse, status: number, headers: Record<string, 
   response.end(body);
 }
 
+/**
+ * Answers that become ready during one event-loop turn are written together at its end (setImmediate), not one
+ * by one as each pipeline settles. A client waiting on several connections is then woken once for the batch
+ * instead of once per answer; on loopback those wake-ups cost more than the gateway's own work, and batching
+ * nearly doubled lease throughput (bench/groups/gateway.mjs). An answer waits at most for the rest of the turn.
+ */
+function createResponseBatcher(): (write: () => void) => void {
+  let queued: Array<() => void> = [];
+  const flush = (): void => {
+    const batch = queued;
+    queued = [];
+    for (const write of batch) {
+      try {
+        write();
+      } catch {
+        // The peer went away mid-batch; the others still get their answers.
+      }
+    }
+  };
+  return (write) => {
+    if (queued.push(write) === 1) setImmediate(flush);
+  };
+}
+
 export async function startGatewayServer(options: GatewayServerOptions): Promise<RunningGateway> {
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 7878;
@@ -77,6 +101,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     }
   }
 
+  const enqueue = createResponseBatcher();
   const listener = (request: IncomingMessage, response: ServerResponse): void => {
     void (async () => {
       const body = await readBody(request, limit);
@@ -93,7 +118,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         body,
         remoteAddress: request.socket.remoteAddress ?? (options.socketPath ? "unix" : "unknown"),
       });
-      send(response, result.status, result.headers, result.body);
+      enqueue(() => send(response, result.status, result.headers, result.body));
     })().catch(() => {
       if (!response.headersSent) send(response, 500, { "content-type": "application/json" }, '{"error":{"code":"E_INTERNAL","message":"Internal error."}}');
       else response.end();

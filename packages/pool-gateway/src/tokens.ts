@@ -28,6 +28,7 @@ const tokenDocumentSchema = z.looseObject({
 });
 
 type TokenDocument = z.infer<typeof tokenDocumentSchema>;
+type TokenRecord = TokenDocument["tokens"][number];
 export type TokenScope = "lease" | "admin";
 
 export interface ClientToken {
@@ -59,13 +60,34 @@ const TOKEN_FORMAT = /^cpg_([a-z0-9]{8,32})_([A-Za-z0-9_-]{20,100})$/;
 // A stand-in for a missing record, so an unknown id still costs one hash and one constant-time comparison.
 const NO_SUCH_TOKEN_HASH = hashToken("credpool-no-such-token");
 
-export function verifyAgainst(records: readonly TokenDocument["tokens"][number][], presented: string): ClientToken | undefined {
+interface IndexedToken {
+  readonly client: ClientToken;
+  readonly hash: Buffer;
+}
+
+// Built once per version of the token file, so a request costs a map lookup, one hash and one comparison.
+const indexes = new WeakMap<readonly TokenRecord[], Map<string, IndexedToken>>();
+
+function indexOf(records: readonly TokenRecord[]): Map<string, IndexedToken> {
+  let index = indexes.get(records);
+  if (!index) {
+    index = new Map(
+      records.map((record) => [
+        record.id,
+        { client: Object.freeze({ id: record.id, name: record.name, scope: record.scope }), hash: Buffer.from(record.hash, "hex") },
+      ]),
+    );
+    indexes.set(records, index);
+  }
+  return index;
+}
+
+export function verifyAgainst(records: readonly TokenRecord[], presented: string): ClientToken | undefined {
   const match = TOKEN_FORMAT.exec(presented);
   const id = match?.[1];
-  const record = id ? records.find((candidate) => candidate.id === id) : undefined;
-  const expected = record ? Buffer.from(record.hash, "hex") : NO_SUCH_TOKEN_HASH;
-  const equal = timingSafeEqual(hashToken(presented), expected);
-  return record && equal ? { id: record.id, name: record.name, scope: record.scope } : undefined;
+  const entry = id === undefined ? undefined : indexOf(records).get(id);
+  const equal = timingSafeEqual(hashToken(presented), entry?.hash ?? NO_SUCH_TOKEN_HASH);
+  return entry && equal ? entry.client : undefined;
 }
 
 export function createTokenStore(options: { dir: string }): TokenStore {

@@ -44,6 +44,11 @@ export interface RouteDefinition {
   readonly scope: RouteScope;
   /** A zod schema for the JSON body, if the route takes one. */
   readonly body?: ZodType;
+  /**
+   * The body carries no secret and repeats from request to request (`{"outcome":"ok"}`), so its validated value
+   * may be remembered by its text. Never set on a route whose body holds a secret.
+   */
+  readonly repeatableBody?: boolean;
   readonly name: string;
   readonly handle: (context: RequestContext) => Promise<GatewayResponse>;
 }

@@ -7,6 +7,7 @@ import {
   allLogLines,
   checkLogsAndResponsesAfterAll,
   expectJsonError,
+  rememberSecret,
   sendHttp,
   useGatewayFixture,
 } from "./helpers.js";
@@ -113,5 +114,24 @@ describe("blocking over real sockets", () => {
     } finally {
       await gateway.close();
     }
+  });
+});
+
+describe("token changes while the gateway runs", () => {
+  const open = useGatewayFixture();
+
+  it("refuses a revoked token and accepts a new one without a restart", async () => {
+    const fixture = await open();
+    const lease = { body: { provider: "anthropic" } };
+    expect((await fixture.call("POST", "/v1/leases", lease)).status).toBe(201);
+
+    await fixture.tokens.revoke("worker");
+    const minted = await fixture.tokens.create("late-worker", "lease");
+    rememberSecret(minted.token);
+    // The token file is followed by a watcher; the revocation lands within a moment.
+    await expect.poll(async () => (await fixture.call("POST", "/v1/leases", lease)).status, { timeout: 5000 }).toBe(401);
+    expect((await fixture.call("POST", "/v1/leases", { ...lease, token: minted.token })).status).toBe(201);
+    // A different source, so the failures above do not block this check.
+    expect((await fixture.call("POST", "/v1/leases", { ...lease, token: fixture.otherLeaseToken, remoteAddress: "10.0.0.2" })).status).toBe(201);
   });
 });

@@ -181,6 +181,37 @@ describe("createGatewayHandler, called with plain request objects", () => {
     expect(wrongMethod.status).toBe(405);
     expectJsonError(wrongMethod, "E_METHOD_NOT_ALLOWED");
   });
+
+  it("judges a repeated body text by each route's own schema, and never remembers a refused one", async () => {
+    const fixture = await open();
+    const { leaseId } = await leaseOf(fixture, "anthropic");
+    // `{}` is a valid renew body; the same text remembered for renew must not pass as a lease body.
+    for (let i = 0; i < 2; i++) {
+      expect((await fixture.call("POST", `/v1/leases/${leaseId}/renew`, { rawBody: "{}" })).status).toBe(200);
+      const lease = await fixture.call("POST", "/v1/leases", { rawBody: "{}" });
+      expect(lease.status).toBe(400);
+      expect(lease.text).toContain("provider");
+    }
+    const repeated = '{"provider":"openrouter","model":"gpt-5"}';
+    const first = await fixture.call<LeaseJson>("POST", "/v1/leases", { rawBody: repeated });
+    const second = await fixture.call<LeaseJson>("POST", "/v1/leases", { rawBody: repeated });
+    expect([first.status, second.status]).toEqual([201, 201]);
+    expect(second.json.leaseId).not.toBe(first.json.leaseId);
+    expect(second.json.provider).toBe("openrouter");
+    // An invalid body stays invalid however often it is sent.
+    for (let i = 0; i < 3; i++) {
+      expectJsonError(await fixture.call("POST", "/v1/leases", { rawBody: '{"provider":""}' }), "E_INVALID_INPUT");
+    }
+    const release = '{"outcome":"error","status":429,"headers":{"retry-after":"30"},"model":"gpt-5"}';
+    for (const { leaseId: id } of [first.json, second.json]) {
+      expect((await fixture.call("POST", `/v1/leases/${id}/release`, { rawBody: release })).status).toBe(200);
+    }
+    // Both reports reached the pool with their headers: the model is benched for the 30 s the header gave.
+    const credential = fixture.pool.list("openrouter")[0]?.credential;
+    const cooldown = credential?.modelCooldowns?.find((status) => status.model === "gpt-5");
+    expect(cooldown?.until).toBeGreaterThan(Date.now() + 20_000);
+    expect(credential?.usage.failures).toBe(2);
+  });
 });
 
 describe("admin routes without TOTP configured", () => {

@@ -1,8 +1,8 @@
 // The pool: credential CRUD, in-memory selection from the watched snapshot, leases, health and batched usage.
-import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { PoolError, fromZodError, isPoolError } from "../errors.js";
+import { randomId } from "../ids.js";
 import type { DocumentChange } from "../store/backend.js";
 import { createFileBackend, type FileBackendOptions } from "../store/file-backend.js";
 import type { PoolBackend } from "../store/index.js";
@@ -175,15 +175,6 @@ class RefreshFailure extends Error {
   ) {
     super("refresh failed");
   }
-}
-
-function newId(bytes: number): string {
-  // Crockford-ish base32 without padding: short, URL-safe, unambiguous.
-  const alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
-  const raw = randomBytes(bytes);
-  let out = "";
-  for (const byte of raw) out += alphabet[byte % 32];
-  return out;
 }
 
 function providerOf(doc: PoolDocument, provider: string): ProviderPool | undefined {
@@ -508,7 +499,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     if (credential && credential.maxConcurrent === undefined && !persist && strategy !== "round_robin") {
       // Fast path: uncapped credentials need no lease record, only batched usage.
       local = {
-        id: newId(10),
+        id: randomId(10),
         provider,
         credentialId: credential.id,
         startedAt,
@@ -520,7 +511,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     } else {
       // Capped (or round robin): the cap holds across processes only if the choice and the lease record commit
       // together, and the cursor rotates across processes only if it advances in the same transaction.
-      const id = newId(10);
+      const id = randomId(10);
       let chosen: Credential | undefined;
       let failure: PoolError | undefined;
       const committed = await backend.update((doc) => {
@@ -699,8 +690,8 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     await backend.update((doc) => {
       const pool = (doc.providers[value.provider] ??= { credentials: [] });
       const ids = new Set(listCredentials(doc).map((credential) => credential.id));
-      let id = newId(8);
-      while (ids.has(id)) id = newId(8);
+      let id = randomId(8);
+      while (ids.has(id)) id = randomId(8);
       const labels = new Set(pool.credentials.map((credential) => credential.label.toLowerCase()));
       let label = value.label;
       if (label && labels.has(label.toLowerCase())) {

@@ -1,6 +1,5 @@
 // Applies what the sources offer to a pool document, inside one transaction. Pure and deterministic apart from new
 // ids, so a dry run on a copy tells whether the real transaction would write anything.
-import { randomBytes } from "node:crypto";
 import { findCredential, listCredentials } from "../pool/index.js";
 import {
   isClearedByNewTokens,
@@ -9,6 +8,7 @@ import {
   updateRefreshState,
 } from "../refresh/index.js";
 import type { Credential, CredentialSecrets, PoolDocument } from "../store/schema.js";
+import { randomId } from "../ids.js";
 import type { CredentialCandidate } from "./types.js";
 
 export interface SyncChange {
@@ -29,13 +29,6 @@ export interface ApplyOptions {
 }
 
 const SECRET_KEYS = ["apiKey", "accessToken", "refreshToken", "expiresAt", "idToken", "accountId"] as const;
-
-function newId(): string {
-  const alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
-  let out = "";
-  for (const byte of randomBytes(8)) out += alphabet[byte % 32];
-  return out;
-}
 
 function sameSecret(credential: Credential, candidate: CredentialCandidate): boolean {
   if (credential.provider !== candidate.provider) return false;
@@ -68,8 +61,8 @@ function uniqueLabel(doc: PoolDocument, provider: string, wanted: string): strin
 function addCredential(doc: PoolDocument, candidate: CredentialCandidate, now: number): Credential {
   const pool = (doc.providers[candidate.provider] ??= { credentials: [] });
   const ids = new Set(listCredentials(doc).map((credential) => credential.id));
-  let id = newId();
-  while (ids.has(id)) id = newId();
+  let id = randomId(8);
+  while (ids.has(id)) id = randomId(8);
   const priority =
     candidate.priority ?? pool.credentials.reduce((max, credential) => Math.max(max, credential.priority + 1), 0);
   const credential: Credential = {

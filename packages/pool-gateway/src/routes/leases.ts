@@ -58,6 +58,7 @@ export function createLeaseRoutes(services: GatewayServices): RouteDefinition[] 
       scope: "lease",
       name: "lease",
       body: leaseBody,
+      repeatableBody: true,
       async handle(context) {
         const body = context.body as z.infer<typeof leaseBody>;
         if (services.requireAdminSession && !services.state.adminAuthenticated) {
@@ -73,7 +74,7 @@ export function createLeaseRoutes(services: GatewayServices): RouteDefinition[] 
           });
           services.leases.add(lease, context.client?.id ?? "");
           services.metrics.leases.inc({ provider: body.provider, outcome: "granted" });
-          services.logger.debug(
+          if (services.logger.isLevelEnabled("debug")) services.logger.debug(
             { event: "lease.granted", requestId: context.requestId, client: context.client?.name, provider: body.provider, credentialId: lease.credentialId, leaseId: lease.id },
             "lease granted",
           );
@@ -94,6 +95,7 @@ export function createLeaseRoutes(services: GatewayServices): RouteDefinition[] 
       scope: "lease",
       name: "lease_renew",
       body: renewBody,
+      repeatableBody: true,
       async handle(context) {
         const body = context.body as z.infer<typeof renewBody>;
         const lease = ownedLease(services, context.params.id ?? "", context.client);
@@ -107,6 +109,7 @@ export function createLeaseRoutes(services: GatewayServices): RouteDefinition[] 
       scope: "lease",
       name: "lease_release",
       body: releaseBody,
+      repeatableBody: true,
       async handle(context) {
         const body = context.body as z.infer<typeof releaseBody>;
         const lease = ownedLease(services, context.params.id ?? "", context.client);
@@ -125,7 +128,7 @@ export function createLeaseRoutes(services: GatewayServices): RouteDefinition[] 
           });
         }
         services.metrics.leases.inc({ provider: lease.provider, outcome: body.outcome });
-        services.logger.debug(
+        if (services.logger.isLevelEnabled("debug")) services.logger.debug(
           { event: "lease.released", requestId: context.requestId, client: context.client?.name, leaseId: lease.id, outcome: body.outcome, status: body.outcome === "error" ? body.status : undefined },
           "lease released",
         );
