@@ -63,9 +63,15 @@ const NO_SUCH_TOKEN_HASH = hashToken("credpool-no-such-token");
 interface IndexedToken {
   readonly client: ClientToken;
   readonly hash: Buffer;
+  /**
+   * The token last presented and verified for this record. Later requests compare against it in constant time
+   * instead of hashing again; the hash costs more than the rest of authentication. Only memory holds it (the
+   * file keeps hashes, so a copied file reveals no token), and a change to the file starts a fresh index.
+   */
+  verified?: Buffer;
 }
 
-// Built once per version of the token file, so a request costs a map lookup, one hash and one comparison.
+// Built once per version of the token file, so a request costs a map lookup and one constant-time comparison.
 const indexes = new WeakMap<readonly TokenRecord[], Map<string, IndexedToken>>();
 
 function indexOf(records: readonly TokenRecord[]): Map<string, IndexedToken> {
@@ -86,8 +92,15 @@ export function verifyAgainst(records: readonly TokenRecord[], presented: string
   const match = TOKEN_FORMAT.exec(presented);
   const id = match?.[1];
   const entry = id === undefined ? undefined : indexOf(records).get(id);
+  if (entry?.verified) {
+    const bytes = Buffer.from(presented);
+    // Same length is public (the format fixes it); a different one falls through to the hash.
+    if (bytes.length === entry.verified.length) return timingSafeEqual(bytes, entry.verified) ? entry.client : undefined;
+  }
   const equal = timingSafeEqual(hashToken(presented), entry?.hash ?? NO_SUCH_TOKEN_HASH);
-  return entry && equal ? entry.client : undefined;
+  if (!entry || !equal) return undefined;
+  entry.verified = Buffer.from(presented);
+  return entry.client;
 }
 
 export function createTokenStore(options: { dir: string }): TokenStore {

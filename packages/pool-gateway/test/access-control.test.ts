@@ -120,6 +120,19 @@ describe("blocking over real sockets", () => {
 describe("token changes while the gateway runs", () => {
   const open = useGatewayFixture();
 
+  it("refuses a same-length forgery of a token it has already accepted", async () => {
+    const fixture = await open();
+    const lease = { body: { provider: "anthropic" } };
+    expect((await fixture.call("POST", "/v1/leases", lease)).status).toBe(201);
+    const last = fixture.leaseToken.at(-1) === "A" ? "B" : "A";
+    const forged = `${fixture.leaseToken.slice(0, -1)}${last}`;
+    const forgedEarly = `${fixture.leaseToken.slice(0, -20)}${"A".repeat(20)}`;
+    for (const token of [forged, forgedEarly]) {
+      expect((await fixture.call("POST", "/v1/leases", { ...lease, token })).status).toBe(401);
+      expect((await fixture.call("POST", "/v1/leases", lease)).status).toBe(201);
+    }
+  });
+
   it("refuses a revoked token and accepts a new one without a restart", async () => {
     const fixture = await open();
     const lease = { body: { provider: "anthropic" } };
