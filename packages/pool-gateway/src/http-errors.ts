@@ -37,8 +37,10 @@ export function httpStatusFor(code: PoolErrorCode): number {
   return HTTP_STATUS[code];
 }
 
-export function jsonResponse(status: number, value: unknown, headers: Record<string, string> = {}): GatewayResponse {
-  return { status, headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(value) };
+export function jsonResponse(status: number, value: unknown, headers?: Record<string, string>): GatewayResponse {
+  const body = JSON.stringify(value);
+  // Every response gets its own headers object: later steps add to it (request id, content length).
+  return { status, headers: headers ? { "content-type": "application/json", ...headers } : { "content-type": "application/json" }, body };
 }
 
 export function errorResponse(

@@ -141,6 +141,61 @@ interface LocalLease {
   released: boolean;
 }
 
+interface LeaseControl {
+  renew(local: LocalLease, ttlMs?: number): Promise<void>;
+  release(local: LocalLease, outcome: LeaseOutcome): Promise<void>;
+}
+
+/**
+ * A lease as handed out. A class rather than an object literal: one is built per lease, and a literal with a
+ * getter cost more than all the rest of building it. Private fields keep the bookkeeping out of JSON.
+ */
+class HeldLease implements Lease {
+  readonly id: string;
+  readonly provider: string;
+  readonly credentialId: string;
+  readonly label: string;
+  readonly kind: Credential["kind"];
+  readonly baseUrl: string | undefined;
+  readonly token: string;
+  readonly tokenType: "api_key" | "bearer";
+  readonly expiresAt: number | undefined;
+  readonly startedAt: number;
+  readonly model: string | undefined;
+  readonly persisted: boolean;
+  readonly #local: LocalLease;
+  readonly #control: LeaseControl;
+
+  constructor(credential: Credential, token: string, local: LocalLease, control: LeaseControl) {
+    this.id = local.id;
+    this.provider = credential.provider;
+    this.credentialId = credential.id;
+    this.label = credential.label;
+    this.kind = credential.kind;
+    this.baseUrl = credential.baseUrl ?? getProviderDefaults(credential.provider).baseUrl;
+    this.token = token;
+    this.tokenType = credential.kind === "api_key" ? "api_key" : "bearer";
+    this.expiresAt = credential.secrets.expiresAt;
+    this.startedAt = local.startedAt;
+    this.model = local.model;
+    this.persisted = local.persisted;
+    this.#local = local;
+    this.#control = control;
+  }
+
+  get leaseExpiresAt(): number {
+    return this.#local.expiresAt;
+  }
+
+  renew(ttlMs?: number): Promise<void> {
+    return this.#control.renew(this.#local, ttlMs);
+  }
+
+  release(outcome: LeaseOutcome = "ok"): Promise<void> {
+    return this.#control.release(this.#local, outcome);
+  }
+}
+
 export interface Pool {
   readonly backend: PoolBackend;
   /** The newest document seen (watched). Treat as read-only. */
@@ -423,6 +478,8 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     return choice.credential;
   }
 
+  const leaseControl: LeaseControl = { renew: renewLease, release: releaseLease };
+
   function buildLease(credential: Credential, local: LocalLease): Lease {
     const token = tokenOf(credential);
     if (!token) {
@@ -431,25 +488,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
         `Credential ${credential.label} (${credential.id}) has no usable token; run \`credpool refresh ${credential.id}\`.`,
       );
     }
-    return {
-      id: local.id,
-      provider: credential.provider,
-      credentialId: credential.id,
-      label: credential.label,
-      kind: credential.kind,
-      baseUrl: credential.baseUrl ?? getProviderDefaults(credential.provider).baseUrl,
-      token,
-      tokenType: credential.kind === "api_key" ? "api_key" : "bearer",
-      expiresAt: credential.secrets.expiresAt,
-      startedAt: local.startedAt,
-      get leaseExpiresAt() {
-        return local.expiresAt;
-      },
-      model: local.model,
-      persisted: local.persisted,
-      renew: (ttlMs) => renewLease(local, ttlMs),
-      release: (outcome = "ok") => releaseLease(local, outcome),
-    };
+    return new HeldLease(credential, token, local, leaseControl);
   }
 
   /**
