@@ -116,4 +116,60 @@ describe("gateway shutdown", () => {
     }
     expect(findSecretLines(child, [API_KEY, token])).toEqual([]);
   });
+
+  // proper-lockfile and write-file-atomic each bring a copy of signal-exit, and write-file-atomic's installs its
+  // SIGTERM listener only while a write is in progress. A copy that sees no other listener re-raises the signal,
+  // so a gateway whose own listener went away after the first call died of SIGTERM mid-shutdown whenever a commit
+  // was being written. Capped leases commit back to back here, so most SIGTERMs land during a write.
+  it("exits 0 however its commits and the SIGTERM interleave", async () => {
+    dir = await createTempDir("credpool-gateway-sigterm-");
+    const poolPath = dir.file("pool.json");
+    const seed = await openPool({ file: { path: poolPath } });
+    await seed.add({ provider: "capped", label: "capped-key", maxConcurrent: 100, secrets: { apiKey: API_KEY } });
+    await seed.close();
+    const tokens = createTokenStore({ dir: dir.path });
+    const { token } = await tokens.create("worker", "lease");
+    await tokens.close();
+    const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+
+    const exits: unknown[] = [];
+    for (let trial = 0; trial < 8; trial++) {
+      const gateway = await startGatewayProcess(poolPath);
+      child = gateway.child;
+      let granted = 0;
+      let stopped = false;
+      const worker = async (): Promise<void> => {
+        while (!stopped) {
+          try {
+            const leased = await fetch(`${gateway.url}/v1/leases`, { method: "POST", headers, body: '{"provider":"capped"}' });
+            const { leaseId } = (await leased.json()) as { leaseId?: string };
+            if (!leaseId) continue;
+            granted++;
+            await fetch(`${gateway.url}/v1/leases/${leaseId}/release`, { method: "POST", headers, body: '{"outcome":"ok"}' }).then((r) => r.arrayBuffer());
+          } catch {
+            // Refused once the gateway stops accepting: expected after SIGTERM.
+            await sleep(5);
+          }
+        }
+      };
+      const workers = Array.from({ length: 4 }, () => worker());
+      const guardUntil = Date.now() + HANG_GUARD_MS;
+      while (granted < 10 + trial * 3) {
+        if (Date.now() > guardUntil) throw new Error(`only ${granted} leases before the hang guard`);
+        await sleep(5);
+      }
+      child.kill("SIGTERM");
+      const exit = await child.exited;
+      stopped = true;
+      await Promise.all(workers);
+      exits.push({ exit, stoppedLogged: (child.messages as LogLine[]).some((line) => line.event === "gateway.stopped") });
+    }
+    expect(exits).toEqual(Array(8).fill({ exit: { code: 0, signal: null }, stoppedLogged: true }));
+    const backend = createFileBackend({ path: poolPath, createIfMissing: false });
+    try {
+      expect((await backend.read()).doc.providers.capped?.credentials[0]?.leases ?? []).toEqual([]);
+    } finally {
+      await backend.close();
+    }
+  });
 });

@@ -104,17 +104,13 @@ async function runGateway(argv: string[]): Promise<void> {
     allowRemote: values["allow-remote"] === true,
     ...(tls ? { tls } : {}),
   });
-  logger.info({ event: "gateway.listening", url: gateway.url, pool: poolPath }, "listening");
-  process.stderr.write(`credpool gateway listening on ${gateway.url} (pool: ${poolPath})\n`);
-  if ((await tokens.list()).length === 0) {
-    process.stderr.write(
-      "No client tokens yet: create one with `pnpm credpool gateway token create --name worker --scope lease`.\n",
-    );
-  }
-
   let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      // A second Ctrl-C means "now": leases still held lapse by their TTL.
+      process.stderr.write(`credpool gateway: ${signal} again, exiting without finishing shutdown\n`);
+      process.exit(1);
+    }
     stopping = true;
     logger.info({ event: "gateway.stopping", signal }, "stopping");
     // Order matters: stop accepting and drain, then flush usage, then release what we hold.
@@ -131,8 +127,20 @@ async function runGateway(argv: string[]): Promise<void> {
       process.exit(1);
     });
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  // Installed before anything else is awaited, so a signal right after start-up still shuts down cleanly. `on`,
+  // not `once`: signal-exit (under proper-lockfile and write-file-atomic) re-raises a signal it believes nobody
+  // else handles, and a listener removed on the first call looked like nobody, killing a gateway mid-shutdown.
+  // See test/gateway/shutdown.test.ts.
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+
+  logger.info({ event: "gateway.listening", url: gateway.url, pool: poolPath }, "listening");
+  process.stderr.write(`credpool gateway listening on ${gateway.url} (pool: ${poolPath})\n`);
+  if ((await tokens.list()).length === 0) {
+    process.stderr.write(
+      "No client tokens yet: create one with `pnpm credpool gateway token create --name worker --scope lease`.\n",
+    );
+  }
 }
 
 runGateway(process.argv.slice(2)).catch((error: unknown) => {
