@@ -2,11 +2,14 @@
 // code is required before the command touches a secret or changes the pool. Every gated command calls
 // `requireTotp` once, before doing anything, so the wiring to core's auth module lives only here.
 import { userInfo } from "node:os";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import {
+  AUDIT_LOG_FILE_NAME,
   PoolError,
+  createAuditFileSink,
   createTotpGate,
   loadCredpoolConfig,
+  type AuditSink,
   type DoctorFinding,
   type TotpGate,
 } from "@credpool/pool-core";
@@ -39,12 +42,35 @@ export function cliPrincipal(): string {
   return `cli:${name}`;
 }
 
+const auditSinks = new Map<string, AuditSink>();
+
+/**
+ * Where this process's TOTP audit events go: appended to audit.log next to the pool (0600, JSON lines), the file
+ * every credpool process shares. A failed append is reported on stderr and never changes the command's outcome.
+ */
+export function cliAuditSink(home: string, context: CommandContext): AuditSink {
+  const path = join(home, AUDIT_LOG_FILE_NAME);
+  let sink = auditSinks.get(path);
+  if (!sink) {
+    sink = createAuditFileSink(path, (error) => {
+      context.stderr.write(`credpool: could not append to the audit log ${path}: ${(error as Error).message}\n`);
+    }).sink;
+    auditSinks.set(path, sink);
+  }
+  return sink;
+}
+
 /** The gate for the pool the command works on: its directory holds config.json, totp.secret and auth-state.json. */
 async function openGate(context: CommandContext): Promise<TotpGate> {
   const home = dirname(await resolveCliPoolPath(context));
   const loaded = await loadCredpoolConfig({ home, env: context.env });
   const lockTimeoutMs = lockTimeoutFrom(context.env);
-  return createTotpGate({ home, config: loaded.config.totp, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) });
+  return createTotpGate({
+    home,
+    config: loaded.config.totp,
+    audit: cliAuditSink(home, context),
+    ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
+  });
 }
 
 function isTerminal(stream: NodeJS.ReadableStream | NodeJS.WritableStream): boolean {

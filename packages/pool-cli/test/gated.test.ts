@@ -149,6 +149,30 @@ describe("with TOTP configured", () => {
     expect(doctor.code).toBe(1);
     expect(doctor.stdout).toMatch(/FAIL {2}totp: .*auth-state\.json is missing/);
   });
+
+  it("appends every verification to audit.log (0600, JSON lines) with the principal masked and no code", async () => {
+    const pool = await freshPool();
+    const secret = fixtureSecret();
+    await pool.seed([{ provider: "anthropic", label: "work", secrets: { apiKey: secret } }]);
+    const setup = await configureTotp(pool);
+    const current = codeFor(setup);
+    const wrong = current === "000000" ? "111111" : "000000";
+    expect((await pool.run(["reveal", "work", "--totp-code", wrong])).code).toBe(9);
+    expect((await pool.run(["reveal", "work", "--totp-code", "12345"])).code).toBe(9);
+    expect((await pool.run(["reveal", "work", "--totp-code", current], { revealsSecrets: true })).code).toBe(0);
+    expect((await pool.run(["reveal", "work", "--totp-code", current])).code).toBe(9);
+
+    const path = join(dirname(pool.path), "audit.log");
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    const text = await readFile(path, "utf8");
+    const events = text.trim().split("\n").map((line) => JSON.parse(line) as { type: string; principal: string; action?: string });
+    expect(events.map((event) => event.type)).toEqual(["totp.verify.fail", "totp.verify.malformed", "totp.verify.ok", "totp.verify.replay"]);
+    for (const event of events) {
+      expect(event.principal).toMatch(/^.{1,3}…#[0-9a-f]{6}$/);
+      expect(event.action).toBe("reveal anthropic/work");
+    }
+    for (const needle of [current, wrong, secret, setup.secret]) expect(text).not.toContain(needle);
+  });
 });
 
 describe("credpool completion", () => {

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // `pnpm start` / `credpool-gateway`: the gateway on the default embedded file pool.
 import { readFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import {
+  AUDIT_LOG_FILE_NAME,
+  createAuditFileSink,
   createLinkedRefresher,
   createTotpGate,
   isPoolError,
@@ -79,10 +81,17 @@ async function runGateway(argv: string[]): Promise<void> {
   await pool.update(() => undefined);
   const tokens = createTokenStore({ dir: home });
   await tokens.open();
+  // TOTP audit events go to the gateway's log and to audit.log beside the pool, which every credpool process shares.
+  const auditFile = createAuditFileSink(join(home, AUDIT_LOG_FILE_NAME), (error) =>
+    logger.warn({ event: "audit.write_failed", error: (error as Error).message }, "audit.write_failed"),
+  );
   const totp = createTotpGate({
     home,
     config: config.totp,
-    audit: (event) => logger.info({ ...event, event: event.type }, event.type),
+    audit: (event) => {
+      logger.info({ ...event, event: event.type }, event.type);
+      auditFile.sink(event);
+    },
   });
   const handler = createGatewayHandler(pool, {
     verifyToken: (token) => tokens.verify(token),
@@ -120,6 +129,7 @@ async function runGateway(argv: string[]): Promise<void> {
       await pool.close();
       await tokens.close();
       await totp.close();
+      await auditFile.flush();
       logger.info({ event: "gateway.stopped" }, "stopped");
       process.exit(0);
     })().catch((error: unknown) => {

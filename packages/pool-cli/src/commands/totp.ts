@@ -11,6 +11,7 @@ import {
   isPoolError,
   loadCredpoolConfig,
   resetTotp,
+  type AuditSink,
   type BeginTotpSetupResult,
   type TotpConfig,
   type TotpStatus,
@@ -19,7 +20,7 @@ import { toString as renderQrCode } from "qrcode";
 import { z } from "zod";
 import type { CommandContext, CommandHelp } from "../cli.js";
 import { defineCommand, jsonOption, renderCommandHelp } from "../command.js";
-import { cliPrincipal } from "../gate.js";
+import { cliAuditSink, cliPrincipal } from "../gate.js";
 import { createOutput, isTerminal, type Output } from "../output.js";
 import { lockTimeoutFrom, resolveCliPoolPath } from "../pool-access.js";
 
@@ -33,17 +34,23 @@ interface TotpContext {
   readonly home: string;
   readonly config: TotpConfig;
   readonly lockTimeoutMs: number | undefined;
+  readonly audit: AuditSink;
 }
 
 /** The pool's directory holds config.json, totp.secret and auth-state.json. */
 async function resolveTotpContext(context: CommandContext): Promise<TotpContext> {
   const home = dirname(await resolveCliPoolPath(context));
   const loaded = await loadCredpoolConfig({ home, env: context.env });
-  return { home, config: loaded.config.totp, lockTimeoutMs: lockTimeoutFrom(context.env) };
+  return { home, config: loaded.config.totp, lockTimeoutMs: lockTimeoutFrom(context.env), audit: cliAuditSink(home, context) };
 }
 
 function gateOptions(totp: TotpContext) {
-  return { home: totp.home, config: totp.config, ...(totp.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: totp.lockTimeoutMs }) };
+  return {
+    home: totp.home,
+    config: totp.config,
+    audit: totp.audit,
+    ...(totp.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: totp.lockTimeoutMs }),
+  };
 }
 
 function canPrompt(context: CommandContext): boolean {

@@ -33,6 +33,9 @@ export interface AuditEvent {
 
 export type AuditSink = (event: AuditEvent) => void;
 
+/** Next to the pool: every credpool process appends its TOTP audit events here, as JSON lines. */
+export const AUDIT_LOG_FILE_NAME = "audit.log";
+
 /** `ali…#3f2a9c`: enough to tell principals apart in a log, not enough to name them. */
 export function maskPrincipal(principal: string): string {
   const tag = createHash("sha256").update(principal).digest("hex").slice(0, 6);

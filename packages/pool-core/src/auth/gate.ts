@@ -222,40 +222,43 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     return new PoolError("E_TOTP_NOT_CONFIGURED", `TOTP is not configured for ${options.home}; run \`credpool totp setup\` to set it up.`);
   }
 
-  function mapVerdict(principal: string, verdict: AttemptVerdict, now: number): VerifyResult {
+  /** `about` names what was being authorised, so each audit line says what the code was for. */
+  type About = { readonly action?: string };
+
+  function mapVerdict(principal: string, verdict: AttemptVerdict, now: number, about: About): VerifyResult {
     if (verdict.kind === "ok") {
       const session = sessions.start(principal);
-      record("totp.verify.ok", principal);
+      record("totp.verify.ok", principal, about);
       return { principal, step: verdict.step, session };
     }
     if (verdict.kind === "invalid" || (verdict.kind === "locked" && verdict.started && verdict.reason === "lockout")) {
-      record("totp.verify.fail", principal, { failures: verdict.failures });
+      record("totp.verify.fail", principal, { ...about, failures: verdict.failures });
     } else if (verdict.kind === "replay") {
-      record("totp.verify.replay", principal);
+      record("totp.verify.replay", principal, about);
     } else if (!verdict.started) {
-      record("auth.denied", principal, { reason: verdict.reason === "lockout" ? "locked-out" : "burst-limit" });
+      record("auth.denied", principal, { ...about, reason: verdict.reason === "lockout" ? "locked-out" : "burst-limit" });
     }
     throw createVerdictError(verdict, now, config);
   }
 
-  async function verify(principal: string, code: string): Promise<VerifyResult> {
+  async function verify(principal: string, code: string, about: About = {}): Promise<VerifyResult> {
     const now = clock();
     if (!isWellFormedCode(code)) {
-      record("totp.verify.malformed", principal);
+      record("totp.verify.malformed", principal, about);
       throw createMalformedError(code);
     }
     const doc = await store.read();
     // A locked-out principal is refused before the secret is even read: no sudo call, no timing signal.
     const early = doc ? findActiveBlock(doc, principal, now) : undefined;
     if (early) {
-      record("auth.denied", principal, { reason: early.reason === "lockout" ? "locked-out" : "burst-limit" });
+      record("auth.denied", principal, { ...about, reason: early.reason === "lockout" ? "locked-out" : "burst-limit" });
       throw createLockedError(early, now, config.burstWindowSeconds);
     }
     const secretResult = await readTotpSecret(source);
     const status = classify(doc, secretResult);
     if (status.state === "not-configured" || status.state === "setup-pending") throw notConfiguredError();
     if (status.state === "broken" || secretResult.status !== "ok" || !doc?.totp) {
-      record("auth.denied", principal, { reason: "broken-state" });
+      record("auth.denied", principal, { ...about, reason: "broken-state" });
       throw status.problem ?? brokenError("TOTP state is inconsistent.", "inconsistent");
     }
     const fingerprint = doc.totp.secretFingerprint;
@@ -270,7 +273,7 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     });
     if (!outcome) throw brokenError("The attempt could not be recorded.", "not-recorded");
     recordNotices(principal, outcome.notices);
-    return mapVerdict(principal, outcome.verdict, now);
+    return mapVerdict(principal, outcome.verdict, now, about);
   }
 
   return {
@@ -297,7 +300,7 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
         ...(challenge ? { challenge } : {}),
       };
     },
-    verify,
+    verify: (principal, code) => verify(principal, code),
     async authorize(principal, request) {
       const { inspection } = await inspectWith(false);
       if (inspection.state === "not-configured" || inspection.state === "setup-pending") return { method: "not-configured" };
@@ -313,7 +316,7 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
           details: { challengeExpiresAt: challenge.expiresAt },
         });
       }
-      await verify(principal, request.code);
+      await verify(principal, request.code, { action: request.action });
       return { method: "code" };
     },
     challenge: (principal) => sessions.openChallenge(principal),

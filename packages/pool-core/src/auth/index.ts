@@ -2,6 +2,7 @@
 // in-memory sessions, audit events, and setup/reset. Everything else in this folder is private to it.
 export {
   AUDIT_EVENT_TYPES,
+  AUDIT_LOG_FILE_NAME,
   createAuditFileSink,
   createAuditThrottle,
   maskPrincipal,
