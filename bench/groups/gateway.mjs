@@ -27,7 +27,7 @@ const CLIENTS = 32;
 const WARMUP_MS = 1000;
 const MEASURE_MS = 3000;
 /** Gateway and bare phases alternate, so drift in the machine's load hits both alike; medians are reported. */
-const ROUNDS = 3;
+const ROUNDS = 5;
 /** The slow-TOTP phase paces its clients, so lease latency shows service time plus any stall, not queueing. */
 const PACED_THINK_MS = 20;
 const SECRET_COMMAND_MS = 3000;
