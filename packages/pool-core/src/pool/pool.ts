@@ -97,26 +97,6 @@ export interface LeaseOptions extends SelectOptions {
 
 export type LeaseOutcome = "ok" | { error: FailureReport };
 
-export interface Lease {
-  readonly id: string;
-  readonly provider: string;
-  readonly credentialId: string;
-  readonly label: string;
-  readonly kind: Credential["kind"];
-  readonly baseUrl: string | undefined;
-  /** The API key or access token to send. Never a refresh token. */
-  readonly token: string;
-  readonly tokenType: "api_key" | "bearer";
-  /** When the access token itself expires, if known. */
-  readonly expiresAt: number | undefined;
-  readonly startedAt: number;
-  readonly leaseExpiresAt: number;
-  readonly model: string | undefined;
-  /** Whether the lease is recorded in the document (capped credentials) or only in this process. */
-  readonly persisted: boolean;
-  renew(ttlMs?: number): Promise<void>;
-  release(outcome?: LeaseOutcome): Promise<void>;
-}
 
 interface UsageDelta {
   requests: number;
@@ -147,21 +127,25 @@ interface LeaseControl {
 }
 
 /**
- * A lease as handed out. A class rather than an object literal: one is built per lease, and a literal with a
- * getter cost more than all the rest of building it. Private fields keep the bookkeeping out of JSON.
+ * A lease as handed out (exported as a type only: leases come from `Pool.lease`). A class rather than an object
+ * literal: one is built per lease, and a literal with a getter cost more than all the rest of building it.
+ * Private fields keep the bookkeeping out of JSON.
  */
-class HeldLease implements Lease {
+class Lease {
   readonly id: string;
   readonly provider: string;
   readonly credentialId: string;
   readonly label: string;
   readonly kind: Credential["kind"];
   readonly baseUrl: string | undefined;
+  /** The API key or access token to send. Never a refresh token. */
   readonly token: string;
   readonly tokenType: "api_key" | "bearer";
+  /** When the access token itself expires, if known. */
   readonly expiresAt: number | undefined;
   readonly startedAt: number;
   readonly model: string | undefined;
+  /** Whether the lease is recorded in the document (capped credentials) or only in this process. */
   readonly persisted: boolean;
   readonly #local: LocalLease;
   readonly #control: LeaseControl;
@@ -195,6 +179,8 @@ class HeldLease implements Lease {
     return this.#control.release(this.#local, outcome);
   }
 }
+
+export type { Lease };
 
 export interface Pool {
   readonly backend: PoolBackend;
@@ -488,7 +474,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
         `Credential ${credential.label} (${credential.id}) has no usable token; run \`credpool refresh ${credential.id}\`.`,
       );
     }
-    return new HeldLease(credential, token, local, leaseControl);
+    return new Lease(credential, token, local, leaseControl);
   }
 
   /**
