@@ -40,6 +40,18 @@ function connectionRefused(url: string): Promise<boolean> {
   });
 }
 
+/** A pool with one credential capped at 100 leases, and a lease-scope client token for it. */
+async function seedCappedPool(dir: TempDir): Promise<{ poolPath: string; token: string }> {
+  const poolPath = dir.file("pool.json");
+  const seed = await openPool({ file: { path: poolPath } });
+  await seed.add({ provider: "capped", label: "capped-key", maxConcurrent: 100, secrets: { apiKey: API_KEY } });
+  await seed.close();
+  const tokens = createTokenStore({ dir: dir.path });
+  const { token } = await tokens.create("worker", "lease");
+  await tokens.close();
+  return { poolPath, token };
+}
+
 describe("gateway shutdown", () => {
   let dir: TempDir | undefined;
   let child: ChildHandle | undefined;
@@ -50,13 +62,7 @@ describe("gateway shutdown", () => {
 
   it("on SIGTERM stops accepting, completes 20 in-flight leases, flushes usage, releases leases and exits 0", async () => {
     dir = await createTempDir("credpool-gateway-shutdown-");
-    const poolPath = dir.file("pool.json");
-    const seed = await openPool({ file: { path: poolPath } });
-    await seed.add({ provider: "capped", label: "capped-key", maxConcurrent: 100, secrets: { apiKey: API_KEY } });
-    await seed.close();
-    const tokens = createTokenStore({ dir: dir.path });
-    const { token } = await tokens.create("worker", "lease");
-    await tokens.close();
+    const { poolPath, token } = await seedCappedPool(dir);
 
     const gateway = await startGatewayProcess(poolPath);
     child = gateway.child;
@@ -123,13 +129,7 @@ describe("gateway shutdown", () => {
   // was being written. Capped leases commit back to back here, so most SIGTERMs land during a write.
   it("exits 0 however its commits and the SIGTERM interleave", async () => {
     dir = await createTempDir("credpool-gateway-sigterm-");
-    const poolPath = dir.file("pool.json");
-    const seed = await openPool({ file: { path: poolPath } });
-    await seed.add({ provider: "capped", label: "capped-key", maxConcurrent: 100, secrets: { apiKey: API_KEY } });
-    await seed.close();
-    const tokens = createTokenStore({ dir: dir.path });
-    const { token } = await tokens.create("worker", "lease");
-    await tokens.close();
+    const { poolPath, token } = await seedCappedPool(dir);
     const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
 
     const exits: unknown[] = [];
