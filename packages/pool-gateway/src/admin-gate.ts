@@ -14,7 +14,7 @@ export function createAdminGate(gate: TotpGate): AdminGate {
       return inspection.state === "configured";
     },
     async openSession(principal, code) {
-      const { session } = await gate.verify(principal, code);
+      const { session } = await gate.verify(principal, code, { action: "admin session" });
       for (const [token, owner] of tokens) if (owner === principal) tokens.delete(token);
       const sessionToken = randomBytes(24).toString("base64url");
       tokens.set(sessionToken, principal);

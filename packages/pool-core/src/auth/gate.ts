@@ -81,7 +81,8 @@ export interface TotpGate {
   inspect(options?: { probeSecret?: boolean }): Promise<TotpInspection>;
   status(principal: string, options?: { probeSecret?: boolean }): Promise<TotpStatus>;
   /** Checks a code; resolves with a new session or rejects with an E_TOTP_* error. */
-  verify(principal: string, code: string): Promise<VerifyResult>;
+  /** `about.action` names what the code is for in the audit log. */
+  verify(principal: string, code: string, about?: { readonly action?: string }): Promise<VerifyResult>;
   /** For a privileged action: passes when TOTP is off, on a live session, or with a valid code. */
   authorize(principal: string, request: { action: string; code?: string | undefined }): Promise<{ method: AuthorizeMethod }>;
   /** Prompts for a code: opens the window in which `answerChallenge` accepts one. */
@@ -300,7 +301,7 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
         ...(challenge ? { challenge } : {}),
       };
     },
-    verify: (principal, code) => verify(principal, code),
+    verify,
     async authorize(principal, request) {
       const { inspection } = await inspectWith(false);
       if (inspection.state === "not-configured" || inspection.state === "setup-pending") return { method: "not-configured" };

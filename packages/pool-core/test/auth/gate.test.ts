@@ -211,6 +211,19 @@ describe("TOTP gate", () => {
     expect(events[0]?.principal).toBe(events[1]?.principal);
   });
 
+  it("names the action a code was for on every verification line, whichever way it ends", async () => {
+    await gate.authorize("alice", { action: "reveal anthropic/work", code: codeAt(now) });
+    await rejectionOf(gate.authorize("bob", { action: "export", code: wrongCodes(1, now)[0] ?? "" }));
+    await rejectionOf(gate.authorize("carol", { action: "remove x", code: "12345" }));
+    await rejectionOf(gate.verify("alice", codeAt(now), { action: "admin session" }));
+    expect(events.map(({ type, action }) => ({ type, action }))).toEqual([
+      { type: "totp.verify.ok", action: "reveal anthropic/work" },
+      { type: "totp.verify.fail", action: "export" },
+      { type: "totp.verify.malformed", action: "remove x" },
+      { type: "totp.verify.replay", action: "admin session" },
+    ]);
+  });
+
   it("throttles repeated audit lines per principal and reports how many it folded", async () => {
     await gate.close();
     gate = open({ auditThrottleSeconds: 60, lockoutAttempts: 50, burstAttempts: 100 });
