@@ -665,19 +665,20 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     const at = now();
     // An explicit reset after this request began wins over the request's stale failure.
     if (credential.statusClearedAt !== undefined && observedAt <= credential.statusClearedAt) return;
-    const others = (providerOf(doc, credential.provider)?.credentials ?? []).filter(
-      (other) => other.id !== credential.id && checkAvailability(other, at) === undefined,
-    );
     // Only a rate limit is per model: a billing 429 (insufficient_quota) naming a model fails every model alike.
     const perModel = failure.model !== undefined && classifyFailure(failure) === "rate_limit";
+    // "Sole credential" means for the request that failed: others benched for this model cannot stand in for it.
+    const others = (providerOf(doc, credential.provider)?.credentials ?? []).filter(
+      (other) =>
+        other.id !== credential.id && checkAvailability(other, at, perModel ? { model: failure.model } : {}) === undefined,
+    );
     const current = perModel ? findModelCooldown(credential, failure.model, at) ?? latestModelStatus(credential, failure.model) : credential.status;
     const next = computeFailureStatus(failure, { now: at, current, soleCredential: others.length === 0, config: config.health });
     if (!next || next === current) return;
     if (perModel && next.state === "exhausted") {
-      credential.modelCooldowns = [
-        ...(credential.modelCooldowns ?? []).filter((status) => status.model !== failure.model && (status.until ?? 0) > at),
-        next,
-      ];
+      // Other models' entries stay even once expired: they carry those models' 429 ladders, which only a success on
+      // that model ends (clearExpiredCooldowns), as the credential's own status does.
+      credential.modelCooldowns = [...(credential.modelCooldowns ?? []).filter((status) => status.model !== failure.model), next];
     } else {
       credential.status = next;
     }

@@ -353,6 +353,36 @@ describe("health through leases", () => {
     expect(await untilAfter429()).toBe(MINUTE);
   });
 
+  it("caps a model's 429 at 60 s when no other credential can serve that model, though others serve the rest", async () => {
+    const p = await openTestPool();
+    await addKeys(p, ["a", "b"]);
+    await p.report("b", { error: { status: 429, model: "opus", headers: { "retry-after": "3600" } } });
+    const modelCooldown = async (model: string): Promise<number> => {
+      await p.report("a", { error: { status: 429, model } });
+      return (p.resolve("a").modelCooldowns?.find((entry) => entry.model === model)?.until ?? NaN) - clock;
+    };
+    expect(await modelCooldown("opus")).toBe(MINUTE);
+    expect(await modelCooldown("sonnet")).toBe(MINUTE);
+    clock += MINUTE;
+    // b still serves sonnet, so a's sonnet ladder climbs; for opus, a is all there is.
+    expect(await modelCooldown("sonnet")).toBe(2 * MINUTE);
+    expect(await modelCooldown("opus")).toBe(MINUTE);
+  });
+
+  it("keeps a model's 429 ladder while another model's 429s come and go", async () => {
+    const p = await openTestPool();
+    await addKeys(p, ["a", "b"]);
+    const modelCooldown = async (model: string): Promise<number> => {
+      await p.report("a", { error: { status: 429, model } });
+      return (p.resolve("a").modelCooldowns?.find((entry) => entry.model === model)?.until ?? NaN) - clock;
+    };
+    expect(await modelCooldown("opus")).toBe(MINUTE);
+    clock += MINUTE;
+    // Opus's window has closed; a sonnet 429 now must not forget that opus already has one strike.
+    expect(await modelCooldown("sonnet")).toBe(MINUTE);
+    expect(await modelCooldown("opus")).toBe(2 * MINUTE);
+  });
+
   it("a success on a model after its window closed resets that model's 429 ladder", async () => {
     const p = await openTestPool();
     // Two credentials, so the sole-credential 60 s cap does not hide the ladder.
