@@ -8,6 +8,9 @@ export type Unavailability =
   | { readonly kind: "excluded" }
   | { readonly kind: "no_secret" };
 
+/** How soon a caller turned away by a full cap is told to try again. */
+export const CAPACITY_RETRY_MS = 1000;
+
 export function liveLeases(credential: Credential, now: number): LeaseRecord[] {
   return (credential.leases ?? []).filter((lease) => lease.expiresAt > now);
 }
@@ -59,7 +62,9 @@ export function checkAvailability(
     const live = liveLeases(credential, now);
     const held = live.length + (options.extraLeases ?? 0);
     if (held >= credential.maxConcurrent) {
-      const until = Math.min(...live.map((lease) => lease.expiresAt), now + 60_000);
+      // A slot frees whenever a holder releases, which nothing predicts, and holders usually release long before
+      // their TTL: hint a retry within a second rather than at the earliest expiry, often minutes away.
+      const until = Math.min(...live.map((lease) => lease.expiresAt), now + CAPACITY_RETRY_MS);
       return { kind: "at_capacity", until, held, max: credential.maxConcurrent };
     }
   }

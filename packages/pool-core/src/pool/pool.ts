@@ -383,8 +383,9 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
         { details: { provider, credentials: [] } },
       );
     }
-    const reasons = credentials.map((credential) => {
-      const reason = checkAvailability(credential, at, { ...options, extraLeases: extraLeasesOf(credential, doc) });
+    const checks = credentials.map((credential) => checkAvailability(credential, at, { ...options, extraLeases: extraLeasesOf(credential, doc) }));
+    const reasons = credentials.map((credential, index) => {
+      const reason = checks[index];
       return {
         id: credential.id,
         label: credential.label,
@@ -394,13 +395,20 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     });
     const untils = reasons.map((entry) => entry.until).filter((until): until is number => until !== undefined);
     const retryAfterMs = untils.length > 0 ? Math.max(0, Math.min(...untils) - at) : undefined;
+    const soonest = checks.find((check) => check && "until" in check && check.until - at === retryAfterMs);
     const last = lastNoCredentialLog.get(provider) ?? 0;
     if (at - last >= NO_CREDENTIAL_LOG_INTERVAL_MS) {
       lastNoCredentialLog.set(provider, at);
       emit({ event: "pool.no_credential", provider, retryAfterMs, reasons: reasons.map((r) => `${r.label}: ${r.reason}`) });
     }
     const summary = reasons.map((entry) => `${entry.label}: ${entry.reason}`).join("; ");
-    const when = retryAfterMs === undefined ? "none will recover on its own" : `next one frees up in ${Math.ceil(retryAfterMs / 1000)}s`;
+    const seconds = Math.ceil((retryAfterMs ?? 0) / 1000);
+    const when =
+      retryAfterMs === undefined
+        ? "none will recover on its own"
+        : soonest?.kind === "at_capacity"
+          ? `every lease is taken; retry in ${seconds}s`
+          : `next one frees up in ${seconds}s`;
     return new PoolError("E_NO_CREDENTIAL", `No ${provider} credential is available (${when}). ${summary}.`, {
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       details: { provider, credentials: reasons },

@@ -500,9 +500,15 @@ describe("E_NO_CREDENTIAL", () => {
     const held = await p.lease("anthropic", { ttlMs: 40 * SECOND });
     const error = await caught(p.lease("anthropic"));
     expect(error.code).toBe("E_NO_CREDENTIAL");
-    expect(error.retryAfterMs).toBe(40 * SECOND);
+    // The holder may release at any moment, long before its 40 s TTL: retry soon.
+    expect(error.retryAfterMs).toBe(SECOND);
     expect(error.message).toContain("at capacity (1/1 leases)");
+    expect(error.message).toContain("every lease is taken; retry in 1s");
     await held.release();
+    // A lease that lapses sooner than that sets the hint.
+    const brief = await p.lease("anthropic", { ttlMs: 300 });
+    expect((await caught(p.lease("anthropic"))).retryAfterMs).toBe(300);
+    await brief.release();
     await expect(p.lease("anthropic")).resolves.toMatchObject({ label: "a" });
   });
 
