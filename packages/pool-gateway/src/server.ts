@@ -5,6 +5,7 @@ import { createServer as createTlsServer } from "node:https";
 import { isIP } from "node:net";
 import { PoolError } from "@credpool/pool-core";
 import type { GatewayHandler } from "./handler.js";
+import type { GatewayResponse } from "./types.js";
 import { errorResponse } from "./http-errors.js";
 
 export interface GatewayServerOptions {
@@ -64,27 +65,38 @@ function send(response: ServerResponse, status: number, headers: Record<string, 
   response.end(body);
 }
 
+/** Sends `result`; if that throws (say, a header Node refuses), the client still gets an answer, a 500. */
+function answer(response: ServerResponse, result: GatewayResponse): void {
+  try {
+    send(response, result.status, result.headers, result.body);
+  } catch {
+    failInternally(response);
+  }
+}
+
+function failInternally(response: ServerResponse): void {
+  if (response.headersSent) {
+    response.end();
+    return;
+  }
+  send(response, 500, { "content-type": "application/json" }, '{"error":{"code":"E_INTERNAL","message":"Internal error."}}');
+}
+
 /**
  * Answers that become ready during one event-loop turn are written together at its end (setImmediate), not one
  * by one as each pipeline settles. A client waiting on several connections is then woken once for the batch
  * instead of once per answer; on loopback those wake-ups cost more than the gateway's own work, and batching
  * nearly doubled lease throughput (bench/groups/gateway.mjs). An answer waits at most for the rest of the turn.
  */
-function createResponseBatcher(): (write: () => void) => void {
-  let queued: Array<() => void> = [];
+function createResponseBatcher(): (response: ServerResponse, result: GatewayResponse) => void {
+  let queued: Array<[ServerResponse, GatewayResponse]> = [];
   const flush = (): void => {
     const batch = queued;
     queued = [];
-    for (const write of batch) {
-      try {
-        write();
-      } catch {
-        // The peer went away mid-batch; the others still get their answers.
-      }
-    }
+    for (const [response, result] of batch) answer(response, result);
   };
-  return (write) => {
-    if (queued.push(write) === 1) setImmediate(flush);
+  return (response, result) => {
+    if (queued.push([response, result]) === 1) setImmediate(flush);
   };
 }
 
@@ -118,11 +130,8 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         body,
         remoteAddress: request.socket.remoteAddress ?? (options.socketPath ? "unix" : "unknown"),
       });
-      enqueue(() => send(response, result.status, result.headers, result.body));
-    })().catch(() => {
-      if (!response.headersSent) send(response, 500, { "content-type": "application/json" }, '{"error":{"code":"E_INTERNAL","message":"Internal error."}}');
-      else response.end();
-    });
+      enqueue(response, result);
+    })().catch(() => failInternally(response));
   };
 
   const server: Server = options.tls

@@ -3,7 +3,13 @@
 import { stat } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { PoolError } from "@credpool/pool-core";
-import { createGatewayClient, startGatewayServer, type AdminGate } from "@credpool/pool-gateway";
+import {
+  createGatewayClient,
+  startGatewayServer,
+  type AdminGate,
+  type GatewayHandler,
+  type GatewayRequest,
+} from "@credpool/pool-gateway";
 import { describe, expect, it } from "vitest";
 import {
   FIXTURE,
@@ -354,6 +360,26 @@ describe("startGatewayServer", () => {
       await expect(client.release(lease.leaseId)).rejects.toMatchObject({ code: "E_NOT_FOUND" });
       const pool = await fetch(`${gateway.url}/v1/pool/openrouter`, { headers: { authorization: `Bearer ${fixture.leaseToken}` } });
       expect(pool.status).toBe(200);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it("answers 500 when an answer cannot be written, and goes on serving", async () => {
+    const fixture = await open();
+    const broken: GatewayHandler = Object.assign(
+      (request: GatewayRequest) =>
+        request.url === "/broken"
+          ? Promise.resolve({ status: 200, headers: { "x-broken": "line\nbreak" }, body: "{}" })
+          : fixture.handler(request),
+      { services: fixture.handler.services, inFlight: 0, close: () => fixture.handler.close() },
+    );
+    const gateway = await startGatewayServer({ handler: broken, port: 0 });
+    try {
+      const failed = await fetch(`${gateway.url}/broken`);
+      expect(failed.status).toBe(500);
+      expect(await failed.json()).toEqual({ error: { code: "E_INTERNAL", message: "Internal error." } });
+      expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
     } finally {
       await gateway.close();
     }
