@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   AUDIT_LOG_FILE_NAME,
+  PoolError,
   createAuditFileSink,
   createLinkedRefresher,
   createTotpGate,
@@ -33,8 +34,8 @@ const USAGE = `Usage: credpool-gateway [options]
   --require-totp-to-serve  serve no leases until an admin opens a TOTP session
 `;
 
-async function runGateway(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+function parseOptions(argv: string[]) {
+  return parseArgs({
     args: argv,
     options: {
       pool: { type: "string" },
@@ -50,13 +51,25 @@ async function runGateway(argv: string[]): Promise<void> {
     },
     strict: true,
   });
+}
+
+async function runGateway(argv: string[]): Promise<void> {
+  let values: ReturnType<typeof parseOptions>["values"];
+  try {
+    ({ values } = parseOptions(argv));
+  } catch (error) {
+    throw new PoolError("E_USAGE", `${(error as Error).message}. Run \`credpool-gateway --help\` for the options.`);
+  }
   if (values.help) {
     process.stdout.write(USAGE);
     return;
   }
   const port = Number(values.port ?? process.env.CREDPOOL_GATEWAY_PORT ?? 7878);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new Error(`--port must be an integer from 0 to 65535, got "${values.port ?? process.env.CREDPOOL_GATEWAY_PORT}"`);
+    throw new PoolError(
+      "E_USAGE",
+      `--port must be an integer from 0 to 65535, got "${values.port ?? process.env.CREDPOOL_GATEWAY_PORT}"`,
+    );
   }
   const poolPath = values.pool ?? process.env.CREDPOOL_POOL ?? resolvePoolPath();
   const logger = createGatewayLogger();
@@ -155,5 +168,5 @@ async function runGateway(argv: string[]): Promise<void> {
 
 runGateway(process.argv.slice(2)).catch((error: unknown) => {
   process.stderr.write(`credpool gateway: ${isPoolError(error) || error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(isPoolError(error) && error.code === "E_INVALID_OPTIONS" ? 2 : 1);
+  process.exit(isPoolError(error) && (error.code === "E_USAGE" || error.code === "E_INVALID_OPTIONS") ? 2 : 1);
 });

@@ -100,6 +100,24 @@ function createResponseBatcher(): (response: ServerResponse, result: GatewayResp
   };
 }
 
+/** The usual reasons a gateway cannot listen, said with what to do about them. */
+function describeListenError(error: NodeJS.ErrnoException, where: string): Error {
+  switch (error.code) {
+    case "EADDRINUSE":
+      return new Error(
+        where.startsWith("/") || !where.includes(":")
+          ? `${where} already exists: another gateway may be serving it. Stop that one, or remove the file if none is.`
+          : `${where} is already in use (another gateway?). Stop it, or pick another port with --port.`,
+      );
+    case "EACCES":
+      return new Error(`No permission to listen on ${where}. Ports below 1024 need privileges; pick another with --port.`);
+    case "EADDRNOTAVAIL":
+      return new Error(`${where} is not an address of this machine; check --host.`);
+    default:
+      return error;
+  }
+}
+
 export async function startGatewayServer(options: GatewayServerOptions): Promise<RunningGateway> {
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 7878;
@@ -152,7 +170,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error: NodeJS.ErrnoException) => reject(describeListenError(error, options.socketPath ?? `${host}:${port}`)));
     const done = (): void => {
       server.off("error", reject);
       resolve();

@@ -1,0 +1,55 @@
+// What `pnpm start` says when it cannot start: usage errors exit 2 with a pointer to --help, and a taken port or
+// socket path names itself and what to do. Nothing is served and no stack trace is printed.
+import { writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { createTempDir, spawnChild, type TempDir } from "@credpool/pool-testkit";
+import { afterEach, describe, expect, it } from "vitest";
+import { isRunning, startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
+
+const mainScript = fileURLToPath(new URL("../../packages/pool-gateway/dist/main.js", import.meta.url));
+
+describe("gateway start-up errors", () => {
+  let dir: TempDir | undefined;
+  let running: GatewayProcess | undefined;
+  afterEach(async () => {
+    if (running && isRunning(running.child)) running.child.kill("SIGKILL");
+    running = undefined;
+    await dir?.remove();
+  });
+
+  async function start(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    const child = spawnChild(mainScript, ["--pool", dir!.file("pool.json"), ...args]);
+    const { code } = await child.exited;
+    return { code, stderr: child.stderr() };
+  }
+
+  it("refuses bad options with exit 2 and a pointer to --help", async () => {
+    dir = await createTempDir("credpool-gateway-start-");
+    const unknown = await start(["--bogus"]);
+    expect(unknown).toEqual({ code: 2, stderr: expect.stringContaining("Unknown option '--bogus'") as string });
+    expect(unknown.stderr).toContain("Run `credpool-gateway --help`");
+    const port = await start(["--port", "seventy"]);
+    expect(port.code).toBe(2);
+    expect(port.stderr).toContain('--port must be an integer from 0 to 65535, got "seventy"');
+    const remote = await start(["--host", "0.0.0.0", "--port", "0"]);
+    expect(remote.code).toBe(2);
+    expect(remote.stderr).toContain("pass --allow-remote together with --tls-cert and --tls-key");
+    for (const result of [unknown, port, remote]) expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("names a port another gateway holds, and a socket path that already exists", async () => {
+    dir = await createTempDir("credpool-gateway-start-");
+    running = await startGatewayProcess(dir.file("pool.json"));
+    const taken = new URL(running.url).port;
+    const clash = await start(["--port", taken]);
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toContain(`127.0.0.1:${taken} is already in use (another gateway?)`);
+
+    const socketPath = dir.file("gateway.sock");
+    await writeFile(socketPath, "");
+    const socket = await start(["--socket", socketPath]);
+    expect(socket.code).toBe(1);
+    expect(socket.stderr).toContain(`${socketPath} already exists`);
+    expect(isRunning(running.child)).toBe(true);
+  });
+});
