@@ -16,8 +16,8 @@ function deepFreeze<T>(value: T): T {
 }
 
 export function createValidationMiddleware(): Middleware {
-  // JSON.parse plus a zod parse was the largest cost of a lease after the socket write, and workers send the same
-  // few bodies over and over. Only accepted bodies of routes marked `repeatableBody` are remembered, frozen so no
+  // JSON.parse plus a zod parse is a sizeable share of a lease's CPU, and workers send the same few bodies over
+  // and over. Only accepted bodies of routes marked `repeatableBody` are remembered, frozen so no
   // handler can change what the next request receives.
   const remembered = new Map<RouteDefinition, Map<string, unknown>>();
 
