@@ -12,9 +12,11 @@ import {
   type AuditSink,
   type DoctorFinding,
   type TotpGate,
+  type TotpGateOptions,
 } from "@credpool/pool-core";
 import type { CommandContext } from "./cli.js";
 import type { OptionSpec } from "./command.js";
+import { canPrompt, promptLine } from "./output.js";
 import { lockTimeoutFrom, resolveCliPoolPath } from "./pool-access.js";
 
 /** Added to every gated command's options. */
@@ -60,32 +62,24 @@ export function cliAuditSink(home: string, context: CommandContext): AuditSink {
   return sink;
 }
 
-/** The gate for the pool the command works on: its directory holds config.json, totp.secret and auth-state.json. */
-async function openGate(context: CommandContext): Promise<TotpGate> {
+/**
+ * How to reach the TOTP gate of the pool the command works on: its directory holds config.json, totp.secret and
+ * auth-state.json, and events go to its audit.log.
+ */
+export async function cliGateOptions(context: CommandContext): Promise<TotpGateOptions> {
   const home = dirname(await resolveCliPoolPath(context));
   const loaded = await loadCredpoolConfig({ home, env: context.env });
   const lockTimeoutMs = lockTimeoutFrom(context.env);
-  return createTotpGate({
+  return {
     home,
     config: loaded.config.totp,
     audit: cliAuditSink(home, context),
     ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
-  });
+  };
 }
 
-function isTerminal(stream: NodeJS.ReadableStream | NodeJS.WritableStream): boolean {
-  return (stream as { isTTY?: boolean }).isTTY === true;
-}
-
-/** One line from the terminal. A TOTP code is good for one use only, so it is echoed like any other input. */
-async function promptLine(context: CommandContext, question: string): Promise<string> {
-  const { createInterface } = await import("node:readline/promises");
-  const reader = createInterface({ input: context.stdin, output: context.stderr, terminal: true });
-  try {
-    return (await reader.question(question)).trim();
-  } finally {
-    reader.close();
-  }
+async function openGate(context: CommandContext): Promise<TotpGate> {
+  return createTotpGate(await cliGateOptions(context));
 }
 
 export async function requireTotp(context: CommandContext, request: GateRequest): Promise<void> {
@@ -98,7 +92,7 @@ export async function requireTotp(context: CommandContext, request: GateRequest)
     }
     let code = request.code ?? context.env.CREDPOOL_TOTP_CODE;
     if (code === undefined || code === "") {
-      if (!isTerminal(context.stdin) || !isTerminal(context.stderr)) {
+      if (!canPrompt(context)) {
         throw new PoolError(
           "E_TOTP_REQUIRED",
           `\`credpool ${request.action}\` needs a TOTP code and there is no terminal to ask on: pass --totp-code CODE or set CREDPOOL_TOTP_CODE.`,

@@ -27,6 +27,22 @@ export function isTerminal(stream: NodeJS.WritableStream | NodeJS.ReadableStream
   return (stream as { isTTY?: boolean }).isTTY === true;
 }
 
+/** Whether there is someone to ask: both stdin and stderr (where prompts go) are terminals. */
+export function canPrompt(context: Pick<CommandContext, "stdin" | "stderr">): boolean {
+  return isTerminal(context.stdin) && isTerminal(context.stderr);
+}
+
+/** One line typed at the terminal, trimmed. Echoed: only single-use TOTP codes and confirmations are asked this way. */
+export async function promptLine(context: Pick<CommandContext, "stdin" | "stderr">, question: string): Promise<string> {
+  const { createInterface } = await import("node:readline/promises");
+  const reader = createInterface({ input: context.stdin, output: context.stderr, terminal: true });
+  try {
+    return (await reader.question(question)).trim();
+  } finally {
+    reader.close();
+  }
+}
+
 /** https://no-color.org: present and not empty disables colour. */
 export function colorEnabled(context: Pick<CommandContext, "env" | "stdout">): boolean {
   const { env } = context;

@@ -1,6 +1,5 @@
 // `credpool totp setup|status|reset`: the TOTP gate's lifecycle. Core does the work (auth/); this module asks,
 // prints and picks exit codes. Nothing prompts without a terminal: each prompt has a flag that replaces it.
-import { dirname } from "node:path";
 import {
   PoolError,
   beginTotpSetup,
@@ -9,64 +8,23 @@ import {
   describeSecretCommandSetup,
   formatWait,
   isPoolError,
-  loadCredpoolConfig,
   resetTotp,
-  type AuditSink,
   type BeginTotpSetupResult,
-  type TotpConfig,
+  type TotpGateOptions,
   type TotpStatus,
 } from "@credpool/pool-core";
 import { toString as renderQrCode } from "qrcode";
 import { z } from "zod";
 import type { CommandContext, CommandHelp } from "../cli.js";
 import { defineCommand, jsonOption, renderCommandHelp } from "../command.js";
-import { cliAuditSink, cliPrincipal } from "../gate.js";
-import { createOutput, isTerminal, type Output } from "../output.js";
-import { lockTimeoutFrom, resolveCliPoolPath } from "../pool-access.js";
+import { cliGateOptions, cliPrincipal } from "../gate.js";
+import { canPrompt, createOutput, promptLine, type Output } from "../output.js";
 
 /** What `--force` must be confirmed with, typed at the prompt or given to --confirm-text. */
 const RESET_PHRASE = "reset totp";
 
 /** `credpool totp status` exits with these; the README ("The TOTP gate") documents them. */
 export const TOTP_STATUS_EXIT = { configured: 0, lockedOut: 10, broken: 11, notConfigured: 15 } as const;
-
-interface TotpContext {
-  readonly home: string;
-  readonly config: TotpConfig;
-  readonly lockTimeoutMs: number | undefined;
-  readonly audit: AuditSink;
-}
-
-/** The pool's directory holds config.json, totp.secret and auth-state.json. */
-async function resolveTotpContext(context: CommandContext): Promise<TotpContext> {
-  const home = dirname(await resolveCliPoolPath(context));
-  const loaded = await loadCredpoolConfig({ home, env: context.env });
-  return { home, config: loaded.config.totp, lockTimeoutMs: lockTimeoutFrom(context.env), audit: cliAuditSink(home, context) };
-}
-
-function gateOptions(totp: TotpContext) {
-  return {
-    home: totp.home,
-    config: totp.config,
-    audit: totp.audit,
-    ...(totp.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: totp.lockTimeoutMs }),
-  };
-}
-
-function canPrompt(context: CommandContext): boolean {
-  return isTerminal(context.stdin) && isTerminal(context.stderr);
-}
-
-/** One line from the terminal. A TOTP code works once, so echoing it is harmless. */
-async function promptLine(context: CommandContext, question: string): Promise<string> {
-  const { createInterface } = await import("node:readline/promises");
-  const reader = createInterface({ input: context.stdin, output: context.stderr, terminal: true });
-  try {
-    return (await reader.question(question)).trim();
-  } finally {
-    reader.close();
-  }
-}
 
 function groupSecret(secret: string): string {
   return secret.replace(/(.{4})(?=.)/g, "$1 ");
@@ -90,13 +48,13 @@ async function printCommandInstall(output: Output, begun: BeginTotpSetupResult):
 }
 
 /** Asks for codes until one confirms setup; Enter alone leaves it pending. Returns whether it was confirmed. */
-async function confirmOnTerminal(context: CommandContext, output: Output, totp: TotpContext, source: "file" | "command"): Promise<boolean> {
+async function confirmOnTerminal(context: CommandContext, output: Output, totp: TotpGateOptions, source: "file" | "command"): Promise<boolean> {
   const question = source === "command" ? "\nOnce it is installed, enter the code your app shows (Enter to do this later): " : "\nEnter the code your app shows to confirm (Enter to do this later): ";
   for (let attempt = 0; attempt < 3; attempt++) {
     const code = await promptLine(context, question);
     if (code === "") return false;
     try {
-      await confirmTotpSetup({ ...gateOptions(totp), principal: cliPrincipal(), code });
+      await confirmTotpSetup({ ...totp, principal: cliPrincipal(), code });
       return true;
     } catch (error) {
       if (!isPoolError(error) || !["E_TOTP_INVALID", "E_TOTP_MALFORMED", "E_TOTP_REPLAY"].includes(error.code)) throw error;
@@ -135,9 +93,9 @@ const setupCommand = defineCommand({
   }),
   async run(input, context) {
     const output = createOutput(context);
-    const totp = await resolveTotpContext(context);
+    const totp = await cliGateOptions(context);
     if (input.confirm !== undefined) {
-      const confirmed = await confirmTotpSetup({ ...gateOptions(totp), principal: cliPrincipal(), code: input.confirm });
+      const confirmed = await confirmTotpSetup({ ...totp, principal: cliPrincipal(), code: input.confirm });
       if (input.json) {
         output.printJson({ state: "configured", source: confirmed.source, label: confirmed.label ?? null, configuredAt: new Date(confirmed.configuredAt).toISOString() });
       } else {
@@ -147,7 +105,7 @@ const setupCommand = defineCommand({
     }
 
     const label = input.label ?? cliPrincipal().replace(/^cli:/, "");
-    const begun = await beginTotpSetup({ ...gateOptions(totp), label });
+    const begun = await beginTotpSetup({ ...totp, label });
     const install = begun.source === "command" ? await describeSecretCommandSetup(begun.command ?? [], label) : undefined;
     if (input.json) {
       output.printJson({
@@ -222,8 +180,8 @@ const statusCommand = defineCommand({
   schema: z.object({ json: z.boolean().default(false) }),
   async run(input, context) {
     const output = createOutput(context);
-    const totp = await resolveTotpContext(context);
-    const gate = createTotpGate(gateOptions(totp));
+    const totp = await cliGateOptions(context);
+    const gate = createTotpGate(totp);
     let status: TotpStatus;
     try {
       status = await gate.status(cliPrincipal(), { probeSecret: true });
@@ -285,7 +243,7 @@ const resetCommand = defineCommand({
   }),
   async run(input, context) {
     const output = createOutput(context);
-    const totp = await resolveTotpContext(context);
+    const totp = await cliGateOptions(context);
     let code: string | undefined;
     if (input.force) {
       if (input.totpCode !== undefined) throw new PoolError("E_USAGE", "Use either --totp-code or --force, not both.");
@@ -303,7 +261,7 @@ const resetCommand = defineCommand({
       // Without a terminal, core decides: it asks for --totp-code only when TOTP is actually on.
       if (code === undefined && canPrompt(context)) code = await promptLine(context, "TOTP code to confirm the reset: ");
     }
-    const result = await resetTotp({ ...gateOptions(totp), principal: cliPrincipal(), force: input.force, ...(code === undefined ? {} : { code }) });
+    const result = await resetTotp({ ...totp, principal: cliPrincipal(), force: input.force, ...(code === undefined ? {} : { code }) });
     if (input.json) {
       output.printJson({ removed: result.removed, source: result.source, gateStillClosed: result.commandStillConfigured });
       return 0;
