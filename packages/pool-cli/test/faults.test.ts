@@ -2,18 +2,10 @@
 import { chmod, chown, mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { acquireFileLock } from "@credpool/pool-core";
-import { afterEach, describe, expect, it } from "vitest";
-import { createTestPool, fixtureSecret, removeTestPool, type TestPool } from "./helpers/cli.js";
+import { describe, expect, it } from "vitest";
+import { fixtureSecret, useTestPools } from "./helpers/cli.js";
 
-const pools: TestPool[] = [];
-async function freshPool(): Promise<TestPool> {
-  const pool = await createTestPool();
-  pools.push(pool);
-  return pool;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map(removeTestPool));
-});
+const freshPool = useTestPools();
 
 const NOBODY = 65534;
 
@@ -173,8 +165,7 @@ describe("credpool doctor", () => {
   });
 
   it("says to run init when there is no pool", async () => {
-    const pool = await createTestPool({ init: false });
-    pools.push(pool);
+    const pool = await freshPool({ init: false });
     const result = await pool.run(["doctor"]);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain("There is no pool directory");

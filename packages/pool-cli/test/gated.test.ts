@@ -4,18 +4,10 @@ import { readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { beginTotpSetup, confirmTotpSetup, generateTotpCode, type BeginTotpSetupResult } from "@credpool/pool-core";
 import { spawnChild } from "@credpool/pool-testkit";
-import { afterEach, describe, expect, it } from "vitest";
-import { CLI_BIN, createTestPool, fixtureSecret, recordOutput, removeTestPool, runCli, type TestPool } from "./helpers/cli.js";
+import { describe, expect, it } from "vitest";
+import { CLI_BIN, fixtureSecret, recordOutput, runCli, useTestPools, type TestPool } from "./helpers/cli.js";
 
-const pools: TestPool[] = [];
-async function freshPool(): Promise<TestPool> {
-  const pool = await createTestPool();
-  pools.push(pool);
-  return pool;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map(removeTestPool));
-});
+const freshPool = useTestPools();
 
 /** Sets TOTP up for the pool's directory the way `credpool totp setup` would; returns the secret for making codes. */
 async function configureTotp(pool: TestPool): Promise<BeginTotpSetupResult> {

@@ -2,18 +2,14 @@
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createTokenStore } from "@credpool/pool-gateway";
-import { afterEach, describe, expect, it } from "vitest";
-import { createTestPool, removeTestPool, type TestPool } from "./helpers/cli.js";
+import { describe, expect, it } from "vitest";
+import { useTestPools } from "./helpers/cli.js";
 
-const pools: TestPool[] = [];
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map(removeTestPool));
-});
+const freshPool = useTestPools();
 
 describe("credpool gateway token", () => {
   it("creates a token shown once, stores only its hash (0600), lists and revokes it", async () => {
-    const pool = await createTestPool();
-    pools.push(pool);
+    const pool = await freshPool();
     const created = await pool.run(["gateway", "token", "create", "--name", "worker", "--json"], { revealsSecrets: true });
     expect(created.code, created.stderr).toBe(0);
     const { token, scope } = JSON.parse(created.stdout) as { token: string; scope: string };
@@ -42,8 +38,7 @@ describe("credpool gateway token", () => {
   });
 
   it("refuses a missing --name, a bad scope, a duplicate name and an unknown revoke with clear messages", async () => {
-    const pool = await createTestPool();
-    pools.push(pool);
+    const pool = await freshPool();
     const noName = await pool.run(["gateway", "token", "create"]);
     expect(noName.code).toBe(2);
     expect(noName.stderr).toContain("--name is required");

@@ -2,18 +2,10 @@
 import { stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createFileBackend } from "@credpool/pool-core";
-import { afterEach, describe, expect, it } from "vitest";
-import { createTestPool, fixtureSecret, removeTestPool, runCli, type TestPool } from "./helpers/cli.js";
+import { describe, expect, it } from "vitest";
+import { fixtureSecret, runCli, useTestPools } from "./helpers/cli.js";
 
-const pools: TestPool[] = [];
-async function freshPool(options?: { init?: boolean }): Promise<TestPool> {
-  const pool = await createTestPool(options);
-  pools.push(pool);
-  return pool;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map(removeTestPool));
-});
+const freshPool = useTestPools();
 
 async function readCredentials(path: string) {
   const backend = createFileBackend({ path, createIfMissing: false });

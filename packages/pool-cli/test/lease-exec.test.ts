@@ -3,18 +3,10 @@
 import { spawn } from "node:child_process";
 import { createFileBackend } from "@credpool/pool-core";
 import { startFakeTokenServer } from "@credpool/pool-testkit";
-import { afterEach, describe, expect, it } from "vitest";
-import { cliArgs, createTestPool, fixtureSecret, recordOutput, removeTestPool, type TestPool } from "./helpers/cli.js";
+import { describe, expect, it } from "vitest";
+import { cliArgs, fixtureSecret, recordOutput, useTestPools, type TestPool } from "./helpers/cli.js";
 
-const pools: TestPool[] = [];
-async function freshPool(): Promise<TestPool> {
-  const pool = await createTestPool();
-  pools.push(pool);
-  return pool;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map(removeTestPool));
-});
+const freshPool = useTestPools();
 
 async function liveLeaseIds(path: string): Promise<string[]> {
   const backend = createFileBackend({ path, createIfMissing: false });

@@ -1,18 +1,10 @@
 // Viewing and managing credentials as real processes: list, show, remove, priority, strategy, reset, report,
 // and what happens with ambiguous or missing targets.
 import { createFileBackend, openPool } from "@credpool/pool-core";
-import { afterEach, describe, expect, it } from "vitest";
-import { createTestPool, fixtureSecret, removeTestPool, type TestPool } from "./helpers/cli.js";
+import { describe, expect, it } from "vitest";
+import { fixtureSecret, useTestPools, type TestPool } from "./helpers/cli.js";
 
-const pools: TestPool[] = [];
-async function freshPool(): Promise<TestPool> {
-  const pool = await createTestPool();
-  pools.push(pool);
-  return pool;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map(removeTestPool));
-});
+const freshPool = useTestPools();
 
 async function readDoc(path: string) {
   const backend = createFileBackend({ path, createIfMissing: false });

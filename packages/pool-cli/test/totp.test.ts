@@ -3,19 +3,11 @@
 import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { beginTotpSetup, confirmTotpSetup, generateTotpCode } from "@credpool/pool-core";
-import { afterEach, describe, expect, it } from "vitest";
-import { createTestPool, removeTestPool, type TestPool } from "./helpers/cli.js";
+import { describe, expect, it } from "vitest";
+import { useTestPools, type TestPool } from "./helpers/cli.js";
 
-const pools: TestPool[] = [];
 /** No `credpool init`: TOTP lives next to the pool and needs no pool file, and every process start counts here. */
-async function freshPool(): Promise<TestPool> {
-  const pool = await createTestPool({ init: false });
-  pools.push(pool);
-  return pool;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map(removeTestPool));
-});
+const freshPool = useTestPools({ init: false });
 
 interface Enrolment {
   secret: string;

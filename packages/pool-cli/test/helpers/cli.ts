@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openPool, type AddCredentialInput } from "@credpool/pool-core";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
-import { afterAll, expect } from "vitest";
+import { afterAll, afterEach, expect } from "vitest";
 
 export const CLI_BIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "credpool.mjs");
 
@@ -132,6 +132,19 @@ export async function createTestPool(options: { init?: boolean } = {}): Promise<
 export async function removeTestPool(pool: TestPool): Promise<void> {
   await chmod(dirname(pool.path), 0o700).catch(() => undefined);
   await pool.dir.remove();
+}
+
+/** `createTestPool` for one test file: every pool it made is removed after each test. */
+export function useTestPools(defaults: { init?: boolean } = {}): (options?: { init?: boolean }) => Promise<TestPool> {
+  const pools: TestPool[] = [];
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map(removeTestPool));
+  });
+  return async (options = defaults) => {
+    const pool = await createTestPool(options);
+    pools.push(pool);
+    return pool;
+  };
 }
 
 // Every file that uses this helper gets the leak check, after all its tests ran.
