@@ -21,6 +21,7 @@ import {
   describeUnavailability,
   findModelCooldown,
   liveLeases,
+  type Unavailability,
 } from "./availability.js";
 import { classifyFailure, computeFailureStatus, healthConfigSchema, type FailureReport, type HealthConfig } from "./health.js";
 import { assertProviderName, getProviderDefaults } from "./providers.js";
@@ -393,9 +394,12 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
         until: reason && "until" in reason ? reason.until : undefined,
       };
     });
-    const untils = reasons.map((entry) => entry.until).filter((until): until is number => until !== undefined);
-    const retryAfterMs = untils.length > 0 ? Math.max(0, Math.min(...untils) - at) : undefined;
-    const soonest = checks.find((check) => check && "until" in check && check.until - at === retryAfterMs);
+    // The credential that recovers first sets the hint; a dead one or one without a secret never does.
+    let soonest: Extract<Unavailability, { until: number }> | undefined;
+    for (const check of checks) {
+      if (check && "until" in check && (!soonest || check.until < soonest.until)) soonest = check;
+    }
+    const retryAfterMs = soonest ? Math.max(0, soonest.until - at) : undefined;
     const last = lastNoCredentialLog.get(provider) ?? 0;
     if (at - last >= NO_CREDENTIAL_LOG_INTERVAL_MS) {
       lastNoCredentialLog.set(provider, at);
