@@ -9,6 +9,7 @@ import {
   type GatewayHandler,
   type GatewayHandlerOptions,
   type GatewayResponse,
+  type LeaseGrant,
   type TokenStore,
 } from "@credpool/pool-gateway";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
@@ -132,17 +133,8 @@ export interface CallInit {
 
 export type JsonObject = Record<string, unknown>;
 
-export interface LeaseJson {
-  readonly leaseId: string;
-  readonly credentialId: string;
-  readonly label: string;
-  readonly provider: string;
-  readonly baseUrl: string | null;
-  readonly token: string;
-  readonly tokenType: string;
-  readonly expiresAt: number | null;
-  readonly leaseExpiresAt: number;
-}
+/** A lease answer as the API documents it: the client's own type. */
+export type LeaseJson = LeaseGrant;
 
 export interface ErrorJson {
   readonly error: { readonly code: string; readonly message: string; readonly retryAfterMs?: number };
