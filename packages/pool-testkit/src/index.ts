@@ -9,3 +9,4 @@ export {
   type FakeTokenServerOptions,
   type IssuedTokens,
 } from "./fake-token-server.mjs";
+export { nodeWithFileSizeLimit } from "./file-size-limit.js";

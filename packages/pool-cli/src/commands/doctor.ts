@@ -1,5 +1,5 @@
 // `credpool doctor [--fix] [--restore]`: checks the pool's files and TOTP state; each finding says how to fix it.
-import { inspectPool, repairPool, restorePoolBackup, type DoctorFinding, type RepairAction } from "@credpool/pool-core";
+import { inspectPool, repairPool, restorePoolBackup, type DoctorFinding, type RepairAction, type RestoreResult } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { inspectTotp } from "../gate.js";
@@ -44,7 +44,7 @@ export const { help, run } = defineCommand({
       const restored = await restorePoolBackup({ path, force: input.force, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) });
       repaired.push({
         check: "schema",
-        message: `restored ${path} from its backup as rev ${restored.rev}${restored.keptAs ? `; the damaged file is kept as ${restored.keptAs}` : ""}`,
+        message: describeRestore(path, restored),
       });
     }
     if (input.fix) repaired.push(...(await repairPool({ path, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) })));
@@ -83,3 +83,15 @@ export const { help, run } = defineCommand({
     return failing === 0 ? 0 : 1;
   },
 });
+
+/** Says which revision came back and what the restore knowingly rolled back, so nothing is lost in silence. */
+function describeRestore(path: string, restored: RestoreResult): string {
+  const newer =
+    restored.damagedRev === undefined
+      ? "the damaged file's own rev could not be read"
+      : restored.damagedRev > restored.backupRev
+        ? `the damaged file was rev ${restored.damagedRev}, so changes after rev ${restored.backupRev} are lost`
+        : `the damaged file was rev ${restored.damagedRev}`;
+  const kept = restored.keptAs ? `; the damaged file is kept as ${restored.keptAs}` : "";
+  return `restored ${path} to rev ${restored.backupRev} (committed ${restored.backupUpdatedAt}), published as rev ${restored.rev}; ${newer}${kept}`;
+}

@@ -6,7 +6,7 @@ import { chmod } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openPool, type AddCredentialInput } from "@credpool/pool-core";
-import { createTempDir, type TempDir } from "@credpool/pool-testkit";
+import { createTempDir, nodeWithFileSizeLimit, type TempDir } from "@credpool/pool-testkit";
 import { afterAll, afterEach, expect } from "vitest";
 
 export const CLI_BIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "credpool.mjs");
@@ -30,6 +30,8 @@ export interface RunOptions {
   readonly uid?: number;
   readonly gid?: number;
   readonly timeoutMs?: number;
+  /** Run under this file-size limit (bytes), so a write past it is a real short write. */
+  readonly fileSizeLimit?: number;
 }
 
 interface RecordedOutput {
@@ -68,7 +70,10 @@ export function cliArgs(args: readonly string[], pool: string | undefined): stri
 
 export function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, cliArgs(args, options.pool), {
+    const argv = cliArgs(args, options.pool);
+    const { command, args: commandArgs } =
+      options.fileSizeLimit === undefined ? { command: process.execPath, args: argv } : nodeWithFileSizeLimit(options.fileSizeLimit, argv);
+    const child = spawn(command, commandArgs, {
       env: baseEnv(options.env),
       stdio: ["pipe", "pipe", "pipe"],
       ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),

@@ -22,7 +22,13 @@ export interface RepairAction {
 }
 
 export interface RestoreResult {
+  /** The rev the restored document was published as (above anything seen, so watchers pick it up). */
   readonly rev: number;
+  /** The revision brought back, and when it was committed. */
+  readonly backupRev: number;
+  readonly backupUpdatedAt: string;
+  /** The damaged file's rev, where it could still be read: what the restore knowingly rolls back. */
+  readonly damagedRev: number | undefined;
   /** Where the damaged file was kept, if there was one. */
   readonly keptAs: string | undefined;
 }
@@ -85,9 +91,9 @@ export async function repairPool(options: RepairPoolOptions): Promise<RepairActi
   return actions;
 }
 
-function revHint(text: string | null): number {
+function revHint(text: string | null): number | undefined {
   const match = text === null ? null : /"rev"\s*:\s*(\d+)/.exec(text);
-  return match ? Number(match[1]) : 0;
+  return match ? Number(match[1]) : undefined;
 }
 
 /**
@@ -138,11 +144,12 @@ export async function restorePoolBackup(options: RepairPoolOptions & { force?: b
       await chmod(keptAs, 0o600);
     }
     if (lock.signal.aborted) throw lock.signal.reason;
-    const rev = Math.max(backup.rev + 1, revHint(currentText)) + 1;
+    const damagedRev = revHint(currentText);
+    const rev = Math.max(backup.rev + 1, damagedRev ?? 0) + 1;
     const { schemaVersion, updatedAt: _updatedAt, rev: _rev, ...rest } = backup;
     const restored = { schemaVersion, rev, updatedAt: new Date().toISOString(), ...rest };
     await publishDocument(files.path, serializeDocument(restored), 0o600);
-    return { rev, keptAs };
+    return { rev, backupRev: backup.rev, backupUpdatedAt: backup.updatedAt, damagedRev, keptAs };
   } finally {
     await lock.release();
   }

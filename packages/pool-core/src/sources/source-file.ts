@@ -23,7 +23,8 @@ function sleep(ms: number): Promise<void> {
 
 function sourceIoError(action: string, path: string, error: unknown): PoolError {
   const code = errnoCode(error) ?? (error as Error).message;
-  return new PoolError("E_SOURCE", `Could not ${action} ${path}: ${code}. Nothing was changed in the pool.`, {
+  const kept = action === "write" ? " The file keeps its previous contents, and nothing" : " Nothing";
+  return new PoolError("E_SOURCE", `Could not ${action} ${path}: ${code}.${kept} was changed in the pool.`, {
     cause: error,
     details: { path, errno: errnoCode(error) },
   });

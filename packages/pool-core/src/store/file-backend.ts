@@ -27,10 +27,8 @@ export const fileBackendOptionsSchema = z.strictObject({
   lockTimeoutMs: z.number().int().positive().max(600_000).default(10_000),
   /** Create the file (and a 0700 directory) on first update when it is missing. */
   createIfMissing: z.boolean().default(true),
-  /** Keep a recent good document as `<file>.bak`. */
+  /** Keep the revision before the latest commit as `<file>.bak` (a hard link, so two syscalls per commit). */
   backup: z.boolean().default(true),
-  /** Refresh the backup at most this often, so a burst of commits does not pay for it on every one. */
-  backupIntervalMs: z.number().int().nonnegative().default(1000),
   pollIntervalMs: z.number().int().min(10).default(1000),
   trailingRecheckMs: z.number().int().min(1).default(30),
   /** Observation hooks, for metrics and tests. */
@@ -118,7 +116,6 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   let flushing: Promise<void> | null = null;
   let closed = false;
   let tempChecked = false;
-  let lastBackupAt = 0;
   let directoryReady = false;
 
   const lockOptions = { staleMs: options.staleMs, timeoutMs: options.lockTimeoutMs };
@@ -315,10 +312,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
           { details: { path } },
         );
       }
-      if (current.exists && options.backup && Date.now() - lastBackupAt >= options.backupIntervalMs) {
-        await keepBackup();
-        lastBackupAt = Date.now();
-      }
+      if (current.exists && options.backup) await keepBackup();
       await publishDocument(path, text, FILE_MODE);
       options.hooks?.onWrite?.({
         rev: committed.rev,

@@ -65,13 +65,41 @@ export interface RawDocument {
   readonly text: string;
 }
 
-/** Reads the file; `null` only when it does not exist. Any other failure is an error, never "empty". */
+/** What a path holds when it is not a regular file, for the error that refuses it. */
+function describeFileType(info: fs.Stats): string {
+  if (info.isFIFO()) return "a FIFO";
+  if (info.isSocket()) return "a socket";
+  if (info.isDirectory()) return "a directory";
+  if (info.isCharacterDevice() || info.isBlockDevice()) return "a device";
+  return "not a regular file";
+}
+
+/**
+ * Reads the file; `null` only when it does not exist. Any other failure is an error, never "empty".
+ * Opened non-blocking and checked with fstat first: a FIFO at the path would otherwise block the read forever
+ * (and hold a libuv thread). See packages/pool-core/test/store/short-writes.test.ts.
+ */
 export async function readDocumentText(path: string): Promise<string | null> {
+  let handle;
   try {
-    return await readFile(path, "utf8");
+    handle = await open(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (error) {
     if (errnoCode(error) === "ENOENT") return null;
     throw ioError("read", path, error);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      throw new PoolError("E_POOL_IO", `Could not read ${path}: it is ${describeFileType(info)}, not a regular file. Move it away.`, {
+        details: { path },
+      });
+    }
+    return await handle.readFile("utf8");
+  } catch (error) {
+    if (error instanceof PoolError) throw error;
+    throw ioError("read", path, error);
+  } finally {
+    await handle.close().catch(() => undefined);
   }
 }
 
@@ -90,7 +118,24 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Temp write, fsync and rename (write-file-atomic), then a directory fsync (ours). */
+const SPACE_CODES = new Set(["ENOSPC", "EFBIG", "EDQUOT"]);
+
+/** A failed publish: the rename never happened, so the file still holds its previous revision. */
+export function writeError(path: string, error: unknown): PoolError {
+  const code = errnoCode(error);
+  const why = code !== undefined && SPACE_CODES.has(code) ? ` (the disk is full or a file-size limit was reached)` : "";
+  return new PoolError(
+    "E_POOL_IO",
+    `Could not write ${path}: ${code ?? (error as Error).message}${why}. Nothing was committed; the file still holds its previous revision.`,
+    { cause: error, details: { path, errno: code } },
+  );
+}
+
+/**
+ * Temp write, fsync and rename (write-file-atomic), then a directory fsync (ours). write-file-atomic is patched
+ * (patches/write-file-atomic@7.0.1.patch) to loop on short writes and check the temp file's size before the
+ * rename, so a full disk never publishes a truncated file. See test/store/short-writes.test.ts.
+ */
 export async function publishDocument(path: string, text: string, mode: number): Promise<void> {
   try {
     await writeFileAtomic(path, text, {
@@ -99,7 +144,7 @@ export async function publishDocument(path: string, text: string, mode: number):
       ...(process.getuid && process.getgid ? { chown: { uid: process.getuid(), gid: process.getgid() } } : {}),
     });
   } catch (error) {
-    throw ioError("write", path, error);
+    throw writeError(path, error);
   }
   try {
     await fsyncDirectory(dirname(path));

@@ -14,8 +14,8 @@ describe("file backend on disk", () => {
   let backends: FileBackend[];
   let savedUmask: number;
 
-  function open(path: string, backupIntervalMs = 0): FileBackend {
-    const backend = createFileBackend({ path, backupIntervalMs });
+  function open(path: string): FileBackend {
+    const backend = createFileBackend({ path });
     backends.push(backend);
     return backend;
   }
@@ -71,17 +71,17 @@ describe("file backend on disk", () => {
     expect(await modeOf(backend.backupPath)).toBe(0o600);
   });
 
-  it("refreshes the backup at most once per backupIntervalMs, and it always holds a good earlier revision", async () => {
+  it("keeps the revision before the latest commit as the backup, however quickly commits follow each other", async () => {
     const path = dir.file("pool.json");
-    const backend = open(path, 60_000);
+    const backend = open(path);
     for (const value of ["first", "second", "third", "fourth"]) {
       await backend.update((draft) => {
         draft.value = value;
       });
     }
-    // Linked once (when "first" was replaced), then left alone inside the interval.
+    // A restore must lose at most the latest commit, never a second's worth of them.
     const backup = JSON.parse(await readFile(backend.backupPath, "utf8")) as { rev: number; value: string };
-    expect(backup).toMatchObject({ rev: 1, value: "first" });
+    expect(backup).toMatchObject({ rev: 3, value: "third" });
   });
 
   it("rejects with E_POOL_CORRUPT naming both files when pool.json is missing but its backup exists, and writes nothing", async () => {
