@@ -48,7 +48,9 @@ describe("a corrupt pool", () => {
     expect(restored.code, restored.stdout + restored.stderr).toBe(0);
     const body = JSON.parse(restored.stdout) as { ok: boolean; repaired: { check: string; message: string }[] };
     expect(body.ok).toBe(true);
-    expect(body.repaired[0]?.message).toMatch(/restored .* from its backup as rev 4; the damaged file is kept as .*\.corrupt-/);
+    expect(body.repaired[0]?.message).toMatch(
+      new RegExp(`restored .* to rev ${backupRev} \\(committed [0-9T:.-]+Z\\), published as rev 4; the damaged file was rev 3, so changes after rev ${backupRev} are lost; the damaged file is kept as .*\\.corrupt-`),
+    );
     const kept = (await readdir(dirname(pool.path))).filter((name) => name.includes(".corrupt-"));
     expect(kept).toHaveLength(1);
     expect(await readFile(join(dirname(pool.path), kept[0] ?? ""), "utf8")).toBe('{"schemaVersion": 1, "rev": 3, "upd');

@@ -1,6 +1,6 @@
 // Reading and publishing one JSON document file: strict parse with positions, rename-only writes, dir fsync.
 import fs from "node:fs";
-import { open, readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import type { z } from "zod";
