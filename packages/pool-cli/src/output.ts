@@ -76,41 +76,77 @@ export interface Cell {
 
 export type Row = readonly (Cell | string)[];
 
+/** How a table fits a terminal, the way `gh` fits its tables. */
+export interface TableFit {
+  /** The terminal's width in columns. */
+  readonly width: number;
+  /** Columns (by index) left out, first to last, until the rest fit. */
+  readonly drop?: readonly number[];
+  /** Columns cut with "…", sharing what room is left, when leaving columns out is not enough. */
+  readonly shrink?: readonly number[];
+}
+
+/** A cut column keeps at least this much (or its header), so what is left of a label still says something. */
+const MIN_SHRUNK_WIDTH = 8;
+
 /**
  * Left-aligned columns, two spaces apart; widths come from the plain text so colour never breaks alignment.
- * With `fit`, the `shrink` column is cut (ending in "…") so rows fit a terminal `fit` columns wide.
+ * With `fit`, columns are left out and then cut so that rows fit the terminal instead of wrapping.
  */
 export function renderTable(
   output: Output,
   headers: readonly string[],
   rows: readonly Row[],
-  options: { fit?: number | undefined; shrink?: number } = {},
+  options: { fit?: TableFit | undefined } = {},
 ): string {
-  let cells = rows.map((row) => row.map((cell) => (typeof cell === "string" ? { text: cell } : cell)));
-  const widthsOf = (table: readonly (readonly Cell[])[]): number[] =>
-    headers.map((header, column) => Math.max(header.length, ...table.map((row) => row[column]?.text.length ?? 0)));
-  let widths = widthsOf(cells);
-  const { fit, shrink } = options;
-  if (fit !== undefined && shrink !== undefined) {
-    const total = widths.reduce((sum, width) => sum + width, 0) + 2 * (widths.length - 1);
-    const room = (widths[shrink] ?? 0) - Math.max(0, total - fit);
-    const limit = Math.max(headers[shrink]?.length ?? 0, 24, room);
-    cells = cells.map((row) =>
-      row.map((cell, column) =>
-        column === shrink && cell.text.length > limit ? { ...cell, text: `${cell.text.slice(0, limit - 1)}…` } : cell,
-      ),
-    );
-    widths = widthsOf(cells);
-  }
+  const table = rows.map((row) => row.map((cell) => (typeof cell === "string" ? { text: cell } : cell)));
+  const natural = headers.map((header, column) => Math.max(header.length, ...table.map((row) => row[column]?.text.length ?? 0)));
+  const limits = options.fit ? fitColumns(headers, natural, options.fit) : natural;
+  const shown = headers.map((_, column) => column).filter((column) => limits[column] !== undefined);
+  const cut = (cell: Cell, limit: number): Cell =>
+    cell.text.length > limit ? { ...cell, text: `${cell.text.slice(0, limit - 1)}…` } : cell;
+  const cells = table.map((row) => shown.map((column) => cut(row[column] ?? { text: "" }, limits[column] ?? 0)));
+  const widths = shown.map((column, index) =>
+    Math.max(headers[column]?.length ?? 0, ...cells.map((row) => row[index]?.text.length ?? 0)),
+  );
   const line = (row: readonly Cell[]): string =>
     row
-      .map((cell, column) => {
-        const padded = column === row.length - 1 ? cell.text : cell.text.padEnd(widths[column] ?? 0);
+      .map((cell, index) => {
+        const padded = index === row.length - 1 ? cell.text : cell.text.padEnd(widths[index] ?? 0);
         return output.paint(cell.style, padded);
       })
       .join("  ")
       .trimEnd();
-  return [line(headers.map((text) => ({ text, style: "bold" as const }))), ...cells.map(line)].join("\n");
+  const header = shown.map((column) => ({ text: headers[column] ?? "", style: "bold" as const }));
+  return [line(header), ...cells.map(line)].join("\n");
+}
+
+/** Each column's width limit after fitting, or undefined for a column left out. */
+function fitColumns(headers: readonly string[], natural: readonly number[], fit: TableFit): (number | undefined)[] {
+  const limits: (number | undefined)[] = [...natural];
+  const total = (): number => {
+    const widths = limits.filter((width): width is number => width !== undefined);
+    return widths.reduce((sum, width) => sum + width, 0) + 2 * (widths.length - 1);
+  };
+  for (const column of fit.drop ?? []) {
+    if (total() <= fit.width) return limits;
+    limits[column] = undefined;
+  }
+  const excess = total() - fit.width;
+  if (excess <= 0) return limits;
+  // Share the room the other columns leave, narrowest first: one that needs less than its share keeps its
+  // whole width and passes the rest on.
+  const shrinking = (fit.shrink ?? []).filter((column) => limits[column] !== undefined);
+  let room = shrinking.reduce((sum, column) => sum + (limits[column] ?? 0), 0) - excess;
+  const byWidth = [...shrinking].sort((a, b) => (natural[a] ?? 0) - (natural[b] ?? 0));
+  byWidth.forEach((column, index) => {
+    const share = Math.floor(room / (byWidth.length - index));
+    const floor = Math.max(headers[column]?.length ?? 0, MIN_SHRUNK_WIDTH);
+    const width = Math.min(natural[column] ?? 0, Math.max(share, floor));
+    limits[column] = width;
+    room -= width;
+  });
+  return limits;
 }
 
 /** The terminal's width, when stdout is one. */

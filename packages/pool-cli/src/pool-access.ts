@@ -1,15 +1,13 @@
 // How commands reach the pool: `--pool` or CREDPOOL_HOME or the default, the lock timeout from the environment,
 // and "no pool yet" as an error that says to run `credpool init` (only init creates one).
-import { stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import {
-  POOL_FILE_NAME,
   PoolError,
   createFileBackend,
   createLinkedRefresher,
   loadCredpoolConfig,
   openPool,
-  resolvePoolPath,
+  resolvePoolOption,
   type FileBackendOptions,
   type Pool,
   type PoolDocument,
@@ -19,17 +17,9 @@ import type { CommandContext } from "./cli.js";
 
 type PoolContext = Pick<CommandContext, "env" | "poolPath">;
 
-/**
- * `--pool` may name the file or its directory: a path ending in `.json` is the file, an existing directory gets
- * `pool.json` inside it, and any other path is taken as a directory (as CREDPOOL_HOME is).
- */
-export async function resolveCliPoolPath(context: PoolContext): Promise<string> {
-  const given = context.poolPath;
-  if (given === undefined) return resolvePoolPath(context.env);
-  if (given.endsWith(".json")) return given;
-  const info = await stat(given).catch(() => undefined);
-  if (info?.isFile()) return given;
-  return join(given, POOL_FILE_NAME);
+/** `--pool`, or CREDPOOL_HOME, or the default; the resolver is core's, so the gateway's `--pool` accepts the same. */
+export function resolveCliPoolPath(context: PoolContext): Promise<string> {
+  return resolvePoolOption(context.poolPath, context.env);
 }
 
 /** CREDPOOL_LOCK_TIMEOUT_MS: how long a command waits for another process's lock before failing. */

@@ -12,7 +12,7 @@ import {
   isPoolError,
   loadCredpoolConfig,
   openPool,
-  resolvePoolPath,
+  resolvePoolOption,
   type PoolEvent,
 } from "@credpool/pool-core";
 import { createAdminGate } from "./admin-gate.js";
@@ -24,7 +24,7 @@ import { createTokenStore } from "./tokens.js";
 
 const USAGE = `Usage: credpool-gateway [options]
 
-  --pool PATH              pool file (default: $CREDPOOL_HOME/pool.json)
+  --pool PATH              pool file, or its directory (default: $CREDPOOL_HOME/pool.json)
   --host HOST              listen address (default 127.0.0.1; env CREDPOOL_GATEWAY_HOST)
   --port N                 listen port (default 7878; env CREDPOOL_GATEWAY_PORT)
   --socket PATH            listen on a unix socket (mode 0600) instead of TCP
@@ -71,7 +71,8 @@ async function runGateway(argv: string[]): Promise<void> {
       `--port must be an integer from 0 to 65535, got "${values.port ?? process.env.CREDPOOL_GATEWAY_PORT}"`,
     );
   }
-  const poolPath = values.pool ?? process.env.CREDPOOL_POOL ?? resolvePoolPath();
+  // The CLI's resolver: a directory means the pool.json inside it.
+  const poolPath = await resolvePoolOption(values.pool);
   const logger = createGatewayLogger();
   const metrics = createGatewayMetrics();
   const home = dirname(poolPath);

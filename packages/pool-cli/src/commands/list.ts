@@ -9,14 +9,22 @@ import { readCliPool } from "../pool-access.js";
 
 export const { help, run } = defineCommand({
   name: "list",
-  usage: "credpool list [provider] [--json]",
+  usage: "credpool list [provider] [--wide] [--json]",
   description:
     "List credentials in selection order, with their status and how long until a benched one frees up.\n" +
-    "The # column (provider#N) is a target you can pass to other commands.",
+    "The # column (provider#N) is a target you can pass to other commands. On a terminal the table fits its width:\n" +
+    "id, source and kind are left out first, then labels and statuses are cut; --wide (or a pipe) shows it all.",
   args: [{ name: "provider" }],
-  options: { json: jsonOption },
-  examples: ["credpool list", "credpool list anthropic", "credpool list --json | jq '.credentials[] | select(.available)'"],
-  schema: z.object({ provider: z.string().optional(), json: z.boolean().default(false) }),
+  options: {
+    wide: { type: "boolean", description: "every column in full, however wide the terminal" },
+    json: jsonOption,
+  },
+  examples: [
+    "credpool list",
+    "credpool list anthropic --wide",
+    "credpool list --json | jq '.credentials[] | select(.available)'",
+  ],
+  schema: z.object({ provider: z.string().optional(), wide: z.boolean().default(false), json: z.boolean().default(false) }),
   async run(input, context) {
     const output = createOutput(context);
     if (input.provider !== undefined) assertProviderName(input.provider);
@@ -53,9 +61,12 @@ export const { help, run } = defineCommand({
         formatAgo(credential.usage.lastUsedAt, now),
       ];
     });
-    // On a terminal a long status (a dead credential's advice) is cut to fit; `show` and piped output have it whole.
+    // A row that wraps is harder to read than a missing column: on a terminal the least useful columns go first
+    // (id, source, kind), then labels and statuses are cut. `--wide`, `show` and piped output have everything.
     const headers = ["#", "id", "label", "kind", "priority", "source", "status", "requests", "last used"];
-    output.print(renderTable(output, headers, rows, { fit: terminalColumns(context.stdout), shrink: 6 }));
+    const width = input.wide ? undefined : terminalColumns(context.stdout);
+    const fit = width === undefined ? undefined : { width, drop: [1, 5, 3], shrink: [2, 6] };
+    output.print(renderTable(output, headers, rows, { fit }));
     return 0;
   },
 });

@@ -65,7 +65,9 @@ export const { help, run } = defineCommand({
           formatAgo(view.credential.usage.lastUsedAt, now),
         ];
       });
-      const table = views.length > 0 ? renderTable(output, ["#", "label", "status", "requests", "last used"], rows, { fit: terminalColumns(context.stdout), shrink: 2 }) : "No credentials yet.";
+      const width = terminalColumns(context.stdout);
+      const fit = width === undefined ? undefined : { width, shrink: [1, 2] };
+      const table = views.length > 0 ? renderTable(output, ["#", "label", "status", "requests", "last used"], rows, { fit }) : "No credentials yet.";
       // Home, clear screen, then the frame: one write, so the terminal never shows half a frame.
       context.stdout.write(
         `\u001b[H\u001b[2J${table}\n\n${output.paint("dim", `rev ${doc.rev} · updated ${doc.updatedAt} · Ctrl-C to quit`)}\n`,

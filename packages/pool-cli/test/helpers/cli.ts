@@ -8,8 +8,20 @@ import { fileURLToPath } from "node:url";
 import { openPool, type AddCredentialInput } from "@credpool/pool-core";
 import { createTempDir, nodeWithFileSizeLimit, type TempDir } from "@credpool/pool-testkit";
 import { afterAll, afterEach, expect } from "vitest";
+import { copyCli } from "./copy-cli.js";
 
 export const CLI_BIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "credpool.mjs");
+
+let otherUserCli: Promise<{ bin: string; dir: TempDir }> | undefined;
+
+/** One copy of the CLI per test file for runs as another user (see `copyCli`), removed after the file. */
+function cliForOtherUsers(): Promise<{ bin: string; dir: TempDir }> {
+  otherUserCli ??= (async () => {
+    const dir = await createTempDir("credpool-cli-copy-");
+    return { bin: await copyCli(dir.path), dir };
+  })();
+  return otherUserCli;
+}
 
 export interface CliResult {
   readonly args: readonly string[];
@@ -64,19 +76,23 @@ function baseEnv(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-export function cliArgs(args: readonly string[], pool: string | undefined): string[] {
-  return [CLI_BIN, ...(pool === undefined ? [] : ["--pool", pool]), ...args];
+export function cliArgs(args: readonly string[], pool: string | undefined, bin = CLI_BIN): string[] {
+  return [bin, ...(pool === undefined ? [] : ["--pool", pool]), ...args];
 }
 
-export function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
+export async function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
+  const asOtherUser =
+    options.uid === undefined ? undefined : { uid: options.uid, gid: options.gid ?? options.uid, copy: await cliForOtherUsers() };
   return new Promise((resolve, reject) => {
-    const argv = cliArgs(args, options.pool);
+    const argv = cliArgs(args, options.pool, asOtherUser?.copy.bin);
     const { command, args: commandArgs } =
       options.fileSizeLimit === undefined ? { command: process.execPath, args: argv } : nodeWithFileSizeLimit(options.fileSizeLimit, argv);
     const child = spawn(command, commandArgs, {
       env: baseEnv(options.env),
       stdio: ["pipe", "pipe", "pipe"],
-      ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
+      ...(asOtherUser === undefined
+        ? {}
+        : { uid: asOtherUser.uid, gid: asOtherUser.gid, cwd: asOtherUser.copy.dir.path }),
     });
     let stdout = "";
     let stderr = "";
@@ -151,6 +167,10 @@ export function useTestPools(defaults: { init?: boolean } = {}): (options?: { in
     return pool;
   };
 }
+
+afterAll(async () => {
+  await (await otherUserCli)?.dir.remove();
+});
 
 // Every file that uses this helper gets the leak check, after all its tests ran.
 afterAll(() => {

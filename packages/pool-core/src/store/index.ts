@@ -25,7 +25,7 @@ export {
 } from "./file-backend.js";
 export { acquireFileLock, type FileLockOptions, type HeldFileLock } from "./file-lock.js";
 export { fsyncDirectory, parseDocument, publishDocument, readDocumentText, serializeDocument } from "./json-file.js";
-export { POOL_FILE_NAME, resolveCredpoolHome, resolvePoolPath } from "./paths.js";
+export { POOL_FILE_NAME, resolveCredpoolHome, resolvePoolOption, resolvePoolPath } from "./paths.js";
 export * from "./schema.js";
 export { openSnapshot, type Snapshot } from "./snapshot.js";
 

@@ -1,8 +1,10 @@
 // Default pool location: $CREDPOOL_HOME, else $XDG_CONFIG_HOME/credpool, else ~/.config/credpool.
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createFileBackend, resolveCredpoolHome, resolvePoolPath } from "@credpool/pool-core";
+import { createFileBackend, resolveCredpoolHome, resolvePoolOption, resolvePoolPath } from "@credpool/pool-core";
+import { createTempDir } from "@credpool/pool-testkit";
 
 describe("default pool location", () => {
   afterEach(() => {
@@ -36,5 +38,32 @@ describe("default pool location", () => {
     expect(backend.location).toBe(backend.path);
     expect(backend.lockPath).toBe("/tmp/credpool-home-for-test/pool.json.lock");
     expect(backend.backupPath).toBe("/tmp/credpool-home-for-test/pool.json.bak");
+  });
+});
+
+describe("a --pool option (the CLI's and the gateway's)", () => {
+  it("takes a directory, existing or not, as the place of pool.json", async () => {
+    const dir = await createTempDir("credpool-pool-option-");
+    try {
+      expect(await resolvePoolOption(dir.path, {})).toBe(dir.file("pool.json"));
+      expect(await resolvePoolOption(dir.file("not-yet"), {})).toBe(join(dir.file("not-yet"), "pool.json"));
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it("takes a path ending in .json, or an existing file, as the pool file", async () => {
+    const dir = await createTempDir("credpool-pool-option-");
+    try {
+      await writeFile(dir.file("exported"), "{}");
+      expect(await resolvePoolOption(dir.file("work.json"), {})).toBe(dir.file("work.json"));
+      expect(await resolvePoolOption(dir.file("exported"), {})).toBe(dir.file("exported"));
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it("falls back to the default location without one", async () => {
+    expect(await resolvePoolOption(undefined, { CREDPOOL_HOME: "/srv/credpool" })).toBe("/srv/credpool/pool.json");
   });
 });
