@@ -18,7 +18,12 @@ export const healthConfigSchema = z.strictObject({
 });
 export type HealthConfig = z.output<typeof healthConfigSchema>;
 
-/** Reasons after which retrying the same credential can never succeed until its tokens change. */
+/**
+ * Reasons after which retrying the same credential can never succeed until its tokens change.
+ * `invalid_grant` is terminal even on an HTTP 400: that is the status RFC 6749 §5.2 gives it, so the status alone
+ * cannot tell it from a malformed request. `invalid_token` is deliberately absent: on a 401 it means the access
+ * token expired or was rotated elsewhere, which a refresh fixes; only a failed refresh makes the credential dead.
+ */
 export const TERMINAL_REASONS = [
   "invalid_grant",
   "refresh_token_reused",
@@ -26,6 +31,8 @@ export const TERMINAL_REASONS = [
   "token_invalidated",
   "unauthorized_client",
   "invalid_api_key",
+  "invalid_refresh_token",
+  "refresh_token_expired",
 ] as const;
 
 export interface FailureReport {
@@ -49,20 +56,54 @@ export interface HealthContext {
 }
 
 const BILLING = /billing|insufficient[_ ]quota|credit balance|payment required|quota exceeded for billing|out of credits/i;
+/**
+ * Softer billing words that providers send with 400, 404 or 429 instead of 402: OpenRouter's "Insufficient
+ * credits", Nous Portal's 404 "not available on the Free Tier" / "requires available credits", Groq's "Monthly quota
+ * reached". They lose to an explicit rate-limit phrase: OpenRouter's "Rate limit exceeded: free-models-per-day. Add
+ * 10 credits ..." is a daily throttle with a reset, not an empty account.
+ */
+const SOFT_BILLING = /\bcredits\b|free tier|monthly quota/i;
+const RATE_LIMIT_PHRASE = /rate[ _-]?limit|too many requests|request rate increased too quickly/i;
+/** A rate limit sent as 400 must say so plainly ("rate limit exceeded on this model"), not merely mention limits. */
+const RATE_LIMIT_400 = /rate[ _-]?limit(?:ed|[ _]exceeded)|too many requests|request rate increased too quickly/i;
+/** Z.AI and others reuse 429 for a server-wide overload: the key is fine. */
+const OVERLOADED = /temporarily overloaded|overloaded_error|server is overloaded|service is overloaded/i;
+/** Anthropic's 429 for a long-context request on a plan without extra usage: the request's fault, not the key's. */
+const REQUEST_SIDE_429 = /extra usage is required for long context/i;
+/** OpenRouter relaying a limit of the upstream provider behind one model, not of the OpenRouter key. */
+const UPSTREAM_PROVIDER = /provider returned error|rate-limited upstream/i;
 
 export function findTerminalReason(failure: FailureReport): string | undefined {
   const haystack = `${failure.reason ?? ""} ${failure.message ?? ""}`;
   return TERMINAL_REASONS.find((reason) => haystack.includes(reason));
 }
 
-export type FailureClass = "terminal" | "billing" | "unauthorized" | "rate_limit" | "server" | "request";
+/**
+ * `overloaded`: the provider is busy, not this credential; no bench and no strike. A 529 stays `server` (a short
+ * bench, as the health rules of issue 3 pin), only a 429 that says "overloaded" is read this way.
+ */
+export type FailureClass = "terminal" | "billing" | "unauthorized" | "rate_limit" | "overloaded" | "server" | "request";
 
+/**
+ * What a failure says about the credential. The status code is only the first hint: providers send billing as 400,
+ * 404 or 429, overload and request errors as 429, and rate limits as 400. See test/pool/health.test.ts
+ * ("classification beyond the status code").
+ */
 export function classifyFailure(failure: FailureReport): FailureClass {
   if (findTerminalReason(failure)) return "terminal";
-  if (failure.status === 402 || BILLING.test(`${failure.reason ?? ""} ${failure.message ?? ""}`)) return "billing";
-  if (failure.status === 401 || failure.status === 403) return "unauthorized";
-  if (failure.status === 429) return "rate_limit";
-  if (failure.status === 0 || failure.status === 408 || failure.status >= 500) return "server";
+  const text = `${failure.reason ?? ""} ${failure.message ?? ""}`;
+  const { status } = failure;
+  if (status === 429 && REQUEST_SIDE_429.test(text)) return "request";
+  if (status === 402 || BILLING.test(text)) return "billing";
+  // The relayed upstream limit is a rate limit of one model (the pool benches only that model when it is named).
+  if (status === 429 && UPSTREAM_PROVIDER.test(text)) return "rate_limit";
+  if (status === 429 && OVERLOADED.test(text)) return "overloaded";
+  const softBilling = SOFT_BILLING.test(text) && !RATE_LIMIT_PHRASE.test(text);
+  if ((status === 400 || status === 404 || status === 429) && softBilling) return "billing";
+  if (status === 401 || status === 403) return "unauthorized";
+  if (status === 429) return "rate_limit";
+  if (status === 400 && RATE_LIMIT_400.test(text)) return "rate_limit";
+  if (status === 0 || status === 408 || status >= 500) return "server";
   return "request";
 }
 
@@ -90,7 +131,7 @@ export function computeFailureStatus(failure: FailureReport, context: HealthCont
     ...(message ? { message } : {}),
     ...(failure.model ? { model: failure.model } : {}),
   };
-  if (kind === "request") return undefined;
+  if (kind === "request" || kind === "overloaded") return undefined;
   if (kind === "terminal") {
     return { state: "dead", ...base, reason: findTerminalReason(failure) ?? "terminal" };
   }

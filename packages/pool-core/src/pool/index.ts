@@ -33,7 +33,15 @@ export {
   type SelectOptions,
 } from "./pool.js";
 export { KNOWN_PROVIDERS, assertProviderName, getProviderDefaults, type ProviderDefaults } from "./providers.js";
-export { parseDuration, parseResetInfo, type HeaderBag } from "./reset-info.js";
+export { parseDuration, parseResetInfo, parseResetValue, type HeaderBag } from "./reset-info.js";
+export {
+  formatQuotaWindow,
+  parseQuotaWindows,
+  type QuotaFormatOptions,
+  type QuotaReading,
+  type QuotaWindow,
+  type QuotaWindowStatus,
+} from "./quota-windows.js";
 export { chooseCredential, orderCredentials, type StrategyChoice, type StrategyInput } from "./strategy.js";
 export { findCredential, listCredentials, resolveTarget } from "./targets.js";
 export { maskSecret } from "./mask.js";

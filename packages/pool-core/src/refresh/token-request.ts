@@ -3,13 +3,14 @@ import { parseResetInfo, scrubMessage, TERMINAL_REASONS, type HeaderBag } from "
 import type { CredentialSecrets } from "../store/schema.js";
 import { buildRefreshBody, parseTokenGrant, type TokenEndpoint, type TokenGrant } from "./adapters.js";
 
-/** Reasons after which this refresh token can never work again. */
+/**
+ * Reasons after which this refresh token can never work again (TERMINAL_REASONS already holds
+ * `invalid_refresh_token` and `refresh_token_expired`, which a worker may report too).
+ */
 export const REFRESH_TERMINAL_REASONS: readonly string[] = [
   ...TERMINAL_REASONS,
-  "refresh_token_expired",
   "refresh_token_invalidated",
   "refresh_token_revoked",
-  "invalid_refresh_token",
 ];
 
 export type TokenCallResult =

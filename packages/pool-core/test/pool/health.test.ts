@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import {
   TERMINAL_REASONS,
+  classifyFailure,
   computeFailureStatus,
   healthConfigSchema,
   type CredentialStatus,
@@ -96,10 +97,17 @@ describe("terminal reasons", () => {
     }
   });
 
-  it("lists exactly the six reasons of issue 3", () => {
-    expect([...TERMINAL_REASONS].sort()).toEqual(
-      ["invalid_api_key", "invalid_grant", "refresh_token_reused", "token_invalidated", "token_revoked", "unauthorized_client"],
-    );
+  it("lists the six reasons of issue 3 and the two refresh-token reasons of issue 13", () => {
+    expect([...TERMINAL_REASONS].sort()).toEqual([
+      "invalid_api_key",
+      "invalid_grant",
+      "invalid_refresh_token",
+      "refresh_token_expired",
+      "refresh_token_reused",
+      "token_invalidated",
+      "token_revoked",
+      "unauthorized_client",
+    ]);
   });
 });
 
@@ -160,5 +168,149 @@ describe("inside an open window", () => {
 
   it("still kills the credential on a terminal reason", () => {
     expect(statusAfter({ status: 401, reason: "token_revoked" }, { current: open })?.state).toBe("dead");
+  });
+});
+
+// Issue 13, 6b: what the providers actually send, with the status code that does not tell the whole story.
+describe("classification beyond the status code", () => {
+  const body = (value: unknown) => JSON.stringify(value);
+  it.each<[string, FailureReport, string, number | undefined]>([
+    // provider and wire sample, failure, class, cooldown (undefined: the credential is left alone)
+    [
+      "OpenRouter 429: out of credits",
+      { status: 429, message: body({ error: { message: "Insufficient credits remaining.", code: 429 } }) },
+      "billing",
+      24 * HOUR,
+    ],
+    [
+      "Nous Portal 404: model not on the Free Tier",
+      {
+        status: 404,
+        model: "gpt-5",
+        message: body({ status: 404, message: "Model 'gpt-5' is not available on the Free Tier. Upgrade at https://portal.nousresearch.com or pick a free model." }),
+      },
+      "billing",
+      24 * HOUR,
+    ],
+    [
+      "Nous Portal 404: paid model without credits",
+      {
+        status: 404,
+        message: body({ status: 404, message: "Model 'openai/gpt-5.5-pro' requires available credits. Your account balance is too low to use paid models." }),
+      },
+      "billing",
+      24 * HOUR,
+    ],
+    ["Groq 429: Monthly quota reached", { status: 429, message: "Monthly quota reached." }, "billing", 24 * HOUR],
+    [
+      "Anthropic 400: credit balance too low",
+      { status: 400, message: body({ type: "error", error: { type: "invalid_request_error", message: "Your credit balance is too low to access the Anthropic API." } }) },
+      "billing",
+      24 * HOUR,
+    ],
+    [
+      "Z.AI 429: temporarily overloaded",
+      { status: 429, message: "The service may be temporarily overloaded, please try again later" },
+      "overloaded",
+      undefined,
+    ],
+    [
+      "an Anthropic-compatible relay 429 with an overloaded_error body",
+      { status: 429, message: body({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }) },
+      "overloaded",
+      undefined,
+    ],
+    [
+      "OpenRouter 400: rate limit exceeded on this model",
+      { status: 400, message: body({ error: { message: "rate limit exceeded on this model" } }) },
+      "rate_limit",
+      MINUTE,
+    ],
+    [
+      "Alibaba DashScope 400: request rate increased too quickly",
+      {
+        status: 400,
+        message:
+          "Upstream error from Alibaba: Request rate increased too quickly. To ensure system stability, please adjust your client logic to scale requests more smoothly over time.",
+      },
+      "rate_limit",
+      MINUTE,
+    ],
+    [
+      "Anthropic 429: extra usage required for long context",
+      {
+        status: 429,
+        model: "claude-sonnet-4",
+        message: body({ type: "error", error: { type: "rate_limit_error", message: "Extra usage is required for long context requests over 200k tokens" } }),
+      },
+      "request",
+      undefined,
+    ],
+    [
+      "OpenRouter 429: an upstream provider's limit relayed as 'Provider returned error'",
+      {
+        status: 429,
+        model: "deepseek/deepseek-r1:free",
+        message: body({
+          error: {
+            message: "Provider returned error",
+            code: 429,
+            metadata: { raw: "deepseek/deepseek-r1:free is temporarily rate-limited upstream. Please retry shortly.", provider_name: "Chutes" },
+          },
+        }),
+      },
+      "rate_limit",
+      MINUTE,
+    ],
+    [
+      "OpenRouter 429: daily free-model limit that mentions credits stays a rate limit",
+      {
+        status: 429,
+        message: body({ error: { message: "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day", code: 429 } }),
+      },
+      "rate_limit",
+      MINUTE,
+    ],
+    [
+      "OAuth resource server 401 invalid_token: a reason to refresh, not to give up",
+      { status: 401, message: body({ error: "invalid_token", error_description: "The access token expired" }) },
+      "unauthorized",
+      5 * MINUTE,
+    ],
+    ["a plain 400 about the request", { status: 400, message: "max_tokens: must be positive" }, "request", undefined],
+  ])("%s", (_case, failure, kind, cooldown) => {
+    expect(classifyFailure(failure)).toBe(kind);
+    const status = statusAfter(failure);
+    if (cooldown === undefined) {
+      expect(status).toBeUndefined();
+    } else {
+      expect(status).toMatchObject({ state: "exhausted", reason: kind });
+      expect((status?.until ?? NaN) - NOW).toBe(cooldown);
+    }
+  });
+
+  it("does not add a strike for an overloaded 429, so the next real 429 still starts the ladder at 60 s", () => {
+    const struck: CredentialStatus = { state: "exhausted", since: NOW - 10 * MINUTE, until: NOW - MINUTE, reason: "rate_limit", strikes: 2 };
+    expect(statusAfter({ status: 429, message: "The service may be temporarily overloaded" }, { current: struck })).toBeUndefined();
+  });
+
+  it.each<[string, FailureReport, string]>([
+    [
+      "Anthropic token endpoint 400 invalid_grant",
+      { status: 400, message: body({ error: "invalid_grant", error_description: "Refresh token not found or invalid" }) },
+      "invalid_grant",
+    ],
+    [
+      "a token endpoint 400 invalid_refresh_token",
+      { status: 400, message: body({ error: "invalid_refresh_token", error_description: "The refresh token is invalid" }) },
+      "invalid_refresh_token",
+    ],
+    [
+      "OpenAI auth 401 refresh_token_expired",
+      { status: 401, message: body({ error: { message: "Your refresh token has expired. Please try signing in again.", code: "refresh_token_expired" } }) },
+      "refresh_token_expired",
+    ],
+  ])("%s makes the credential dead", (_case, failure, reason) => {
+    expect(statusAfter(failure)).toMatchObject({ state: "dead", reason });
   });
 });

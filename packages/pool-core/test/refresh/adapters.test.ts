@@ -255,6 +255,34 @@ describe("error bodies in provider styles", () => {
     expect(await postRefreshRequest(endpoint, "rt", requestOptions())).toMatchObject({ kind: "terminal", reason: "refresh_token_reused" });
   });
 
+  // Issue 13, 6b: the refresh-token reasons each provider sends. invalid_grant stays terminal on a 400, the status
+  // RFC 6749 gives it; invalid_token is about an access token, so at a token endpoint it is not the refresh
+  // token's death.
+  it.each<[string, number, unknown, { kind: string; reason?: string }]>([
+    [
+      "OpenAI auth 401 with the nested code refresh_token_expired",
+      401,
+      { error: { message: "Your refresh token has expired. Please try signing in again.", type: "invalid_request_error", code: "refresh_token_expired" } },
+      { kind: "terminal", reason: "refresh_token_expired" },
+    ],
+    [
+      "a 400 with the flat OAuth error invalid_refresh_token",
+      400,
+      { error: "invalid_refresh_token", error_description: "The refresh token is invalid or expired" },
+      { kind: "terminal", reason: "invalid_refresh_token" },
+    ],
+    [
+      "Anthropic's 400 invalid_grant",
+      400,
+      { error: "invalid_grant", error_description: "Refresh token not found or invalid" },
+      { kind: "terminal", reason: "invalid_grant" },
+    ],
+    ["a 401 invalid_token", 401, { error: "invalid_token", error_description: "The access token is invalid" }, { kind: "rejected" }],
+  ])("classifies %s", async (_case, status, body, expected) => {
+    reply = { status, body: JSON.stringify(body) };
+    expect(await postRefreshRequest(endpoint, "rt", requestOptions())).toMatchObject(expected);
+  });
+
   it("treats a 2xx without an access token as an unknown outcome, never as success", async () => {
     reply = { status: 200, body: JSON.stringify({ token_type: "Bearer" }) };
     expect((await postRefreshRequest(endpoint, "rt", requestOptions())).kind).toBe("unknown");
