@@ -24,5 +24,5 @@ export type {
   SourceReading,
   SourceSpec,
 } from "./types.js";
-export { watchSources, type SourceWatcher, type WatchSourcesOptions } from "./watch.js";
+export { watchLinkedSources, watchSources, type SourceWatcher, type WatchSourcesOptions } from "./watch.js";
 export { repairWriteBack, writeBackCredential } from "./write-back.js";
