@@ -16,7 +16,7 @@ export interface WatchSourcesOptions extends SyncOptions {
   specs?: readonly SourceSpec[] | ((doc: PoolDocument) => readonly SourceSpec[]);
   /** Coalesces a burst of events (an editor's temp file and rename) into one sync. */
   debounceMs?: number;
-  /** Stat poll for filesystems where events get lost (default 1000: two stats a second keep the one-second promise). */
+  /** Stat poll for filesystems where events get lost (default 1000 ms, so a lost event still costs at most a second). */
   pollIntervalMs?: number;
   /** Sync once when watching starts (default true). */
   initialSync?: boolean;
