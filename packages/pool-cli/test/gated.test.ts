@@ -1,6 +1,6 @@
 // reveal and export (the only commands that print secrets), the TOTP gate in front of them and of changes to the
 // pool, completion scripts, and watch's one-line-per-change output.
-import { readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { beginTotpSetup, confirmTotpSetup, generateTotpCode, type BeginTotpSetupResult } from "@credpool/pool-core";
 import { spawnChild } from "@credpool/pool-testkit";
@@ -210,5 +210,35 @@ describe("credpool watch", () => {
       ]);
     }
     expect(text.messages).toHaveLength(2);
+  });
+
+  it("shows a dead Claude Code login come back when Claude Code logs in again", async () => {
+    const pool = await freshPool();
+    const claudeDir = join(pool.dir.path, "claude");
+    const claudePath = join(claudeDir, ".credentials.json");
+    await mkdir(claudeDir, { recursive: true });
+    const claudeFile = () =>
+      JSON.stringify({
+        claudeAiOauth: { accessToken: fixtureSecret("sk-ant-oat01-"), refreshToken: fixtureSecret("sk-ant-ort01-"), expiresAt: Date.now() + 3_600_000 },
+      });
+    await writeFile(claudePath, claudeFile(), { mode: 0o600 });
+    expect((await pool.run(["import", "claude-code"], { env: { CLAUDE_CONFIG_DIR: claudeDir } })).code).toBe(0);
+    const revoked = await pool.run(["report", "anthropic#1", "--status", "401", "--message", "token_revoked"]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+
+    type Frame = { rev?: number; credentials?: { state: string }[] };
+    const json = spawnChild(CLI_BIN, ["--pool", pool.path, "watch", "--json"], { env: { NO_COLOR: "1" } });
+    try {
+      await json.waitFor<Frame>((message) => message.credentials?.[0]?.state === "dead");
+      await writeFile(`${claudePath}.tmp`, claudeFile(), { mode: 0o600 });
+      await rename(`${claudePath}.tmp`, claudePath);
+      // The guard only catches a hang: the watcher is expected well inside it.
+      await json.waitFor<Frame>((message) => message.credentials?.[0]?.state === "ok", 15_000);
+    } finally {
+      json.kill("SIGTERM");
+      const exit = await json.exited;
+      recordOutput("credpool watch --json", `${JSON.stringify(json.messages)}\n${json.stderr()}`);
+      expect(exit).toEqual({ code: 0, signal: null });
+    }
   });
 });

@@ -1,7 +1,9 @@
 // lease, release and exec as real processes: a lease outlives `credpool lease` until `credpool release` ends it,
 // and exec always releases, whether its command exits, fails or is killed, passing the exit status through.
 import { spawn } from "node:child_process";
-import { createFileBackend } from "@credpool/pool-core";
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createFileBackend, listCredentials } from "@credpool/pool-core";
 import { startFakeTokenServer } from "@credpool/pool-testkit";
 import { describe, expect, it } from "vitest";
 import { cliArgs, fixtureSecret, recordOutput, useTestPools, type TestPool } from "./helpers/cli.js";
@@ -218,6 +220,53 @@ describe("credpool exec", () => {
     await exec.firstLine;
     expect(await liveLeaseIds(pool.path)).toHaveLength(1);
     exec.child.kill("SIGTERM");
+    expect(await exec.exited).toEqual({ code: 143, signal: null });
+    expect(await liveLeaseIds(pool.path)).toEqual([]);
+  });
+
+  it("adopts a re-login written to the linked Claude Code file while its command runs, and exits once it ends", async () => {
+    const pool = await freshPool();
+    const claudeDir = join(pool.dir.path, "claude");
+    const claudePath = join(claudeDir, ".credentials.json");
+    await mkdir(claudeDir, { recursive: true });
+    const claudeFile = () =>
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: fixtureSecret("sk-ant-oat01-"),
+          refreshToken: fixtureSecret("sk-ant-ort01-"),
+          expiresAt: Date.now() + 3_600_000,
+        },
+      });
+    await writeFile(claudePath, claudeFile(), { mode: 0o600 });
+    const imported = await pool.run(["import", "claude-code"], { env: { CLAUDE_CONFIG_DIR: claudeDir } });
+    expect(imported.code, imported.stderr).toBe(0);
+    const accessTokenInPool = async (): Promise<string | undefined> => {
+      const backend = createFileBackend({ path: pool.path, createIfMissing: false });
+      try {
+        return listCredentials((await backend.read()).doc)[0]?.secrets.accessToken;
+      } finally {
+        await backend.close();
+      }
+    };
+    const before = await accessTokenInPool();
+
+    const exec = startExec(pool, ["anthropic", "--", process.execPath, "-e", WAIT_FOREVER]);
+    const pid = Number(await exec.firstLine);
+    // Claude Code logs in again: a new file renamed over the old one.
+    const relogin = claudeFile();
+    await writeFile(`${claudePath}.tmp`, relogin, { mode: 0o600 });
+    await rename(`${claudePath}.tmp`, claudePath);
+    const wanted = (JSON.parse(relogin) as { claudeAiOauth: { accessToken: string } }).claudeAiOauth.accessToken;
+    // A guard against a hang, not a timing figure: the watcher is expected well inside it.
+    const guardUntil = Date.now() + 15_000;
+    while ((await accessTokenInPool()) !== wanted) {
+      if (Date.now() > guardUntil) throw new Error("credpool exec did not adopt the rewritten Claude Code file");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(wanted).not.toBe(before);
+
+    process.kill(pid, "SIGTERM");
+    // exec ends by itself once its command has: no watcher is left holding it open.
     expect(await exec.exited).toEqual({ code: 143, signal: null });
     expect(await liveLeaseIds(pool.path)).toEqual([]);
   });

@@ -13,6 +13,7 @@ import {
   loadCredpoolConfig,
   openPool,
   resolvePoolOption,
+  watchLinkedSources,
   type PoolEvent,
 } from "@credpool/pool-core";
 import { createAdminGate } from "./admin-gate.js";
@@ -93,6 +94,23 @@ async function runGateway(argv: string[]): Promise<void> {
   });
   // Create the pool on first start so a fresh machine has something to serve.
   await pool.update(() => undefined);
+  // A refresh or re-login in Claude Code or Codex reaches the next lease. See test/gateway/sources-follow.test.ts.
+  const sources = watchLinkedSources(pool.backend, {
+    onEvent: (event) => logger.warn(event, event.event),
+    onSync: (result) => {
+      for (const error of result.errors) logger.warn({ event: "sources.unreadable", error: error.message }, "sources.unreadable");
+      if (!result.committed) {
+        logger.debug({ event: "sources.unchanged", rev: result.rev }, "sources.unchanged");
+        return;
+      }
+      const changes = result.changes
+        .filter((change) => change.action === "updated")
+        .map((change) => ({ credentialId: change.credentialId, reason: change.reason }));
+      logger.info({ event: "sources.synced", rev: result.rev, changes }, "sources.synced");
+    },
+    onError: (error) => logger.warn({ event: "sources.sync_failed", error: (error as Error).message }, "sources.sync_failed"),
+  });
+  await sources.ready.catch(() => undefined);
   const tokens = createTokenStore({ dir: home });
   await tokens.open();
   // TOTP audit events go to the gateway's log and to audit.log beside the pool, which every credpool process shares.
@@ -140,6 +158,7 @@ async function runGateway(argv: string[]): Promise<void> {
     void (async () => {
       await gateway.close();
       await handler.close();
+      await sources.close();
       await pool.close();
       await tokens.close();
       await totp.close();

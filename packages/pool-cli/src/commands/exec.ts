@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
-import { getProviderDefaults, type Lease, type LeaseOutcome } from "@credpool/pool-core";
+import { getProviderDefaults, watchLinkedSources, type Lease, type LeaseOutcome } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, integerArgument } from "../command.js";
 import { parseSecondsOrDuration } from "../durations.js";
@@ -115,6 +115,12 @@ export const { help, run } = defineCommand({
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     };
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+    // The pool stays current while the command runs (a re-login in Claude Code or Codex is adopted for the next
+    // lease anywhere); the command itself keeps the token it was started with.
+    const sources = watchLinkedSources(pool.backend, {
+      env: context.env,
+      onError: (error) => output.note(`credpool: could not sync a linked source: ${(error as Error).message}`),
+    });
     const renewTimer = setInterval(() => {
       lease.renew(ttlMs).catch((error: unknown) => output.note(`credpool: could not renew lease ${lease.id}: ${(error as Error).message}`));
     }, Math.max(1000, Math.floor(ttlMs / 3)));
@@ -126,6 +132,7 @@ export const { help, run } = defineCommand({
       },
     );
     clearInterval(renewTimer);
+    await sources.close();
 
     let exitCode: number;
     if (ended.spawnError) {

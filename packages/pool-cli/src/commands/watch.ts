@@ -1,6 +1,6 @@
 // `credpool watch`: a live view of the pool. On a terminal it redraws the table on every change (and every few
 // seconds for the countdowns); piped, it prints one line per change so logs and `grep` work.
-import { listCredentialViews, type PoolDocument } from "@credpool/pool-core";
+import { listCredentialViews, watchLinkedSources, type PoolDocument } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { describeStatus, refOf, summarizeCredential } from "../credential-view.js";
@@ -15,7 +15,8 @@ export const { help, run } = defineCommand({
   description:
     "Follow the pool as other processes use it. On a terminal the table is redrawn whenever the pool changes.\n" +
     "When stdout is not a terminal, one line is printed per change (with --json, one JSON object per line:\n" +
-    "{rev, updatedAt, changed, credentials}). Stop with Ctrl-C.",
+    "{rev, updatedAt, changed, credentials}). While it runs, a refresh or re-login in Claude Code or Codex is\n" +
+    "adopted from every linked file. Stop with Ctrl-C.",
   args: [{ name: "provider" }],
   options: { json: jsonOption },
   examples: ["credpool watch", "credpool watch anthropic", "credpool watch --json | jq -c '.changed'"],
@@ -76,6 +77,11 @@ export const { help, run } = defineCommand({
 
     draw(pool.doc);
     const stop = pool.onChange((change) => draw(change.doc));
+    // Adopted tokens are commits like any other, so they show up through onChange.
+    const sources = watchLinkedSources(pool.backend, {
+      env: context.env,
+      onError: (error) => output.note(`credpool: could not sync a linked source: ${(error as Error).message}`),
+    });
     // Also what keeps the process alive: the pool's watcher and signal handlers hold no reference to the loop.
     const redraw = setInterval(() => {
       if (output.isTTY && !input.json) draw(pool.doc);
@@ -89,6 +95,7 @@ export const { help, run } = defineCommand({
     });
     clearInterval(redraw);
     stop();
+    await sources.close();
     await pool.close();
     return 0;
   },

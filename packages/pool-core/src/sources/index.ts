@@ -5,7 +5,7 @@ export { parseClaudeCodeFile, resolveClaudeCodePath } from "./claude-code.js";
 export { parseCodexFile, resolveCodexPath } from "./codex.js";
 export { DEFAULT_ENV_VARS, readEnvCandidates, resolveEnvMap } from "./env.js";
 export { parseHermesFile, resolveHermesPath } from "./hermes.js";
-export { createLinkedRefresher, createSourceLinks, repairWriteBack, writeBackCredential, type SourceLinksOptions } from "./links.js";
+export { createLinkedRefresher, createSourceLinks, type SourceLinksOptions } from "./links.js";
 export { readSourceFile, rewriteSourceFile, type SourceFile } from "./source-file.js";
 export {
   defaultSourceSpecs,
@@ -24,4 +24,5 @@ export type {
   SourceReading,
   SourceSpec,
 } from "./types.js";
-export { watchSources, type SourceWatcher, type WatchSourcesOptions } from "./watch.js";
+export { watchLinkedSources, watchSources, type SourceWatcher, type WatchSourcesOptions } from "./watch.js";
+export { repairWriteBack, writeBackCredential } from "./write-back.js";

@@ -11,9 +11,9 @@ import { parseClaudeCodeFile, resolveClaudeCodePath } from "./claude-code.js";
 import { parseCodexFile, resolveCodexPath } from "./codex.js";
 import { readEnvCandidates, resolveEnvMap } from "./env.js";
 import { parseHermesFile, resolveHermesPath } from "./hermes.js";
-import { repairWriteBack } from "./links.js";
 import { readSourceFile } from "./source-file.js";
 import type { CredentialCandidate, SourceReading, SourceSpec } from "./types.js";
+import { repairWriteBack } from "./write-back.js";
 
 export interface SyncOptions {
   env?: NodeJS.ProcessEnv;

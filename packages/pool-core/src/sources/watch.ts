@@ -4,15 +4,19 @@ import { realpath, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, sep } from "node:path";
 import { watch as chokidarWatch, type FSWatcher } from "chokidar";
 import type { PoolBackend } from "../store/index.js";
+import type { PoolDocument } from "../store/schema.js";
 import { defaultSourceSpecs, linkedSourceSpecs, sourcePathOf, syncSources, type SyncOptions, type SyncResult } from "./sync.js";
 import type { SourceSpec } from "./types.js";
 
 export interface WatchSourcesOptions extends SyncOptions {
-  /** Defaults to Claude Code, Codex and the environment, plus every file the pool links to (re-read each sync). */
-  specs?: readonly SourceSpec[];
+  /**
+   * Defaults to Claude Code, Codex and the environment, plus every file the pool links to. A function is asked again
+   * with the current document on each sync, and whenever the pool changes (another process imported a file).
+   */
+  specs?: readonly SourceSpec[] | ((doc: PoolDocument) => readonly SourceSpec[]);
   /** Coalesces a burst of events (an editor's temp file and rename) into one sync. */
   debounceMs?: number;
-  /** Slow stat poll for filesystems where events get lost, and for symlinked files. */
+  /** Stat poll for filesystems where events get lost (default 1000 ms, so a lost event still costs at most a second). */
   pollIntervalMs?: number;
   /** Sync once when watching starts (default true). */
   initialSync?: boolean;
@@ -56,7 +60,7 @@ async function signatureOf(path: string): Promise<string> {
 export function watchSources(backend: PoolBackend, options: WatchSourcesOptions = {}): SourceWatcher {
   const env = options.env ?? process.env;
   const debounceMs = options.debounceMs ?? 50;
-  const pollIntervalMs = options.pollIntervalMs ?? 2000;
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const syncOptions: SyncOptions = {
     env,
     ...(options.now ? { now: options.now } : {}),
@@ -100,17 +104,22 @@ export function watchSources(backend: PoolBackend, options: WatchSourcesOptions 
     return created;
   }
 
+  const specsOf = (doc: PoolDocument): SourceSpec[] =>
+    typeof options.specs === "function" ? [...options.specs(doc)] : [...defaultSourceSpecs(), ...linkedSourceSpecs(doc)];
+
   async function currentSpecs(): Promise<SourceSpec[]> {
-    if (options.specs) return [...options.specs];
-    const { doc } = await backend.read();
-    return [...defaultSourceSpecs(), ...linkedSourceSpecs(doc)];
+    if (options.specs && typeof options.specs !== "function") return [...options.specs];
+    return specsOf((await backend.read()).doc);
   }
+
+  const watchedFilesOf = (specs: readonly SourceSpec[]): string[] =>
+    [
+      ...new Set(specs.filter((spec) => spec.kind === "claude-code" || spec.kind === "codex").map((spec) => sourcePathOf(spec, env) ?? "")),
+    ].filter((path) => path !== "");
 
   /** Points the directory watchers at each file, or at its nearest existing ancestor until the file's dir exists. */
   async function arm(specs: readonly SourceSpec[]): Promise<void> {
-    const files = [
-      ...new Set(specs.filter((spec) => spec.kind === "claude-code" || spec.kind === "codex").map((spec) => sourcePathOf(spec, env) ?? "")),
-    ].filter((path) => path !== "");
+    const files = watchedFilesOf(specs);
     const paths = new Set<string>(files);
     const dirs = new Set<string>();
     for (const file of files) {
@@ -123,14 +132,17 @@ export function watchSources(backend: PoolBackend, options: WatchSourcesOptions 
     }
     if (closed) return;
     interesting = [...paths];
-    if (!watcher) {
+    // No watcher until there is something to watch: chokidar never reports ready for an empty list, and a start-up
+    // waiting on that (with nothing else keeping the loop alive) would end the process.
+    if (!watcher && dirs.size > 0) {
       watcher = startWatcher([...dirs]);
       for (const dir of dirs) watchedDirs.add(dir);
+      await listening;
     }
     for (const dir of dirs) {
       if (!watchedDirs.has(dir)) {
         watchedDirs.add(dir);
-        watcher.add(dir);
+        watcher?.add(dir);
       }
     }
     // Directories are never unwatched: chokidar's unwatch() ignores everything beneath the path too, which would
@@ -153,13 +165,14 @@ export function watchSources(backend: PoolBackend, options: WatchSourcesOptions 
       again = false;
       const specs = await currentSpecs();
       result = await syncSources(backend, specs, syncOptions);
+      // New links (an import since the last sync) and newly created directories get watched from now on; the
+      // observer hears of the sync once they are.
+      await arm(specs);
       try {
         options.onSync?.(result);
       } catch {
         // The observer's failure is not the watcher's.
       }
-      // New links (an import since the last sync) and newly created directories get watched from now on.
-      await arm(specs);
     } while (again && !closed);
     return result;
   }
@@ -196,10 +209,19 @@ export function watchSources(backend: PoolBackend, options: WatchSourcesOptions 
   }, pollIntervalMs);
   poll.unref();
 
+  // A file linked by another process (an import while we run) is watched from the next pool change on, not only
+  // after the next event on a file we already watch.
+  const followsPool = (!options.specs || typeof options.specs === "function") && backend.capabilities.watch;
+  const stopFollowingPool = followsPool
+    ? backend.watch((change) => {
+        if (watchedFilesOf(specsOf(change.doc)).some((path) => !interesting.includes(path))) hint();
+      })
+    : undefined;
+
   const ready = (async () => {
     await arm(await currentSpecs());
     await listening;
-    if (options.initialSync !== false) await syncNow();
+    if (options.initialSync !== false && !closed) await syncNow();
   })();
   // `ready` is also awaited by callers; this keeps an early failure from being an unhandled rejection.
   ready.catch(report);
@@ -211,8 +233,23 @@ export function watchSources(backend: PoolBackend, options: WatchSourcesOptions 
       closed = true;
       clearTimeout(debounce);
       clearInterval(poll);
+      stopFollowingPool?.();
+      // Let a start-up still under way finish (it starts nothing once closed), so no watcher is created after this.
+      await ready.catch(() => undefined);
       await watcher?.close();
       if (running) await running.catch(() => undefined);
     },
   };
+}
+
+/**
+ * What a long-lived process follows (the gateway, `credpool watch`, `credpool exec` while its command runs): only the
+ * files the pool's credentials are linked to, so a refresh or a re-login in Claude Code or Codex is adopted. It
+ * adds no credential: that is `credpool import` and `credpool sync`, and a process's own environment is no source.
+ */
+export function watchLinkedSources(
+  backend: PoolBackend,
+  options: Omit<WatchSourcesOptions, "specs" | "addNew"> = {},
+): SourceWatcher {
+  return watchSources(backend, { ...options, specs: linkedSourceSpecs, addNew: false });
 }

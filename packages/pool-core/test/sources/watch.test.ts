@@ -6,6 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   createFileBackend,
   listCredentials,
+  syncSources,
+  watchLinkedSources,
   watchSources,
   type FileBackend,
   type SourceWatcher,
@@ -74,6 +76,53 @@ describe("watchSources", () => {
     const [credential] = listCredentials((await backend.read()).doc);
     expect(credential?.secrets.refreshToken).toBe("rt-2");
     expect(credential?.tokenGeneration).toBe(1);
+    expect(errors).toEqual([]);
+  });
+
+  it("follows only linked files: adds nothing by itself, and watches a file another process links later", async () => {
+    const claudeDir = join(dir.path, "home", ".claude");
+    const defaultPath = join(claudeDir, ".credentials.json");
+    const linkedPath = join(dir.path, "agent", ".credentials.json");
+    await mkdir(claudeDir, { recursive: true });
+    await mkdir(join(dir.path, "agent"), { recursive: true });
+    const pair = (n: number) => JSON.stringify({ claudeAiOauth: { accessToken: `at-${n}`, refreshToken: `rt-${n}`, expiresAt: Date.now() + 3_600_000 } });
+    await writeFile(defaultPath, pair(0));
+    const syncs: SyncResult[] = [];
+    const errors: unknown[] = [];
+    // An empty pool: nothing to watch yet, and the watcher still becomes ready. Only events (no poll) can drive it.
+    watcher = watchLinkedSources(backend, {
+      env: { CLAUDE_CONFIG_DIR: claudeDir },
+      pollIntervalMs: 600_000,
+      onSync: (result) => syncs.push(result),
+      onError: (error) => errors.push(error),
+    });
+    await watcher.ready;
+    expect(listCredentials((await backend.read()).doc)).toHaveLength(0);
+
+    // Another process imports a file; the running watcher learns of the link from the pool, not from a file event.
+    await writeFile(linkedPath, pair(1));
+    const importer = createFileBackend({ path: dir.file("pool.json") });
+    try {
+      await syncSources(importer, [{ kind: "claude-code", path: linkedPath }], { env: {} });
+    } finally {
+      await importer.close();
+    }
+    const linked = (await backend.read()).doc;
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (syncs.some((result) => result.rev >= linked.rev)) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 10);
+    });
+
+    const relogin = nextCommit(syncs);
+    await writeFile(`${linkedPath}.tmp`, pair(2));
+    await rename(`${linkedPath}.tmp`, linkedPath);
+    await relogin;
+    const credentials = listCredentials((await backend.read()).doc);
+    expect(credentials.map((credential) => credential.secrets.refreshToken)).toEqual(["rt-2"]);
     expect(errors).toEqual([]);
   });
 });
