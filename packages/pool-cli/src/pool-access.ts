@@ -7,7 +7,6 @@ import {
   PoolError,
   createFileBackend,
   createLinkedRefresher,
-  loadCredpoolConfig,
   openPool,
   resolvePoolPath,
   type FileBackendOptions,
@@ -16,8 +15,9 @@ import {
   type PoolOptions,
 } from "@credpool/pool-core";
 import type { CommandContext } from "./cli.js";
+import { loadCliConfig } from "./config.js";
 
-type PoolContext = Pick<CommandContext, "env" | "poolPath">;
+type PoolContext = Pick<CommandContext, "env" | "poolPath" | "stderr">;
 
 /**
  * `--pool` may name the file or its directory: a path ending in `.json` is the file, an existing directory gets
@@ -69,7 +69,7 @@ export async function openCliPool(
  */
 export async function openLeasingPool(context: PoolContext): Promise<Pool> {
   const file = await fileOptionsFor(context);
-  const { config } = await loadCredpoolConfig({ home: dirname(file.path), env: context.env });
+  const { config } = await loadCliConfig(context, dirname(file.path));
   const refresher = createLinkedRefresher({ ...config.refresh, env: context.env });
   return openPool({ file, refresher: refresher.ensureFresh });
 }
