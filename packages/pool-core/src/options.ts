@@ -61,11 +61,19 @@ export function findUnknownKeys(schema: z.ZodType, value: unknown, prefix = ""):
   return unknown;
 }
 
-/** Every dotted key path `schema` declares (record entries are not listed): the candidates for a suggestion. */
-export function listKnownKeys(schema: z.ZodType, prefix = ""): string[] {
+/**
+ * Every dotted key path `schema` declares, the candidates for a suggestion. A record's entries are listed under
+ * the names `value` gives them (`providers.custom:idp.tokenUrl`).
+ */
+export function listKnownKeys(schema: z.ZodType, value?: unknown, prefix = ""): string[] {
   const def = defOf(unwrap(schema));
+  const given = isPlainObject(value) ? value : {};
+  if (def.type === "record" && def.valueType) {
+    const valueType = def.valueType;
+    return Object.entries(given).flatMap(([key, child]) => listKnownKeys(valueType, child, join(prefix, key)));
+  }
   if (def.type !== "object" || !def.shape) return [];
-  return Object.entries(def.shape).flatMap(([key, child]) => [join(prefix, key), ...listKnownKeys(child, join(prefix, key))]);
+  return Object.entries(def.shape).flatMap(([key, child]) => [join(prefix, key), ...listKnownKeys(child, given[key], join(prefix, key))]);
 }
 
 /** Edit distance where swapping two neighbours counts as one edit (the commonest typo). */
@@ -120,7 +128,7 @@ export function describeUnknownKey(path: string, candidates: readonly string[], 
 export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const unknown = findUnknownKeys(schema, value);
   if (unknown.length > 0) {
-    const candidates = listKnownKeys(schema);
+    const candidates = listKnownKeys(schema, value);
     throw new PoolError("E_INVALID_OPTIONS", `Invalid ${what}: ${unknown.map((path) => describeUnknownKey(path, candidates)).join("; ")}`, {
       details: { unknownOptions: unknown },
     });

@@ -139,8 +139,9 @@ export function findConfigWarnings(raw: unknown, path = CONFIG_FILE_NAME): Confi
       warnings.push({ key, file: path, message: `\`${key}\` in ${path} is the old name of \`${renamed}\`; it still works, but rename it.` });
     }
   }
-  const candidates = listKnownKeys(credpoolConfigSchema);
-  for (const key of findUnknownKeys(credpoolConfigSchema, applyRenamedKeys(raw))) {
+  const read = applyRenamedKeys(raw);
+  const candidates = listKnownKeys(credpoolConfigSchema, read);
+  for (const key of findUnknownKeys(credpoolConfigSchema, read)) {
     const suggestion = suggestKey(key, candidates);
     warnings.push({
       key,
