@@ -1,7 +1,10 @@
 // The one way factories read their options: unknown keys are refused with a "did you mean", every other failure
 // is an E_INVALID_OPTIONS rendered by z.prettifyError. config.json uses the same key walk to warn instead.
-import type { z } from "zod";
+import { z } from "zod";
 import { PoolError, fromZodError } from "./errors.js";
+
+/** An option that is a callback (a hook, a clock, a refresher): checked to be a function, passed through as is. */
+export const functionOption = z.custom<(...args: never[]) => unknown>((value) => typeof value === "function", "must be a function");
 
 /** The zod definition fields the key walk reads; zod 4 keeps them on `_zod.def`. */
 interface SchemaDef {

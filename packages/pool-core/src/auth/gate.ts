@@ -2,7 +2,7 @@
 // out, keep idle-limited sessions in memory, and deny whenever the secret or the state is in doubt.
 import { z } from "zod";
 import { PoolError } from "../errors.js";
-import { parseOptions } from "../options.js";
+import { functionOption, parseOptions } from "../options.js";
 import { totpConfigSchema, type TotpConfig } from "../config/config-schema.js";
 import { resolveTotpSecretSource, type TotpSecretSource } from "../config/load-config.js";
 import {
@@ -103,16 +103,14 @@ export interface TotpGate {
   close(): Promise<void>;
 }
 
-const functionSchema = z.custom<(...args: never[]) => unknown>((value) => typeof value === "function", "must be a function");
-
 /** TotpGateOptions as parseOptions checks them; `config` takes its defaults here. */
 export const totpGateOptionsSchema = z.object({
   home: z.string().min(1),
   config: totpConfigSchema.prefault({}),
   secretSource: z.custom<TotpSecretSource>((value) => typeof value === "object" && value !== null, "must be a secret source").optional(),
   statePath: z.string().min(1).optional(),
-  audit: functionSchema.optional(),
-  clock: functionSchema.optional(),
+  audit: functionOption.optional(),
+  clock: functionOption.optional(),
   lockTimeoutMs: z.number().int().positive().optional(),
   staleMs: z.number().int().positive().optional(),
 });
