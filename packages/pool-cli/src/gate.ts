@@ -8,7 +8,6 @@ import {
   PoolError,
   createAuditFileSink,
   createTotpGate,
-  loadCredpoolConfig,
   type AuditSink,
   type DoctorFinding,
   type TotpGate,
@@ -16,6 +15,7 @@ import {
 } from "@credpool/pool-core";
 import type { CommandContext } from "./cli.js";
 import type { OptionSpec } from "./command.js";
+import { loadCliConfig } from "./config.js";
 import { canPrompt, promptLine } from "./output.js";
 import { lockTimeoutFrom, resolveCliPoolPath } from "./pool-access.js";
 
@@ -68,7 +68,7 @@ export function cliAuditSink(home: string, context: CommandContext): AuditSink {
  */
 export async function cliGateOptions(context: CommandContext): Promise<TotpGateOptions> {
   const home = dirname(await resolveCliPoolPath(context));
-  const loaded = await loadCredpoolConfig({ home, env: context.env });
+  const loaded = await loadCliConfig(context, home);
   const lockTimeoutMs = lockTimeoutFrom(context.env);
   return {
     home,

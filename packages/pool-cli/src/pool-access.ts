@@ -5,7 +5,6 @@ import {
   PoolError,
   createFileBackend,
   createLinkedRefresher,
-  loadCredpoolConfig,
   openPool,
   resolvePoolOption,
   type FileBackendOptions,
@@ -14,8 +13,9 @@ import {
   type PoolOptions,
 } from "@credpool/pool-core";
 import type { CommandContext } from "./cli.js";
+import { loadCliConfig } from "./config.js";
 
-type PoolContext = Pick<CommandContext, "env" | "poolPath">;
+type PoolContext = Pick<CommandContext, "env" | "poolPath" | "stderr">;
 
 /** `--pool`, or CREDPOOL_HOME, or the default; the resolver is core's, so the gateway's `--pool` accepts the same. */
 export function resolveCliPoolPath(context: PoolContext): Promise<string> {
@@ -59,7 +59,7 @@ export async function openCliPool(
  */
 export async function openLeasingPool(context: PoolContext): Promise<Pool> {
   const file = await fileOptionsFor(context);
-  const { config } = await loadCredpoolConfig({ home: dirname(file.path), env: context.env });
+  const { config } = await loadCliConfig(context, dirname(file.path));
   const refresher = createLinkedRefresher({ ...config.refresh, env: context.env });
   return openPool({ file, refresher: refresher.ensureFresh });
 }

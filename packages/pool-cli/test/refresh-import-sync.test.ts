@@ -1,7 +1,7 @@
 // `credpool import`, `sync` and `refresh` as real processes against a fake token server: exit codes, what they
 // print (never a token), and what they leave in the pool and in the other tool's file.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createFileBackend, listCredentials, type PoolDocument } from "@credpool/pool-core";
 import { startFakeTokenServer, type FakeTokenServer, type IssuedTokens } from "@credpool/pool-testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -138,6 +138,30 @@ describe("import, sync and refresh commands", () => {
     expect(claude?.secrets.refreshToken).toBe(relogin.refreshToken);
     expect(printed.join("\n")).not.toContain("sk-or-v1-cli-test-key");
     expectNoTokenPrinted(tokens, relogin);
+  });
+
+  it("refreshes a custom provider at the tokenUrl set under refresh.providers in config.json, as the README says", async () => {
+    const tokens = server.issue();
+    await pool.seed([
+      {
+        provider: "custom:idp",
+        kind: "oauth",
+        label: "idp",
+        baseUrl: "https://idp.example/v1",
+        secrets: { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: Date.now() - 60_000 },
+      },
+    ]);
+    await writeFile(
+      join(dirname(pool.path), "config.json"),
+      JSON.stringify({ refresh: { providers: { "custom:idp": { tokenUrl: server.tokenUrl, clientId: "idp-client" } } } }),
+      { mode: 0o600 },
+    );
+    const refreshed = await run(["refresh", "idp", "--json"]);
+    expect(refreshed.code, refreshed.stderr).toBe(0);
+    expect(JSON.parse(refreshed.stdout)).toMatchObject({ provider: "custom:idp", outcome: "refreshed", tokenGeneration: 1 });
+    expect(server.calls).toEqual([expect.objectContaining({ bodyStyle: "form", clientId: "idp-client", outcome: expect.any(String) as string })]);
+    expect(refreshed.stderr).toBe("");
+    expectNoTokenPrinted(tokens, server.current(tokens.family));
   });
 
   it("rejects misuse with exit 2 and a missing source file with exit 14", async () => {

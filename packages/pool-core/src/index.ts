@@ -1,5 +1,6 @@
 export * from "./errors.js";
 export { randomId } from "./ids.js";
+export { parseOptions } from "./options.js";
 export * from "./store/index.js";
 export * from "./pool/index.js";
 export * from "./doctor/index.js";

@@ -1,5 +1,5 @@
 // The gateway as a plain function from request to response (tests need no socket). The pipeline is visible below.
-import { fromZodError, type Pool } from "@credpool/pool-core";
+import { parseOptions, type Pool } from "@credpool/pool-core";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { errorResponse, responseForError } from "./http-errors.js";
@@ -35,14 +35,25 @@ export const gatewayOptionsSchema = z.strictObject({
   requireTotpToServe: z.boolean().default(false),
 });
 
-export type GatewayHandlerOptions = z.input<typeof gatewayOptionsSchema> & {
+function isFunction(value: unknown): boolean {
+  return typeof value === "function";
+}
+
+function isObject(value: unknown): boolean {
+  return typeof value === "object" && value !== null;
+}
+
+/** Every option, so a misspelt one is refused (with the closest suggested) instead of ignored. */
+const handlerOptionsSchema = gatewayOptionsSchema.extend({
   /** Checks bearer tokens; usually a TokenStore's `verify`. */
-  verifyToken: (token: string) => ClientToken | undefined;
-  gate?: AdminGate;
-  logger?: Logger;
-  metrics?: GatewayMetrics;
-  now?: () => number;
-};
+  verifyToken: z.custom<(token: string) => ClientToken | undefined>(isFunction, "must be a function"),
+  gate: z.custom<AdminGate>(isObject, "must be an admin gate").optional(),
+  logger: z.custom<Logger>(isObject, "must be a pino logger").optional(),
+  metrics: z.custom<GatewayMetrics>(isObject, "must be gateway metrics").optional(),
+  now: z.custom<() => number>(isFunction, "must be a function").optional(),
+});
+
+export type GatewayHandlerOptions = z.input<typeof handlerOptionsSchema>;
 
 export interface GatewayHandler {
   (request: GatewayRequest): Promise<GatewayResponse>;
@@ -99,10 +110,11 @@ function compose(middlewares: Middleware[], final: (context: RequestContext) => 
 }
 
 export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptions): GatewayHandler {
-  const { verifyToken, gate, logger: givenLogger, metrics: givenMetrics, now, ...rest } = rawOptions;
-  const parsed = gatewayOptionsSchema.safeParse(rest);
-  if (!parsed.success) throw fromZodError("E_INVALID_OPTIONS", "Invalid gateway options", parsed.error);
-  const options = parsed.data;
+  const { verifyToken, gate, logger: givenLogger, metrics: givenMetrics, now, ...options } = parseOptions(
+    handlerOptionsSchema,
+    rawOptions,
+    "gateway options",
+  );
   const logger = givenLogger ?? createGatewayLogger();
   const metrics = givenMetrics ?? createGatewayMetrics();
   metrics.attachPool(pool);

@@ -78,7 +78,8 @@ async function runGateway(argv: string[]): Promise<void> {
   const metrics = createGatewayMetrics();
   const home = dirname(poolPath);
   // Settings are validated before serving, so a bad knob stops start-up with a message naming it.
-  const { config } = await loadCredpoolConfig({ home });
+  const { config, warnings } = await loadCredpoolConfig({ home });
+  for (const warning of warnings) logger.warn({ event: "config.warning", key: warning.key, file: warning.file }, warning.message);
   const onEvent = (event: PoolEvent): void => {
     if (event.event.startsWith("refresh.") && event.event !== "refresh.started") {
       metrics.refreshes.inc({ result: event.event.slice("refresh.".length) });

@@ -3,22 +3,27 @@ import { chmod } from "node:fs/promises";
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import { isIP } from "node:net";
-import { PoolError } from "@credpool/pool-core";
+import { PoolError, parseOptions } from "@credpool/pool-core";
+import { z } from "zod";
 import type { GatewayHandler } from "./handler.js";
 import type { GatewayResponse } from "./types.js";
 import { errorResponse } from "./http-errors.js";
 
-export interface GatewayServerOptions {
-  handler: GatewayHandler;
-  host?: string;
-  port?: number;
+const pemSchema = z.union([z.string().min(1), z.instanceof(Buffer)]);
+
+const gatewayServerOptionsSchema = z.object({
+  handler: z.custom<GatewayHandler>((value) => typeof value === "function", "must be a gateway handler"),
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(0).max(65_535).optional(),
   /** Listen on a unix socket instead of TCP; it is created with mode 0600. */
-  socketPath?: string;
-  allowRemote?: boolean;
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  socketPath: z.string().min(1).optional(),
+  allowRemote: z.boolean().optional(),
+  tls: z.object({ cert: pemSchema, key: pemSchema }).optional(),
   /** Stop reading a body past this many bytes and answer 413. */
-  maxBodyBytes?: number;
-}
+  maxBodyBytes: z.number().int().positive().optional(),
+});
+
+export type GatewayServerOptions = z.input<typeof gatewayServerOptionsSchema>;
 
 export interface RunningGateway {
   readonly server: Server;
@@ -118,7 +123,8 @@ function describeListenError(error: NodeJS.ErrnoException, where: string): Error
   }
 }
 
-export async function startGatewayServer(options: GatewayServerOptions): Promise<RunningGateway> {
+export async function startGatewayServer(rawOptions: GatewayServerOptions): Promise<RunningGateway> {
+  const options = parseOptions(gatewayServerOptionsSchema, rawOptions, "gateway server options");
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 7878;
   const limit = options.maxBodyBytes ?? 64 * 1024;

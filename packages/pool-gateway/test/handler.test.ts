@@ -5,6 +5,7 @@ import { request as httpRequest } from "node:http";
 import { PoolError } from "@credpool/pool-core";
 import {
   createGatewayClient,
+  createGatewayHandler,
   startGatewayServer,
   type AdminGate,
   type GatewayHandler,
@@ -415,6 +416,23 @@ describe("startGatewayServer", () => {
     await expect(
       startGatewayServer({ handler: fixture.handler, host: "0.0.0.0", port: 0, allowRemote: true }),
     ).rejects.toMatchObject({ code: "E_INVALID_OPTIONS" });
+  });
+
+  it("refuses a misspelt server or handler option, naming it and the option meant, before listening", async () => {
+    const fixture = await open();
+    let started: Awaited<ReturnType<typeof startGatewayServer>> | undefined;
+    const server = await startGatewayServer({ handler: fixture.handler, port: 0, hots: "0.0.0.0" } as never).then(
+      (gateway) => {
+        started = gateway;
+        return undefined;
+      },
+      (error: unknown) => error,
+    );
+    await started?.close();
+    expect(server).toMatchObject({ code: "E_INVALID_OPTIONS", message: "Invalid gateway server options: unknown option `hots`; did you mean `host`?" });
+    expect(() => createGatewayHandler(fixture.pool, { verifyToken: () => undefined, metricPublic: true } as never)).toThrow(
+      expect.objectContaining({ code: "E_INVALID_OPTIONS", message: "Invalid gateway options: unknown option `metricPublic`; did you mean `metricsPublic`?" }),
+    );
   });
 });
 

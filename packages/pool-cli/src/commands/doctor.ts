@@ -1,5 +1,6 @@
-// `credpool doctor [--fix] [--restore]`: checks the pool's files and TOTP state; each finding says how to fix it.
-import { inspectPool, repairPool, restorePoolBackup, type DoctorFinding, type RepairAction, type RestoreResult } from "@credpool/pool-core";
+// `credpool doctor [--fix] [--restore]`: checks the pool's files, config.json and TOTP state; each finding says how to fix it.
+import { dirname } from "node:path";
+import { inspectConfig, inspectPool, repairPool, restorePoolBackup, type DoctorFinding, type RepairAction, type RestoreResult } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { inspectTotp } from "../gate.js";
@@ -18,7 +19,8 @@ export const { help, run } = defineCommand({
   description:
     "Check the pool: directory and file modes and owners, a stale or long-held lock (for how long, and which\n" +
     "credpool processes are running), schema validity, the backup, temp files left by a crashed writer, the\n" +
-    "source files credentials mirror, and the TOTP state. Each problem comes with its fix.\n" +
+    "source files credentials mirror, unknown keys in config.json, and the TOTP state. Each problem comes with\n" +
+    "its fix.\n" +
     "--fix tightens modes and removes stale locks and leftover temp files. --restore replaces a corrupt or\n" +
     "missing pool file with its backup (the damaged file is kept). Exits 1 while an error-level finding remains.",
   options: {
@@ -48,7 +50,11 @@ export const { help, run } = defineCommand({
       });
     }
     if (input.fix) repaired.push(...(await repairPool({ path, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) })));
-    const findings = [...(await inspectPool({ path })), ...(await inspectTotp(context))];
+    const findings = [
+      ...(await inspectPool({ path })),
+      ...(await inspectConfig({ home: dirname(path), env: context.env })),
+      ...(await inspectTotp(context)),
+    ];
     const failing = findings.filter((finding) => finding.severity === "error").length;
 
     if (input.json) {

@@ -4,7 +4,6 @@ import { dirname, resolve } from "node:path";
 import {
   PoolError,
   createFileBackend,
-  loadCredpoolConfig,
   sourcePathOf,
   syncSources,
   type SourceSpec,
@@ -12,6 +11,7 @@ import {
 } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
+import { loadCliConfig } from "../config.js";
 import { requireTotp, totpCodeOption } from "../gate.js";
 import { createOutput } from "../output.js";
 import { fileOptionsFor, resolveCliPoolPath } from "../pool-access.js";
@@ -90,7 +90,7 @@ export const { help, run } = defineCommand({
     const output = createOutput(context);
     await requireTotp(context, { action: `import ${input.source}`, code: input.totpCode });
     const home = dirname(await resolveCliPoolPath(context));
-    const { config } = await loadCredpoolConfig({ home, env: context.env });
+    const { config } = await loadCliConfig(context, home);
     const ownership = input.own ? "own" : input.borrow ? "borrow" : undefined;
     const path = input.from === undefined ? undefined : resolve(input.from);
     let spec: SourceSpec;

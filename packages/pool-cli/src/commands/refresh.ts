@@ -1,9 +1,10 @@
 // `credpool refresh <target> [--force]`: refreshes one OAuth credential now, through the same single-flight protocol
 // leases use (so it never races a gateway refreshing the same login). Prints no token.
 import { dirname } from "node:path";
-import { createLinkedRefresher, loadCredpoolConfig, ownershipOf, sourceLinkOf } from "@credpool/pool-core";
+import { createLinkedRefresher, ownershipOf, sourceLinkOf } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
+import { loadCliConfig } from "../config.js";
 import { createOutput } from "../output.js";
 import { resolveCliPoolPath, withPool } from "../pool-access.js";
 
@@ -15,7 +16,7 @@ export const { help, run } = defineCommand({
     "with --force. Only one process ever sends a given refresh token: if another one refreshed it first, its\n" +
     "token is adopted. Borrowed credentials (imported from Claude Code or Codex without --own) are never\n" +
     "refreshed by credpool; their file is re-read instead. Token endpoints: CREDPOOL_ANTHROPIC_TOKEN_URL,\n" +
-    "CREDPOOL_OPENAI_TOKEN_URL, CREDPOOL_<NAME>_TOKEN_URL, or `refresh.adapters` in config.json.",
+    "CREDPOOL_OPENAI_TOKEN_URL, CREDPOOL_<NAME>_TOKEN_URL, or `refresh.providers` in config.json.",
   args: [{ name: "target", required: true }],
   options: {
     force: { type: "boolean", description: "refresh even if the token is not due yet" },
@@ -26,7 +27,7 @@ export const { help, run } = defineCommand({
   async run(input, context) {
     const output = createOutput(context);
     const home = dirname(await resolveCliPoolPath(context));
-    const { config } = await loadCredpoolConfig({ home, env: context.env });
+    const { config } = await loadCliConfig(context, home);
     const refresher = createLinkedRefresher({ ...config.refresh, env: context.env });
     return withPool(context, async (pool) => {
       const target = pool.resolve(input.target);

@@ -5,13 +5,13 @@ import {
   createFileBackend,
   defaultSourceSpecs,
   linkedSourceSpecs,
-  loadCredpoolConfig,
   syncSources,
   type SourceSpec,
   type SyncChange,
 } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
+import { loadCliConfig } from "../config.js";
 import { createOutput } from "../output.js";
 import { fileOptionsFor, resolveCliPoolPath } from "../pool-access.js";
 
@@ -45,7 +45,7 @@ export const { help, run } = defineCommand({
   async run(input, context) {
     const output = createOutput(context);
     const home = dirname(await resolveCliPoolPath(context));
-    const { config } = await loadCredpoolConfig({ home, env: context.env });
+    const { config } = await loadCliConfig(context, home);
     const backend = createFileBackend(await fileOptionsFor(context));
     try {
       const { doc } = await backend.read();

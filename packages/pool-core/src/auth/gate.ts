@@ -1,6 +1,8 @@
 // The TOTP gate: verify a code once (replay-proof across processes), count failures under the store's lock, lock
 // out, keep idle-limited sessions in memory, and deny whenever the secret or the state is in doubt.
+import { z } from "zod";
 import { PoolError } from "../errors.js";
+import { functionOption, parseOptions } from "../options.js";
 import { totpConfigSchema, type TotpConfig } from "../config/config-schema.js";
 import { resolveTotpSecretSource, type TotpSecretSource } from "../config/load-config.js";
 import {
@@ -101,12 +103,20 @@ export interface TotpGate {
   close(): Promise<void>;
 }
 
+/** TotpGateOptions as parseOptions checks them; `config` takes its defaults here. */
+export const totpGateOptionsSchema = z.object({
+  home: z.string().min(1),
+  config: totpConfigSchema.prefault({}),
+  secretSource: z.custom<TotpSecretSource>((value) => typeof value === "object" && value !== null, "must be a secret source").optional(),
+  statePath: z.string().min(1).optional(),
+  audit: functionOption.optional(),
+  clock: functionOption.optional(),
+  lockTimeoutMs: z.number().int().positive().optional(),
+  staleMs: z.number().int().positive().optional(),
+});
+
 export function createTotpGate(options: TotpGateOptions): TotpGate {
-  const parsedConfig = totpConfigSchema.safeParse(options.config ?? {});
-  if (!parsedConfig.success) {
-    throw new PoolError("E_INVALID_OPTIONS", `Invalid TOTP settings: ${parsedConfig.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-  }
-  const config = parsedConfig.data;
+  const { config } = parseOptions(totpGateOptionsSchema, options, "TOTP gate options");
   const clock = options.clock ?? Date.now;
   const source = options.secretSource ?? resolveTotpSecretSource(config, options.home);
   const store: AuthStore = createAuthStore({

@@ -2,14 +2,15 @@
 // and shows it, `confirm` proves the authenticator has it (that code counts like any other attempt).
 import { access, constants, stat } from "node:fs/promises";
 import { basename, delimiter, join } from "node:path";
-import { totpConfigSchema, type TotpAlgorithm } from "../config/config-schema.js";
+import type { TotpAlgorithm } from "../config/config-schema.js";
 import { resolveTotpSecretSource } from "../config/load-config.js";
 import { PoolError } from "../errors.js";
+import { parseOptions } from "../options.js";
 import { acquireFileLock } from "../store/file-lock.js";
 import { applyAttempt, attemptLimitsFrom, findActiveBlock, type AttemptNotice, type AttemptVerdict, type TotpSecretKind } from "./auth-state.js";
 import { createAuthStore } from "./auth-store.js";
 import { createAuditThrottle, maskPrincipal, type AuditEvent } from "./audit.js";
-import { createTotpGate, type TotpGateOptions, type TotpInspection } from "./gate.js";
+import { createTotpGate, totpGateOptionsSchema, type TotpGateOptions, type TotpInspection } from "./gate.js";
 import { createLockedError, createMalformedError, createVerdictError } from "./gate-errors.js";
 import { fingerprintSecret, readSecretFile, readTotpSecret, removeIfPresent, writeSecretFile } from "./secret-store.js";
 import { buildTotpUri, findTotpStep, generateTotpSecret, isWellFormedCode } from "./verifier.js";
@@ -42,8 +43,16 @@ export interface ResetTotpResult {
   readonly commandStillConfigured: boolean;
 }
 
-function settingsOf(options: TotpGateOptions) {
-  const config = totpConfigSchema.parse(options.config ?? {});
+type SetupOptions = TotpGateOptions & { label?: string; principal?: string; code?: string; force?: boolean };
+
+/** The gate's own options out of a setup call's, which adds who, the code and the label. */
+function gateOptionsOf(options: SetupOptions): TotpGateOptions {
+  const { label: _label, principal: _principal, code: _code, force: _force, ...gate } = options;
+  return gate;
+}
+
+function settingsOf(options: SetupOptions) {
+  const { config } = parseOptions(totpGateOptionsSchema, gateOptionsOf(options), "TOTP gate options");
   const source = options.secretSource ?? resolveTotpSecretSource(config, options.home);
   return { config, source, clock: options.clock ?? Date.now };
 }
@@ -52,8 +61,8 @@ function pendingPathFor(secretPath: string): string {
   return `${secretPath}.pending`;
 }
 
-async function inspectOnce(options: TotpGateOptions, probeSecret: boolean): Promise<TotpInspection> {
-  const gate = createTotpGate(options);
+async function inspectOnce(options: SetupOptions, probeSecret: boolean): Promise<TotpInspection> {
+  const gate = createTotpGate(gateOptionsOf(options));
   try {
     return await gate.inspect({ probeSecret });
   } finally {
@@ -209,7 +218,7 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
  */
 export async function resetTotp(options: TotpGateOptions & { principal: string; code?: string; force: boolean }): Promise<ResetTotpResult> {
   const { source } = settingsOf(options);
-  const gate = createTotpGate(options);
+  const gate = createTotpGate(gateOptionsOf(options));
   try {
     const inspection = await gate.inspect();
     if (!options.force && (inspection.state === "configured" || inspection.state === "broken")) {

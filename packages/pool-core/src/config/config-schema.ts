@@ -1,5 +1,6 @@
-// The schema of $CREDPOOL_HOME/config.json. Every section is a loose object so a file written for a newer build
-// (or with sections another layer owns) still loads; only the fields named here are checked.
+// The schema of $CREDPOOL_HOME/config.json. Unknown keys are not refused, so a file written for a newer build still
+// loads, and loadCredpoolConfig warns about each one. Unknown top-level sections are kept for the layer that reads
+// them; unknown keys inside a section are dropped, so factories that refuse unknown options can take a section.
 import { z } from "zod";
 import { refresherConfigSchema } from "../refresh/index.js";
 
@@ -37,7 +38,7 @@ const secretCommandSchema = z.unknown().transform((value, context): string[] => 
 });
 
 export const totpConfigSchema = z
-  .looseObject({
+  .object({
     /** The secret file. Relative paths are taken from $CREDPOOL_HOME. Default: totp.secret there. */
     secretFile: z.string().min(1).optional(),
     /** A command that prints the secret, e.g. ["sudo", "-n", "cat", "/etc/credpool/totp.secret"]. */
@@ -61,7 +62,7 @@ export const totpConfigSchema = z
   });
 
 /** Which environment variables `credpool sync` seeds API keys from, e.g. {"env": {"MY_OPENROUTER_KEY": "openrouter"}}. */
-export const sourcesConfigSchema = z.looseObject({
+export const sourcesConfigSchema = z.object({
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string().min(1)).optional(),
 });
 

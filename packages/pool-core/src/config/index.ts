@@ -14,9 +14,11 @@ export {
 } from "./config-schema.js";
 export {
   TOTP_ENV_OVERRIDES,
+  findConfigWarnings,
   loadCredpoolConfig,
   resolveConfig,
   resolveTotpSecretSource,
+  type ConfigWarning,
   type LoadConfigOptions,
   type LoadedConfig,
   type TotpSecretSource,

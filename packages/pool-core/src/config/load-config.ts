@@ -4,6 +4,7 @@ import { open } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import type { z } from "zod";
 import { PoolError, errnoCode, ioError } from "../errors.js";
+import { findUnknownKeys, listKnownKeys, suggestKey } from "../options.js";
 import { resolveCredpoolHome } from "../store/paths.js";
 import { CONFIG_FILE_NAME, credpoolConfigSchema, type CredpoolConfig, type TotpConfig } from "./config-schema.js";
 
@@ -32,13 +33,27 @@ export interface LoadConfigOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/** A key config.json holds that this build does not use as written; the file still loads. */
+export interface ConfigWarning {
+  /** The dotted path, e.g. `totp.lockoutAtempts`. */
+  readonly key: string;
+  readonly file: string;
+  /** Names the key and the file, and the key that was probably meant. */
+  readonly message: string;
+}
+
 export interface LoadedConfig {
   readonly home: string;
   readonly path: string;
   /** False when there is no config.json and only defaults and the environment apply. */
   readonly fileExists: boolean;
   readonly config: CredpoolConfig;
+  /** Unknown and renamed keys. Callers show each once: the CLI on stderr, the gateway in its log, doctor as a finding. */
+  readonly warnings: readonly ConfigWarning[];
 }
+
+/** Old names still read, with the name that replaced them. */
+const RENAMED_KEYS: ReadonlyMap<string, string> = new Map([["refresh.adapters", "refresh.providers"]]);
 
 /** Where the TOTP secret comes from, with paths made absolute. */
 export type TotpSecretSource =
@@ -100,10 +115,47 @@ function describeIssues(error: z.ZodError, origins: ReadonlyMap<string, string>,
   return `Invalid credpool configuration:\n${lines.join("\n")}`;
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** The file as this build reads it: `refresh.adapters` (the old name) folded into `refresh.providers`. */
+function applyRenamedKeys(raw: Record<string, unknown>): Record<string, unknown> {
+  const refresh = raw.refresh;
+  if (!isObject(refresh) || refresh.adapters === undefined) return raw;
+  const { adapters, ...rest } = refresh;
+  const providers = isObject(adapters) && isObject(rest.providers) ? { ...adapters, ...rest.providers } : (rest.providers ?? adapters);
+  return { ...raw, refresh: { ...rest, providers } };
+}
+
+/** One warning per key of `raw` that the schema does not know, or knows under a new name. */
+export function findConfigWarnings(raw: unknown, path = CONFIG_FILE_NAME): ConfigWarning[] {
+  if (!isObject(raw)) return [];
+  const warnings: ConfigWarning[] = [];
+  for (const [key, renamed] of RENAMED_KEYS) {
+    const [section, name] = key.split(".");
+    const holder = section === undefined ? undefined : raw[section];
+    if (name !== undefined && isObject(holder) && holder[name] !== undefined) {
+      warnings.push({ key, file: path, message: `\`${key}\` in ${path} is the old name of \`${renamed}\`; it still works, but rename it.` });
+    }
+  }
+  const read = applyRenamedKeys(raw);
+  const candidates = listKnownKeys(credpoolConfigSchema, read);
+  for (const key of findUnknownKeys(credpoolConfigSchema, read)) {
+    const suggestion = suggestKey(key, candidates);
+    warnings.push({
+      key,
+      file: path,
+      message: `unknown key \`${key}\` in ${path} is ignored${suggestion === undefined ? "." : `; did you mean \`${suggestion}\`?`}`,
+    });
+  }
+  return warnings;
+}
+
 /** Validates a raw config object with the environment applied on top. Exported for tests and other layers. */
 export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, path = CONFIG_FILE_NAME): CredpoolConfig {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw invalid(`${path} must hold a JSON object.`);
-  const merged: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+  const merged: Record<string, unknown> = applyRenamedKeys({ ...(raw as Record<string, unknown>) });
   const fileTotp = merged.totp;
   if (fileTotp !== undefined && (fileTotp === null || typeof fileTotp !== "object" || Array.isArray(fileTotp))) {
     throw invalid(`totp (in ${path}): must be an object.`);
@@ -146,7 +198,8 @@ export async function loadCredpoolConfig(options: LoadConfigOptions = {}): Promi
       throw invalid(`${path} is not valid JSON${position === undefined ? "" : ` (at character ${position})`}; fix or remove it.`, error);
     }
   }
-  return { home, path, fileExists: text !== null, config: resolveConfig(raw, env, path) };
+  const config = resolveConfig(raw, env, path);
+  return { home, path, fileExists: text !== null, config, warnings: findConfigWarnings(raw, path) };
 }
 
 /** The secret source the TOTP config names; the default is totp.secret in the credpool directory. */

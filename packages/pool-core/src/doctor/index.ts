@@ -1,4 +1,5 @@
 // Pool health checks for `credpool doctor`: what is wrong with the files around a pool, and the safe repairs.
+export { inspectConfig, type InspectConfigOptions } from "./config.js";
 export {
   inspectPool,
   type DoctorFinding,

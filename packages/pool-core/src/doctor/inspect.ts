@@ -12,7 +12,7 @@ import { formatAge, isLeftoverTempName, octal, poolFilesOf } from "./shared.js";
 export type FindingSeverity = "ok" | "warning" | "error";
 
 export interface DoctorFinding {
-  /** A stable name: pool-dir, pool-file, schema, backup, lock, named-locks, temp-files, source. */
+  /** A stable name: pool-dir, pool-file, schema, backup, lock, named-locks, temp-files, source, config, totp. */
   readonly check: string;
   readonly severity: FindingSeverity;
   readonly message: string;

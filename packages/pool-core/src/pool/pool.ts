@@ -24,6 +24,7 @@ import {
   type Unavailability,
 } from "./availability.js";
 import { classifyFailure, computeFailureStatus, healthConfigSchema, type FailureReport, type HealthConfig } from "./health.js";
+import { parsePoolOptions } from "./pool-options.js";
 import { assertProviderName, getProviderDefaults } from "./providers.js";
 import { chooseCredential, orderCredentials } from "./strategy.js";
 import { findCredential, listCredentials, resolveTarget } from "./targets.js";
@@ -246,13 +247,7 @@ const addInputSchema = z.object({
 });
 
 export async function openPool(options: PoolOptions = {}): Promise<Pool> {
-  const parsed = poolOptionsSchema.safeParse({
-    defaultLeaseTtlMs: options.defaultLeaseTtlMs,
-    usageFlushMs: options.usageFlushMs,
-    health: healthConfigSchema.parse(options.health ?? {}),
-  });
-  if (!parsed.success) throw fromZodError("E_INVALID_OPTIONS", "Invalid pool options", parsed.error);
-  const config = parsed.data;
+  const config = parsePoolOptions(options);
   const now = options.now ?? Date.now;
   const holder = options.holder ?? `${hostname()}:${process.pid}`;
   const backend = options.backend ?? createFileBackend(options.file);

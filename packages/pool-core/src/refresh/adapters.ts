@@ -1,7 +1,8 @@
 // Provider adapters: where each provider's token endpoint is, how to ask it, and how to read its answer.
 // Every value can be overridden by options (configuration) and by CREDPOOL_<NAME>_* environment variables.
 import { z } from "zod";
-import { PoolError, fromZodError } from "../errors.js";
+import { PoolError } from "../errors.js";
+import { parseOptions } from "../options.js";
 import type { CredentialSecrets } from "../store/schema.js";
 import { jwtExpiresAt, openaiAccountId } from "./jwt.js";
 
@@ -121,7 +122,7 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
 
 /**
  * Resolves the token endpoint for `provider`. As everywhere in credpool's configuration, CREDPOOL_<NAME>_*
- * environment variables win over options (the `refresh.adapters` section of config.json), which win over the
+ * environment variables win over options (the `refresh.providers` section of config.json), which win over the
  * built-in defaults; that is also how tests point every endpoint at a local fake.
  */
 export function resolveTokenEndpoint(
@@ -129,9 +130,7 @@ export function resolveTokenEndpoint(
   rawOptions: AdapterOptions | undefined,
   env: NodeJS.ProcessEnv,
 ): TokenEndpoint {
-  const parsed = adapterOptionsSchema.safeParse(rawOptions ?? {});
-  if (!parsed.success) throw fromZodError("E_INVALID_OPTIONS", `Invalid refresh options for ${provider}`, parsed.error);
-  const options = parsed.data;
+  const options = parseOptions(adapterOptionsSchema, rawOptions ?? {}, `refresh options for ${provider}`);
   const kind = adapterKindFor(provider, options);
   const defaults = BUILT_IN[kind];
   const name = envNameFor(provider, kind);
@@ -140,7 +139,7 @@ export function resolveTokenEndpoint(
     throw new PoolError(
       "E_REFRESH_FAILED",
       `No token endpoint is configured for provider "${provider}", so its OAuth tokens cannot be refreshed. ` +
-        `Set CREDPOOL_${name}_TOKEN_URL and CREDPOOL_${name}_CLIENT_ID (or configure refresh.adapters.${provider}).`,
+        `Set CREDPOOL_${name}_TOKEN_URL and CREDPOOL_${name}_CLIENT_ID (or set refresh.providers.${provider}.tokenUrl in config.json).`,
       { details: { provider } },
     );
   }

@@ -3,7 +3,8 @@
 // test/refresh/single-flight.test.ts, kill-mid-refresh.test.ts, timeout.test.ts.
 import { hostname } from "node:os";
 import { z } from "zod";
-import { PoolError, errnoCode, fromZodError, isPoolError } from "../errors.js";
+import { PoolError, errnoCode, isPoolError } from "../errors.js";
+import { parseOptions } from "../options.js";
 import { findCredential, type CredentialRefresher, type Pool, type PoolEvent } from "../pool/index.js";
 import type { NamedLock, PoolBackend } from "../store/index.js";
 import type { Credential, PoolDocument } from "../store/schema.js";
@@ -43,11 +44,11 @@ export interface SourceLinks {
   writeBack(credential: Credential): Promise<void>;
 }
 
-// Unknown keys are dropped, not rejected: this is also the `refresh` section of config.json, which a newer build may
-// extend (see config/config-schema.ts).
+// Also the `refresh` section of config.json. The factory refuses unknown keys (parseOptions); config.json only warns
+// about them, so a file written for a newer build still loads (config/load-config.ts).
 export const refresherConfigSchema = z.object({
   /** Per-provider endpoint settings, keyed by provider name (anthropic, openai-codex, custom:idp, ...). */
-  adapters: z.record(z.string(), adapterOptionsSchema).optional(),
+  providers: z.record(z.string(), adapterOptionsSchema).optional(),
   /** One token request; past it the outcome is unknown. CREDPOOL_REFRESH_TIMEOUT_MS overrides it. */
   timeoutMs: z.number().int().positive().max(300_000).optional(),
   /** Waiting for another process's refresh of the same credential. Defaults to timeoutMs + 15 s. */
@@ -126,9 +127,7 @@ function timeoutFromEnv(env: NodeJS.ProcessEnv): number | undefined {
 
 export function createRefresher(options: RefresherOptions = {}): Refresher {
   const { env: envOption, fetch: fetchOption, links, onEvent, now: nowOption, ...raw } = options;
-  const parsed = refresherConfigSchema.safeParse(raw);
-  if (!parsed.success) throw fromZodError("E_INVALID_OPTIONS", "Invalid refresh options", parsed.error);
-  const config = parsed.data;
+  const config = parseOptions(refresherConfigSchema, raw, "refresh options");
   const env = envOption ?? process.env;
   const fetchImpl = fetchOption ?? globalThis.fetch;
   const now = nowOption ?? Date.now;
@@ -149,7 +148,7 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
   };
 
   function adapterOptionsFor(credential: Credential): AdapterOptions | undefined {
-    return config.adapters?.[credential.provider];
+    return config.providers?.[credential.provider];
   }
 
   function isDue(credential: Credential, at = now()): boolean {

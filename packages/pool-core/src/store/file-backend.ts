@@ -4,6 +4,7 @@ import { chmod, link, mkdir, open, readdir, rename, stat, unlink } from "node:fs
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { PoolError, errnoCode, fromZodError, ioError } from "../errors.js";
+import { parseOptions } from "../options.js";
 import type {
   DocumentBackend,
   DocumentChange,
@@ -87,12 +88,6 @@ export function createFileBackend(options: FileBackendOptions = {}): FileBackend
   return createDocumentFileBackend(poolDocumentSpec, options);
 }
 
-function parseOptions(options: FileBackendOptions): z.output<typeof fileBackendOptionsSchema> {
-  const parsed = fileBackendOptionsSchema.safeParse(options);
-  if (!parsed.success) throw fromZodError("E_INVALID_OPTIONS", "Invalid file backend options", parsed.error);
-  return parsed.data;
-}
-
 /** Temp names a crashed writer leaves: write-file-atomic's `<file>.<uint32>` and the backup's `<file>.bak.<hex>.tmp`. */
 export function isTempName(fileName: string, candidate: string): boolean {
   if (!candidate.startsWith(`${fileName}.`)) return false;
@@ -104,7 +99,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   spec: DocumentSpec<D>,
   rawOptions: FileBackendOptions = {},
 ): FileBackend<D> {
-  const options = parseOptions(rawOptions);
+  const options = parseOptions(fileBackendOptionsSchema, rawOptions, "file backend options");
   const path = resolve(options.path ?? resolvePoolPath());
   const dir = dirname(path);
   const fileName = basename(path);

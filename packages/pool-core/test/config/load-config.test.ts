@@ -37,6 +37,37 @@ describe("credpool config", () => {
     expect((loaded.config as Record<string, unknown>).gateway).toEqual({ port: 1 });
   });
 
+  it("still loads a file with unknown keys, and warns about each by its full path and the file, with the likely key", async () => {
+    const file = dir.file("config.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        totp: { lockoutAtempts: 5, sessionMinutes: 10 },
+        refresh: { timeoutMs: 5000, providers: { "custom:idp": { tokenUrl: "https://idp.example/token", clientID: "cid" } } },
+        gateway: { port: 1 },
+      }),
+      { mode: 0o600 },
+    );
+    const loaded = await loadCredpoolConfig({ home: dir.path, env: {} });
+    expect(loaded.config.totp.sessionMinutes).toBe(10);
+    expect(loaded.config.totp.lockoutAttempts).toBe(3);
+    expect(loaded.warnings).toEqual([
+      { key: "totp.lockoutAtempts", file, message: `unknown key \`totp.lockoutAtempts\` in ${file} is ignored; did you mean \`totp.lockoutAttempts\`?` },
+      {
+        key: "refresh.providers.custom:idp.clientID",
+        file,
+        message: `unknown key \`refresh.providers.custom:idp.clientID\` in ${file} is ignored; did you mean \`refresh.providers.custom:idp.clientId\`?`,
+      },
+      { key: "gateway", file, message: `unknown key \`gateway\` in ${file} is ignored.` },
+    ]);
+  });
+
+  it("has no warnings for a file that uses only known keys, or for no file", async () => {
+    expect((await loadCredpoolConfig({ home: dir.path, env: {} })).warnings).toEqual([]);
+    await writeFile(dir.file("config.json"), JSON.stringify({ totp: { lockoutAttempts: 5 }, refresh: { providers: { x: { skewMs: 1 } } } }), { mode: 0o600 });
+    expect((await loadCredpoolConfig({ home: dir.path, env: {} })).warnings).toEqual([]);
+  });
+
   it("rejects an out-of-range value from the environment, naming the field and the variable", () => {
     expect(() => resolveConfig({}, { CREDPOOL_TOTP_LOCKOUT_ATTEMPTS: "0" })).toThrow(
       /totp\.lockoutAttempts \(from CREDPOOL_TOTP_LOCKOUT_ATTEMPTS\): must be at least 1 attempts/,

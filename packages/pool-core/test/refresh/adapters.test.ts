@@ -105,7 +105,7 @@ describe("token endpoint resolution", () => {
   });
 
   it("refreshes ahead of expiry by each adapter's skew", () => {
-    const refresher = createRefresher({ env: {}, adapters: { "custom:idp": { skewMs: 1000 } } });
+    const refresher = createRefresher({ env: {}, providers: { "custom:idp": { skewMs: 1000 } } });
     const soon = NOW + 2 * 60_000;
     // Anthropic refreshes 5 minutes ahead, so a token with 2 minutes left is due; a generic one with 1 s skew is not.
     expect(refresher.isDue(oauthCredential("anthropic", soon), NOW)).toBe(true);

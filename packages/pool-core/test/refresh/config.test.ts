@@ -1,6 +1,6 @@
 // The `refresh` and `sources` sections of config.json: validated at load, and the environment still wins.
 import { describe, expect, it } from "vitest";
-import { createRefresher, isPoolError, resolveConfig, type Credential } from "@credpool/pool-core";
+import { createRefresher, findConfigWarnings, isPoolError, resolveConfig, type Credential } from "@credpool/pool-core";
 
 function oauth(provider: string): Credential {
   return {
@@ -20,7 +20,7 @@ function oauth(provider: string): Credential {
 describe("refresh configuration", () => {
   it("configures a generic provider's endpoint and skew from config.json", () => {
     const config = resolveConfig(
-      { refresh: { timeoutMs: 5000, adapters: { "custom:idp": { tokenUrl: "https://idp.example/token", clientId: "cid", skewMs: 120_000 } } } },
+      { refresh: { timeoutMs: 5000, providers: { "custom:idp": { tokenUrl: "https://idp.example/token", clientId: "cid", skewMs: 120_000 } } } },
       {},
     );
     const refresher = createRefresher({ ...config.refresh, env: {} });
@@ -44,7 +44,28 @@ describe("refresh configuration", () => {
   });
 
   it("keeps loading a config written by a newer build with fields this one does not know", () => {
-    const config = resolveConfig({ refresh: { futureKnob: true, adapters: { anthropic: { futureField: 1 } } } }, {});
+    const raw = { refresh: { futureKnob: true, providers: { anthropic: { futureField: 1 } } } };
+    const config = resolveConfig(raw, {});
     expect(() => createRefresher({ ...config.refresh, env: {} })).not.toThrow();
+    expect(findConfigWarnings(raw).map((warning) => warning.key)).toEqual(["refresh.futureKnob", "refresh.providers.anthropic.futureField"]);
+  });
+
+  it("still reads the old name refresh.adapters, with a warning to rename it; refresh.providers wins per provider", () => {
+    const raw = {
+      refresh: {
+        adapters: { "custom:idp": { tokenUrl: "https://old.example/token" }, "custom:other": { tokenUrl: "https://other.example/token" } },
+        providers: { "custom:idp": { tokenUrl: "https://new.example/token" } },
+      },
+    };
+    const refresher = createRefresher({ ...resolveConfig(raw, {}).refresh, env: {} });
+    expect(refresher.endpointFor(oauth("custom:idp")).tokenUrl).toBe("https://new.example/token");
+    expect(refresher.endpointFor(oauth("custom:other")).tokenUrl).toBe("https://other.example/token");
+    expect(findConfigWarnings(raw, "/h/config.json")).toEqual([
+      {
+        key: "refresh.adapters",
+        file: "/h/config.json",
+        message: "`refresh.adapters` in /h/config.json is the old name of `refresh.providers`; it still works, but rename it.",
+      },
+    ]);
   });
 });
