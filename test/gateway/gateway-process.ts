@@ -15,8 +15,12 @@ export interface LogLine {
 }
 
 /** Starts a gateway on an ephemeral port; resolves with the URL it prints on stderr once it is listening. */
-export async function startGatewayProcess(poolPath: string, env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
-  const child = spawnChild(mainScript, ["--pool", poolPath, "--port", "0"], { env: { CREDPOOL_LOG_LEVEL: "debug", ...env } });
+export async function startGatewayProcess(
+  poolPath: string,
+  env: NodeJS.ProcessEnv = {},
+  args: readonly string[] = [],
+): Promise<GatewayProcess> {
+  const child = spawnChild(mainScript, ["--pool", poolPath, "--port", "0", ...args], { env: { CREDPOOL_LOG_LEVEL: "debug", ...env } });
   const guardUntil = Date.now() + 20_000;
   for (;;) {
     const url = /credpool gateway listening on (http:\/\/[\d.]+:\d+)/.exec(child.stderr())?.[1];

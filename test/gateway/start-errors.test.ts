@@ -34,7 +34,10 @@ describe("gateway start-up errors", () => {
     const remote = await start(["--host", "0.0.0.0", "--port", "0"]);
     expect(remote.code).toBe(2);
     expect(remote.stderr).toContain("pass --allow-remote together with --tls-cert and --tls-key");
-    for (const result of [unknown, port, remote]) expect(result.stderr).not.toMatch(/\n\s+at /);
+    const connections = await start(["--max-connections", "0"]);
+    expect(connections.code).toBe(2);
+    expect(connections.stderr).toContain('--max-connections must be a positive integer, got "0"');
+    for (const result of [unknown, port, remote, connections]) expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
   it("names a port another gateway holds, and a socket path that already exists", async () => {

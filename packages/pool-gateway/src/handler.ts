@@ -7,6 +7,7 @@ import { createLeaseRegistry, type LeaseRegistry } from "./lease-registry.js";
 import { createGatewayLogger } from "./logger.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
 import { createAccessControlMiddleware } from "./middleware/access-control.js";
+import { createAuthenticationMiddleware } from "./middleware/authenticate.js";
 import { createBodyLimitMiddleware } from "./middleware/body-limit.js";
 import { createIdempotencyMiddleware } from "./middleware/idempotency.js";
 import { createRateLimitMiddleware } from "./middleware/rate-limit.js";
@@ -27,9 +28,14 @@ export const gatewayOptionsSchema = z.strictObject({
   // loop does not.
   rateLimitPerSecond: z.number().positive().default(2000),
   rateLimitBurst: z.number().int().positive().default(4000),
-  authMaxFailures: z.number().int().positive().default(3),
-  authBlockMs: z.number().int().positive().default(3_600_000),
-  authBlockEventIntervalMs: z.number().int().positive().default(5 * 60_000),
+  // Failed authentications, all clients together: beyond this a failure is answered 429 instead of 401. A valid
+  // token is never throttled (see middleware/authenticate.ts).
+  authFailureRatePerSecond: z.number().positive().default(5),
+  authFailureBurst: z.number().int().positive().default(50),
+  // Failed authentications presenting one token id (`cpg_<id>_...`): a client stuck on a revoked or mistyped token.
+  authPrefixFailureRatePerSecond: z.number().positive().default(0.2),
+  authPrefixFailureBurst: z.number().int().positive().default(5),
+  authThrottleEventIntervalMs: z.number().int().positive().default(5 * 60_000),
   metricsPublic: z.boolean().default(false),
   /** Serve no leases until an admin has authenticated with TOTP since start-up. */
   requireTotpToServe: z.boolean().default(false),
@@ -131,21 +137,25 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
   // Lease routes first: they are nearly all the traffic, and no two patterns overlap, so order changes no answer.
   const routes = compile([...createLeaseRoutes(services), ...createStatusRoutes(services), ...createAdminRoutes(services)]);
 
-  // The pipeline, in order: request id, body limit, idempotency, access control, rate limit, validation, handler.
+  // The pipeline, in order: request id, body limit, authentication, idempotency, access control (scopes), rate
+  // limit, validation, handler. Idempotency comes after authentication, so a replay needs a token valid now.
   const pipeline = compose(
     [
       createRequestIdMiddleware(),
       createBodyLimitMiddleware(options.maxBodyBytes),
-      createIdempotencyMiddleware({ ttlMs: options.idempotencyTtlMs, maxEntries: options.idempotencyMaxEntries }),
-      createAccessControlMiddleware({
+      createAuthenticationMiddleware({
         verify: verifyToken,
-        maxFailures: options.authMaxFailures,
-        blockMs: options.authBlockMs,
-        blockEventIntervalMs: options.authBlockEventIntervalMs,
+        failureRatePerSecond: options.authFailureRatePerSecond,
+        failureBurst: options.authFailureBurst,
+        prefixFailureRatePerSecond: options.authPrefixFailureRatePerSecond,
+        prefixFailureBurst: options.authPrefixFailureBurst,
+        throttleEventIntervalMs: options.authThrottleEventIntervalMs,
         metricsPublic: options.metricsPublic,
         onEvent: ({ event, ...fields }) => logger.warn({ event, ...fields }, event),
         ...(now ? { now } : {}),
       }),
+      createIdempotencyMiddleware({ ttlMs: options.idempotencyTtlMs, maxEntries: options.idempotencyMaxEntries }),
+      createAccessControlMiddleware(),
       createRateLimitMiddleware({ ratePerSecond: options.rateLimitPerSecond, burst: options.rateLimitBurst }),
       createValidationMiddleware(),
     ],

@@ -2,7 +2,13 @@
 import { isPoolError, type PoolErrorCode } from "@credpool/pool-core";
 import type { GatewayResponse } from "./types.js";
 
-const HTTP_STATUS: Record<PoolErrorCode, number> = {
+/** Codes only the gateway answers with: HTTP-level refusals that no pool operation raises. */
+export type GatewayErrorCode = "E_INTERNAL" | "E_IDEMPOTENCY_MISMATCH" | "E_TOO_MANY_CONNECTIONS";
+
+const HTTP_STATUS: Record<PoolErrorCode | GatewayErrorCode, number> = {
+  E_INTERNAL: 500,
+  E_IDEMPOTENCY_MISMATCH: 422,
+  E_TOO_MANY_CONNECTIONS: 503,
   E_USAGE: 400,
   E_INVALID_OPTIONS: 400,
   E_INVALID_INPUT: 400,
@@ -33,7 +39,7 @@ const HTTP_STATUS: Record<PoolErrorCode, number> = {
   E_CLOSED: 503,
 };
 
-export function httpStatusFor(code: PoolErrorCode): number {
+export function httpStatusFor(code: PoolErrorCode | GatewayErrorCode): number {
   return HTTP_STATUS[code];
 }
 
@@ -44,11 +50,11 @@ export function jsonResponse(status: number, value: unknown, headers?: Record<st
 }
 
 export function errorResponse(
-  code: PoolErrorCode | "E_INTERNAL",
+  code: PoolErrorCode | GatewayErrorCode,
   message: string,
   retryAfterMs?: number,
 ): GatewayResponse {
-  const status = code === "E_INTERNAL" ? 500 : httpStatusFor(code);
+  const status = httpStatusFor(code);
   const headers: Record<string, string> =
     retryAfterMs === undefined ? {} : { "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) };
   return jsonResponse(

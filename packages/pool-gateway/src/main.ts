@@ -20,7 +20,7 @@ import { createAdminGate } from "./admin-gate.js";
 import { createGatewayHandler } from "./handler.js";
 import { createGatewayLogger } from "./logger.js";
 import { createGatewayMetrics } from "./metrics.js";
-import { startGatewayServer } from "./server.js";
+import { DEFAULT_MAX_CONNECTIONS, startGatewayServer } from "./server.js";
 import { createTokenStore } from "./tokens.js";
 
 const USAGE = `Usage: credpool-gateway [options]
@@ -31,6 +31,7 @@ const USAGE = `Usage: credpool-gateway [options]
   --socket PATH            listen on a unix socket (mode 0600) instead of TCP
   --allow-remote           allow a non-loopback --host; requires --tls-cert and --tls-key
   --tls-cert FILE, --tls-key FILE
+  --max-connections N      open connections at most (default 512); at the cap the oldest idle one is closed
   --metrics-public         serve /metrics without a bearer token
   --require-totp-to-serve  serve no leases until an admin opens a TOTP session
 `;
@@ -46,6 +47,7 @@ function parseOptions(argv: string[]) {
       "allow-remote": { type: "boolean" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      "max-connections": { type: "string" },
       "metrics-public": { type: "boolean" },
       "require-totp-to-serve": { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -71,6 +73,10 @@ async function runGateway(argv: string[]): Promise<void> {
       "E_USAGE",
       `--port must be an integer from 0 to 65535, got "${values.port ?? process.env.CREDPOOL_GATEWAY_PORT}"`,
     );
+  }
+  const maxConnections = Number(values["max-connections"] ?? DEFAULT_MAX_CONNECTIONS);
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    throw new PoolError("E_USAGE", `--max-connections must be a positive integer, got "${values["max-connections"]}"`);
   }
   // The CLI's resolver: a directory means the pool.json inside it.
   const poolPath = await resolvePoolOption(values.pool);
@@ -144,6 +150,7 @@ async function runGateway(argv: string[]): Promise<void> {
     port,
     ...(values.socket ? { socketPath: values.socket } : {}),
     allowRemote: values["allow-remote"] === true,
+    maxConnections,
     ...(tls ? { tls } : {}),
   });
   let stopping = false;

@@ -1,6 +1,13 @@
 // Prometheus metrics on a private registry, so several gateways in one test process do not collide.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Pool, WriteInfo } from "@credpool/pool-core";
+import { KNOWN_PROVIDERS, type Pool, type WriteInfo } from "@credpool/pool-core";
+
+/** The label an unknown provider is counted under: one series, however many names clients invent. */
+export const OTHER_PROVIDER_LABEL = "other";
+
+// C0, DEL and C1 controls: a label is for a terminal and a scraper, never for bytes like these.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
 
 export interface GatewayMetrics {
   readonly registry: Registry;
@@ -14,6 +21,11 @@ export interface GatewayMetrics {
   attachPool(pool: Pool): void;
   /** Requests in flight are read from the handler at scrape time (no cost per request). */
   attachInFlight(read: () => number): void;
+  /**
+   * The `provider` label for a name a client sent: the name itself when the pool or the built-in list knows it,
+   * else "other". Labels live as long as the process, so a client must not be able to mint them.
+   */
+  providerLabel(provider: string): string;
 }
 
 export function createGatewayMetrics(): GatewayMetrics {
@@ -65,7 +77,7 @@ export function createGatewayMetrics(): GatewayMetrics {
       if (!attached) return;
       for (const view of attached.list()) {
         const state = view.available ? "ok" : (view.unavailable?.kind ?? "ok");
-        this.inc({ provider: view.credential.provider, state });
+        this.inc({ provider: view.credential.provider.replace(CONTROL_CHARACTERS, ""), state });
       }
     },
   });
@@ -94,6 +106,10 @@ export function createGatewayMetrics(): GatewayMetrics {
     },
     attachInFlight(read) {
       readInFlight = read;
+    },
+    providerLabel(provider) {
+      const known = Object.hasOwn(KNOWN_PROVIDERS, provider) || (attached !== undefined && Object.hasOwn(attached.doc.providers, provider));
+      return known ? provider.replace(CONTROL_CHARACTERS, "") : OTHER_PROVIDER_LABEL;
     },
   };
 }

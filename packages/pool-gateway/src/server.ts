@@ -2,7 +2,7 @@
 import { chmod } from "node:fs/promises";
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import { isIP } from "node:net";
+import { isIP, type Socket } from "node:net";
 import { PoolError, parseOptions } from "@credpool/pool-core";
 import { z } from "zod";
 import type { GatewayHandler } from "./handler.js";
@@ -21,9 +21,16 @@ const gatewayServerOptionsSchema = z.object({
   tls: z.object({ cert: pemSchema, key: pemSchema }).optional(),
   /** Stop reading a body past this many bytes and answer 413. */
   maxBodyBytes: z.number().int().positive().optional(),
+  /**
+   * Open connections at most (default 512), well below the usual file limit of 1024. At the cap a new connection
+   * closes the oldest idle one; when every one has a request in flight, the new one is refused with a 503.
+   */
+  maxConnections: z.number().int().positive().optional(),
 });
 
 export type GatewayServerOptions = z.input<typeof gatewayServerOptionsSchema>;
+
+export const DEFAULT_MAX_CONNECTIONS = 512;
 
 export interface RunningGateway {
   readonly server: Server;
@@ -123,11 +130,61 @@ function describeListenError(error: NodeJS.ErrnoException, where: string): Error
   }
 }
 
+/** A raw HTTP answer for a connection refused before any request was read; it closes the connection. */
+function rawReply(reply: GatewayResponse): string {
+  const head = Object.entries({ ...reply.headers, "content-length": String(Buffer.byteLength(reply.body)), connection: "close" })
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("");
+  return `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\n${head}\r\n${reply.body}`;
+}
+
+/**
+ * Keeps open connections at or below `cap`, so idle sockets can neither exhaust the file limit (every accept after
+ * EMFILE fails, good clients included) nor hold every slot: at the cap, the oldest connection with no request in
+ * flight is closed to make room. Only when all of them are busy is the newcomer refused, with a 503 that says why.
+ * see test/gateway/connection-cap.test.ts
+ */
+function createConnectionCap(cap: number) {
+  // Insertion order is age: the first idle entry is the oldest idle connection.
+  const open = new Map<Socket, { inFlight: number }>();
+  const refusal = rawReply(
+    errorResponse("E_TOO_MANY_CONNECTIONS", `The gateway is at its limit of ${cap} connections, all busy; retry shortly.`, 1000),
+  );
+  return {
+    admit(socket: Socket): void {
+      if (open.size >= cap) {
+        for (const [other, state] of open) {
+          if (state.inFlight > 0) continue;
+          open.delete(other);
+          other.destroy();
+          break;
+        }
+      }
+      if (open.size >= cap) {
+        socket.end(refusal);
+        socket.once("finish", () => socket.destroy());
+        return;
+      }
+      open.set(socket, { inFlight: 0 });
+      socket.once("close", () => open.delete(socket));
+    },
+    /** Marks a request in flight on `socket` until `response` closes; false for a socket that was refused. */
+    track(socket: Socket, response: ServerResponse): boolean {
+      const state = open.get(socket);
+      if (!state) return false;
+      state.inFlight++;
+      response.once("close", () => state.inFlight--);
+      return true;
+    },
+  };
+}
+
 export async function startGatewayServer(rawOptions: GatewayServerOptions): Promise<RunningGateway> {
   const options = parseOptions(gatewayServerOptionsSchema, rawOptions, "gateway server options");
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 7878;
   const limit = options.maxBodyBytes ?? 64 * 1024;
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (!options.socketPath && !isLoopback(host)) {
     if (!options.allowRemote || !options.tls) {
       throw new PoolError(
@@ -138,7 +195,12 @@ export async function startGatewayServer(rawOptions: GatewayServerOptions): Prom
   }
 
   const enqueue = createResponseBatcher();
+  const connections = createConnectionCap(maxConnections);
   const listener = (request: IncomingMessage, response: ServerResponse): void => {
+    if (!connections.track(request.socket, response)) {
+      request.socket.destroy();
+      return;
+    }
     void (async () => {
       const body = await readBody(request, limit);
       if (body === null) {
@@ -162,6 +224,9 @@ export async function startGatewayServer(rawOptions: GatewayServerOptions): Prom
     ? (createTlsServer({ cert: options.tls.cert, key: options.tls.key }, listener))
     : createServer(listener);
   server.keepAliveTimeout = 65_000;
+  // With TLS the cap counts connections past their handshake; Node's own limit bounds those still shaking hands.
+  if (options.tls) server.maxConnections = maxConnections * 2;
+  server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => connections.admit(socket));
   // Requests Node's parser rejects (bad request line, oversized headers) get the same JSON error shape as the rest.
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || error.code === "ECONNRESET") return socket.destroy();
@@ -169,10 +234,7 @@ export async function startGatewayServer(rawOptions: GatewayServerOptions): Prom
       error.code === "HPE_HEADER_OVERFLOW"
         ? errorResponse("E_TOO_LARGE", "The request headers are too large.")
         : errorResponse("E_INVALID_INPUT", "The request is not valid HTTP/1.1.");
-    const head = Object.entries({ ...reply.headers, "content-length": String(Buffer.byteLength(reply.body)), connection: "close" })
-      .map(([name, value]) => `${name}: ${value}\r\n`)
-      .join("");
-    socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\n${head}\r\n${reply.body}`);
+    socket.end(rawReply(reply));
   });
 
   await new Promise<void>((resolve, reject) => {

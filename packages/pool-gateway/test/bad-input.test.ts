@@ -299,8 +299,13 @@ describe("malformed requests against a real server", () => {
   let credentialId: string;
 
   beforeAll(async () => {
-    // Blocking after failed logins is tested on its own; here every forged token must reach the 401 path.
-    fixture = await createGatewayFixture({ authMaxFailures: 1_000_000, rateLimitPerSecond: 100_000, rateLimitBurst: 100_000 });
+    // Throttling failed logins is tested on its own; here every forged token must reach the 401 path.
+    fixture = await createGatewayFixture({
+      authFailureBurst: 1_000_000,
+      authPrefixFailureBurst: 1_000_000,
+      rateLimitPerSecond: 100_000,
+      rateLimitBurst: 100_000,
+    });
     gateway = await startGatewayServer({ handler: fixture.handler, port: 0 });
     const lease = await fixture.call("POST", "/v1/leases", { body: { provider: "anthropic" } });
     leaseId = (lease.json as { leaseId: string }).leaseId;

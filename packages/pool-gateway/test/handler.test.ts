@@ -54,7 +54,7 @@ async function leaseOf(fixture: GatewayFixture, provider: string, token?: string
 describe("createGatewayHandler, called with plain request objects", () => {
   const open = useGatewayFixture();
 
-  it("answers /healthz and /readyz without a token, with the pool's rev", async () => {
+  it("answers /healthz and /readyz without a token, and the pool's rev only to a token holder", async () => {
     const fixture = await open();
     const health = await fixture.call("GET", "/healthz", { token: null });
     expect(health.status).toBe(200);
@@ -62,16 +62,25 @@ describe("createGatewayHandler, called with plain request objects", () => {
     expect(health.headers["x-request-id"]).toMatch(/^[0-9a-f]{16}$/);
     const ready = await fixture.call("GET", "/readyz", { token: null });
     expect(ready.status).toBe(200);
-    expect(ready.json).toEqual({ ready: true, rev: fixture.pool.doc.rev });
+    expect(ready.json).toEqual({ ready: true });
+    const detailed = await fixture.call("GET", "/readyz");
+    expect(detailed.json).toEqual({ ready: true, rev: fixture.pool.doc.rev });
+    // A bad token on a public route is no failed login: still the short answer.
+    expect((await fixture.call("GET", "/readyz", { token: `${fixture.leaseToken}x` })).json).toEqual({ ready: true });
   });
 
-  it("reports not ready (503, JSON) once the pool file is corrupt", async () => {
+  it("reports not ready once the pool file is corrupt: a reason code without a token, the message with one", async () => {
     const fixture = await open();
     const { writeFile } = await import("node:fs/promises");
     await writeFile(fixture.dir.file("pool.json"), "{ truncated");
     const ready = await fixture.call("GET", "/readyz", { token: null });
     expect(ready.status).toBe(503);
-    expectJsonError(ready, "E_POOL_CORRUPT");
+    expect(ready.json).toEqual({ ready: false, reason: "E_POOL_CORRUPT" });
+    expect(ready.text).not.toContain(fixture.dir.path);
+    const detailed = await fixture.call("GET", "/readyz");
+    expect(detailed.status).toBe(503);
+    expectJsonError(detailed, "E_POOL_CORRUPT");
+    expect(detailed.text).toContain(fixture.dir.file("pool.json"));
   });
 
   it("serves Prometheus metrics to a token holder and refuses them without one", async () => {

@@ -1,7 +1,7 @@
 // Idempotency-Key: a retried lease replays the first response and never leases twice, also when the duplicates
 // arrive at the same time; a failure is not pinned, so a real retry can still succeed.
 import { describe, expect, it } from "vitest";
-import { checkLogsAndResponsesAfterAll, expectJsonError, useGatewayFixture, type GatewayFixture } from "./helpers.js";
+import { FIXTURE, checkLogsAndResponsesAfterAll, expectJsonError, useGatewayFixture, type GatewayFixture } from "./helpers.js";
 
 checkLogsAndResponsesAfterAll();
 
@@ -84,25 +84,35 @@ describe("Idempotency-Key on POST /v1/leases", () => {
 
 });
 
-describe("Idempotency-Key and access control", () => {
-  let clock = 1_800_000_000_000;
-  const open = useGatewayFixture({ now: () => clock });
+describe("Idempotency-Key after authentication", () => {
+  const open = useGatewayFixture();
 
-  it("does not pin a block: once the block ends, the same key gets its lease", async () => {
+  it("answers a revoked token 401, not the lease it was given under the same key", async () => {
     const fixture = await open();
-    const source = "10.1.1.1";
-    for (let i = 0; i < 3; i++) await fixture.call("GET", "/v1/pool", { token: "cpg_forged", remoteAddress: source });
-    const attempt = () =>
-      fixture.call("POST", "/v1/leases", {
-        body: { provider: "openrouter" },
-        headers: { "idempotency-key": "after-block" },
-        remoteAddress: source,
-      });
-    expect((await attempt()).status).toBe(403);
-    clock += 3_600_000;
-    const retried = await attempt();
-    expect(retried.status).toBe(201);
-    expect(retried.headers["idempotent-replay"]).toBeUndefined();
-    expect((await attempt()).json.leaseId).toBe(retried.json.leaseId);
+    const first = await leaseWithKey(fixture, "openrouter", "before-revoke");
+    expect(first.status).toBe(201);
+    await fixture.tokens.revoke("worker");
+    // The token file is followed by a watcher; the revocation lands within a moment.
+    await expect.poll(async () => (await fixture.call("GET", "/v1/pool")).status, { timeout: 5000 }).toBe(401);
+    const replay = await leaseWithKey(fixture, "openrouter", "before-revoke");
+    expect(replay.status).toBe(401);
+    expectJsonError(replay, "E_UNAUTHORIZED");
+    expect(replay.text).not.toContain(FIXTURE.openrouterKey);
+  });
+
+  it("refuses the same key with a different body with 422, instead of replaying the other provider's lease", async () => {
+    const fixture = await open();
+    const first = await leaseWithKey(fixture, "anthropic", "one-key");
+    expect(first.status).toBe(201);
+    const other = await leaseWithKey(fixture, "openrouter", "one-key");
+    expect(other.status).toBe(422);
+    expectJsonError(other, "E_IDEMPOTENCY_MISMATCH");
+    expect((other.json.error as { message: string }).message).toContain("different request body");
+    expect(other.text).not.toContain(FIXTURE.anthropicKey);
+    // The key still replays its own request, and the other token's key space is its own.
+    expect((await leaseWithKey(fixture, "anthropic", "one-key")).json.leaseId).toBe(first.json.leaseId);
+    const theirs = await leaseWithKey(fixture, "openrouter", "one-key", fixture.otherLeaseToken);
+    expect(theirs.status).toBe(201);
+    expect(theirs.json.provider).toBe("openrouter");
   });
 });

@@ -29,7 +29,7 @@ function events(): Set<string> {
 }
 
 describe("secrets never reach the logs", () => {
-  const open = useGatewayFixture({ gate, authMaxFailures: 2, rateLimitPerSecond: 1, rateLimitBurst: 40 });
+  const open = useGatewayFixture({ gate, authFailureBurst: 2, rateLimitPerSecond: 1, rateLimitBurst: 40 });
 
   it("keeps every fixture secret out of the log while exercising each secret-bearing path", async () => {
     const fixture = await open();
@@ -65,7 +65,7 @@ describe("secrets never reach the logs", () => {
       // Every credential of a provider benched: the pool logs why it has none.
       await expect(client.lease("anthropic")).rejects.toMatchObject({ code: "E_NO_CREDENTIAL" });
 
-      // Forged bearer tokens that are real secrets, from a source that gets blocked for it.
+      // Forged bearer tokens that are real secrets, more than the failure burst, so the throttle is logged too.
       for (const forged of [FIXTURE.anthropicKey, FIXTURE.oauthRefresh, `${fixture.leaseToken}x`]) {
         await fixture.call("GET", "/v1/pool", { token: forged, remoteAddress: "10.9.9.9", headers: { "x-request-id": "probe" } });
       }
@@ -79,7 +79,7 @@ describe("secrets never reach the logs", () => {
 
     // The capture is real: the events above were logged, at trace level.
     const seen = events();
-    for (const event of ["admin.action", "auth.denied", "auth.failed", "auth.source_blocked", "lease.granted", "lease.released", "lease.denied", "pool.credential_status", "pool.no_credential"]) {
+    for (const event of ["admin.action", "auth.denied", "auth.failed", "auth.throttled", "lease.granted", "lease.released", "lease.denied", "pool.credential_status", "pool.no_credential"]) {
       expect(seen, event).toContain(event);
     }
     const adminLines = allLogLines().filter((line) => line.includes('"admin.action"'));

@@ -1,4 +1,5 @@
-// Replays the first response to a repeated Idempotency-Key, so a retried lease never leases twice.
+// Replays the first response to a repeated Idempotency-Key, so a retried lease never leases twice. It runs after
+// authentication: a revoked token gets a 401, not the answer it was given before.
 import { createHash } from "node:crypto";
 import { errorResponse } from "../http-errors.js";
 import { header, type GatewayResponse, type Middleware } from "../types.js";
@@ -10,6 +11,8 @@ export interface IdempotencyOptions {
 
 interface Entry {
   readonly expiresAt: number;
+  /** The body the key was first used with: the same key with another body is a client bug, not a retry. */
+  readonly bodyHash: string;
   readonly response: Promise<GatewayResponse>;
 }
 
@@ -29,25 +32,32 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Middle
     if (!/^[\x21-\x7e]{1,128}$/.test(key)) {
       return errorResponse("E_INVALID_INPUT", "Idempotency-Key must be 1-128 visible ASCII characters.");
     }
-    // Scoped to the presented credential, so one client can never receive another's replayed lease.
+    // Scoped to the authenticated token, so one client can never receive another's replayed lease.
     const scope = createHash("sha256")
-      .update(header(context.request, "authorization") ?? "")
+      .update(context.client?.id ?? "")
       .update("\0")
       .update(context.request.method)
       .update(context.path)
       .update("\0")
       .update(key)
       .digest("hex");
+    const bodyHash = createHash("sha256").update(context.request.body ?? "").digest("hex");
     const now = Date.now();
     sweep(now);
     const existing = entries.get(scope);
     if (existing && existing.expiresAt > now) {
+      if (existing.bodyHash !== bodyHash) {
+        return errorResponse(
+          "E_IDEMPOTENCY_MISMATCH",
+          "This Idempotency-Key was already used with a different request body; use a new key for a different request.",
+        );
+      }
       const replay = await existing.response;
       return { ...replay, headers: { ...replay.headers, "idempotent-replay": "true" } };
     }
     // Concurrent duplicates wait on the same promise instead of racing to lease twice.
     const response = next();
-    entries.set(scope, { expiresAt: now + options.ttlMs, response });
+    entries.set(scope, { expiresAt: now + options.ttlMs, bodyHash, response });
     // Only a success is pinned: a refusal leased nothing, so a retry with the same key must really run again (a
     // 503 once a credential frees up, a 403 once a block ends). A thrown error (how routes refuse) is not pinned
     // either. See test/idempotency.test.ts.

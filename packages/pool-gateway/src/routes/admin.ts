@@ -25,17 +25,17 @@ export function createAdminRoutes(services: GatewayServices): RouteDefinition[] 
   async function requireSession(context: RequestContext): Promise<void> {
     if (!services.gate || !(await services.gate.isConfigured())) return;
     const session = header(context.request, "x-credpool-session");
-    if (!session || !services.gate.checkSession(session)) {
+    if (!session || !context.client || !services.gate.checkSession(session, context.client.id)) {
       throw new PoolError(
         "E_TOTP_REQUIRED",
-        "TOTP is configured: open a session with POST /v1/admin/session {code} and send it as X-Credpool-Session.",
+        "TOTP is configured: open a session with POST /v1/admin/session {code} and send it as X-Credpool-Session, with the same token.",
       );
     }
   }
 
   function audit(context: RequestContext, action: string, fields: Record<string, unknown> = {}): void {
     services.logger.info(
-      { event: "admin.action", action, requestId: context.requestId, principal: context.client?.name, ...fields },
+      { event: "admin.action", action, requestId: context.requestId, principal: context.client?.name, tokenId: context.client?.id, ...fields },
       `admin ${action}`,
     );
   }
@@ -73,7 +73,7 @@ export function createAdminRoutes(services: GatewayServices): RouteDefinition[] 
         }
         const principal = `gateway:${context.client?.name ?? "unknown"}`;
         try {
-          const session = await services.gate.openSession(principal, code);
+          const session = await services.gate.openSession(principal, code, context.client?.id ?? "");
           services.state.adminAuthenticated = true;
           audit(context, "session.open", { principal: maskValue(principal) });
           return jsonResponse(200, session);

@@ -73,14 +73,14 @@ export function createLeaseRoutes(services: GatewayServices): RouteDefinition[] 
             ...(body.ttlMs ? { ttlMs: body.ttlMs } : {}),
           });
           services.leases.add(lease, context.client?.id ?? "");
-          services.metrics.leases.inc({ provider: body.provider, outcome: "granted" });
+          services.metrics.leases.inc({ provider: services.metrics.providerLabel(body.provider), outcome: "granted" });
           if (services.logger.isLevelEnabled("debug")) services.logger.debug(
             { event: "lease.granted", requestId: context.requestId, client: context.client?.name, provider: body.provider, credentialId: lease.credentialId, leaseId: lease.id },
             "lease granted",
           );
           return jsonResponse(201, toLeaseJson(lease));
         } catch (error) {
-          services.metrics.leases.inc({ provider: body.provider, outcome: "denied" });
+          services.metrics.leases.inc({ provider: services.metrics.providerLabel(body.provider), outcome: "denied" });
           services.logger.info(
             { event: "lease.denied", requestId: context.requestId, client: context.client?.name, provider: body.provider, errorCode: (error as PoolError).code },
             "lease denied",
@@ -127,7 +127,7 @@ export function createLeaseRoutes(services: GatewayServices): RouteDefinition[] 
             },
           });
         }
-        services.metrics.leases.inc({ provider: lease.provider, outcome: body.outcome });
+        services.metrics.leases.inc({ provider: services.metrics.providerLabel(lease.provider), outcome: body.outcome });
         if (services.logger.isLevelEnabled("debug")) services.logger.debug(
           { event: "lease.released", requestId: context.requestId, client: context.client?.name, leaseId: lease.id, outcome: body.outcome, status: body.outcome === "error" ? body.status : undefined },
           "lease released",

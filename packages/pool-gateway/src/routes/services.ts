@@ -6,10 +6,16 @@ import type { GatewayMetrics } from "../metrics.js";
 
 /** The TOTP side of the admin API. Absent when TOTP is not configured. */
 export interface AdminGate {
-  /** Verifies a code for `principal` and opens a session; resolves to the session token. */
-  openSession(principal: string, code: string): Promise<{ sessionToken: string; expiresAt: number }>;
-  /** Whether `sessionToken` is a live session (touching it extends the idle timeout). */
-  checkSession(sessionToken: string): boolean;
+  /**
+   * Verifies a code for `principal` and opens a session owned by the client token `tokenId`; resolves to the
+   * session token.
+   */
+  openSession(principal: string, code: string, tokenId: string): Promise<{ sessionToken: string; expiresAt: number }>;
+  /**
+   * Whether `sessionToken` is a live session opened by the client token `tokenId` (touching it extends the idle
+   * timeout). Another token presenting it gets false: a session proves a code was typed for that token only.
+   */
+  checkSession(sessionToken: string, tokenId: string): boolean;
   /** Resolves false when TOTP is not configured; rejects (fail closed) when its state is broken. */
   isConfigured(): Promise<boolean>;
 }

@@ -1,6 +1,6 @@
 // Health, readiness, metrics and the masked pool status.
-import { PoolError } from "@credpool/pool-core";
-import { jsonResponse } from "../http-errors.js";
+import { PoolError, isPoolError } from "@credpool/pool-core";
+import { httpStatusFor, jsonResponse } from "../http-errors.js";
 import type { RouteDefinition } from "../types.js";
 import type { GatewayServices } from "./services.js";
 import { toCredentialJson } from "./views.js";
@@ -35,10 +35,18 @@ export function createStatusRoutes(services: GatewayServices): RouteDefinition[]
       pattern: "/readyz",
       scope: "public",
       name: "readyz",
-      async handle() {
-        // Ready means the pool file reads and validates now, not just that it did at start-up.
-        const { rev } = await services.pool.backend.read();
-        return jsonResponse(200, { ready: true, rev });
+      async handle(context) {
+        // Ready means the pool file reads and validates now, not just that it did at start-up. Without a token the
+        // answer is a reason code only: an error message names the pool's path, which is nobody else's business.
+        let rev: number;
+        try {
+          ({ rev } = await services.pool.backend.read());
+        } catch (error) {
+          if (context.client) throw error;
+          const reason = isPoolError(error) ? error.code : "E_INTERNAL";
+          return jsonResponse(httpStatusFor(reason), { ready: false, reason });
+        }
+        return jsonResponse(200, context.client ? { ready: true, rev } : { ready: true });
       },
     },
     {
