@@ -14,7 +14,7 @@ import {
   type TotpGate,
   type TotpGateOptions,
 } from "@credpool/pool-core";
-import type { CommandContext } from "./cli.js";
+import type { CommandContext } from "./command.js";
 import type { OptionSpec } from "./command.js";
 import { canPrompt, promptLine } from "./output.js";
 import { lockTimeoutFrom, resolveCliPoolPath } from "./pool-access.js";

@@ -15,7 +15,7 @@ import {
   type PoolDocument,
   type PoolOptions,
 } from "@credpool/pool-core";
-import type { CommandContext } from "./cli.js";
+import type { CommandContext } from "./command.js";
 
 type PoolContext = Pick<CommandContext, "env" | "poolPath">;
 
