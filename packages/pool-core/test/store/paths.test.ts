@@ -2,7 +2,8 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createFileBackend, resolveCredpoolHome, resolvePoolPath } from "@credpool/pool-core";
+import { createFileBackend, resolvePoolPath } from "@credpool/pool-core";
+import { resolveCredpoolHome } from "../../src/store/index.js";
 
 describe("default pool location", () => {
   afterEach(() => {
