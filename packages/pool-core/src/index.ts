@@ -33,13 +33,15 @@ export {
   type SelectOptions,
 } from "./pool/index.js";
 
-// Storage: the pool document and its schema, the backend contract, the file backend and the watched snapshot.
+// Storage: the pool document and its schema, the backend contract, the file and memory backends and the watched
+// snapshot.
 export {
   POOL_FILE_NAME,
   STRATEGIES,
   acquireFileLock,
   createDocumentFileBackend,
   createFileBackend,
+  createMemoryBackend,
   credentialSecretsSchema,
   openSnapshot,
   parseDocument,
@@ -58,6 +60,7 @@ export {
   type FileBackend,
   type FileBackendOptions,
   type LockOptions,
+  type MemoryBackendOptions,
   type Mutator,
   type NamedLock,
   type PoolBackend,
