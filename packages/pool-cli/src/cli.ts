@@ -1,36 +1,7 @@
 // Declares the commands; each one lives in its own module under commands/ and is loaded only when run.
 // To add a command: write commands/<name>.ts with `export const { help, run } = defineCommand({...})`
-// (see command.ts), then add one line here.
-
-export interface CommandContext {
-  readonly argv: readonly string[];
-  readonly stdin: NodeJS.ReadableStream;
-  readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream;
-  readonly env: NodeJS.ProcessEnv;
-  /** The command's name as typed, for messages and help. */
-  readonly name: string;
-  /** The global `--pool PATH`, when given. */
-  readonly poolPath: string | undefined;
-}
-
-/** What `--help` and `completion` know about a command. */
-export interface CommandHelp {
-  readonly usage: string;
-  readonly description: string;
-  readonly options: readonly { readonly flag: string; readonly description: string }[];
-  readonly examples: readonly string[];
-}
-
-export interface CommandModule {
-  readonly run: (context: CommandContext) => Promise<number>;
-  readonly help?: CommandHelp;
-}
-
-export interface CommandEntry {
-  readonly summary: string;
-  readonly load: () => Promise<CommandModule>;
-}
+// (or `defineCommandGroup` for `credpool <group> <subcommand>`; see command.ts), then add one line here.
+import type { CommandEntry } from "./command.js";
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   init: { summary: "create the pool file (mode 0600) and its directory (0700)", load: () => import("./commands/init.js") },

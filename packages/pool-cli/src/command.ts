@@ -4,8 +4,37 @@
 import { parseArgs } from "node:util";
 import { PoolError } from "@credpool/pool-core";
 import { z } from "zod";
-import type { CommandContext, CommandHelp, CommandModule } from "./cli.js";
 import { assertNoSecretInArgv } from "./secret-input.js";
+
+export interface CommandContext {
+  readonly argv: readonly string[];
+  readonly stdin: NodeJS.ReadableStream;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: NodeJS.ProcessEnv;
+  /** The command's name as typed, for messages and help. */
+  readonly name: string;
+  /** The global `--pool PATH`, when given. */
+  readonly poolPath: string | undefined;
+}
+
+/** What `--help` and `completion` know about a command. */
+export interface CommandHelp {
+  readonly usage: string;
+  readonly description: string;
+  readonly options: readonly { readonly flag: string; readonly description: string }[];
+  readonly examples: readonly string[];
+}
+
+export interface CommandModule {
+  readonly run: (context: CommandContext) => Promise<number>;
+  readonly help?: CommandHelp;
+}
+
+export interface CommandEntry {
+  readonly summary: string;
+  readonly load: () => Promise<CommandModule>;
+}
 
 export interface OptionSpec {
   readonly type: "string" | "boolean";
@@ -183,4 +212,57 @@ export function integerArgument(what: string, min: number, max: number, messages
     .regex(/^-?\d+$/, `${what} must be a whole number`)
     .transform(Number)
     .pipe(z.number().int().min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`));
+}
+
+export interface CommandGroupDefinition {
+  /** e.g. "totp" */
+  readonly name: string;
+  readonly usage: string;
+  readonly description: string;
+  readonly examples: readonly string[];
+  /** Keyed by the words after the group's name: "setup", or "token create" for a nested group. */
+  readonly subcommands: Readonly<Record<string, CommandModule & { help: CommandHelp }>>;
+}
+
+/**
+ * The one way to declare `credpool <group> <subcommand>`. The group's help lists every subcommand's flags (for
+ * shell completion); asked-for help is output (stdout, exit 0), while a missing subcommand is a usage error (the
+ * same help on stderr, exit 2).
+ */
+export function defineCommandGroup(definition: CommandGroupDefinition): CommandModule & { help: CommandHelp } {
+  const { name, subcommands } = definition;
+  const paths = Object.keys(subcommands).map((key) => key.split(" "));
+  const depth = Math.max(...paths.map((path) => path.length));
+  const help: CommandHelp = {
+    usage: definition.usage,
+    description: definition.description,
+    options: [...new Map(Object.values(subcommands).flatMap((command) => command.help.options.map((option) => [option.flag, option] as const))).values()],
+    examples: definition.examples,
+  };
+
+  async function run(context: CommandContext): Promise<number> {
+    const words: string[] = [];
+    for (let index = 0; index < depth; index++) {
+      const word = context.argv[index];
+      // `help` is a subcommand-like word only right after the group's name: `credpool totp help`.
+      if (word === undefined || word === "--help" || word === "-h" || (index === 0 && word === "help")) {
+        const asked = word !== undefined;
+        (asked ? context.stdout : context.stderr).write(renderCommandHelp(help));
+        return asked ? 0 : 2;
+      }
+      words.push(word);
+      const key = words.join(" ");
+      const subcommand = Object.hasOwn(subcommands, key) ? subcommands[key] : undefined;
+      if (subcommand) return subcommand.run({ ...context, argv: context.argv.slice(index + 1), name: `${name} ${key}` });
+      if (!paths.some((path) => path.length > words.length && words.every((part, at) => path[at] === part))) break;
+    }
+    const choices = Object.keys(subcommands);
+    const list = choices.length > 1 ? `${choices.slice(0, -1).join(", ")} or ${choices.at(-1)}` : choices.join("");
+    throw new PoolError(
+      "E_USAGE",
+      `Unknown subcommand "${[name, ...context.argv.slice(0, depth)].join(" ")}": use ${list}. Run \`credpool ${name} --help\` for usage.`,
+    );
+  }
+
+  return { help, run };
 }

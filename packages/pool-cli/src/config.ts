@@ -1,7 +1,7 @@
 // config.json as commands load it: its warnings (unknown or renamed keys) go to stderr once per invocation, however
 // many parts of the command read the file.
 import { loadCredpoolConfig, type LoadedConfig } from "@credpool/pool-core";
-import type { CommandContext } from "./cli.js";
+import type { CommandContext } from "./command.js";
 
 /** Keyed by the invocation's stderr: a command and the subcommand it dispatches to share it. */
 const shown = new WeakMap<NodeJS.WritableStream, Set<string>>();

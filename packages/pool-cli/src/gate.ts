@@ -13,7 +13,7 @@ import {
   type TotpGate,
   type TotpGateOptions,
 } from "@credpool/pool-core";
-import type { CommandContext } from "./cli.js";
+import type { CommandContext } from "./command.js";
 import type { OptionSpec } from "./command.js";
 import { loadCliConfig } from "./config.js";
 import { canPrompt, promptLine } from "./output.js";

@@ -1,7 +1,8 @@
 // Entry point: global flags, lazy dispatch, and the single place where errors become messages and exit codes.
 // It imports nothing heavy: pool-core is loaded by the command that needs it (or by the error handler).
 import { readFile } from "node:fs/promises";
-import { COMMANDS, type CommandContext } from "./cli.js";
+import { COMMANDS } from "./cli.js";
+import type { CommandContext } from "./command.js";
 import { EXIT_CODE_TABLE, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodeFor } from "./exit-codes.js";
 
 async function readVersion(): Promise<string> {

@@ -1,5 +1,5 @@
 // Printing: tables and notes for people, JSON for machines, colour only on a terminal and never under NO_COLOR.
-import type { CommandContext } from "./cli.js";
+import type { CommandContext } from "./command.js";
 
 export type Style = "green" | "yellow" | "red" | "dim" | "bold";
 

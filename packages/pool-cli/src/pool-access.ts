@@ -12,7 +12,7 @@ import {
   type PoolDocument,
   type PoolOptions,
 } from "@credpool/pool-core";
-import type { CommandContext } from "./cli.js";
+import type { CommandContext } from "./command.js";
 import { loadCliConfig } from "./config.js";
 
 type PoolContext = Pick<CommandContext, "env" | "poolPath" | "stderr">;

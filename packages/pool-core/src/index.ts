@@ -1,10 +1,139 @@
-export * from "./errors.js";
-export { randomId } from "./ids.js";
+// pool-core's public API: what the CLI, the gateway, the test kit and users import. Each folder's index.ts says
+// what the folder shares inside pool-core; only the names below leave the package.
+
+// Errors: one class with a code; see errors.ts for the codes.
+export { PoolError, errnoCode, fromZodError, isPoolError, type PoolErrorCode } from "./errors.js";
+
+// Options: one parser for every factory, refusing unknown options with a suggestion.
 export { parseOptions } from "./options.js";
-export * from "./store/index.js";
-export * from "./pool/index.js";
-export * from "./doctor/index.js";
-export * from "./refresh/index.js";
-export * from "./sources/index.js";
-export * from "./auth/index.js";
-export * from "./config/index.js";
+
+// The pool: open it, lease credentials from it, and report how requests went.
+export {
+  DEFAULT_STRATEGY,
+  KNOWN_PROVIDERS,
+  assertProviderName,
+  checkAvailability,
+  chooseCredential,
+  findCredential,
+  getProviderDefaults,
+  listCredentialViews,
+  listCredentials,
+  maskSecret,
+  openPool,
+  orderCredentials,
+  parseDuration,
+  resolveTarget,
+  type AddCredentialInput,
+  type CredentialRefresher,
+  type CredentialView,
+  type FailureReport,
+  type Lease,
+  type LeaseOptions,
+  type LeaseOutcome,
+  type Pool,
+  type PoolEvent,
+  type PoolOptions,
+  type SelectOptions,
+} from "./pool/index.js";
+
+// Storage: the pool document and its schema, the backend contract, the file and memory backends and the watched
+// snapshot.
+export {
+  POOL_FILE_NAME,
+  STRATEGIES,
+  acquireFileLock,
+  createDocumentFileBackend,
+  createFileBackend,
+  createMemoryBackend,
+  credentialSecretsSchema,
+  openSnapshot,
+  parseDocument,
+  poolDocumentSchema,
+  publishDocument,
+  readDocumentText,
+  resolvePoolOption,
+  resolvePoolPath,
+  serializeDocument,
+  type BackendCapabilities,
+  type Credential,
+  type CredentialSecrets,
+  type CredentialStatus,
+  type DocumentBackend,
+  type DocumentChange,
+  type DocumentHeader,
+  type FileBackend,
+  type FileBackendOptions,
+  type LockOptions,
+  type MemoryBackendOptions,
+  type Mutator,
+  type NamedLock,
+  type PoolBackend,
+  type PoolDocument,
+  type ReadResult,
+  type Snapshot,
+  type Strategy,
+  type WriteInfo,
+} from "./store/index.js";
+
+// OAuth refresh: the single-flight refresher and what a credential's refresh state says.
+export {
+  createRefresher,
+  fingerprintToken,
+  ownershipOf,
+  refreshStateOf,
+  reloginAdvice,
+  sourceLinkOf,
+  type Refresher,
+} from "./refresh/index.js";
+
+// Sources: Claude Code, Codex, hermes and env credentials; sync, write-back and watching.
+export {
+  createLinkedRefresher,
+  createSourceLinks,
+  defaultSourceSpecs,
+  linkedSourceSpecs,
+  sourcePathOf,
+  syncSources,
+  watchLinkedSources,
+  watchSources,
+  type SourceSpec,
+  type SourceWatcher,
+  type SyncChange,
+  type SyncResult,
+} from "./sources/index.js";
+
+// The TOTP gate for privileged operations, its setup and its audit log.
+export {
+  AUDIT_LOG_FILE_NAME,
+  AUTH_STATE_FILE_NAME,
+  authStateDocumentSpec,
+  beginTotpSetup,
+  confirmTotpSetup,
+  createAuditFileSink,
+  createTotpGate,
+  describeSecretCommandSetup,
+  fingerprintSecret,
+  formatWait,
+  generateTotpCode,
+  generateTotpSecret,
+  resetTotp,
+  type AuditSink,
+  type BeginTotpSetupResult,
+  type TotpGate,
+  type TotpGateOptions,
+  type TotpStatus,
+} from "./auth/index.js";
+
+// Settings: config.json with CREDPOOL_* overrides.
+export { loadCredpoolConfig, type ConfigWarning, type LoadedConfig } from "./config/index.js";
+
+// `credpool doctor`: findings about the files around a pool, and the safe repairs.
+export {
+  inspectConfig,
+  inspectPool,
+  repairPool,
+  restorePoolBackup,
+  type DoctorFinding,
+  type RepairAction,
+  type RestoreResult,
+} from "./doctor/index.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { randomId } from "@credpool/pool-core";
+import { randomId } from "../src/ids.js";
 
 describe("randomId", () => {
   it("gives distinct ids of the asked length from the unambiguous alphabet, across many buffer refills", () => {

@@ -1,10 +1,16 @@
-export { createAdminGate } from "./admin-gate.js";
-export { createGatewayClient, type GatewayClient, type GatewayClientOptions, type LeaseGrant } from "./client.js";
-export { createGatewayHandler, gatewayOptionsSchema, type GatewayHandler, type GatewayHandlerOptions } from "./handler.js";
-export { errorResponse, httpStatusFor, responseForError, type GatewayErrorCode } from "./http-errors.js";
-export { createGatewayLogger, maskValue, REDACTED_PATHS } from "./logger.js";
-export { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
-export type { AdminGate, GatewayServices } from "./routes/services.js";
-export { DEFAULT_MAX_CONNECTIONS, startGatewayServer, type GatewayServerOptions, type RunningGateway } from "./server.js";
-export { TOKEN_FILE_NAME, createTokenStore, type ClientToken, type TokenScope, type TokenStore } from "./tokens.js";
+// pool-gateway's public API: the request handler, the server that listens, the client workers use, and the
+// client tokens. Everything else is private to the package.
+
+// The handler: tests and embedders call it directly, with no socket.
+export { createGatewayHandler, type GatewayHandler, type GatewayHandlerOptions } from "./handler.js";
+export type { AdminGate } from "./routes/services.js";
 export type { GatewayRequest, GatewayResponse } from "./types.js";
+
+// The server: the only thing that listens (loopback by default).
+export { startGatewayServer, type GatewayServerOptions, type RunningGateway } from "./server.js";
+
+// The client: lease and release over HTTP.
+export { createGatewayClient, type GatewayClient, type GatewayClientOptions, type LeaseGrant } from "./client.js";
+
+// Client tokens (also the `./tokens` entry, which the CLI loads without the rest of the gateway).
+export { createTokenStore, type ClientToken, type TokenScope, type TokenStore } from "./tokens.js";

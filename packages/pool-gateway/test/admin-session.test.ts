@@ -1,7 +1,7 @@
 // An admin TOTP session belongs to the token that opened it: another admin token presenting the session token is
 // refused, and the audit line of an admin action names the token that typed the code.
 import { PoolError, type TotpGate } from "@credpool/pool-core";
-import { createAdminGate } from "@credpool/pool-gateway";
+import { createAdminGate } from "../src/admin-gate.js";
 import { describe, expect, it } from "vitest";
 import { FIXTURE, allLogLines, checkLogsAndResponsesAfterAll, expectJsonError, rememberSecret, useGatewayFixture } from "./helpers.js";
 

@@ -2,7 +2,8 @@
 // still up, still serving, and holds no stray lease afterwards.
 import { Agent } from "node:http";
 import { connect } from "node:net";
-import { httpStatusFor, startGatewayServer, type RunningGateway } from "@credpool/pool-gateway";
+import { startGatewayServer, type RunningGateway } from "@credpool/pool-gateway";
+import { httpStatusFor } from "../src/http-errors.js";
 import type { PoolErrorCode } from "@credpool/pool-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {

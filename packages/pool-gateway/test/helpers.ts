@@ -4,7 +4,6 @@ import { request as httpRequest, type Agent, type IncomingHttpHeaders } from "no
 import { openPool, type AddCredentialInput, type Pool, type PoolOptions } from "@credpool/pool-core";
 import {
   createGatewayHandler,
-  createGatewayLogger,
   createTokenStore,
   type GatewayHandler,
   type GatewayHandlerOptions,
@@ -12,6 +11,7 @@ import {
   type LeaseGrant,
   type TokenStore,
 } from "@credpool/pool-gateway";
+import { createGatewayLogger } from "../src/logger.js";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
 import { afterAll, afterEach, expect } from "vitest";
 

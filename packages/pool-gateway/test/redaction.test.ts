@@ -2,7 +2,8 @@
 // are real keys, failed releases quoting a key, pool events) and prove no fixture secret reaches a log line.
 // Every other gateway test file runs the same check over its own logs (see helpers.ts).
 import { PoolError } from "@credpool/pool-core";
-import { REDACTED_PATHS, createGatewayClient, createGatewayLogger, startGatewayServer, type AdminGate } from "@credpool/pool-gateway";
+import { createGatewayClient, startGatewayServer, type AdminGate } from "@credpool/pool-gateway";
+import { REDACTED_PATHS, createGatewayLogger } from "../src/logger.js";
 import { describe, expect, it } from "vitest";
 import {
   FIXTURE,

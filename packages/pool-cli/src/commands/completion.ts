@@ -1,8 +1,8 @@
 // `credpool completion <bash|zsh|fish>`: a completion script for commands, their options and known providers.
 import { KNOWN_PROVIDERS } from "@credpool/pool-core";
 import { z } from "zod";
-import { COMMANDS, type CommandHelp } from "../cli.js";
-import { defineCommand } from "../command.js";
+import { COMMANDS } from "../cli.js";
+import { defineCommand, type CommandHelp } from "../command.js";
 
 const PROVIDER_COMMANDS = new Set(["add", "strategy", "list", "reset", "lease", "exec", "watch"]);
 

@@ -1,9 +1,7 @@
 // `credpool gateway token create|list|revoke`: the bearer tokens gateway clients present. Shown once, stored hashed.
 import { dirname } from "node:path";
-import { PoolError } from "@credpool/pool-core";
 import { z } from "zod";
-import type { CommandContext, CommandHelp } from "../cli.js";
-import { defineCommand, jsonOption, renderCommandHelp } from "../command.js";
+import { defineCommand, defineCommandGroup, jsonOption, type CommandContext } from "../command.js";
 import { requireTotp, totpCodeOption } from "../gate.js";
 import { createOutput } from "../output.js";
 import { resolveCliPoolPath } from "../pool-access.js";
@@ -101,9 +99,8 @@ const revokeCommand = defineCommand({
   },
 });
 
-const TOKEN_SUBCOMMANDS = { create: createCommand, list: listCommand, revoke: revokeCommand } as const;
-
-export const help: CommandHelp = {
+export const { help, run } = defineCommandGroup({
+  name: "gateway",
   usage: "credpool gateway token <create|list|revoke> [options]",
   description:
     "Manage the bearer tokens gateway clients present (Authorization: Bearer cpg_...).\n\n" +
@@ -112,21 +109,6 @@ export const help: CommandHelp = {
     "  token list    list tokens by name, id and scope\n" +
     "  token revoke  revoke a token by id or name\n\n" +
     "Start the gateway itself with `pnpm start` (or `credpool-gateway`).",
-  options: [...new Map(Object.values(TOKEN_SUBCOMMANDS).flatMap((command) => command.help.options.map((option) => [option.flag, option] as const))).values()],
   examples: ["credpool gateway token create --name worker", "credpool gateway token list", "credpool gateway token revoke worker"],
-};
-
-export async function run(context: CommandContext): Promise<number> {
-  const [group, name, ...rest] = context.argv;
-  if (group === undefined || group === "--help" || group === "-h" || group === "help" || (group === "token" && (name === undefined || name === "--help" || name === "-h"))) {
-    // Asked-for help is output (stdout, exit 0); a missing subcommand is a usage error (stderr, exit 2).
-    const asked = [group, name].some((word) => word === "--help" || word === "-h" || word === "help");
-    (asked ? context.stdout : context.stderr).write(renderCommandHelp(help));
-    return asked ? 0 : 2;
-  }
-  const subcommand = group === "token" && Object.hasOwn(TOKEN_SUBCOMMANDS, name ?? "") ? TOKEN_SUBCOMMANDS[name as keyof typeof TOKEN_SUBCOMMANDS] : undefined;
-  if (!subcommand) {
-    throw new PoolError("E_USAGE", `Unknown subcommand "gateway ${[group, name].filter(Boolean).join(" ")}": use token create, token list or token revoke.`);
-  }
-  return subcommand.run({ ...context, argv: rest, name: `gateway token ${name}` });
-}
+  subcommands: { "token create": createCommand, "token list": listCommand, "token revoke": revokeCommand },
+});

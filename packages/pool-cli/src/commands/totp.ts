@@ -15,8 +15,7 @@ import {
 } from "@credpool/pool-core";
 import { toString as renderQrCode } from "qrcode";
 import { z } from "zod";
-import type { CommandContext, CommandHelp } from "../cli.js";
-import { defineCommand, jsonOption, renderCommandHelp } from "../command.js";
+import { defineCommand, defineCommandGroup, jsonOption, type CommandContext } from "../command.js";
 import { cliGateOptions, cliPrincipal } from "../gate.js";
 import { canPrompt, createOutput, promptLine, type Output } from "../output.js";
 
@@ -277,9 +276,8 @@ const resetCommand = defineCommand({
   },
 });
 
-const SUBCOMMANDS = { setup: setupCommand, status: statusCommand, reset: resetCommand } as const;
-
-export const help: CommandHelp = {
+export const { help, run } = defineCommandGroup({
+  name: "totp",
   usage: "credpool totp <setup|status|reset> [options]",
   description:
     "The TOTP gate in front of reveal, export, add, remove, strategy and TOTP reset.\n\n" +
@@ -288,20 +286,6 @@ export const help: CommandHelp = {
     "  status  configured, not configured or broken; whether you are locked out\n" +
     "  reset   turn TOTP off (needs a code, or --force with a typed confirmation)\n\n" +
     "Run `credpool totp <subcommand> --help` for each one's options.",
-  // Every subcommand's flags, so shell completion offers them after `credpool totp`.
-  options: [...new Map(Object.values(SUBCOMMANDS).flatMap((command) => command.help.options.map((option) => [option.flag, option] as const))).values()],
   examples: ["credpool totp setup", "credpool totp setup --confirm 492039", "credpool totp status", "credpool totp reset --totp-code 492039"],
-};
-
-export async function run(context: CommandContext): Promise<number> {
-  const [name, ...rest] = context.argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    (name === undefined ? context.stderr : context.stdout).write(renderCommandHelp(help));
-    return name === undefined ? 2 : 0;
-  }
-  const subcommand = Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name as keyof typeof SUBCOMMANDS] : undefined;
-  if (!subcommand) {
-    throw new PoolError("E_USAGE", `Unknown subcommand "totp ${name}": use setup, status or reset. Run \`credpool totp --help\` for usage.`);
-  }
-  return subcommand.run({ ...context, argv: rest, name: `totp ${name}` });
-}
+  subcommands: { setup: setupCommand, status: statusCommand, reset: resetCommand },
+});

@@ -7,6 +7,12 @@ export interface DocumentHeader {
   updatedAt: string;
 }
 
+/**
+ * What a backend can do, checked by core rather than guessed. `watch` is required: the snapshot (and so the pool)
+ * follows the document only through watch(), and openSnapshot refuses a backend without it. `lock` and
+ * `groupCommit` describe the backend for its callers and for the conformance suite (which skips the group-commit
+ * test without it); the pool works either way, since every backend's lock() excludes all handles on its store.
+ */
 export interface BackendCapabilities {
   /** `watch()` delivers changes made by other processes. */
   readonly watch: boolean;

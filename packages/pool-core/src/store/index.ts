@@ -23,6 +23,7 @@ export {
   type FileBackendOptions,
   type WriteInfo,
 } from "./file-backend.js";
+export { createMemoryBackend, memoryBackendOptionsSchema, type MemoryBackendOptions } from "./memory-backend.js";
 export { acquireFileLock, type FileLockOptions, type HeldFileLock } from "./file-lock.js";
 export { fsyncDirectory, parseDocument, publishDocument, readDocumentText, serializeDocument } from "./json-file.js";
 export { POOL_FILE_NAME, resolveCredpoolHome, resolvePoolOption, resolvePoolPath } from "./paths.js";

@@ -1,4 +1,5 @@
 // An in-memory copy of the document that follows every commit, from this process or any other.
+import { PoolError } from "../errors.js";
 import type { DocumentBackend, DocumentChange, DocumentHeader } from "./backend.js";
 
 export interface Snapshot<D extends DocumentHeader> {
@@ -13,6 +14,14 @@ export interface Snapshot<D extends DocumentHeader> {
 }
 
 export async function openSnapshot<D extends DocumentHeader>(backend: DocumentBackend<D>): Promise<Snapshot<D>> {
+  // The snapshot learns of every commit, its own included, only through watch(): without it the pool would select
+  // from the document it opened with forever. See packages/pool-core/test/store/memory-backend.test.ts.
+  if (!backend.capabilities.watch) {
+    throw new PoolError(
+      "E_INVALID_OPTIONS",
+      `The ${backend.kind} backend at ${backend.location} cannot watch its document (capabilities.watch is false); a pool needs one that can.`,
+    );
+  }
   let { doc } = await backend.read();
   const listeners = new Set<(change: DocumentChange<D>) => void>();
   const waiters = new Set<{ rev: number; resolve: () => void }>();

@@ -2,7 +2,8 @@
 // sessions and challenges, and what the audit log sees. Cross-process guarantees are in test/auth/ at the root.
 import { readFile } from "node:fs/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createTotpGate, isPoolError, type AuditEvent, type TotpGate, type TotpGateOptions } from "@credpool/pool-core";
+import { createTotpGate, isPoolError, type TotpGate, type TotpGateOptions } from "@credpool/pool-core";
+import { type AuditEvent } from "../../src/auth/index.js";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
 import { TEST_SECRET, codeAt, readAuthState, seedConfiguredTotp, wrongCodes, type SeededTotp } from "./totp-fixture.js";
 

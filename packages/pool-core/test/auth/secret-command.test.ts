@@ -4,7 +4,8 @@
 import { writeFile } from "node:fs/promises";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createTotpGate, isPoolError, runSecretCommand } from "@credpool/pool-core";
+import { createTotpGate, isPoolError } from "@credpool/pool-core";
+import { runSecretCommand } from "../../src/auth/index.js";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
 import { TEST_SECRET, codeAt, seedConfiguredTotp } from "./totp-fixture.js";
 

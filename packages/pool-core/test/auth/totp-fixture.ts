@@ -8,8 +8,8 @@ import {
   createDocumentFileBackend,
   fingerprintSecret,
   generateTotpCode,
-  type AuthStateDocument,
 } from "@credpool/pool-core";
+import { type AuthStateDocument } from "../../src/auth/index.js";
 
 /** RFC 6238's SHA1 seed, "12345678901234567890", as base32. */
 export const TEST_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";

@@ -1,7 +1,8 @@
 // config.json plus CREDPOOL_* overrides: defaults, precedence, and start-up errors that name the field.
 import { chmod, writeFile } from "node:fs/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { loadCredpoolConfig, resolveConfig, resolveTotpSecretSource } from "@credpool/pool-core";
+import { loadCredpoolConfig } from "@credpool/pool-core";
+import { resolveConfig, resolveTotpSecretSource } from "../../src/config/index.js";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
 
 describe("credpool config", () => {

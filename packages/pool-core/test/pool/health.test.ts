@@ -1,14 +1,8 @@
 // The cooldown rules of issue 3 as a table: each status class, sole credential, billing, terminal reasons,
 // escalation, and no escalation inside an open window.
 import { describe, expect, it } from "vitest";
-import {
-  TERMINAL_REASONS,
-  classifyFailure,
-  computeFailureStatus,
-  healthConfigSchema,
-  type CredentialStatus,
-  type FailureReport,
-} from "@credpool/pool-core";
+import type { CredentialStatus, FailureReport } from "@credpool/pool-core";
+import { TERMINAL_REASONS, classifyFailure, computeFailureStatus, healthConfigSchema } from "../../src/pool/index.js";
 
 const NOW = Date.parse("2025-06-01T12:00:00Z");
 const SECOND = 1000;

@@ -1,7 +1,8 @@
 // Quota windows from response headers of any status (issue 13, section 6), each row a provider's wire sample, and
 // the display form `5h 62% · resets 14:05`.
 import { describe, expect, it } from "vitest";
-import { formatQuotaWindow, parseQuotaWindows, type HeaderBag, type QuotaReading } from "@credpool/pool-core";
+import { formatQuotaWindow, parseQuotaWindows, type QuotaReading } from "../../src/pool/quota-windows.js";
+import type { HeaderBag } from "../../src/pool/reset-info.js";
 
 const NOW = Date.parse("2025-06-01T12:00:00Z");
 const SECOND = 1000;

@@ -1,13 +1,7 @@
 // Reset information: every format issue 3 lists, malformed values (ignored, so the default TTL applies) and the cap.
 import { describe, expect, it } from "vitest";
-import {
-  computeFailureStatus,
-  healthConfigSchema,
-  parseDuration,
-  parseResetInfo,
-  type FailureReport,
-  type HeaderBag,
-} from "@credpool/pool-core";
+import { parseDuration, type FailureReport } from "@credpool/pool-core";
+import { computeFailureStatus, healthConfigSchema, parseResetInfo, type HeaderBag } from "../../src/pool/index.js";
 
 const NOW = Date.parse("2025-06-01T12:00:00Z");
 const SECOND = 1000;

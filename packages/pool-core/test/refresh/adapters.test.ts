@@ -3,14 +3,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  createRefresher,
-  isPoolError,
-  postRefreshRequest,
-  resolveTokenEndpoint,
-  type Credential,
-  type TokenEndpoint,
-} from "@credpool/pool-core";
+import { createRefresher, isPoolError, type Credential } from "@credpool/pool-core";
+import { postRefreshRequest, resolveTokenEndpoint, type TokenEndpoint } from "../../src/refresh/index.js";
 import { startFakeTokenServer, type FakeTokenServer } from "@credpool/pool-testkit";
 
 const NOW = Date.now();

@@ -1,6 +1,7 @@
 // The `refresh` and `sources` sections of config.json: validated at load, and the environment still wins.
 import { describe, expect, it } from "vitest";
-import { createRefresher, findConfigWarnings, isPoolError, resolveConfig, type Credential } from "@credpool/pool-core";
+import { createRefresher, isPoolError, type Credential } from "@credpool/pool-core";
+import { findConfigWarnings, resolveConfig } from "../../src/config/index.js";
 
 function oauth(provider: string): Credential {
   return {

@@ -2,8 +2,8 @@
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isPoolError } from "@credpool/pool-core";
 import {
-  isPoolError,
   parseClaudeCodeFile,
   parseCodexFile,
   readEnvCandidates,
@@ -14,7 +14,7 @@ import {
   resolveEnvMap,
   resolveHermesPath,
   type SourceFile,
-} from "@credpool/pool-core";
+} from "../../src/sources/index.js";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
 
 function fakeJwt(claims: Record<string, unknown>): string {

@@ -2,7 +2,8 @@
 import { lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { fingerprintToken, writeBackCredential, type Credential } from "@credpool/pool-core";
+import { fingerprintToken, type Credential } from "@credpool/pool-core";
+import { writeBackCredential } from "../../src/sources/index.js";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
 
 function linked(path: string, kind: "claude-code" | "codex", secrets: Credential["secrets"], used: string[]): Credential {

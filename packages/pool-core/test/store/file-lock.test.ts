@@ -1,6 +1,7 @@
 // Lock timeouts say which lock, and for how long it has been held, so a user can find the holder.
 import { afterEach, describe, expect, it } from "vitest";
-import { acquireFileLock, createFileBackend, isPoolError, type HeldFileLock } from "@credpool/pool-core";
+import { acquireFileLock, createFileBackend, isPoolError } from "@credpool/pool-core";
+import { type HeldFileLock } from "../../src/store/index.js";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
 
 describe("lock timeouts", () => {

@@ -3,8 +3,9 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createFileBackend, resolveCredpoolHome, resolvePoolOption, resolvePoolPath } from "@credpool/pool-core";
+import { createFileBackend, resolvePoolOption, resolvePoolPath } from "@credpool/pool-core";
 import { createTempDir } from "@credpool/pool-testkit";
+import { resolveCredpoolHome } from "../../src/store/index.js";
 
 describe("default pool location", () => {
   afterEach(() => {
