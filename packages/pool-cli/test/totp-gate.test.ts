@@ -104,8 +104,10 @@ describe("the TOTP gate travels with the pool", () => {
 
   it("fails closed with E_TOTP_STATE naming the missing state when the pool's gate directory has lost it", async () => {
     const { pool, secret } = await gatedPool();
+    // Everything the directory held for the gate is gone; only the pool's record still says there was one.
     const statePath = join(dirname(pool.path), "auth-state.json");
     await rename(statePath, `${statePath}.moved`);
+    await unlink(`${statePath}.bak`);
     await unlink(join(dirname(pool.path), "totp.secret"));
     const denied = await pool.run(["reveal", "work", "--totp-code", codeFor(secret)]);
     expect(denied.code).toBe(11);
@@ -182,6 +184,7 @@ describe("lost or restored state buys no guesses", () => {
   it("after auth-state.json is deleted, every gated command and `totp setup --confirm` are E_TOTP_STATE", async () => {
     const { pool, secret } = await gatedPool();
     await unlink(join(dirname(pool.path), "auth-state.json"));
+    await unlink(join(dirname(pool.path), "auth-state.json.bak"));
     const reveal = await pool.run(["reveal", "work", "--totp-code", codeFor(secret)]);
     expect(reveal.code).toBe(11);
     const confirm = await pool.run(["totp", "setup", "--confirm", codeFor(secret)]);
