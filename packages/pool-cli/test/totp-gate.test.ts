@@ -2,9 +2,9 @@
 // travels with the pool document, the environment cannot loosen it, a forced reset needs a terminal, lost or restored
 // state cannot buy guesses, and a FIFO in place of a gate file is refused instead of hanging. All real processes.
 import { spawn, spawnSync } from "node:child_process";
-import { copyFile, link, mkdir, readFile, rename, symlink, unlink } from "node:fs/promises";
+import { copyFile, link, mkdir, readFile, rename, symlink, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { generateTotpCode } from "@credpool/pool-core";
+import { beginTotpSetup, confirmTotpSetup, generateTotpCode } from "@credpool/pool-core";
 import { describe, expect, it } from "vitest";
 import { cliArgs, fixtureSecret, recordOutput, runCli, useTestPools, type CliResult, type TestPool } from "./helpers/cli.js";
 
@@ -102,6 +102,27 @@ describe("the TOTP gate travels with the pool", () => {
     expect(allowed.stdout).toBe(`${key}\n`);
   });
 
+  it("a gate confirmed before the pool recorded it is recorded at the first gated command, and then travels", async () => {
+    const pool = await freshPool();
+    const key = fixtureSecret();
+    await pool.seed([{ provider: "anthropic", label: "work", secrets: { apiKey: key } }]);
+    // As an older credpool did it: the gate lives in the directory only, and the pool knows nothing of it.
+    const home = dirname(pool.path);
+    const { secret } = await beginTotpSetup({ home, label: "test" });
+    await confirmTotpSetup({ home, principal: "test-setup", code: codeFor(secret, -1) });
+    expect(JSON.parse(await readFile(pool.path, "utf8"))).not.toHaveProperty("gate");
+
+    const allowed = await pool.run(["reveal", "work", "--totp-code", codeFor(secret)], { revealsSecrets: true });
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(JSON.parse(await readFile(pool.path, "utf8"))).toHaveProperty("gate.home", home);
+    await mkdir(join(pool.dir.path, "elsewhere"));
+    const softLink = join(pool.dir.path, "elsewhere", "pool.json");
+    await symlink(pool.path, softLink);
+    const denied = await runCli(["reveal", "work"], { pool: softLink });
+    expect(denied.code).toBe(9);
+    expect(denied.stdout).not.toContain(key);
+  });
+
   it("fails closed with E_TOTP_STATE naming the missing state when the pool's gate directory has lost it", async () => {
     const { pool, secret } = await gatedPool();
     // Everything the directory held for the gate is gone; only the pool's record still says there was one.
@@ -170,6 +191,29 @@ describe("totp reset --force", () => {
     expect(await auditLines(pool)).toContainEqual(expect.objectContaining({ type: "totp.reset", reason: "forced", forced: true }));
     const status = await pool.run(["totp", "status"]);
     expect(status.code).toBe(15);
+  });
+
+  it("with a secret command, needs that command to succeed even at a terminal", async () => {
+    const pool = await freshPool();
+    const home = dirname(pool.path);
+    // Stands in for `sudo -n cat /etc/credpool/totp.secret`: a file the command reads, outside the pool directory.
+    const outside = join(pool.dir.path, "root-only.secret");
+    const config = { secretCommand: ["cat", outside] };
+    await writeFile(join(home, "config.json"), JSON.stringify({ totp: config }), { mode: 0o600 });
+    const begun = await beginTotpSetup({ home, label: "test", config });
+    await writeFile(outside, `${begun.secret}\n`, { mode: 0o600 });
+    await confirmTotpSetup({ home, poolPath: pool.path, config, principal: "test-setup", code: codeFor(begun.secret, -1) });
+
+    await rename(outside, `${outside}.away`);
+    const refused = await runCliOnTerminal(["totp", "reset", "--force"], pool.path, "reset totp\n");
+    expect(refused.code).toBe(11);
+    expect(refused.stdout).toContain("needs the secret command to succeed");
+    expect(await auditLines(pool)).toContainEqual(expect.objectContaining({ type: "totp.reset.refused", reason: "secret-command-failed" }));
+
+    await rename(`${outside}.away`, outside);
+    const reset = await runCliOnTerminal(["totp", "reset", "--force"], pool.path, "reset totp\n");
+    expect(reset.code, reset.stdout).toBe(0);
+    expect(JSON.parse(await readFile(pool.path, "utf8"))).not.toHaveProperty("gate");
   });
 
   it("with a code is written to audit.log too", async () => {
