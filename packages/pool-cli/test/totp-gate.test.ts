@@ -23,12 +23,16 @@ function wrongCode(secret: string): string {
   }
 }
 
-/** Sets TOTP up the way a person would, through the CLI, confirmed with the previous step's code. */
+/**
+ * Sets TOTP up the way a person would, through the CLI. The code is the current step's, computed before the child
+ * starts: if a step boundary passes meanwhile it is the previous step, still inside the ±1 window (the step before
+ * that would not be). Later valid codes use the next step, so they are never replays of this one.
+ */
 async function setUpTotp(pool: TestPool): Promise<string> {
   const begun = await pool.run(["totp", "setup", "--no-qr", "--json"]);
   expect(begun.code, begun.stderr).toBe(0);
   const { secret } = JSON.parse(begun.stdout) as { secret: string };
-  const confirmed = await pool.run(["totp", "setup", "--confirm", codeFor(secret, -1)]);
+  const confirmed = await pool.run(["totp", "setup", "--confirm", codeFor(secret)]);
   expect(confirmed.code, confirmed.stderr).toBe(0);
   return secret;
 }
@@ -97,7 +101,7 @@ describe("the TOTP gate travels with the pool", () => {
     expect(throughHome.stdout).not.toContain(key);
 
     // The gate is the real directory's: a code works through the link, and the attempt is counted there.
-    const allowed = await runCli(["reveal", "work", "--totp-code", codeFor(secret)], { pool: softLink, revealsSecrets: true });
+    const allowed = await runCli(["reveal", "work", "--totp-code", codeFor(secret, 1)], { pool: softLink, revealsSecrets: true });
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(allowed.stdout).toBe(`${key}\n`);
   });
@@ -109,10 +113,10 @@ describe("the TOTP gate travels with the pool", () => {
     // As an older credpool did it: the gate lives in the directory only, and the pool knows nothing of it.
     const home = dirname(pool.path);
     const { secret } = await beginTotpSetup({ home, label: "test" });
-    await confirmTotpSetup({ home, principal: "test-setup", code: codeFor(secret, -1) });
+    await confirmTotpSetup({ home, principal: "test-setup", code: codeFor(secret) });
     expect(JSON.parse(await readFile(pool.path, "utf8"))).not.toHaveProperty("gate");
 
-    const allowed = await pool.run(["reveal", "work", "--totp-code", codeFor(secret)], { revealsSecrets: true });
+    const allowed = await pool.run(["reveal", "work", "--totp-code", codeFor(secret, 1)], { revealsSecrets: true });
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(JSON.parse(await readFile(pool.path, "utf8"))).toHaveProperty("gate.home", home);
     await mkdir(join(pool.dir.path, "elsewhere"));
@@ -130,7 +134,7 @@ describe("the TOTP gate travels with the pool", () => {
     await rename(statePath, `${statePath}.moved`);
     await unlink(`${statePath}.bak`);
     await unlink(join(dirname(pool.path), "totp.secret"));
-    const denied = await pool.run(["reveal", "work", "--totp-code", codeFor(secret)]);
+    const denied = await pool.run(["reveal", "work", "--totp-code", codeFor(secret, 1)]);
     expect(denied.code).toBe(11);
     expect(denied.stderr).toContain(statePath);
     expect(denied.stderr).toMatch(/is missing/);
@@ -152,7 +156,7 @@ describe("only config.json can loosen the gate", () => {
     expect(last?.stderr).toContain("CREDPOOL_TOTP_LOCKOUT_ATTEMPTS=100 is ignored");
     expect(last?.stderr).toContain("CREDPOOL_TOTP_BURST_ATTEMPTS=1000 is ignored");
     // Even the right code is refused now.
-    const valid = await pool.run(["reveal", "work", "--totp-code", codeFor(secret)], { env });
+    const valid = await pool.run(["reveal", "work", "--totp-code", codeFor(secret, 1)], { env });
     expect(valid.code).toBe(10);
   });
 
@@ -202,7 +206,7 @@ describe("totp reset --force", () => {
     await writeFile(join(home, "config.json"), JSON.stringify({ totp: config }), { mode: 0o600 });
     const begun = await beginTotpSetup({ home, label: "test", config });
     await writeFile(outside, `${begun.secret}\n`, { mode: 0o600 });
-    await confirmTotpSetup({ home, poolPath: pool.path, config, principal: "test-setup", code: codeFor(begun.secret, -1) });
+    await confirmTotpSetup({ home, poolPath: pool.path, config, principal: "test-setup", code: codeFor(begun.secret) });
 
     await rename(outside, `${outside}.away`);
     const refused = await runCliOnTerminal(["totp", "reset", "--force"], pool.path, "reset totp\n");
@@ -218,7 +222,7 @@ describe("totp reset --force", () => {
 
   it("with a code is written to audit.log too", async () => {
     const { pool, secret } = await gatedPool();
-    const reset = await pool.run(["totp", "reset", "--totp-code", codeFor(secret)]);
+    const reset = await pool.run(["totp", "reset", "--totp-code", codeFor(secret, 1)]);
     expect(reset.code, reset.stderr).toBe(0);
     expect(await auditLines(pool)).toContainEqual(expect.objectContaining({ type: "totp.reset", reason: "code", forced: false }));
   });
@@ -229,9 +233,9 @@ describe("lost or restored state buys no guesses", () => {
     const { pool, secret } = await gatedPool();
     await unlink(join(dirname(pool.path), "auth-state.json"));
     await unlink(join(dirname(pool.path), "auth-state.json.bak"));
-    const reveal = await pool.run(["reveal", "work", "--totp-code", codeFor(secret)]);
+    const reveal = await pool.run(["reveal", "work", "--totp-code", codeFor(secret, 1)]);
     expect(reveal.code).toBe(11);
-    const confirm = await pool.run(["totp", "setup", "--confirm", codeFor(secret)]);
+    const confirm = await pool.run(["totp", "setup", "--confirm", codeFor(secret, 1)]);
     expect(confirm.code).toBe(11);
     expect(confirm.stderr).toContain("auth-state.json");
     const setup = await pool.run(["totp", "setup", "--no-qr"]);
@@ -247,7 +251,7 @@ describe("lost or restored state buys no guesses", () => {
     const wrong = await pool.run(["reveal", "work", "--totp-code", wrongCode(secret)]);
     expect(wrong.code).toBe(9);
     await copyFile(join(pool.dir.path, "saved-state.json"), statePath);
-    const valid = await pool.run(["reveal", "work", "--totp-code", codeFor(secret)]);
+    const valid = await pool.run(["reveal", "work", "--totp-code", codeFor(secret, 1)]);
     expect(valid.code).toBe(11);
     expect(valid.stderr).toMatch(/older copy/);
   });
@@ -262,7 +266,7 @@ describe("gate files that are not regular files", () => {
       const made = spawnSync("mkfifo", ["-m", "600", path]);
       expect(made.status).toBe(0);
       // A hang is killed after 15 s and shows as a signal, failing the exit-code checks below.
-      const reveal = await pool.run(["reveal", "work", "--totp-code", codeFor(secret)], { timeoutMs: 15_000 });
+      const reveal = await pool.run(["reveal", "work", "--totp-code", codeFor(secret, 1)], { timeoutMs: 15_000 });
       expect(reveal.signal).toBeNull();
       expect(reveal.code).toBe(11);
       expect(reveal.stderr).toContain(path);

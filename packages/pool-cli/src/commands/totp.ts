@@ -99,9 +99,16 @@ const setupCommand = defineCommand({
     if (input.confirm !== undefined) {
       const confirmed = await confirmTotpSetup({ ...totp, principal: cliPrincipal(), code: input.confirm });
       if (input.json) {
-        output.printJson({ state: "configured", source: confirmed.source, label: confirmed.label ?? null, configuredAt: new Date(confirmed.configuredAt).toISOString() });
+        output.printJson({
+          state: "configured",
+          source: confirmed.source,
+          label: confirmed.label ?? null,
+          configuredAt: new Date(confirmed.configuredAt).toISOString(),
+          poolRecorded: confirmed.poolRecorded,
+        });
       } else {
         output.print(`TOTP is set up${confirmed.secretPath ? ` (secret ${confirmed.secretPath})` : ""}. Privileged commands now need a code.`);
+        if (!confirmed.poolRecorded) output.print("There is no pool here yet: the pool records the gate at its first gated command.");
       }
       return 0;
     }
