@@ -2,12 +2,16 @@
 // code is required before the command touches a secret or changes the pool. Every gated command calls
 // `requireTotp` once, before doing anything, so the wiring to core's auth module lives only here.
 import { userInfo } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import {
   AUDIT_LOG_FILE_NAME,
   PoolError,
   createAuditFileSink,
   createTotpGate,
+  ensurePoolGateRecord,
+  loadCredpoolConfig,
+  readPoolGate,
+  tightenTotpConfig,
   type AuditSink,
   type DoctorFinding,
   type TotpGate,
@@ -63,16 +67,25 @@ export function cliAuditSink(home: string, context: CommandContext): AuditSink {
 }
 
 /**
- * How to reach the TOTP gate of the pool the command works on: its directory holds config.json, totp.secret and
- * auth-state.json, and events go to its audit.log.
+ * How to reach the TOTP gate of the pool the command works on. The pool's gate record names the protected directory
+ * (config.json, totp.secret, auth-state.json, audit.log), so a hard link or symlink elsewhere leads to the same gate;
+ * a pool without a record uses its own directory. CREDPOOL_TOTP_* variables may only make settings stricter than
+ * that directory's config.json: the others are ignored with a warning naming them.
  */
 export async function cliGateOptions(context: CommandContext): Promise<TotpGateOptions> {
-  const home = dirname(await resolveCliPoolPath(context));
-  const loaded = await loadCliConfig(context, home);
+  const poolPath = resolve(await resolveCliPoolPath(context));
+  const poolGate = await readPoolGate(poolPath);
+  const home = poolGate?.home ?? dirname(poolPath);
+  // config.json alone, and with the environment: a variable counts only where it is stricter than the file.
+  const [fromFile, withEnv] = await Promise.all([loadCredpoolConfig({ home, env: {} }), loadCliConfig(context, home)]);
+  const { config, ignored } = tightenTotpConfig(fromFile.config.totp, withEnv.config.totp, context.env);
+  for (const override of ignored) context.stderr.write(`credpool: warning: ${override.message}\n`);
   const lockTimeoutMs = lockTimeoutFrom(context.env);
   return {
     home,
-    config: loaded.config.totp,
+    poolPath,
+    poolGate,
+    config,
     audit: cliAuditSink(home, context),
     ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
   };
@@ -83,7 +96,8 @@ async function openGate(context: CommandContext): Promise<TotpGate> {
 }
 
 export async function requireTotp(context: CommandContext, request: GateRequest): Promise<void> {
-  const gate = await openGate(context);
+  const options = await cliGateOptions(context);
+  const gate = createTotpGate(options);
   try {
     const inspection = await gate.inspect();
     if (inspection.state === "not-configured" || inspection.state === "setup-pending") return;
@@ -101,6 +115,8 @@ export async function requireTotp(context: CommandContext, request: GateRequest)
       code = await promptLine(context, `TOTP code for ${request.action}: `);
     }
     await gate.authorize(cliPrincipal(), { action: request.action, code });
+    // A gate confirmed before this pool recorded it: record it now, so links to the pool find it too.
+    if (!options.poolGate) await ensurePoolGateRecord(options);
   } finally {
     await gate.close();
   }

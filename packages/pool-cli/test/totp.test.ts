@@ -1,6 +1,6 @@
 // `credpool totp setup|status|reset` as real processes with no terminal: the two-step setup, status exit codes,
-// reset with a code or a typed --force, fail-closed reporting, and start-up errors that name the setting.
-import { chmod, readFile, stat, writeFile } from "node:fs/promises";
+// reset with a code (--force is in totp-gate.test.ts), fail-closed reporting, and start-up errors that name the setting.
+import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { beginTotpSetup, confirmTotpSetup, generateTotpCode } from "@credpool/pool-core";
 import { describe, expect, it } from "vitest";
@@ -52,7 +52,7 @@ describe("credpool totp", () => {
     const unknown = await pool.run(["totp", "frob"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/use setup, status or reset/);
-    expect(help.stdout).toContain("--confirm-text TEXT");
+    expect(help.stdout).not.toContain("--confirm-text");
     const status = await pool.run(["totp", "status"]);
     expect(status.code).toBe(15);
     expect(status.stdout).toMatch(/^TOTP: not configured/);
@@ -140,22 +140,6 @@ describe("credpool totp", () => {
     await expect(stat(join(dirname(pool.path), "auth-state.json"))).rejects.toMatchObject({ code: "ENOENT" });
   });
 
-  it("reset --force needs the typed confirmation, named as a flag when there is no terminal", async () => {
-    const pool = await freshPool();
-    await setUpTotp(pool);
-    const noText = await pool.run(["totp", "reset", "--force"]);
-    expect(noText.code).toBe(2);
-    expect(noText.stderr).toContain("--confirm-text 'reset totp'");
-    const wrongText = await pool.run(["totp", "reset", "--force", "--confirm-text", "yes"]);
-    expect(wrongText.code).toBe(2);
-    expect(wrongText.stderr).toMatch(/nothing was changed/);
-    const secretPath = join(dirname(pool.path), "totp.secret");
-    expect((await stat(secretPath)).isFile()).toBe(true);
-    const forced = await pool.run(["totp", "reset", "--force", "--confirm-text", "reset totp"]);
-    expect(forced.code, forced.stderr).toBe(0);
-    await expect(stat(secretPath)).rejects.toMatchObject({ code: "ENOENT" });
-  });
-
   it("reports a group-readable secret as broken (exit 11) with the exact fix, and refuses gated commands", async () => {
     const pool = await freshPool();
     const secret = await setUpTotp(pool);
@@ -194,13 +178,16 @@ describe("credpool totp", () => {
 
   it("with a secret command: prints the install and sudoers lines, and a failing command is broken (exit 11)", async () => {
     const pool = await freshPool();
-    const env = { CREDPOOL_TOTP_SECRET_COMMAND: "/usr/bin/sudo -n /usr/bin/cat /etc/credpool/totp.secret" };
-    const setup = await pool.run(["totp", "setup", "--no-qr"], { env });
+    const configPath = join(dirname(pool.path), "config.json");
+    await mkdir(dirname(configPath), { recursive: true, mode: 0o700 });
+    await writeFile(configPath, JSON.stringify({ totp: { secretCommand: ["/usr/bin/sudo", "-n", "/usr/bin/cat", "/etc/credpool/totp.secret"] } }));
+    const setup = await pool.run(["totp", "setup", "--no-qr"]);
     expect(setup.code, setup.stderr).toBe(0);
     expect(setup.stdout).toMatch(/ALL=\(root\) NOPASSWD: \/usr\/bin\/cat \/etc\/credpool\/totp\.secret/);
     expect(setup.stdout).toContain("sudo chmod 0440 /etc/sudoers.d/credpool-totp");
     expect(setup.stdout).not.toContain("▄");
-    const status = await pool.run(["totp", "status"], { env: { CREDPOOL_TOTP_SECRET_COMMAND: "/bin/false" } });
+    await writeFile(configPath, JSON.stringify({ totp: { secretCommand: ["/bin/false"] } }));
+    const status = await pool.run(["totp", "status"]);
     expect(status.code).toBe(11);
     expect(status.stdout).toMatch(/secret command `\/bin\/false` exited with status 1/);
   });

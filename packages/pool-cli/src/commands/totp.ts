@@ -1,5 +1,6 @@
 // `credpool totp setup|status|reset`: the TOTP gate's lifecycle. Core does the work (auth/); this module asks,
-// prints and picks exit codes. Nothing prompts without a terminal: each prompt has a flag that replaces it.
+// prints and picks exit codes. Nothing prompts without a terminal: each prompt has a flag that replaces it, except
+// `reset --force`, whose whole point is that a person at a terminal typed it.
 import {
   PoolError,
   beginTotpSetup,
@@ -8,6 +9,7 @@ import {
   describeSecretCommandSetup,
   formatWait,
   isPoolError,
+  maskPrincipal,
   resetTotp,
   type BeginTotpSetupResult,
   type TotpGateOptions,
@@ -19,7 +21,7 @@ import { defineCommand, defineCommandGroup, jsonOption, type CommandContext } fr
 import { cliGateOptions, cliPrincipal } from "../gate.js";
 import { canPrompt, createOutput, promptLine, type Output } from "../output.js";
 
-/** What `--force` must be confirmed with, typed at the prompt or given to --confirm-text. */
+/** What `--force` must be confirmed with, typed at the terminal. */
 const RESET_PHRASE = "reset totp";
 
 /** `credpool totp status` exits with these; the README ("The TOTP gate") documents them. */
@@ -82,7 +84,7 @@ const setupCommand = defineCommand({
     "credpool totp setup",
     "credpool totp setup --no-qr < /dev/null        # no terminal: prints the secret, then:",
     "credpool totp setup --confirm 492039",
-    "CREDPOOL_TOTP_SECRET_COMMAND='sudo -n cat /etc/credpool/totp.secret' credpool totp setup",
+    `echo '{"totp":{"secretCommand":["sudo","-n","cat","/etc/credpool/totp.secret"]}}' > ~/.credpool/config.json; credpool totp setup`,
   ],
   schema: z.object({
     label: z.string().trim().min(1).max(64).optional(),
@@ -96,9 +98,16 @@ const setupCommand = defineCommand({
     if (input.confirm !== undefined) {
       const confirmed = await confirmTotpSetup({ ...totp, principal: cliPrincipal(), code: input.confirm });
       if (input.json) {
-        output.printJson({ state: "configured", source: confirmed.source, label: confirmed.label ?? null, configuredAt: new Date(confirmed.configuredAt).toISOString() });
+        output.printJson({
+          state: "configured",
+          source: confirmed.source,
+          label: confirmed.label ?? null,
+          configuredAt: new Date(confirmed.configuredAt).toISOString(),
+          poolRecorded: confirmed.poolRecorded,
+        });
       } else {
         output.print(`TOTP is set up${confirmed.secretPath ? ` (secret ${confirmed.secretPath})` : ""}. Privileged commands now need a code.`);
+        if (!confirmed.poolRecorded) output.print("There is no pool here yet: the pool records the gate at its first gated command.");
       }
       return 0;
     }
@@ -220,24 +229,23 @@ const statusCommand = defineCommand({
 
 const resetCommand = defineCommand({
   name: "totp reset",
-  usage: "credpool totp reset (--totp-code CODE | --force [--confirm-text 'reset totp']) [--json]",
+  usage: "credpool totp reset (--totp-code CODE | --force) [--json]",
   description:
-    "Turn TOTP off: remove the secret file and auth-state.json (failures, lockouts, last used steps). Needs a valid\n" +
-    "code, or --force with a typed confirmation for when the authenticator is lost, you are locked out, or the state\n" +
-    `is broken. On a terminal --force asks you to type "${RESET_PHRASE}"; without one, pass --confirm-text '${RESET_PHRASE}'.\n` +
-    "With a secret command, the secret it reads is not ours to delete: the gate stays closed until setup is confirmed\n" +
-    "again or totp.secretCommand is removed.",
+    "Turn TOTP off: remove the secret file, auth-state.json (failures, lockouts, last used steps) and the pool's gate\n" +
+    "record. Needs a valid code, or --force for when the authenticator is lost, you are locked out, or the state is\n" +
+    `broken. --force works only at a terminal, where you type "${RESET_PHRASE}"; without one it is refused. With a\n` +
+    "secret command, --force also needs that command to succeed, and the secret it reads is not ours to delete: the\n" +
+    "gate stays closed until setup is confirmed again or totp.secretCommand is removed. Every reset and every refused\n" +
+    "forced reset is written to audit.log.",
   options: {
     "totp-code": { type: "string", value: "CODE", description: "a current code (or set CREDPOOL_TOTP_CODE; asked for on a terminal)" },
-    force: { type: "boolean", description: "reset without a code, after a typed confirmation" },
-    "confirm-text": { type: "string", value: "TEXT", description: `with --force and no terminal: the text "${RESET_PHRASE}"` },
+    force: { type: "boolean", description: `reset without a code; only at a terminal, after typing "${RESET_PHRASE}"` },
     json: jsonOption,
   },
-  examples: ["credpool totp reset --totp-code 492039", "credpool totp reset --force", `credpool totp reset --force --confirm-text '${RESET_PHRASE}' < /dev/null`],
+  examples: ["credpool totp reset --totp-code 492039", "credpool totp reset --force"],
   schema: z.object({
     totpCode: z.string().optional(),
     force: z.boolean().default(false),
-    confirmText: z.string().optional(),
     json: z.boolean().default(false),
   }),
   async run(input, context) {
@@ -246,16 +254,18 @@ const resetCommand = defineCommand({
     let code: string | undefined;
     if (input.force) {
       if (input.totpCode !== undefined) throw new PoolError("E_USAGE", "Use either --totp-code or --force, not both.");
-      let typed = input.confirmText;
-      if (typed === undefined) {
-        if (!canPrompt(context)) {
-          throw new PoolError("E_USAGE", `--force needs a typed confirmation and there is no terminal to ask on: add --confirm-text '${RESET_PHRASE}'.`);
-        }
-        typed = await promptLine(context, `This removes the TOTP secret and its state. Type "${RESET_PHRASE}" to confirm: `);
+      const refuse = (reason: string, message: string): never => {
+        totp.audit?.({ type: "totp.reset.refused", at: new Date().toISOString(), principal: maskPrincipal(cliPrincipal()), action: "totp reset", forced: true, reason });
+        throw new PoolError("E_USAGE", message);
+      };
+      // A flag would let any process that can run credpool turn the gate off; typing at a terminal cannot be scripted
+      // by a plain child process.
+      if (!canPrompt(context)) {
+        refuse("no-terminal", "`credpool totp reset --force` needs a person at a terminal to confirm it, and there is none; nothing was changed. Run it in a terminal, or reset with --totp-code CODE.");
       }
-      if (typed.trim() !== RESET_PHRASE) throw new PoolError("E_USAGE", `Confirmation did not match "${RESET_PHRASE}"; nothing was changed.`);
+      const typed = await promptLine(context, `This removes the TOTP secret and its state. Type "${RESET_PHRASE}" to confirm: `);
+      if (typed.trim() !== RESET_PHRASE) refuse("not-confirmed", `Confirmation did not match "${RESET_PHRASE}"; nothing was changed.`);
     } else {
-      if (input.confirmText !== undefined) throw new PoolError("E_USAGE", "--confirm-text only goes with --force.");
       code = input.totpCode ?? (context.env.CREDPOOL_TOTP_CODE || undefined);
       // Without a terminal, core decides: it asks for --totp-code only when TOTP is actually on.
       if (code === undefined && canPrompt(context)) code = await promptLine(context, "TOTP code to confirm the reset: ");
@@ -284,7 +294,7 @@ export const { help, run } = defineCommandGroup({
     "Subcommands:\n" +
     "  setup   generate a secret, show it as a QR code, confirm it with a code\n" +
     "  status  configured, not configured or broken; whether you are locked out\n" +
-    "  reset   turn TOTP off (needs a code, or --force with a typed confirmation)\n\n" +
+    "  reset   turn TOTP off (needs a code, or --force typed at a terminal)\n\n" +
     "Run `credpool totp <subcommand> --help` for each one's options.",
   examples: ["credpool totp setup", "credpool totp setup --confirm 492039", "credpool totp status", "credpool totp reset --totp-code 492039"],
   subcommands: { setup: setupCommand, status: statusCommand, reset: resetCommand },

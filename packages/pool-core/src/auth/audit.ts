@@ -12,6 +12,8 @@ export const AUDIT_EVENT_TYPES = [
   "totp.lockout.start",
   "totp.lockout.end",
   "auth.denied",
+  "totp.reset",
+  "totp.reset.refused",
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
@@ -27,6 +29,8 @@ export interface AuditEvent {
   readonly failures?: number;
   /** When a lockout or burst block ends, ISO time. */
   readonly until?: string;
+  /** `totp.reset`: whether it went without a code, and how that was allowed. */
+  readonly forced?: boolean;
   /** Earlier events of this type and principal folded into this one by the throttle. */
   readonly suppressed?: number;
 }

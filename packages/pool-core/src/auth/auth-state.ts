@@ -40,8 +40,12 @@ export const authStateSchema = z.looseObject({
       algorithm: z.enum(TOTP_ALGORITHMS),
       label: z.string().optional(),
       secretFingerprint: z.string().regex(/^[0-9a-f]{16}$/),
+      /** Names this gate in the pool's gate record (store/schema.ts). */
+      gateId: z.string().min(1).optional(),
     })
     .optional(),
+  /** Wrong codes ever counted; never goes down, so a copy older than the pool's gate record shows. */
+  spentGuesses: z.number().int().nonnegative().optional(),
   /** A setup that was started and not yet confirmed. */
   setup: z
     .looseObject({
@@ -181,6 +185,7 @@ export function applyAttempt(
   }
 
   if (step === null) {
+    doc.spentGuesses = (doc.spentGuesses ?? 0) + 1;
     entry.failures += 1;
     entry.lastFailureAt = now;
     if (entry.failures >= limits.lockoutAttempts) {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { PoolError, isPoolError } from "../errors.js";
 import type { Mutator } from "../store/backend.js";
 import { createDocumentFileBackend, type FileBackend } from "../store/file-backend.js";
+import { openRegularFile } from "./regular-file.js";
 import { AUTH_STATE_FILE_NAME, authStateDocumentSpec, authStateSchema, type AuthStateDocument } from "./auth-state.js";
 
 export interface AuthStoreOptions {
@@ -74,10 +75,20 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     });
   }
 
+  /** The store reads with a blocking open; a FIFO here would hang it, so the file is checked first without blocking. */
+  async function refuseIfNotRegular(): Promise<void> {
+    const opened = await openRegularFile(path, "TOTP state").catch((error: unknown) => {
+      if (isPoolError(error)) throw error;
+      return null;
+    });
+    await opened?.handle.close();
+  }
+
   return {
     path,
     backupPath,
     async read() {
+      await refuseIfNotRegular();
       try {
         return (await backendFor(false).read()).doc;
       } catch (error) {
@@ -86,6 +97,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       }
     },
     async update(fn, updateOptions = {}) {
+      await refuseIfNotRegular();
       const backend = backendFor(updateOptions.create === true);
       for (let attempt = 0; ; attempt++) {
         try {

@@ -15,6 +15,8 @@ import {
   type AuthStateDocument,
 } from "./auth-state.js";
 import { createAuthStore, type AuthStore } from "./auth-store.js";
+import type { PoolGate } from "../store/schema.js";
+import { updatePoolGate } from "./pool-gate.js";
 import { createAuditThrottle, maskPrincipal, type AuditEvent, type AuditSink } from "./audit.js";
 import { describeCommand } from "./secret-command.js";
 import { fingerprintSecret, readTotpSecret, type SecretReadResult } from "./secret-store.js";
@@ -31,6 +33,10 @@ export interface TotpGateOptions {
   readonly secretSource?: TotpSecretSource;
   /** Default: auth-state.json in `home`. */
   readonly statePath?: string;
+  /** The pool this gate protects: setup records the gate in it, and failures raise its spent-guess count. */
+  readonly poolPath?: string;
+  /** The pool's gate record as read (see readPoolGate); when set, state that does not match it is broken. */
+  readonly poolGate?: PoolGate | null;
   /** Receives audit events, already throttled per principal and type. */
   readonly audit?: AuditSink;
   readonly clock?: () => number;
@@ -109,6 +115,8 @@ export const totpGateOptionsSchema = z.object({
   config: totpConfigSchema.prefault({}),
   secretSource: z.custom<TotpSecretSource>((value) => typeof value === "object" && value !== null, "must be a secret source").optional(),
   statePath: z.string().min(1).optional(),
+  poolPath: z.string().min(1).optional(),
+  poolGate: z.custom<PoolGate | null>((value) => value === null || (typeof value === "object" && value !== null), "must be a pool gate record").optional(),
   audit: functionOption.optional(),
   clock: functionOption.optional(),
   lockTimeoutMs: z.number().int().positive().optional(),
@@ -155,6 +163,39 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
       ...(marker ? { configuredAt: marker.configuredAt, ...(marker.label ? { label: marker.label } : {}) } : {}),
       ...(doc?.setup ? { pendingSince: doc.setup.startedAt } : {}),
     };
+    const recorded = options.poolGate;
+    if (recorded) {
+      const pool = options.poolPath ?? "the pool";
+      const since = new Date(recorded.since).toISOString();
+      const startOver = `Only someone who can run \`credpool totp reset --force\` at a terminal can start over (then \`credpool totp setup\`).`;
+      if (!marker) {
+        return {
+          ...base,
+          state: "broken",
+          problem: brokenError(
+            `${pool} records a TOTP gate set up on ${since} whose state ${store.path} is ${doc === null ? "missing" : "not a confirmed setup"}, so past failures and lockouts are unknown. ${startOver}`,
+            "state-missing",
+          ),
+        };
+      }
+      if (marker.gateId !== recorded.gateId) {
+        return {
+          ...base,
+          state: "broken",
+          problem: brokenError(`${store.path} belongs to a different TOTP gate from the one ${pool} records (set up on ${since}). ${startOver}`, "gate-mismatch"),
+        };
+      }
+      if ((doc?.spentGuesses ?? 0) < recorded.spentGuesses) {
+        return {
+          ...base,
+          state: "broken",
+          problem: brokenError(
+            `${store.path} counts ${doc?.spentGuesses ?? 0} wrong codes but ${pool} has seen ${recorded.spentGuesses}: it is an older copy, and using it would hand back spent guesses. ${startOver}`,
+            "state-rolled-back",
+          ),
+        };
+      }
+    }
     if (source.kind === "file") {
       if (secret?.status !== "ok") {
         if (marker) {
@@ -233,6 +274,21 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     return new PoolError("E_TOTP_NOT_CONFIGURED", `TOTP is not configured for ${options.home}; run \`credpool totp setup\` to set it up.`);
   }
 
+  /**
+   * After a wrong code: the pool's record keeps up with auth-state.json, so an older copy of the state is refused.
+   * The state is written first; a crash in between leaves the record behind, which refuses nothing good.
+   */
+  async function raisePoolSpentGuesses(): Promise<void> {
+    const recorded = options.poolGate;
+    if (!recorded || options.poolPath === undefined) return;
+    const spent = (await store.read())?.spentGuesses ?? 0;
+    await updatePoolGate(
+      options.poolPath,
+      (current) => (current && current.gateId === recorded.gateId ? { ...current, spentGuesses: Math.max(current.spentGuesses, spent) } : current),
+      options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs },
+    );
+  }
+
   /** `about` names what was being authorised, so each audit line says what the code was for. */
   type About = { readonly action?: string };
 
@@ -284,6 +340,7 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     });
     if (!outcome) throw brokenError("The attempt could not be recorded.", "not-recorded");
     recordNotices(principal, outcome.notices);
+    if (step === null) await raisePoolSpentGuesses();
     return mapVerdict(principal, outcome.verdict, now, about);
   }
 

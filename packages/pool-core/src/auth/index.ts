@@ -37,6 +37,9 @@ export {
   type VerifyResult,
 } from "./gate.js";
 export { formatWait } from "./gate-errors.js";
+export { readPoolGate, updatePoolGate } from "./pool-gate.js";
+export { openRegularFile, readRegularFile } from "./regular-file.js";
+export { tightenTotpConfig, type IgnoredTotpOverride } from "./strict-config.js";
 export { runSecretCommand } from "./secret-command.js";
 export { fingerprintSecret, readSecretFile, readTotpSecret, type SecretReadResult } from "./secret-store.js";
 export { type TotpChallenge, type TotpSession } from "./sessions.js";
@@ -44,6 +47,8 @@ export {
   beginTotpSetup,
   confirmTotpSetup,
   describeSecretCommandSetup,
+  ensurePoolGateRecord,
+  recordGateInPool,
   resetTotp,
   type BeginTotpSetupResult,
   type ConfirmTotpSetupResult,

@@ -25,7 +25,8 @@ function stateError(path: string, problem: string, repair: string, reason: strin
 export async function readSecretFile(path: string): Promise<SecretReadResult> {
   let handle;
   try {
-    handle = await open(path, constants.O_RDONLY);
+    // O_NONBLOCK: a FIFO in the secret's place must be refused below, not hang the process waiting for a writer.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     const code = errnoCode(error);
     if (code === "ENOENT") return { status: "absent" };
@@ -43,7 +44,7 @@ export async function readSecretFile(path: string): Promise<SecretReadResult> {
   try {
     const info = await handle.stat();
     if (!info.isFile()) {
-      throw stateError(path, "is not a regular file", `Remove it and run \`credpool totp setup\`, or point totp.secretFile at the secret.`, "secret-not-file");
+      throw stateError(path, `is ${info.isFIFO() ? "a FIFO" : info.isDirectory() ? "a directory" : "not a regular file"}, not a regular file`, `Remove it and run \`credpool totp setup\`, or point totp.secretFile at the secret.`, "secret-not-file");
     }
     const uid = process.getuid?.();
     if (uid !== undefined && info.uid !== uid) {

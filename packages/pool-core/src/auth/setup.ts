@@ -1,7 +1,8 @@
 // Setting TOTP up and tearing it down. Setup is two steps so it works without a terminal: `begin` makes a secret
 // and shows it, `confirm` proves the authenticator has it (that code counts like any other attempt).
-import { access, constants, stat } from "node:fs/promises";
-import { basename, delimiter, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { access, constants, realpath, stat } from "node:fs/promises";
+import { basename, delimiter, join, resolve } from "node:path";
 import type { TotpAlgorithm } from "../config/config-schema.js";
 import { resolveTotpSecretSource } from "../config/load-config.js";
 import { PoolError } from "../errors.js";
@@ -12,6 +13,7 @@ import { createAuthStore } from "./auth-store.js";
 import { createAuditThrottle, maskPrincipal, type AuditEvent } from "./audit.js";
 import { createTotpGate, totpGateOptionsSchema, type TotpGateOptions, type TotpInspection } from "./gate.js";
 import { createLockedError, createMalformedError, createVerdictError } from "./gate-errors.js";
+import { updatePoolGate } from "./pool-gate.js";
 import { fingerprintSecret, readSecretFile, readTotpSecret, removeIfPresent, writeSecretFile } from "./secret-store.js";
 import { buildTotpUri, findTotpStep, generateTotpSecret, isWellFormedCode } from "./verifier.js";
 
@@ -34,6 +36,8 @@ export interface ConfirmTotpSetupResult {
   readonly source: TotpSecretKind;
   readonly label?: string;
   readonly secretPath?: string;
+  /** Whether the pool document now records the gate (false when there is no pool file yet). */
+  readonly poolRecorded: boolean;
 }
 
 export interface ResetTotpResult {
@@ -131,6 +135,22 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
   try {
     const doc = await store.read();
     if (doc?.totp) throw new PoolError("E_CONFLICT", "TOTP is already set up; there is nothing to confirm. `credpool totp status` shows it.");
+    if (options.poolGate) {
+      // Confirming again would start a fresh count: exactly what deleting auth-state.json must not buy.
+      throw new PoolError(
+        "E_TOTP_STATE",
+        `${options.poolPath ?? "The pool"} records a TOTP gate set up on ${new Date(options.poolGate.since).toISOString()}, but its state ${store.path} is ${doc === null ? "missing" : "not a confirmed setup"}; a setup cannot be confirmed over it. Only \`credpool totp reset --force\` at a terminal starts over.`,
+        { details: { path: store.path, reason: "state-missing" } },
+      );
+    }
+    if (!doc?.setup) {
+      throw new PoolError(
+        "E_TOTP_NOT_CONFIGURED",
+        doc === null && source.kind === "file" && (await readSecretFile(source.path)).status === "ok"
+          ? `The TOTP secret ${source.path} is in place but its state ${store.path} is missing, so past failures and lockouts are unknown; it cannot be confirmed again. \`credpool totp reset --force\` at a terminal starts over.`
+          : "There is no TOTP setup to confirm; run `credpool totp setup` first.",
+      );
+    }
     const block = doc ? findActiveBlock(doc, options.principal, now) : undefined;
     if (block) {
       record("auth.denied", { reason: block.reason === "lockout" ? "locked-out" : "burst-limit" });
@@ -141,22 +161,16 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
     let fromPending = false;
     if (source.kind === "file") {
       const pending = await readSecretFile(pendingPathFor(source.path));
-      const existing = pending.status === "ok" ? undefined : await readSecretFile(source.path);
-      if (pending.status === "ok") {
-        secret = pending.secret;
-        fromPending = true;
-      } else if (existing?.status === "ok") {
-        secret = existing.secret;
-      } else {
-        throw new PoolError("E_TOTP_NOT_CONFIGURED", "There is no TOTP secret to confirm; run `credpool totp setup` first.");
-      }
+      if (pending.status !== "ok") throw new PoolError("E_TOTP_NOT_CONFIGURED", `There is no pending TOTP secret (${pendingPathFor(source.path)}) to confirm; run \`credpool totp setup\` first.`);
+      secret = pending.secret;
+      fromPending = true;
     } else {
       const read = await readTotpSecret(source);
       if (read.status !== "ok") throw new PoolError("E_TOTP_STATE", "The secret command returned nothing.");
       secret = read.secret;
     }
     const secretFingerprint = fingerprintSecret(secret);
-    if (doc?.setup && (fromPending || source.kind === "command") && doc.setup.secretFingerprint !== secretFingerprint) {
+    if (doc.setup.secretFingerprint !== secretFingerprint) {
       throw new PoolError(
         "E_TOTP_STATE",
         source.kind === "command"
@@ -165,8 +179,9 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
         { details: { reason: "secret-mismatch" } },
       );
     }
-    const algorithm = doc?.setup?.algorithm ?? config.algorithm;
-    const label = doc?.setup?.label ?? options.label;
+    const algorithm = doc.setup.algorithm;
+    const label = doc.setup.label ?? options.label;
+    const gateId = randomBytes(8).toString("hex");
     const step = findTotpStep({ secret, algorithm, timestamp: now, code: options.code });
 
     // Publish the secret before the state says "configured": a crash in between leaves a secret without its marker,
@@ -181,7 +196,7 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
         if (draft.totp) throw new PoolError("E_CONFLICT", "TOTP was set up by another process meanwhile; run `credpool totp status`.");
         outcome = applyAttempt(draft, { principal: options.principal, now, step, limits: attemptLimitsFrom(config) });
         if (outcome.verdict.kind === "ok") {
-          draft.totp = { configuredAt: now, source: source.kind, algorithm, ...(label ? { label } : {}), secretFingerprint };
+          draft.totp = { configuredAt: now, source: source.kind, algorithm, ...(label ? { label } : {}), secretFingerprint, gateId };
           delete draft.setup;
         }
       },
@@ -199,7 +214,9 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
     promoted = false;
     if (fromPending && source.kind === "file") await removeIfPresent(pendingPathFor(source.path));
     record("totp.verify.ok");
+    const poolRecorded = await recordGateInPool(options, { gateId, since: now });
     return {
+      poolRecorded,
       configuredAt: now,
       source: source.kind,
       ...(label ? { label } : {}),
@@ -212,17 +229,57 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
   }
 }
 
+/** The directory the pool's record names: absolute and free of symlinks, so every path to the pool agrees on it. */
+async function canonicalHome(home: string): Promise<string> {
+  return realpath(home).catch(() => resolve(home));
+}
+
+/** Writes the pool's gate record once TOTP is confirmed; false when there is no pool (yet). */
+export async function recordGateInPool(options: TotpGateOptions, gate: { gateId: string; since: number; spentGuesses?: number }): Promise<boolean> {
+  if (options.poolPath === undefined) return false;
+  const home = await canonicalHome(options.home);
+  return updatePoolGate(options.poolPath, () => ({ kind: "totp", home, gateId: gate.gateId, since: gate.since, spentGuesses: gate.spentGuesses ?? 0 }), {
+    ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+  });
+}
+
 /**
- * Removes the TOTP secret (when it is a file) and the state. With a code, the code must verify; `force` skips the
- * code (the caller obtains a typed confirmation). A broken state can only be reset with `force`.
+ * For a gate confirmed before pools recorded it (or before the pool existed): names the gate in auth-state.json if
+ * needed, then records it in the pool. Call only when the gate is configured and the pool has no record.
+ */
+export async function ensurePoolGateRecord(options: TotpGateOptions): Promise<boolean> {
+  if (options.poolPath === undefined || options.poolGate) return false;
+  const store = createAuthStore(options);
+  let gate: { gateId: string; since: number; spentGuesses: number } | undefined;
+  try {
+    await store.update((draft) => {
+      if (!draft.totp) return;
+      draft.totp.gateId ??= randomBytes(8).toString("hex");
+      gate = { gateId: draft.totp.gateId, since: draft.totp.configuredAt, spentGuesses: draft.spentGuesses ?? 0 };
+    });
+  } finally {
+    await store.close();
+  }
+  return gate ? recordGateInPool(options, gate) : false;
+}
+
+/**
+ * Removes the TOTP secret (when it is a file), the state and the pool's gate record. With a code, the code must
+ * verify; `force` skips the code: the caller makes sure a person at a terminal asked for it. With a secret command,
+ * a forced reset also needs the command to succeed: whoever resets must hold the secret's own privilege. Every reset
+ * and every refusal here is an audit event.
  */
 export async function resetTotp(options: TotpGateOptions & { principal: string; code?: string; force: boolean }): Promise<ResetTotpResult> {
-  const { source } = settingsOf(options);
+  const { source, clock } = settingsOf(options);
+  const audit = createAuditThrottle({ sink: options.audit, windowMs: 0, clock });
+  const record = (type: AuditEvent["type"], extra: Omit<AuditEvent, "type" | "at" | "principal"> = {}): void =>
+    audit.record({ type, at: new Date(clock()).toISOString(), principal: maskPrincipal(options.principal), action: "totp reset", forced: options.force, ...extra });
   const gate = createTotpGate(gateOptionsOf(options));
   try {
     const inspection = await gate.inspect();
     if (!options.force && (inspection.state === "configured" || inspection.state === "broken")) {
       if (inspection.state === "broken") {
+        record("totp.reset.refused", { reason: "broken-needs-force" });
         throw new PoolError(
           "E_TOTP_STATE",
           `A code cannot be checked while TOTP is broken, so reset needs --force. The problem: ${inspection.problem?.message ?? "unknown"}`,
@@ -230,12 +287,22 @@ export async function resetTotp(options: TotpGateOptions & { principal: string; 
         );
       }
       if (options.code === undefined) {
+        record("totp.reset.refused", { reason: "code-required" });
+        throw new PoolError("E_TOTP_REQUIRED", "Resetting TOTP needs a valid code: pass --totp-code CODE (or set CREDPOOL_TOTP_CODE), or use --force at a terminal.");
+      }
+      await gate.verify(options.principal, options.code, { action: "totp reset" });
+    }
+    if (options.force && source.kind === "command") {
+      try {
+        await readTotpSecret(source);
+      } catch (error) {
+        record("totp.reset.refused", { reason: "secret-command-failed" });
         throw new PoolError(
-          "E_TOTP_REQUIRED",
-          "Resetting TOTP needs a valid code: pass --totp-code CODE (or set CREDPOOL_TOTP_CODE), or use --force with a typed confirmation.",
+          "E_TOTP_STATE",
+          `A forced reset needs the secret command to succeed, so that only someone with the secret's privilege can turn the gate off; it failed: ${(error as Error).message} Fix the command, or remove totp.secretCommand from config.json in ${options.home} (which takes write access to that directory).`,
+          { cause: error, details: { reason: "secret-command-failed" } },
         );
       }
-      await gate.verify(options.principal, options.code);
     }
   } finally {
     await gate.close();
@@ -248,7 +315,7 @@ export async function resetTotp(options: TotpGateOptions & { principal: string; 
     `${statePath}.bak`,
   ];
   const present = await Promise.all(candidates.map((path) => stat(path).then(() => true, () => false)));
-  if (!present.some(Boolean)) {
+  if (!present.some(Boolean) && !options.poolGate) {
     if (source.kind === "file") throw new PoolError("E_TOTP_NOT_CONFIGURED", "TOTP is not configured; there is nothing to reset.");
     return { removed: [], source: source.kind, commandStillConfigured: true };
   }
@@ -260,6 +327,11 @@ export async function resetTotp(options: TotpGateOptions & { principal: string; 
   } finally {
     await held.release();
   }
+  if (options.poolGate && options.poolPath !== undefined) {
+    await updatePoolGate(options.poolPath, () => undefined, options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs });
+    removed.push(`${options.poolPath} (gate record)`);
+  }
+  record("totp.reset", { reason: options.force ? "forced" : "code" });
   return { removed, source: source.kind, commandStillConfigured: source.kind === "command" };
 }
 

@@ -81,11 +81,28 @@ export const providerPoolSchema = z.looseObject({
 });
 export type ProviderPool = z.infer<typeof providerPoolSchema>;
 
+/**
+ * Set while a TOTP gate protects this pool, so the gate travels with the document: reaching it through a hard link,
+ * a symlink or another CREDPOOL_HOME still finds the gate (auth/pool-gate.ts).
+ */
+export const poolGateSchema = z.looseObject({
+  kind: z.literal("totp"),
+  /** The protected directory: its config.json, auth-state.json and (by default) totp.secret. Absolute. */
+  home: z.string().min(1),
+  /** Matches auth-state.json's totp.gateId: state from another gate is not this pool's. */
+  gateId: z.string().min(1),
+  since: epochMs,
+  /** Wrong codes counted so far; an auth-state.json with fewer is an old copy and is refused. */
+  spentGuesses: z.number().int().nonnegative(),
+});
+export type PoolGate = z.infer<typeof poolGateSchema>;
+
 export const poolDocumentSchema = z.looseObject({
   schemaVersion: z.literal(SCHEMA_VERSION),
   rev: z.number().int().nonnegative(),
   updatedAt: z.string(),
   providers: z.record(z.string().min(1), providerPoolSchema).default({}),
+  gate: poolGateSchema.optional(),
 });
 export type PoolDocument = z.infer<typeof poolDocumentSchema>;
 
