@@ -9,3 +9,10 @@ export {
   type FakeTokenServerOptions,
   type IssuedTokens,
 } from "./fake-token-server.mjs";
+export {
+  startFakeUpstream,
+  type FakeUpstream,
+  type FakeUpstreamBehavior,
+  type FakeUpstreamOptions,
+  type FakeUpstreamRequest,
+} from "./fake-upstream.mjs";
