@@ -5,6 +5,7 @@ import { createServer as createTlsServer } from "node:https";
 import { isIP } from "node:net";
 import { PoolError } from "@credpool/pool-core";
 import type { GatewayHandler } from "./handler.js";
+import type { GatewayProxy } from "./proxy/index.js";
 import type { GatewayResponse } from "./types.js";
 import { errorResponse } from "./http-errors.js";
 
@@ -18,6 +19,8 @@ export interface GatewayServerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Stop reading a body past this many bytes and answer 413. */
   maxBodyBytes?: number;
+  /** Provider routes served at the node:http level, before the handler (which buffers bodies). */
+  proxy?: Pick<GatewayProxy, "matches" | "handle">;
 }
 
 export interface RunningGateway {
@@ -133,6 +136,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
 
   const enqueue = createResponseBatcher();
   const listener = (request: IncomingMessage, response: ServerResponse): void => {
+    if (options.proxy?.matches(request.url ?? "/")) return options.proxy.handle(request, response);
     void (async () => {
       const body = await readBody(request, limit);
       if (body === null) {

@@ -209,7 +209,10 @@ export async function startFakeUpstream(options = {}) {
     }
     if (path.startsWith("/v1/embeddings")) {
       res.writeHead(200, { ...headers, "content-type": "application/json" });
-      res.end(JSON.stringify({ object: "list", data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2, 0.3] }], model, usage: { prompt_tokens: inputTokens, total_tokens: inputTokens } }));
+      const vector = [0.1, 0.2, 0.3];
+      // The SDK asks for base64 (little-endian float32) by default and decodes it itself.
+      const embedding = body?.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
+      res.end(JSON.stringify({ object: "list", data: [{ object: "embedding", index: 0, embedding }], model, usage: { prompt_tokens: inputTokens, total_tokens: inputTokens } }));
       return;
     }
     if (path.startsWith("/v1/responses")) {

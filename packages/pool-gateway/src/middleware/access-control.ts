@@ -61,6 +61,10 @@ export function createAccessControlMiddleware(options: AccessControlOptions): Mi
     if (route.scope === "admin" && client.scope !== "admin") {
       return errorResponse("E_FORBIDDEN", `Token "${client.name}" has scope ${client.scope}; this route needs an admin token.`);
     }
+    // A proxy token reaches upstreams through the gateway; it never holds a raw credential itself.
+    if (route.scope === "lease" && client.scope === "proxy") {
+      return errorResponse("E_FORBIDDEN", `Token "${client.name}" has scope proxy; this route needs a lease token.`);
+    }
     context.client = client;
     return next();
   };
