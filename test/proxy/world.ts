@@ -85,15 +85,19 @@ export async function startProxyWorld(options: ProxyWorldOptions): Promise<Proxy
   };
 }
 
-/** Seconds from now until the credential's bench ends (0 when it is not benched). */
-export function benchedForSeconds(credential: Credential): number {
-  const until = credential.status.until ?? 0;
+/**
+ * Seconds from now until the credential can serve `model` again (0 when it can now): its own bench, or the
+ * per-model one a 429 naming a model sets.
+ */
+export function benchedForSeconds(credential: Credential, model?: string): number {
+  const windows = [credential.status, ...(credential.modelCooldowns ?? []).filter((status) => status.model === model)];
+  const until = Math.max(0, ...windows.map((status) => (status.state === "exhausted" ? (status.until ?? 0) : 0)));
   return Math.max(0, Math.round((until - Date.now()) / 1000));
 }
 
 /** Reads a whole fetch body as text, or reports how it broke off. */
 export async function readAll(response: Response): Promise<{ text: string; error?: string }> {
-  const reader = response.body!.getReader();
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let text = "";
   try {

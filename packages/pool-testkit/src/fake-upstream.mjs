@@ -263,7 +263,10 @@ export async function startFakeUpstream(options = {}) {
     try {
       body = raw ? JSON.parse(raw) : undefined;
     } catch {
-      body = undefined;
+      // As the real APIs do: a body that is not JSON is the request's fault.
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(JSON.stringify(errorBodyFor(record.path, 400, "The request body is not valid JSON.")));
+      return;
     }
     if (behavior.delayMs) await sleep(behavior.delayMs);
     switch (behavior.type) {
