@@ -151,7 +151,7 @@ describe("proxy security", () => {
         },
       }),
       duplex: "half",
-    } as RequestInit);
+    });
     expect(chunked.status).toBe(413);
     expect(isOpenAiError(await chunked.text())).toBe(true);
     expect(world.upstream.requests.length).toBe(before);
@@ -163,7 +163,7 @@ describe("proxy security", () => {
     for (let index = 0; index < 200; index++) {
       const format = index % 2 === 0 ? "anthropic" : "openai";
       const path = format === "anthropic" ? "/anthropic/v1/messages" : "/openai/v1/chat/completions";
-      const auth = format === "anthropic" ? { "x-api-key": world.token } : { authorization: `Bearer ${world.token}` };
+      const auth: Record<string, string> = format === "anthropic" ? { "x-api-key": world.token } : { authorization: `Bearer ${world.token}` };
       const kind = index % 5;
       cases.push(async () => {
         if (kind === 4) {
