@@ -127,6 +127,15 @@ describe("proxy failover before the first byte", () => {
     expect(world.upstream.requests).toHaveLength(1);
   });
 
+  it("waits for a benched credential that recovers within maxWaitMs and then serves the request with it", async () => {
+    world = await startProxyWorld({ credentials: threeKeys().slice(0, 1), proxy: { maxWaitMs: 10_000 } });
+    world.upstream.script(KEYS[0], { type: "status", status: 429, headers: { "retry-after": "1" } });
+    const response = await messages(world, false);
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    expect(world.upstream.requests.map((request) => request.behavior)).toEqual(["status", "ok"]);
+  });
+
   it("passes client errors through unchanged and benches nothing", async () => {
     world = await startProxyWorld({ credentials: threeKeys() });
     const tooLong = { type: "error", error: { type: "invalid_request_error", message: "prompt is too long: 210000 tokens > 200000 maximum" } };

@@ -326,6 +326,19 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     state.response.end(failure.body);
   }
 
+  /**
+   * When the credentials this request already tried can serve again. The pool's own hint skips excluded ones, and
+   * those are the ones a wait is for. Undefined when one of them is not benched at all (it failed; no wait helps).
+   */
+  function soonestRecovery(state: RequestState): number | undefined {
+    try {
+      deps.pool.select(state.route.provider, state.model ? { model: state.model } : {});
+      return undefined;
+    } catch (error) {
+      return isPoolError(error, "E_NO_CREDENTIAL") ? error.retryAfterMs : undefined;
+    }
+  }
+
   async function serve(state: RequestState): Promise<number> {
     const exclude: string[] = [];
     let lastFailure: Failure | undefined;
@@ -341,7 +354,7 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
         });
       } catch (error) {
         if (isPoolError(error, "E_NO_CREDENTIAL")) {
-          const waitMs = error.retryAfterMs;
+          const waitMs = exclude.length === 0 ? error.retryAfterMs : soonestRecovery(state);
           if (waitMs !== undefined && waitMs <= config.maxWaitMs - (now() - state.startedAt)) {
             await sleep(waitMs, state.abort.signal);
             // A credential tried earlier has recovered by now; it may serve again.
