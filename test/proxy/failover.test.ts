@@ -127,6 +127,16 @@ describe("proxy failover before the first byte", () => {
     expect(world.upstream.requests).toHaveLength(1);
   });
 
+  it("moves on from a credential whose upstream sends no response head within headersTimeoutMs", async () => {
+    world = await startProxyWorld({ credentials: threeKeys(), proxy: { headersTimeoutMs: 500 } });
+    world.upstream.script(KEYS[0], { type: "hang" });
+    const response = await messages(world, true);
+    expect(response.status).toBe(200);
+    expect((await readAll(response)).text).toContain("event: message_stop");
+    expect(world.upstream.requests.map((request) => request.key)).toEqual([KEYS[0], KEYS[1]]);
+    expect(benchedForSeconds(await world.credential("key1"), MODEL)).toBeGreaterThan(0);
+  });
+
   it("waits for a benched credential that recovers within maxWaitMs and then serves the request with it", async () => {
     world = await startProxyWorld({ credentials: threeKeys().slice(0, 1), proxy: { maxWaitMs: 10_000 } });
     world.upstream.script(KEYS[0], { type: "status", status: 429, headers: { "retry-after": "1" } });
