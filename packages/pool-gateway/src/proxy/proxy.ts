@@ -444,6 +444,11 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     matches: isProxyPath,
     handle(request, response) {
       handleRequest(request, response).catch((error: unknown) => {
+        // A client that hung up while sending its body is not a gateway fault.
+        if (request.destroyed && !response.headersSent) {
+          deps.logger?.info({ event: "proxy.client_gone", error: (error as Error).message }, "client went away");
+          return;
+        }
         deps.logger?.error({ event: "proxy.internal_error", error: (error as Error).message }, "proxy failed");
         if (!response.headersSent) reply(response, proxyError("openai", 500, "credpool_internal", "Internal error; see the gateway log."), true);
         else response.destroy();
