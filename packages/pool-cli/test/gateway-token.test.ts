@@ -37,6 +37,18 @@ describe("credpool gateway token", () => {
     expect(JSON.parse(after.stdout)).toEqual({ tokens: [] });
   });
 
+  it("creates a token with scope proxy for the provider routes", async () => {
+    const pool = await freshPool();
+    const created = await pool.run(["gateway", "token", "create", "--name", "agent", "--scope", "proxy", "--json"], { revealsSecrets: true });
+    expect(created.code, created.stderr).toBe(0);
+    const { token, scope } = JSON.parse(created.stdout) as { token: string; scope: string };
+    expect(scope).toBe("proxy");
+    const store = createTokenStore({ dir: dirname(pool.path) });
+    await store.open();
+    expect(store.verify(token)).toMatchObject({ name: "agent", scope: "proxy" });
+    await store.close();
+  });
+
   it("refuses a missing --name, a bad scope, a duplicate name and an unknown revoke with clear messages", async () => {
     const pool = await freshPool();
     const noName = await pool.run(["gateway", "token", "create"]);
@@ -45,7 +57,7 @@ describe("credpool gateway token", () => {
 
     const badScope = await pool.run(["gateway", "token", "create", "--name", "x", "--scope", "root"]);
     expect(badScope.code).toBe(2);
-    expect(badScope.stderr).toContain("--scope must be lease or admin");
+    expect(badScope.stderr).toContain("--scope must be lease, proxy or admin");
 
     expect((await pool.run(["gateway", "token", "create", "--name", "dup"], { revealsSecrets: true })).code).toBe(0);
     const duplicate = await pool.run(["gateway", "token", "create", "--name", "dup"], { revealsSecrets: true });

@@ -14,3 +14,14 @@ export { createGatewayClient, type GatewayClient, type GatewayClientOptions, typ
 
 // Client tokens (also the `./tokens` entry, which the CLI loads without the rest of the gateway).
 export { createTokenStore, type ClientToken, type TokenScope, type TokenStore } from "./tokens.js";
+
+// The proxy: provider routes (/anthropic, /openai, ...) served before the handler, with failover across credentials.
+export {
+  createGatewayProxy,
+  parseProxyConfig,
+  proxyConfigSchema,
+  type GatewayProxy,
+  type ProxyConfig,
+  type ProxyConfigInput,
+  type ProxyDependencies,
+} from "./proxy/index.js";

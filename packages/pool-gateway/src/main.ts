@@ -20,6 +20,7 @@ import { createAdminGate } from "./admin-gate.js";
 import { createGatewayHandler } from "./handler.js";
 import { createGatewayLogger } from "./logger.js";
 import { createGatewayMetrics } from "./metrics.js";
+import { createGatewayProxy, parseProxyConfig } from "./proxy/index.js";
 import { DEFAULT_MAX_CONNECTIONS, startGatewayServer } from "./server.js";
 import { createTokenStore } from "./tokens.js";
 
@@ -140,6 +141,14 @@ async function runGateway(argv: string[]): Promise<void> {
     metricsPublic: values["metrics-public"] === true,
     requireTotpToServe: values["require-totp-to-serve"] === true || config.totp.requireTotpToServe,
   });
+  // Provider routes (/anthropic, /openai, ...) with the `proxy` section of config.json; see README "Proxy".
+  const proxy = createGatewayProxy({
+    pool,
+    verifyToken: (token) => tokens.verify(token),
+    refresher,
+    logger,
+    config: parseProxyConfig((config as { proxy?: unknown }).proxy, "proxy section of config.json"),
+  });
   const tls =
     values["tls-cert"] && values["tls-key"]
       ? { cert: await readFile(values["tls-cert"]), key: await readFile(values["tls-key"]) }
@@ -152,6 +161,7 @@ async function runGateway(argv: string[]): Promise<void> {
     allowRemote: values["allow-remote"] === true,
     maxConnections,
     ...(tls ? { tls } : {}),
+    proxy,
   });
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
@@ -165,6 +175,7 @@ async function runGateway(argv: string[]): Promise<void> {
     // Order matters: stop accepting and drain, then flush usage, then release what we hold.
     void (async () => {
       await gateway.close();
+      await proxy.close();
       await handler.close();
       await sources.close();
       await pool.close();

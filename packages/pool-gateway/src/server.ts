@@ -6,6 +6,7 @@ import { isIP, type Socket } from "node:net";
 import { PoolError, parseOptions } from "@credpool/pool-core";
 import { z } from "zod";
 import type { GatewayHandler } from "./handler.js";
+import type { GatewayProxy } from "./proxy/index.js";
 import type { GatewayResponse } from "./types.js";
 import { errorResponse } from "./http-errors.js";
 
@@ -26,6 +27,10 @@ const gatewayServerOptionsSchema = z.object({
    * closes the oldest idle one; when every one has a request in flight, the new one is refused with a 503.
    */
   maxConnections: z.number().int().positive().optional(),
+  /** Provider routes served at the node:http level, before the handler (which buffers bodies). */
+  proxy: z
+    .custom<Pick<GatewayProxy, "matches" | "handle">>((value) => typeof value === "object" && value !== null, "must be a gateway proxy")
+    .optional(),
 });
 
 export type GatewayServerOptions = z.input<typeof gatewayServerOptionsSchema>;
@@ -201,6 +206,7 @@ export async function startGatewayServer(rawOptions: GatewayServerOptions): Prom
       request.socket.destroy();
       return;
     }
+    if (options.proxy?.matches(request.url ?? "/")) return options.proxy.handle(request, response);
     void (async () => {
       const body = await readBody(request, limit);
       if (body === null) {

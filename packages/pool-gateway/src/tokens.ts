@@ -15,7 +15,7 @@ export const TOKEN_FILE_NAME = "gateway-tokens.json";
 const tokenRecordSchema = z.looseObject({
   id: z.string().regex(/^[a-z0-9]{8,32}$/),
   name: z.string().min(1).max(64),
-  scope: z.enum(["lease", "admin"]),
+  scope: z.enum(["lease", "admin", "proxy"]),
   hash: z.string().regex(/^[0-9a-f]{64}$/),
   createdAt: z.number().int(),
 });
@@ -29,7 +29,8 @@ const tokenDocumentSchema = z.looseObject({
 
 type TokenDocument = z.infer<typeof tokenDocumentSchema>;
 type TokenRecord = TokenDocument["tokens"][number];
-export type TokenScope = "lease" | "admin";
+/** lease: the lease API; proxy: the provider routes (/anthropic, /openai, ...); admin: everything. */
+export type TokenScope = "lease" | "admin" | "proxy";
 
 export interface ClientToken {
   readonly id: string;

@@ -10,3 +10,10 @@ export {
   type IssuedTokens,
 } from "./fake-token-server.mjs";
 export { nodeWithFileSizeLimit } from "./file-size-limit.js";
+export {
+  startFakeUpstream,
+  type FakeUpstream,
+  type FakeUpstreamBehavior,
+  type FakeUpstreamOptions,
+  type FakeUpstreamRequest,
+} from "./fake-upstream.mjs";

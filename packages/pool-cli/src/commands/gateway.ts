@@ -13,13 +13,14 @@ async function openTokens(context: CommandContext) {
 
 const createCommand = defineCommand({
   name: "gateway token create",
-  usage: "credpool gateway token create --name NAME [--scope lease|admin] [--json]",
+  usage: "credpool gateway token create --name NAME [--scope lease|proxy|admin] [--json]",
   description:
-    "Create a gateway client token and print it once. Workers need scope lease; the admin API needs scope admin.\n" +
+    "Create a gateway client token and print it once. Workers need scope lease; agents using the\n" +
+    "proxy routes (/anthropic, /openai, ...) need scope proxy; the admin API needs scope admin.\n" +
     "Only a SHA-256 hash is stored (gateway-tokens.json, mode 0600). Needs TOTP when it is configured.",
   options: {
     name: { type: "string", value: "NAME", description: "a unique name for the client (shown in logs)" },
-    scope: { type: "string", value: "SCOPE", description: "lease (default) or admin" },
+    scope: { type: "string", value: "SCOPE", description: "lease (default), proxy or admin" },
     "totp-code": totpCodeOption,
     json: jsonOption,
   },
@@ -29,7 +30,7 @@ const createCommand = defineCommand({
   ],
   schema: z.object({
     name: z.string({ error: "--name is required" }).regex(/^[\w.@-]{1,64}$/, "--name takes 1-64 letters, digits, . @ _ -"),
-    scope: z.enum(["lease", "admin"], { error: "--scope must be lease or admin" }).default("lease"),
+    scope: z.enum(["lease", "proxy", "admin"], { error: "--scope must be lease, proxy or admin" }).default("lease"),
     totpCode: z.string().optional(),
     json: z.boolean().default(false),
   }),

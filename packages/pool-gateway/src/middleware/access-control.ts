@@ -11,6 +11,10 @@ export function createAccessControlMiddleware(): Middleware {
         client ? `Token "${client.name}" has scope ${client.scope}; this route needs an admin token.` : "This route needs an admin token.",
       );
     }
+    // A proxy token reaches upstreams through the gateway; it never holds a raw credential itself.
+    if (route.scope === "lease" && client?.scope === "proxy") {
+      return errorResponse("E_FORBIDDEN", `Token "${client.name}" has scope proxy; this route needs a lease token.`);
+    }
     return next();
   };
 }

@@ -1,0 +1,112 @@
+// A proxy world: a temp pool, a proxy token, the fake upstream in this process, and a real gateway process whose
+// config.json points the providers at the fake.
+import { writeFile } from "node:fs/promises";
+import { createFileBackend, type AddCredentialInput, type Credential, openPool } from "@credpool/pool-core";
+import { createTokenStore, type TokenScope } from "@credpool/pool-gateway";
+import { createTempDir, startFakeUpstream, type FakeUpstream, type TempDir } from "@credpool/pool-testkit";
+import { isRunning, startGatewayProcess, type GatewayProcess } from "../gateway/gateway-process.js";
+
+export interface ProxyWorld {
+  readonly dir: TempDir;
+  readonly poolPath: string;
+  readonly upstream: FakeUpstream;
+  readonly gateway: GatewayProcess;
+  /** A token with scope proxy. */
+  readonly token: string;
+  createToken(name: string, scope: TokenScope): Promise<string>;
+  /** The credential as the pool file holds it now. */
+  credential(label: string): Promise<Credential>;
+  stop(): Promise<void>;
+}
+
+export interface ProxyWorldOptions {
+  credentials: AddCredentialInput[];
+  /** The `proxy` section of config.json; upstreams default to the fake for anthropic, openai and openrouter. */
+  proxy?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  upstreamText?: string;
+}
+
+export async function startProxyWorld(options: ProxyWorldOptions): Promise<ProxyWorld> {
+  const dir = await createTempDir("credpool-proxy-");
+  const poolPath = dir.file("pool.json");
+  const upstream = await startFakeUpstream(options.upstreamText ? { text: options.upstreamText } : {});
+  const seed = await openPool({ file: { path: poolPath } });
+  for (const credential of options.credentials) await seed.add(credential);
+  await seed.close();
+  const proxy = {
+    upstreams: { anthropic: upstream.url, openai: `${upstream.url}/v1`, openrouter: upstream.url },
+    ...(options.proxy ?? {}),
+  };
+  await writeFile(dir.file("config.json"), JSON.stringify({ proxy }));
+  const tokens = createTokenStore({ dir: dir.path });
+  const { token } = await tokens.create("agent", "proxy");
+  await tokens.close();
+  let gateway: GatewayProcess;
+  try {
+    gateway = await startGatewayProcess(poolPath, { CREDPOOL_LOG_LEVEL: "info", ...options.env });
+  } catch (error) {
+    await upstream.close();
+    await dir.remove();
+    throw error;
+  }
+  return {
+    dir,
+    poolPath,
+    upstream,
+    gateway,
+    token,
+    async createToken(name, scope) {
+      const store = createTokenStore({ dir: dir.path });
+      try {
+        return (await store.create(name, scope)).token;
+      } finally {
+        await store.close();
+      }
+    },
+    async credential(label) {
+      const backend = createFileBackend({ path: poolPath });
+      try {
+        const { doc } = await backend.read();
+        const found = Object.values(doc.providers)
+          .flatMap((provider) => provider.credentials)
+          .find((candidate) => candidate.label === label);
+        if (!found) throw new Error(`no credential ${label}`);
+        return found;
+      } finally {
+        await backend.close();
+      }
+    },
+    async stop() {
+      if (isRunning(gateway.child)) gateway.child.kill("SIGKILL");
+      await upstream.close();
+      await dir.remove();
+    },
+  };
+}
+
+/**
+ * Seconds from now until the credential can serve `model` again (0 when it can now): its own bench, or the
+ * per-model one a 429 naming a model sets.
+ */
+export function benchedForSeconds(credential: Credential, model?: string): number {
+  const windows = [credential.status, ...(credential.modelCooldowns ?? []).filter((status) => status.model === model)];
+  const until = Math.max(0, ...windows.map((status) => (status.state === "exhausted" ? (status.until ?? 0) : 0)));
+  return Math.max(0, Math.round((until - Date.now()) / 1000));
+}
+
+/** Reads a whole fetch body as text, or reports how it broke off. */
+export async function readAll(response: Response): Promise<{ text: string; error?: string }> {
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { text };
+      text += decoder.decode(value, { stream: true });
+    }
+  } catch (error) {
+    return { text, error: (error as Error).message };
+  }
+}
