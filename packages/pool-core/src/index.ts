@@ -40,6 +40,7 @@ export {
 // snapshot.
 export {
   POOL_FILE_NAME,
+  SECRET_RELEASE_MODES,
   STRATEGIES,
   acquireFileLock,
   createDocumentFileBackend,
@@ -53,6 +54,7 @@ export {
   readDocumentText,
   resolvePoolOption,
   resolvePoolPath,
+  secretReleaseOf,
   serializeDocument,
   type BackendCapabilities,
   type Credential,
@@ -70,6 +72,7 @@ export {
   type PoolBackend,
   type PoolDocument,
   type ReadResult,
+  type SecretRelease,
   type Snapshot,
   type Strategy,
   type WriteInfo,
