@@ -26,6 +26,7 @@ import {
   type LocalLease,
 } from "./leases.js";
 import { parsePoolOptions } from "./pool-options.js";
+import { sanitizeLabelText } from "./sanitize.js";
 import { assertProviderName } from "./providers.js";
 import { chooseCredential, orderCredentials } from "./strategy.js";
 import { findCredential, resolveTarget } from "./targets.js";
@@ -131,7 +132,7 @@ function providerOf(doc: PoolDocument, provider: string): ProviderPool | undefin
 export async function openPool(options: PoolOptions = {}): Promise<Pool> {
   const config = parsePoolOptions(options);
   const now = options.now ?? Date.now;
-  const holder = options.holder ?? `${hostname()}:${process.pid}`;
+  const holder = sanitizeLabelText(options.holder ?? `${hostname()}:${process.pid}`);
   const backend = options.backend ?? createFileBackend(options.file);
   const snapshot: Snapshot<PoolDocument> = await openSnapshot(backend);
 
@@ -286,7 +287,9 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     }
   }
 
-  async function leaseOnce(provider: string, request: LeaseOptions = {}): Promise<Lease> {
+  async function leaseOnce(provider: string, asked: LeaseOptions = {}): Promise<Lease> {
+    // The model name comes from a client and is stored in the lease record: no control characters.
+    const request = asked.model === undefined ? asked : { ...asked, model: sanitizeLabelText(asked.model) };
     if (closed) throw new PoolError("E_CLOSED", "The pool is closed.");
     requireProvider(provider);
     const ttlMs = request.ttlMs ?? config.defaultLeaseTtlMs;
