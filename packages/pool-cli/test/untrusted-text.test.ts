@@ -91,3 +91,61 @@ describe("a refresh token echoed by the token endpoint", () => {
     expect(results[0]?.stderr).toContain("invalid_grant");
   });
 });
+
+describe("control characters in stored text", () => {
+  const TITLE = "\u001b]0;pwned\u0007";
+  const CLIPBOARD = "\u001b]52;c;ZWNobyBoaQ==\u0007";
+  const CLEAR = "\u001b[2J";
+  const C1_CSI = "\u009b31m";
+  const HOSTILE = `rate limited${TITLE}${CLIPBOARD}${CLEAR}${C1_CSI} try later\u007f`;
+  // eslint-disable-next-line no-control-regex
+  const CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
+
+  it("stores a release message and model without escape sequences, and show and list print no ESC byte", async () => {
+    const pool = await freshPool();
+    await pool.seed([{ provider: "anthropic", label: "work" }]);
+    const leased = await pool.run(["lease", "anthropic", "--json"], { revealsSecrets: true });
+    expect(leased.code, leased.stderr).toBe(0);
+    const { leaseId } = JSON.parse(leased.stdout) as { leaseId: string };
+    const released = await pool.run(["release", leaseId, "--status", "429", "--message", HOSTILE]);
+    expect(released.code, released.stderr).toBe(0);
+    const reported = await pool.run(["report", "work", "--status", "429", "--model", `opus${CLEAR}`, "--message", HOSTILE]);
+    expect(reported.code, reported.stderr).toBe(0);
+
+    const doc = JSON.parse(await readFile(pool.path, "utf8")) as {
+      providers: { anthropic: { credentials: { status: { message?: string }; modelCooldowns?: { model?: string; message?: string }[] }[] } };
+    };
+    const [credential] = doc.providers.anthropic.credentials;
+    expect(credential?.status.message).toBe("rate limited try later");
+    expect(credential?.modelCooldowns?.map((cooldown) => cooldown.model)).toEqual(["opus"]);
+
+    for (const args of [["show", "work"], ["show", "work", "--json"], ["list", "--wide"], ["list", "--json"]]) {
+      const shown = await pool.run(args);
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(CONTROL.test(shown.stdout), args.join(" ")).toBe(false);
+      expect(shown.stdout).not.toContain("\u001b");
+    }
+  });
+
+  it("escapes control characters an older build stored, so show prints them visibly and never raw", async () => {
+    const pool = await freshPool();
+    await pool.seed([{ provider: "anthropic", label: "work" }]);
+    const doc = JSON.parse(await readFile(pool.path, "utf8")) as {
+      providers: { anthropic: { credentials: { status: Record<string, unknown> }[] } };
+    };
+    const [credential] = doc.providers.anthropic.credentials;
+    if (!credential) throw new Error("no credential seeded");
+    credential.status = { state: "dead", since: Date.now(), reason: `revoked${CLEAR}`, message: HOSTILE };
+    await writeFile(pool.path, JSON.stringify(doc), { mode: 0o600 });
+
+    const shown = await pool.run(["show", "work"]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(CONTROL.test(shown.stdout)).toBe(false);
+    expect(shown.stdout).toContain("\\x1b]0;pwned\\x07");
+    const listed = await pool.run(["list", "--wide"]);
+    expect(CONTROL.test(listed.stdout)).toBe(false);
+    const json = await pool.run(["show", "work", "--json"]);
+    expect(CONTROL.test(json.stdout)).toBe(false);
+    expect((JSON.parse(json.stdout) as { credential: { statusMessage: string } }).credential.statusMessage).toBe(HOSTILE);
+  });
+});

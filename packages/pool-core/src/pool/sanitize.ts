@@ -23,6 +23,11 @@ export function scrubMessage(message: string | undefined): string | undefined {
     .slice(0, 300);
 }
 
+// Whole escape sequences go first, so no printable remains ("]0;title", "[2J") are left behind: OSC (ESC ] or
+// C1 0x9d, up to BEL or ST), CSI (ESC [ or C1 0x9b, up to its final byte), and any other two-byte ESC sequence.
+// eslint-disable-next-line no-control-regex
+const ESCAPE_SEQUENCE = /(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|\x1b[ -~]?/g;
+
 /** Every secret a credential holds: what must never appear in text anyone else reads. */
 export function secretValuesOf(secrets: CredentialSecrets | undefined): string[] {
   if (!secrets) return [];
@@ -52,7 +57,7 @@ export function redactValues(text: string, values: Iterable<string | undefined>)
  * screen clear. A tab becomes a space; newlines stay only where `multiline` says they belong.
  */
 export function stripControlCharacters(text: string, { multiline = false }: { multiline?: boolean } = {}): string {
-  const withoutTabs = text.replace(/\t/g, " ");
+  const withoutTabs = text.replace(ESCAPE_SEQUENCE, "").replace(/\t/g, " ");
   return withoutTabs.replace(multiline ? CONTROL : CONTROL_OR_NEWLINE, "");
 }
 
