@@ -23,6 +23,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   doctor: { summary: "check modes, locks, schema, backup and temp files", load: () => import("./commands/doctor.js") },
   reveal: { summary: "print a credential's secret (TOTP-gated)", load: () => import("./commands/reveal.js") },
   export: { summary: "write the whole pool, secrets included (TOTP-gated)", load: () => import("./commands/export.js") },
+  secrets: { summary: "show or set whether leases hand out keys (secrets release lease|never)", load: () => import("./commands/secrets.js") },
   totp: { summary: "set up, check or reset the TOTP gate (setup, status, reset)", load: () => import("./commands/totp.js") },
   gateway: { summary: "manage gateway client tokens (token create, list, revoke)", load: () => import("./commands/gateway.js") },
   completion: { summary: "print a shell completion script (bash, zsh, fish)", load: () => import("./commands/completion.js") },

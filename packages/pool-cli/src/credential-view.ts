@@ -1,6 +1,6 @@
 // How a credential is shown: the status line people read ("exhausted 429 · 41m left") and the JSON shapes
 // scripts read. Secrets never leave this module unmasked.
-import { maskSecret, reloginAdvice, type Credential, type CredentialStatus, type CredentialView } from "@credpool/pool-core";
+import { maskSecret, redactValues, reloginAdvice, secretValuesOf, type Credential, type CredentialStatus, type CredentialView } from "@credpool/pool-core";
 import { formatDuration, isoOrNull, type Style } from "./output.js";
 
 export interface StatusLine {
@@ -154,7 +154,8 @@ export function detailCredential(view: CredentialView, now: number): CredentialD
       expiresAt: isoOrNull(secrets.expiresAt),
     },
     tokenGeneration: credential.tokenGeneration,
-    statusMessage: credential.status.message ?? null,
+    // Redacted again on the way out: a message stored by an older build may still hold this credential's secret.
+    statusMessage: credential.status.message === undefined ? null : redactValues(credential.status.message, secretValuesOf(credential.secrets)),
     statusSince: isoOrNull(credential.status.since),
     statusClearedAt: isoOrNull(credential.statusClearedAt),
     leases: (credential.leases ?? [])

@@ -28,6 +28,7 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
   { exit: 13, meaning: "conflict, e.g. a label already in use", codes: ["E_CONFLICT"] },
   { exit: 14, meaning: "an external credential source could not be read or written", codes: ["E_SOURCE"] },
   { exit: 15, meaning: "TOTP is not configured (`totp status`; `totp reset` with nothing to reset)", codes: ["E_TOTP_NOT_CONFIGURED"] },
+  { exit: 16, meaning: "the pool's keys never leave credpool (`secrets release never`): no lease or exec", codes: ["E_SECRETS_NEVER_RELEASED"] },
 ];
 
 const EXIT_CODES: Partial<Record<PoolErrorCode, number>> = Object.fromEntries(

@@ -11,9 +11,11 @@ import {
   ensurePoolGateRecord,
   loadCredpoolConfig,
   readPoolGate,
+  secretReleaseOf,
   tightenTotpConfig,
   type AuditSink,
   type DoctorFinding,
+  type PoolDocument,
   type TotpGate,
   type TotpGateOptions,
 } from "@credpool/pool-core";
@@ -120,6 +122,14 @@ export async function requireTotp(context: CommandContext, request: GateRequest)
   } finally {
     await gate.close();
   }
+}
+
+/**
+ * For commands that decide which key serves (priority, reset): gated only while the pool's keys never leave
+ * credpool, where steering the choice is all an agent could still do with the pool.
+ */
+export async function requireTotpWhenKeysStay(context: CommandContext, doc: PoolDocument, request: GateRequest): Promise<void> {
+  if (secretReleaseOf(doc) === "never") await requireTotp(context, request);
 }
 
 /** TOTP findings for `credpool doctor`: configured or not, broken (and why), and whether this user is locked out. */

@@ -51,6 +51,25 @@ export function colorEnabled(context: Pick<CommandContext, "env" | "stdout">): b
   return isTerminal(context.stdout);
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\x00-\x1f\x7f-\x9f]/g;
+// JSON.stringify escapes C0 controls itself, but not DEL or C1 (U+009B is a CSI to some terminals).
+const JSON_UNESCAPED_CONTROL = /[\x7f-\x9f]/g;
+
+/**
+ * Text from the pool as a terminal may show it: every control character (C0, DEL, C1) written as a visible escape
+ * such as `\x1b`, so a stored message, label or model name cannot set a window title, write the clipboard or clear
+ * the screen. Stored text is already stripped at the boundary; this also covers what an older build stored.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROL_CHARACTER, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+function stringifyJson(value: unknown, compact: boolean | undefined): string {
+  const text = compact ? JSON.stringify(value) : JSON.stringify(value, null, 2);
+  return text.replace(JSON_UNESCAPED_CONTROL, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 export function createOutput(context: Pick<CommandContext, "env" | "stdout" | "stderr">): Output {
   const color = colorEnabled(context);
   const paint = (style: Style | undefined, text: string): string => {
@@ -63,7 +82,7 @@ export function createOutput(context: Pick<CommandContext, "env" | "stdout" | "s
     isTTY: isTerminal(context.stdout),
     print: (text) => context.stdout.write(text.endsWith("\n") ? text : `${text}\n`),
     printJson: (value, options = {}) =>
-      context.stdout.write(`${options.compact ? JSON.stringify(value) : JSON.stringify(value, null, 2)}\n`),
+      context.stdout.write(`${stringifyJson(value, options.compact)}\n`),
     note: (text) => context.stderr.write(text.endsWith("\n") ? text : `${text}\n`),
     paint,
   };
@@ -99,7 +118,9 @@ export function renderTable(
   rows: readonly Row[],
   options: { fit?: TableFit | undefined } = {},
 ): string {
-  const table = rows.map((row) => row.map((cell) => (typeof cell === "string" ? { text: cell } : cell)));
+  const table = rows.map((row) =>
+    row.map((cell) => (typeof cell === "string" ? { text: escapeControls(cell) } : { ...cell, text: escapeControls(cell.text) })),
+  );
   const natural = headers.map((header, column) => Math.max(header.length, ...table.map((row) => row[column]?.text.length ?? 0)));
   const limits = options.fit ? fitColumns(headers, natural, options.fit) : natural;
   const shown = headers.map((_, column) => column).filter((column) => limits[column] !== undefined);

@@ -27,6 +27,8 @@ export const POOL_ERROR_CODES = [
   "E_CLOSED",
   "E_UNAUTHORIZED",
   "E_FORBIDDEN",
+  /** The pool's settings.secrets.release is "never": no key leaves credpool through a lease. */
+  "E_SECRETS_NEVER_RELEASED",
   "E_RATE_LIMITED",
   "E_TOO_LARGE",
   "E_METHOD_NOT_ALLOWED",

@@ -14,6 +14,11 @@ export type FakeTokenBehavior =
   | { type: "ok" }
   /** Answer with this status without touching any token (429, 5xx, 400 invalid_client ...). */
   | { type: "status"; status: number; headers?: Record<string, string>; body?: unknown }
+  /**
+   * Answer `status` with an error body that repeats the refresh token it was sent: JSON
+   * `{error, error_description}` (error defaults to invalid_request) or, with format "text", plain text.
+   */
+  | { type: "echo-refresh-token"; status: number; error?: string; format?: "json" | "text" }
   /** Close the connection before processing: the token is not spent. */
   | { type: "drop" }
   /** Rotate, then answer only after `delayMs` (a client timeout shorter than that never sees the new pair). */

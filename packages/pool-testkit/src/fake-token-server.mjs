@@ -125,6 +125,19 @@ export async function startFakeTokenServer(options = {}) {
       call.outcome = `status ${behavior.status}`;
       return send(res, behavior.status, behavior.body ?? { error: "temporarily_unavailable" }, behavior.headers ?? {});
     }
+    if (behavior.type === "echo-refresh-token") {
+      // Like a careless endpoint: the refresh token it was sent comes back in the error body.
+      call.outcome = `echoed the refresh token with status ${behavior.status}`;
+      if (behavior.format === "text") {
+        if (res.destroyed) return;
+        res.writeHead(behavior.status, { "content-type": "text/plain" });
+        return res.end(`bad refresh_token=${refreshToken} (sent ${refreshToken})`);
+      }
+      return send(res, behavior.status, {
+        error: behavior.error ?? "invalid_request",
+        error_description: `The refresh token ${refreshToken} could not be processed`,
+      });
+    }
     if (behavior.type === "drop") {
       call.outcome = "dropped before processing";
       return req.socket.destroy();

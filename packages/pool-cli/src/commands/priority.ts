@@ -3,6 +3,7 @@ import { listCredentialViews } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, integerArgument, jsonOption } from "../command.js";
 import { summarizeCredential } from "../credential-view.js";
+import { requireTotpWhenKeysStay, totpCodeOption } from "../gate.js";
 import { createOutput } from "../output.js";
 import { withPool } from "../pool-access.js";
 
@@ -11,21 +12,25 @@ export const { help, run } = defineCommand({
   usage: "credpool priority <target> <n> [--json]",
   description:
     "Set a credential's priority. Lower numbers come first in `list` and are tried first by fill_first;\n" +
-    "the other strategies use the order to break ties. Negative numbers are allowed.",
+    "the other strategies use the order to break ties. Negative numbers are allowed. Needs a TOTP code when TOTP\n" +
+    "is configured and the pool's keys never leave credpool (`credpool secrets release never`).",
   args: [
     { name: "target", required: true },
     { name: "n", required: true },
   ],
-  options: { json: jsonOption },
+  options: { "totp-code": totpCodeOption, json: jsonOption },
   examples: ["credpool priority work 0", "credpool priority anthropic#3 -1", "credpool priority 3k9x2m4a 10 --json"],
   schema: z.object({
     target: z.string().min(1),
     n: integerArgument("<n>", -1_000_000, 1_000_000),
+    totpCode: z.string().optional(),
     json: z.boolean().default(false),
   }),
   async run(input, context) {
     const output = createOutput(context);
     return withPool(context, async (pool) => {
+      const target = pool.resolve(input.target);
+      await requireTotpWhenKeysStay(context, pool.doc, { action: `priority ${target.provider}/${target.label} ${input.n}`, code: input.totpCode });
       const updated = await pool.setPriority(input.target, input.n);
       const now = Date.now();
       const view = listCredentialViews(pool.doc, now, updated.provider).find((item) => item.credential.id === updated.id);

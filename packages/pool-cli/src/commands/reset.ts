@@ -3,6 +3,7 @@ import { listCredentialViews } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { summarizeCredential } from "../credential-view.js";
+import { requireTotpWhenKeysStay, totpCodeOption } from "../gate.js";
 import { createOutput } from "../output.js";
 import { withPool } from "../pool-access.js";
 
@@ -12,17 +13,20 @@ export const { help, run } = defineCommand({
   description:
     "Mark credentials usable again: clears exhausted cooldowns (including per-model ones) and dead states,\n" +
     "for one credential or for every credential of <provider>. A failure reported by a request that started\n" +
-    "before the reset does not undo it.",
+    "before the reset does not undo it. Needs a TOTP code when TOTP is configured and the pool's keys never\n" +
+    "leave credpool (`credpool secrets release never`).",
   args: [
     { name: "provider", required: true },
     { name: "target", required: false },
   ],
-  options: { json: jsonOption },
+  options: { "totp-code": totpCodeOption, json: jsonOption },
   examples: ["credpool reset anthropic", "credpool reset anthropic work", "credpool reset openrouter openrouter#2 --json"],
-  schema: z.object({ provider: z.string().min(1), target: z.string().min(1).optional(), json: z.boolean().default(false) }),
+  schema: z.object({ provider: z.string().min(1), target: z.string().min(1).optional(), totpCode: z.string().optional(), json: z.boolean().default(false) }),
   async run(input, context) {
     const output = createOutput(context);
     return withPool(context, async (pool) => {
+      const scope = input.target === undefined ? input.provider : `${input.provider} ${input.target}`;
+      await requireTotpWhenKeysStay(context, pool.doc, { action: `reset ${scope}`, code: input.totpCode });
       const touched = await pool.reset(input.provider, input.target);
       const now = Date.now();
       const ids = new Set(touched.map((credential) => credential.id));

@@ -3,7 +3,7 @@ import { listCredentialViews, resolveTarget } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { detailCredential, describeStatus } from "../credential-view.js";
-import { createOutput, formatAgo, formatDuration } from "../output.js";
+import { createOutput, escapeControls, formatAgo, formatDuration } from "../output.js";
 import { readCliPool } from "../pool-access.js";
 
 export const { help, run } = defineCommand({
@@ -38,7 +38,7 @@ export const { help, run } = defineCommand({
       ["priority", String(detail.priority)],
       ["source", detail.source],
       ["base url", detail.baseUrl ?? "(provider default)"],
-      ["status", output.paint(status.style, status.text)],
+      ["status", output.paint(status.style, escapeControls(status.text))],
     ];
     if (detail.statusMessage) rows.push(["message", detail.statusMessage]);
     if (detail.statusSince) rows.push(["since", detail.statusSince]);
@@ -55,7 +55,10 @@ export const { help, run } = defineCommand({
     rows.push(["leases", detail.maxConcurrent === null ? String(detail.activeLeases) : `${detail.activeLeases}/${detail.maxConcurrent}`]);
     for (const lease of detail.leases) rows.push(["  lease", `${lease.id} until ${lease.expiresAt}${lease.holder ? ` (${lease.holder})` : ""}`]);
     const width = Math.max(...rows.map(([name]) => name.length));
-    output.print(rows.map(([name, value]) => `${output.paint("dim", name.padEnd(width))}  ${value}`).join("\n"));
+    // Every value but the painted status is pool text, escaped so it cannot drive the terminal.
+    output.print(
+      rows.map(([name, value]) => `${output.paint("dim", name.padEnd(width))}  ${name === "status" ? value : escapeControls(value)}`).join("\n"),
+    );
     return 0;
   },
 });

@@ -4,7 +4,7 @@ import { listCredentialViews, watchLinkedSources, type PoolDocument } from "@cre
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { describeStatus, refOf, summarizeCredential } from "../credential-view.js";
-import { createOutput, formatAgo, renderTable, terminalColumns } from "../output.js";
+import { createOutput, escapeControls, formatAgo, renderTable, terminalColumns } from "../output.js";
 import { openCliPool } from "../pool-access.js";
 
 const REDRAW_MS = 5000;
@@ -51,8 +51,8 @@ export const { help, run } = defineCommand({
         if (removed.length > 0) parts.push(`removed ${removed.join(", ")}`);
         const available = views.filter((view) => view.available).length;
         output.print(
-          `${new Date(now).toISOString()} rev ${doc.rev} · ${views.length} credentials, ${available} available` +
-            (parts.length > 0 ? ` · ${parts.join("; ")}` : ""),
+          escapeControls(`${new Date(now).toISOString()} rev ${doc.rev} · ${views.length} credentials, ${available} available` +
+            (parts.length > 0 ? ` · ${parts.join("; ")}` : "")),
         );
         return;
       }

@@ -27,7 +27,8 @@ const addInputSchema = z.object({
     .trim()
     .min(1)
     .max(64)
-    .regex(/^[^\s#]+$/, "labels have no spaces or #")
+    // eslint-disable-next-line no-control-regex
+    .regex(/^[^\s#\x00-\x1f\x7f-\x9f]+$/, "labels have no spaces, # or control characters")
     .optional(),
   priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
   source: z.string().min(1).optional(),

@@ -3,6 +3,7 @@
 import type { Credential, CredentialStatus, PoolDocument } from "../store/schema.js";
 import { checkAvailability, findModelCooldown } from "./availability.js";
 import { classifyFailure, computeFailureStatus, type FailureReport, type HealthConfig } from "./health.js";
+import { sanitizeLabelText, secretValuesOf } from "./sanitize.js";
 
 /**
  * A request worked after its bench expired: clear the expired status, which ends the backoff ladder, so the next
@@ -28,9 +29,11 @@ export function clearExpiredCooldowns(credential: Credential, at: number, models
 export function applyFailure(
   doc: PoolDocument,
   credential: Credential,
-  failure: FailureReport,
+  report: FailureReport,
   { observedAt, at, config }: { observedAt: number; at: number; config: HealthConfig },
 ): CredentialStatus | undefined {
+  // A model name comes from a client: stored, compared and shown without control characters.
+  const failure = report.model === undefined ? report : { ...report, model: sanitizeLabelText(report.model) };
   // An explicit reset after this request began wins over the request's stale failure.
   if (credential.statusClearedAt !== undefined && observedAt <= credential.statusClearedAt) return undefined;
   // Only a rate limit is per model: a billing 429 (insufficient_quota) naming a model fails every model alike.
@@ -41,7 +44,13 @@ export function applyFailure(
       other.id !== credential.id && checkAvailability(other, at, perModel ? { model: failure.model } : {}) === undefined,
   );
   const current = perModel ? findModelCooldown(credential, failure.model, at) ?? latestModelStatus(credential, failure.model) : credential.status;
-  const next = computeFailureStatus(failure, { now: at, current, soleCredential: others.length === 0, config });
+  const next = computeFailureStatus(failure, {
+    now: at,
+    current,
+    soleCredential: others.length === 0,
+    config,
+    secrets: secretValuesOf(credential.secrets),
+  });
   if (!next || next === current) return undefined;
   if (perModel && next.state === "exhausted") {
     // Other models' entries stay even once expired: they carry those models' 429 ladders, which only a success on

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { CredentialStatus } from "../store/schema.js";
 import { parseResetInfo, type HeaderBag } from "./reset-info.js";
+import { sanitizeLabelText, sanitizeMessage } from "./sanitize.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -53,6 +54,8 @@ export interface HealthContext {
   /** No other credential of the provider is available right now. */
   readonly soleCredential: boolean;
   readonly config: HealthConfig;
+  /** The credential's secrets: a message that repeats one is stored with it replaced. */
+  readonly secrets?: readonly string[];
 }
 
 const BILLING = /billing|insufficient[_ ]quota|credit balance|payment required|quota exceeded for billing|out of credits/i;
@@ -107,16 +110,6 @@ export function classifyFailure(failure: FailureReport): FailureClass {
   return "request";
 }
 
-/** Strips anything that looks like a key or token before a provider message is stored or shown. */
-export function scrubMessage(message: string | undefined): string | undefined {
-  if (!message) return undefined;
-  return message
-    .replace(/\b(sk|rk|pk)-[A-Za-z0-9_-]{6,}/g, "[redacted]")
-    .replace(/\beyJ[A-Za-z0-9_-]{10,}(\.[A-Za-z0-9_-]+){0,2}/g, "[redacted]")
-    .replace(/\b[A-Za-z0-9_-]{32,}\b/g, "[redacted]")
-    .slice(0, 300);
-}
-
 /**
  * The status a credential moves to after `failure`, or undefined when the failure says nothing about the
  * credential (a 400 is the request's fault).
@@ -124,12 +117,13 @@ export function scrubMessage(message: string | undefined): string | undefined {
 export function computeFailureStatus(failure: FailureReport, context: HealthContext): CredentialStatus | undefined {
   const { now, current, config } = context;
   const kind = classifyFailure(failure);
-  const message = scrubMessage(failure.message);
+  const message = sanitizeMessage(failure.message, context.secrets);
+  const model = failure.model === undefined ? undefined : sanitizeLabelText(failure.model);
   const base = {
     since: now,
     httpStatus: failure.status,
     ...(message ? { message } : {}),
-    ...(failure.model ? { model: failure.model } : {}),
+    ...(model ? { model } : {}),
   };
   if (kind === "request" || kind === "overloaded") return undefined;
   if (kind === "terminal") {

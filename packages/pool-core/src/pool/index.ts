@@ -12,7 +12,6 @@ export {
   computeFailureStatus,
   findTerminalReason,
   healthConfigSchema,
-  scrubMessage,
   type FailureClass,
   type FailureReport,
   type HealthConfig,
@@ -32,6 +31,15 @@ export {
   type PoolOptions,
   type SelectOptions,
 } from "./pool.js";
+export {
+  REDACTED,
+  redactValues,
+  sanitizeLabelText,
+  sanitizeMessage,
+  scrubMessage,
+  secretValuesOf,
+  stripControlCharacters,
+} from "./sanitize.js";
 export { KNOWN_PROVIDERS, assertProviderName, getProviderDefaults, type ProviderDefaults } from "./providers.js";
 export { parseDuration, parseResetInfo, parseResetValue, type HeaderBag } from "./reset-info.js";
 export {

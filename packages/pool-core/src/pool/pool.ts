@@ -7,7 +7,7 @@ import { randomId } from "../ids.js";
 import type { DocumentChange } from "../store/backend.js";
 import { createFileBackend, type FileBackendOptions } from "../store/file-backend.js";
 import type { PoolBackend } from "../store/index.js";
-import { strategySchema, type Credential, type PoolDocument, type ProviderPool, type Strategy } from "../store/schema.js";
+import { secretReleaseOf, secretReleaseSchema, strategySchema, type Credential, type PoolDocument, type ProviderPool, type SecretRelease, type Strategy } from "../store/schema.js";
 import { openSnapshot, type Snapshot } from "../store/snapshot.js";
 import { checkAvailability, describeUnavailability, liveLeases, type Unavailability } from "./availability.js";
 import { insertNewCredential, parseAddInput, type AddCredentialInput } from "./credential-defaults.js";
@@ -26,6 +26,7 @@ import {
   type LocalLease,
 } from "./leases.js";
 import { parsePoolOptions } from "./pool-options.js";
+import { sanitizeLabelText } from "./sanitize.js";
 import { assertProviderName } from "./providers.js";
 import { chooseCredential, orderCredentials } from "./strategy.js";
 import { findCredential, resolveTarget } from "./targets.js";
@@ -79,6 +80,11 @@ export interface LeaseOptions extends SelectOptions {
    * `releaseLease(id)` or its TTL lapses. Implies `persist`. For `credpool lease`, which exits at once.
    */
   detached?: boolean;
+  /**
+   * The caller uses the token itself and never hands it on (the gateway's proxy). Only such leases are granted
+   * when the pool's settings.secrets.release is "never".
+   */
+  inProcess?: boolean;
 }
 
 export interface Pool {
@@ -91,6 +97,8 @@ export interface Pool {
   remove(target: string): Promise<Credential>;
   setPriority(target: string, priority: number): Promise<Credential>;
   setStrategy(provider: string, strategy: Strategy): Promise<void>;
+  /** Sets settings.secrets.release, which every process that opens this document obeys. */
+  setSecretRelease(mode: SecretRelease): Promise<void>;
   /** Clears cooldowns (and dead states) on one credential, or on every credential of `provider`. */
   reset(provider: string, target?: string): Promise<Credential[]>;
   /** Records an outcome for a request made outside a lease (e.g. `credpool report`). */
@@ -124,7 +132,7 @@ function providerOf(doc: PoolDocument, provider: string): ProviderPool | undefin
 export async function openPool(options: PoolOptions = {}): Promise<Pool> {
   const config = parsePoolOptions(options);
   const now = options.now ?? Date.now;
-  const holder = options.holder ?? `${hostname()}:${process.pid}`;
+  const holder = sanitizeLabelText(options.holder ?? `${hostname()}:${process.pid}`);
   const backend = options.backend ?? createFileBackend(options.file);
   const snapshot: Snapshot<PoolDocument> = await openSnapshot(backend);
 
@@ -253,6 +261,14 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
    * so one bad account costs the caller nothing while another can serve.
    */
   async function lease(provider: string, request: LeaseOptions = {}): Promise<Lease> {
+    if (request.inProcess !== true && secretReleaseOf(snapshot.doc) === "never") {
+      throw new PoolError(
+        "E_SECRETS_NEVER_RELEASED",
+        `This pool's keys never leave credpool (settings.secrets.release is "never"): no lease, exec or gateway lease ` +
+          "hands out a key. Send requests through the gateway's proxy, or switch with `credpool secrets release lease`.",
+        { details: { setting: "settings.secrets.release", value: "never" } },
+      );
+    }
     const exclude = [...(request.exclude ?? [])];
     let refreshError: Error | undefined;
     for (;;) {
@@ -271,7 +287,9 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     }
   }
 
-  async function leaseOnce(provider: string, request: LeaseOptions = {}): Promise<Lease> {
+  async function leaseOnce(provider: string, asked: LeaseOptions = {}): Promise<Lease> {
+    // The model name comes from a client and is stored in the lease record: no control characters.
+    const request = asked.model === undefined ? asked : { ...asked, model: sanitizeLabelText(asked.model) };
     if (closed) throw new PoolError("E_CLOSED", "The pool is closed.");
     requireProvider(provider);
     const ttlMs = request.ttlMs ?? config.defaultLeaseTtlMs;
@@ -479,6 +497,17 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     });
   }
 
+  async function setSecretRelease(mode: SecretRelease): Promise<void> {
+    const parsed = secretReleaseSchema.safeParse(mode);
+    if (!parsed.success) {
+      throw new PoolError("E_INVALID_INPUT", `Unknown secrets.release "${String(mode)}": use one of ${secretReleaseSchema.options.join(", ")}.`);
+    }
+    await backend.update((doc) => {
+      const settings = (doc.settings ??= {});
+      settings.secrets = { ...settings.secrets, release: parsed.data };
+    });
+  }
+
   async function reset(provider: string, target?: string): Promise<Credential[]> {
     requireProvider(provider);
     const targetId = target === undefined ? undefined : resolveTarget(snapshot.doc, target).id;
@@ -577,6 +606,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     remove,
     setPriority,
     setStrategy,
+    setSecretRelease,
     reset,
     report,
     select,

@@ -1,5 +1,5 @@
 // One POST to a token endpoint, classified by what it means for the refresh token that was sent.
-import { parseResetInfo, scrubMessage, TERMINAL_REASONS, type HeaderBag } from "../pool/index.js";
+import { parseResetInfo, redactValues, sanitizeMessage, TERMINAL_REASONS, type HeaderBag } from "../pool/index.js";
 import type { CredentialSecrets } from "../store/schema.js";
 import { buildRefreshBody, parseTokenGrant, type TokenEndpoint, type TokenGrant } from "./adapters.js";
 
@@ -47,6 +47,9 @@ const NOT_SENT_CODES = new Set([
 ]);
 
 const MAX_ERROR_BODY = 4096;
+/** What of an error body is stored: a reason code of this shape, and a message of at most this length. */
+const REASON_CODE = /^[A-Za-z0-9_.:-]{1,64}$/;
+const MAX_STORED_MESSAGE = 200;
 
 function causeCode(error: unknown): string | undefined {
   let current: unknown = error;
@@ -167,8 +170,14 @@ export async function postRefreshRequest(
     return { kind: "granted", grant };
   }
 
-  const { codes, description } = describeErrorBody(text.slice(0, MAX_ERROR_BODY));
-  const detail = scrubMessage([codes[0], description].filter(Boolean).join(": "));
+  // The body is the endpoint's, not ours: it may repeat the refresh token just sent (or any token it knows). Those
+  // go by exact value before anything is cut, so no fragment survives; only a reason code and a short message are
+  // kept. See packages/pool-cli/test/untrusted-text.test.ts.
+  const sent = [refreshToken, options.previous.accessToken, options.previous.idToken, options.previous.refreshToken];
+  const parsed = describeErrorBody(redactValues(text, sent).slice(0, MAX_ERROR_BODY));
+  const codes = parsed.codes.filter((code) => REASON_CODE.test(code));
+  const description = sanitizeMessage(parsed.description, sent)?.slice(0, MAX_STORED_MESSAGE);
+  const detail = [codes[0], description].filter(Boolean).join(": ");
   const status = response.status;
   const summary = detail ? `HTTP ${status} ${detail}` : `HTTP ${status}`;
   if (status === 429 || status >= 500) {
@@ -176,13 +185,13 @@ export async function postRefreshRequest(
       kind: "retry_later",
       status,
       reason: status === 429 ? "refresh_rate_limited" : "refresh_unavailable",
-      retryAfterMs: parseResetInfo(headersOf(response), description, options.now()),
+      retryAfterMs: parseResetInfo(headersOf(response), parsed.description, options.now()),
       message: summary,
     };
   }
-  const reason = terminalReasonOf(codes, description);
+  const reason = terminalReasonOf(codes, parsed.description);
   if (reason && (status === 400 || status === 401 || status === 403)) {
-    return { kind: "terminal", status, reason, message: scrubMessage(description) ?? reason };
+    return { kind: "terminal", status, reason, message: description ?? reason };
   }
   return { kind: "rejected", status, message: summary };
 }

@@ -97,12 +97,32 @@ export const poolGateSchema = z.looseObject({
 });
 export type PoolGate = z.infer<typeof poolGateSchema>;
 
+/**
+ * How the pool's keys may be used. "lease" (the default) hands a leased key to the caller, for agents that call
+ * providers themselves. "never" keeps every key inside credpool: leases carry no secret, `exec` refuses, and only
+ * the gateway's proxy and a TOTP-gated reveal or export use the keys.
+ */
+export const SECRET_RELEASE_MODES = ["lease", "never"] as const;
+export const secretReleaseSchema = z.enum(SECRET_RELEASE_MODES);
+export type SecretRelease = z.infer<typeof secretReleaseSchema>;
+
+export const poolSettingsSchema = z.looseObject({
+  secrets: z.looseObject({ release: secretReleaseSchema.optional() }).optional(),
+});
+export type PoolSettings = z.infer<typeof poolSettingsSchema>;
+
+/** The pool's secret-release mode; "lease" unless the document says otherwise. */
+export function secretReleaseOf(doc: Pick<PoolDocument, "settings">): SecretRelease {
+  return doc.settings?.secrets?.release ?? "lease";
+}
+
 export const poolDocumentSchema = z.looseObject({
   schemaVersion: z.literal(SCHEMA_VERSION),
   rev: z.number().int().nonnegative(),
   updatedAt: z.string(),
   providers: z.record(z.string().min(1), providerPoolSchema).default({}),
   gate: poolGateSchema.optional(),
+  settings: poolSettingsSchema.optional(),
 });
 export type PoolDocument = z.infer<typeof poolDocumentSchema>;
 

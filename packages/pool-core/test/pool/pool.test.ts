@@ -649,3 +649,22 @@ describe("usage counters", () => {
     expect((await readDisk()).providers.anthropic?.credentials[0]?.usage).toMatchObject({ requests: 5, failures: 1 });
   });
 });
+
+describe("settings.secrets.release", () => {
+  it("refuses a lease with E_SECRETS_NEVER_RELEASED when it is never, except one the caller keeps in its process", async () => {
+    const p = await openTestPool();
+    await p.add({ provider: "anthropic", label: "kept", secrets: { apiKey: "sk-ant-api03-kept" } });
+    await p.setSecretRelease("never");
+    const refused = await p.lease("anthropic").then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(isPoolError(refused, "E_SECRETS_NEVER_RELEASED")).toBe(true);
+    const kept = await p.lease("anthropic", { inProcess: true });
+    expect(kept.token).toBe("sk-ant-api03-kept");
+    await kept.release();
+    await p.setSecretRelease("lease");
+    const leased = await p.lease("anthropic");
+    await leased.release();
+  });
+});

@@ -1,5 +1,5 @@
 // What the API shows of a credential: everything useful, secrets masked.
-import { maskSecret, type CredentialView } from "@credpool/pool-core";
+import { maskSecret, redactValues, secretValuesOf, type CredentialView } from "@credpool/pool-core";
 
 export function toCredentialJson(view: CredentialView): Record<string, unknown> {
   const { credential } = view;
@@ -19,7 +19,8 @@ export function toCredentialJson(view: CredentialView): Record<string, unknown> 
       reason: credential.status.reason,
       httpStatus: credential.status.httpStatus,
       until: credential.status.until,
-      message: credential.status.message,
+      // Redacted again on the way out: a message stored by an older build may still hold this credential's secret.
+      message: credential.status.message === undefined ? undefined : redactValues(credential.status.message, secretValuesOf(credential.secrets)),
     },
     available: view.available,
     unavailable: view.unavailable,
