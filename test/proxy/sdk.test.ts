@@ -1,6 +1,7 @@
 // The official SDKs, pointed at the gateway as their base URL, get whole answers in order, streamed and not.
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
+import { createFileBackend } from "@credpool/pool-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startProxyWorld, type ProxyWorld } from "./world.js";
 
@@ -91,5 +92,44 @@ describe("official SDKs through the proxy", () => {
     expect(embedding.data[0]?.embedding.map((value) => Math.round(value * 10) / 10)).toEqual([0.1, 0.2, 0.3]);
     const response = await openai().responses.create({ model: "gpt-fake-1", input: "hi" });
     expect(response.output_text).toBe(TEXT);
+  });
+});
+
+describe("the proxy when keys never leave the pool", () => {
+  let world: ProxyWorld;
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it("serves the SDK with the pool's key while a lease of the same key is refused", async () => {
+    world = await startProxyWorld({
+      credentials: [{ provider: "anthropic", label: "ant", secrets: { apiKey: ANTHROPIC_KEY } }],
+      upstreamText: TEXT,
+    });
+    const backend = createFileBackend({ path: world.poolPath });
+    await backend.update((draft) => {
+      draft.settings = { ...draft.settings, secrets: { release: "never" } };
+    });
+    await backend.close();
+    const leaseToken = await world.createToken("worker", "lease");
+    // The gateway follows the pool file; once it refuses a lease, the setting has reached it.
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 403; i++) {
+      const answer = await fetch(`${world.gateway.url}/v1/leases`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${leaseToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ provider: "anthropic" }),
+      });
+      status = answer.status;
+      const text = await answer.text();
+      expect(text).not.toContain(ANTHROPIC_KEY.slice(20));
+      if (status !== 403) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(status).toBe(403);
+
+    const client = new Anthropic({ baseURL: `${world.gateway.url}/anthropic`, apiKey: world.token, maxRetries: 0 });
+    const message = await client.messages.create({ model: "claude-fake-1", max_tokens: 64, messages: [{ role: "user", content: "hi" }] });
+    expect(message.content).toEqual([{ type: "text", text: TEXT }]);
+    expect(world.upstream.requests.at(-1)?.headers["x-api-key"]).toBe(ANTHROPIC_KEY);
   });
 });

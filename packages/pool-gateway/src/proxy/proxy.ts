@@ -351,6 +351,8 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
           ...(state.model ? { model: state.model } : {}),
           exclude,
           ttlMs: config.leaseTtlMs,
+          // The key is used here and never handed on, so this lease is allowed when keys never leave the pool.
+          inProcess: true,
         });
       } catch (error) {
         if (isPoolError(error, "E_NO_CREDENTIAL")) {
