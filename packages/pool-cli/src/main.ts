@@ -98,10 +98,27 @@ function extractGlobalFlags(argv: readonly string[]): GlobalFlags | { error: str
 
 type MainIo = Pick<CommandContext, "stdout" | "stderr" | "env"> & { stdin?: NodeJS.ReadableStream };
 
+const guardedStreams = new WeakSet<NodeJS.WritableStream>();
+
+/**
+ * A reader that goes away (`credpool doctor | head`) fails the next write with EPIPE, emitted as an 'error' event
+ * that would crash the process with a stack trace. Nobody is left to read, so the output is dropped and the command
+ * ends with its own status. Any other stream error still surfaces. See packages/pool-cli/test/closed-stdout.test.ts.
+ */
+function dropOutputOnClosedPipe(stream: NodeJS.WritableStream): void {
+  if (guardedStreams.has(stream)) return;
+  guardedStreams.add(stream);
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+  });
+}
+
 export async function main(
   argv: readonly string[],
   io: MainIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env },
 ): Promise<number> {
+  dropOutputOnClosedPipe(io.stdout);
+  dropOutputOnClosedPipe(io.stderr);
   const flags = extractGlobalFlags(argv);
   if ("error" in flags) {
     io.stderr.write(`credpool: ${flags.error}\n`);
