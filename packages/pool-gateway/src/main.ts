@@ -126,7 +126,7 @@ async function runGateway(argv: string[]): Promise<void> {
   await tokens.open();
   // The gate the pool records (its protected directory), as the CLI finds it, and TOTP settings that the
   // environment may only tighten: a gateway started with looser CREDPOOL_TOTP_* gets config.json's values.
-  // See packages/pool-gateway/test/totp-config.test.ts.
+  // See test/gateway/totp-env.test.ts.
   const poolGate = await readPoolGate(poolPath);
   const gateHome = poolGate?.home ?? home;
   const [totpFromFile, totpWithEnv] = await Promise.all([
