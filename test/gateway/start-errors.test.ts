@@ -1,7 +1,8 @@
 // What `pnpm start` says when it cannot start: usage errors exit 2 with a pointer to --help, and a taken port or
 // socket path names itself and what to do. Nothing is served and no stack trace is printed.
-import { writeFile } from "node:fs/promises";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { openPool } from "@credpool/pool-core";
 import { createTempDir, spawnChild, type TempDir } from "@credpool/pool-testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { isRunning, startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
@@ -38,6 +39,27 @@ describe("gateway start-up errors", () => {
     expect(connections.code).toBe(2);
     expect(connections.stderr).toContain('--max-connections must be a positive integer, got "0"');
     for (const result of [unknown, port, remote, connections]) expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("refuses a pool.json that is a symlink, naming it and its target, and serves it with --allow-symlink", async () => {
+    dir = await createTempDir("credpool-gateway-start-");
+    const target = dir.file("real.json");
+    const seed = await openPool({ file: { path: target } });
+    await seed.update(() => undefined);
+    await seed.close();
+    const before = await readFile(target, "utf8");
+    await mkdir(dir.file("linked"), { mode: 0o700 });
+    const link = dir.file("linked/pool.json");
+    await symlink(target, link);
+    const child = spawnChild(mainScript, ["--pool", link, "--port", "0"]);
+    const { code } = await child.exited;
+    expect(code).toBe(1);
+    expect(child.stderr()).toContain(`Refusing ${link}: it is a symbolic link to ${target}`);
+    expect(child.stderr()).toContain("--allow-symlink");
+    expect(await readFile(target, "utf8")).toBe(before);
+
+    running = await startGatewayProcess(link, {}, ["--allow-symlink"]);
+    expect(running.child.stderr()).toContain(`(pool: ${link})`);
   });
 
   it("names a port another gateway holds, and a socket path that already exists", async () => {

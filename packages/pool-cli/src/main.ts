@@ -24,6 +24,7 @@ function renderHelp(): string {
     "",
     "Global options:",
     `  ${"--pool PATH".padEnd(width)}  pool file, or its directory (overrides CREDPOOL_HOME)`,
+    `  ${"--allow-symlink".padEnd(width)}  accept a pool file that is a symlink (writes go into its target)`,
     `  ${"--help, -h".padEnd(width)}  show help (also after any command)`,
     `  ${"--version, -V".padEnd(width)}  print the version`,
     "",
@@ -63,13 +64,15 @@ function suggest(input: string): string | undefined {
 
 interface GlobalFlags {
   readonly poolPath: string | undefined;
+  readonly allowSymlink: boolean;
   readonly rest: string[];
 }
 
-/** Pulls `--pool PATH` out of the arguments before any `--`, wherever it appears. */
+/** Pulls `--pool PATH` and `--allow-symlink` out of the arguments before any `--`, wherever they appear. */
 function extractGlobalFlags(argv: readonly string[]): GlobalFlags | { error: string } {
   const rest: string[] = [];
   let poolPath: string | undefined;
+  let allowSymlink = false;
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i] ?? "";
     if (token === "--") {
@@ -81,6 +84,8 @@ function extractGlobalFlags(argv: readonly string[]): GlobalFlags | { error: str
       if (value === undefined || value === "" || value.startsWith("-")) return { error: "--pool needs a path." };
       poolPath = value;
       i++;
+    } else if (token === "--allow-symlink") {
+      allowSymlink = true;
     } else if (token.startsWith("--pool=")) {
       poolPath = token.slice("--pool=".length);
       if (poolPath === "") return { error: "--pool needs a path." };
@@ -88,15 +93,32 @@ function extractGlobalFlags(argv: readonly string[]): GlobalFlags | { error: str
       rest.push(token);
     }
   }
-  return { poolPath, rest };
+  return { poolPath, allowSymlink, rest };
 }
 
 type MainIo = Pick<CommandContext, "stdout" | "stderr" | "env"> & { stdin?: NodeJS.ReadableStream };
+
+const guardedStreams = new WeakSet<NodeJS.WritableStream>();
+
+/**
+ * A reader that goes away (`credpool doctor | head`) fails the next write with EPIPE, emitted as an 'error' event
+ * that would crash the process with a stack trace. Nobody is left to read, so the output is dropped and the command
+ * ends with its own status. Any other stream error still surfaces. See packages/pool-cli/test/closed-stdout.test.ts.
+ */
+function dropOutputOnClosedPipe(stream: NodeJS.WritableStream): void {
+  if (guardedStreams.has(stream)) return;
+  guardedStreams.add(stream);
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+  });
+}
 
 export async function main(
   argv: readonly string[],
   io: MainIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env },
 ): Promise<number> {
+  dropOutputOnClosedPipe(io.stdout);
+  dropOutputOnClosedPipe(io.stderr);
   const flags = extractGlobalFlags(argv);
   if ("error" in flags) {
     io.stderr.write(`credpool: ${flags.error}\n`);
@@ -132,6 +154,7 @@ export async function main(
       argv: rest,
       name: first,
       poolPath: flags.poolPath,
+      allowSymlink: flags.allowSymlink,
     });
   } catch (error) {
     const { isPoolError } = await import("@credpool/pool-core");

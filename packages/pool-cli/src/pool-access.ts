@@ -15,7 +15,7 @@ import {
 import type { CommandContext } from "./command.js";
 import { loadCliConfig } from "./config.js";
 
-type PoolContext = Pick<CommandContext, "env" | "poolPath" | "stderr">;
+type PoolContext = Pick<CommandContext, "env" | "poolPath" | "stderr" | "allowSymlink">;
 
 /** `--pool`, or CREDPOOL_HOME, or the default; the resolver is core's, so the gateway's `--pool` accepts the same. */
 export function resolveCliPoolPath(context: PoolContext): Promise<string> {
@@ -41,6 +41,7 @@ export async function fileOptionsFor(
   return {
     path: await resolveCliPoolPath(context),
     createIfMissing: options.createIfMissing ?? false,
+    allowSymlink: context.allowSymlink === true,
     ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
   };
 }

@@ -1,11 +1,12 @@
 // init and add as real processes: modes, where secrets may come from, and the refusals that keep them off argv.
-import { stat } from "node:fs/promises";
+import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createFileBackend } from "@credpool/pool-core";
 import { describe, expect, it } from "vitest";
 import { fixtureSecret, runCli, useTestPools } from "./helpers/cli.js";
 
 const freshPool = useTestPools();
+const NOBODY = 65534;
 
 async function readCredentials(path: string) {
   const backend = createFileBackend({ path, createIfMissing: false });
@@ -29,6 +30,39 @@ describe("credpool init", () => {
     const again = await pool.run(["init", "--json"]);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toEqual({ path: pool.path, created: false, rev: 1, credentials: 0 });
+  });
+
+  it("tightens an existing 0755 directory to 0700 and a 0644 pool file to 0600, and says so", async () => {
+    const pool = await freshPool({ init: false });
+    const dir = dirname(pool.path);
+    await mkdir(dir, { mode: 0o755 });
+    await chmod(dir, 0o755);
+    const first = await pool.run(["init"]);
+    expect(first.code, first.stderr).toBe(0);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect(first.stderr).toContain(`Changed the mode of ${dir} from 0755 to 0700.`);
+
+    await chmod(dir, 0o755);
+    await chmod(pool.path, 0o644);
+    const again = await pool.run(["init"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(pool.path)).mode & 0o777).toBe(0o600);
+    expect(again.stderr).toContain(`Changed the mode of ${pool.path} from 0644 to 0600.`);
+  });
+
+  it.runIf(process.getuid?.() === 0)("says why it cannot tighten a directory that belongs to another user", async () => {
+    const pool = await freshPool({ init: false });
+    const dir = dirname(pool.path);
+    // Root's directory, open to all: nobody can create the pool in it but cannot change its mode.
+    await chmod(pool.dir.path, 0o755);
+    await mkdir(dir);
+    await chmod(dir, 0o777);
+    const result = await pool.run(["init"], { uid: NOBODY, gid: NOBODY });
+    expect(result.code, result.stderr).toBe(0);
+    expect((await stat(dir)).mode & 0o777).toBe(0o777);
+    expect(result.stderr).toContain(`${dir} has mode 0777`);
+    expect(result.stderr).toContain(`it belongs to uid 0, not to you (uid ${NOBODY})`);
   });
 
   it("takes --pool as a directory too", async () => {

@@ -91,7 +91,8 @@ describe("the TOTP gate travels with the pool", () => {
     await symlink(pool.path, softLink);
 
     for (const via of [hardLink, softLink]) {
-      const denied = await runCli(["reveal", "work"], { pool: via });
+      // A symlinked pool is refused outright unless allowed; allowed, it still reaches the gate.
+      const denied = await runCli(["--allow-symlink", "reveal", "work"], { pool: via });
       expect(denied.code, `${via}: ${denied.stderr}`).toBe(9);
       expect(denied.stderr).toContain("needs a TOTP code");
       expect(denied.stdout).not.toContain(key);
@@ -101,7 +102,7 @@ describe("the TOTP gate travels with the pool", () => {
     expect(throughHome.stdout).not.toContain(key);
 
     // The gate is the real directory's: a code works through the link, and the attempt is counted there.
-    const allowed = await runCli(["reveal", "work", "--totp-code", codeFor(secret, 1)], { pool: softLink, revealsSecrets: true });
+    const allowed = await runCli(["--allow-symlink", "reveal", "work", "--totp-code", codeFor(secret, 1)], { pool: softLink, revealsSecrets: true });
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(allowed.stdout).toBe(`${key}\n`);
   });
@@ -122,7 +123,7 @@ describe("the TOTP gate travels with the pool", () => {
     await mkdir(join(pool.dir.path, "elsewhere"));
     const softLink = join(pool.dir.path, "elsewhere", "pool.json");
     await symlink(pool.path, softLink);
-    const denied = await runCli(["reveal", "work"], { pool: softLink });
+    const denied = await runCli(["--allow-symlink", "reveal", "work"], { pool: softLink });
     expect(denied.code).toBe(9);
     expect(denied.stdout).not.toContain(key);
   });

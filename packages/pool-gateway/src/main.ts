@@ -12,7 +12,9 @@ import {
   isPoolError,
   loadCredpoolConfig,
   openPool,
+  readPoolGate,
   resolvePoolOption,
+  tightenTotpConfig,
   watchLinkedSources,
   type PoolEvent,
 } from "@credpool/pool-core";
@@ -27,6 +29,7 @@ import { createTokenStore } from "./tokens.js";
 const USAGE = `Usage: credpool-gateway [options]
 
   --pool PATH              pool file, or its directory (default: $CREDPOOL_HOME/pool.json)
+  --allow-symlink          accept a pool file that is a symlink (writes go into its target)
   --host HOST              listen address (default 127.0.0.1; env CREDPOOL_GATEWAY_HOST)
   --port N                 listen port (default 7878; env CREDPOOL_GATEWAY_PORT)
   --socket PATH            listen on a unix socket (mode 0600) instead of TCP
@@ -42,6 +45,7 @@ function parseOptions(argv: string[]) {
     args: argv,
     options: {
       pool: { type: "string" },
+      "allow-symlink": { type: "boolean" },
       host: { type: "string" },
       port: { type: "string" },
       socket: { type: "string" },
@@ -96,7 +100,7 @@ async function runGateway(argv: string[]): Promise<void> {
   // Leases of OAuth credentials that are due refresh first, single-flight across every process on this pool.
   const refresher = createLinkedRefresher({ ...config.refresh, onEvent });
   const pool = await openPool({
-    file: { path: poolPath, createIfMissing: true, hooks: { onWrite: (info) => metrics.observeWrite(info) } },
+    file: { path: poolPath, createIfMissing: true, allowSymlink: values["allow-symlink"] === true, hooks: { onWrite: (info) => metrics.observeWrite(info) } },
     refresher: refresher.ensureFresh,
     onEvent,
   });
@@ -121,13 +125,26 @@ async function runGateway(argv: string[]): Promise<void> {
   await sources.ready.catch(() => undefined);
   const tokens = createTokenStore({ dir: home });
   await tokens.open();
-  // TOTP audit events go to the gateway's log and to audit.log beside the pool, which every credpool process shares.
-  const auditFile = createAuditFileSink(join(home, AUDIT_LOG_FILE_NAME), (error) =>
+  // The gate the pool records (its protected directory), as the CLI finds it, and TOTP settings that the
+  // environment may only tighten: a gateway started with looser CREDPOOL_TOTP_* gets config.json's values.
+  // See test/gateway/totp-env.test.ts.
+  const poolGate = await readPoolGate(poolPath);
+  const gateHome = poolGate?.home ?? home;
+  const [totpFromFile, totpWithEnv] = await Promise.all([
+    loadCredpoolConfig({ home: gateHome, env: {} }),
+    gateHome === home ? { config } : loadCredpoolConfig({ home: gateHome }),
+  ]);
+  const { config: totpConfig, ignored } = tightenTotpConfig(totpFromFile.config.totp, totpWithEnv.config.totp, process.env);
+  for (const override of ignored) logger.warn({ event: "config.ignored", env: override.env, field: override.field }, override.message);
+  // TOTP audit events go to the gateway's log and to audit.log in the gate's directory, which every credpool process shares.
+  const auditFile = createAuditFileSink(join(gateHome, AUDIT_LOG_FILE_NAME), (error) =>
     logger.warn({ event: "audit.write_failed", error: (error as Error).message }, "audit.write_failed"),
   );
   const totp = createTotpGate({
-    home,
-    config: config.totp,
+    home: gateHome,
+    poolPath,
+    poolGate,
+    config: totpConfig,
     audit: (event) => {
       logger.info({ ...event, event: event.type }, event.type);
       auditFile.sink(event);
@@ -139,7 +156,7 @@ async function runGateway(argv: string[]): Promise<void> {
     logger,
     metrics,
     metricsPublic: values["metrics-public"] === true,
-    requireTotpToServe: values["require-totp-to-serve"] === true || config.totp.requireTotpToServe,
+    requireTotpToServe: values["require-totp-to-serve"] === true || totpConfig.requireTotpToServe,
   });
   // Provider routes (/anthropic, /openai, ...) with the `proxy` section of config.json; see README "Proxy".
   const proxy = createGatewayProxy({

@@ -8,7 +8,7 @@ const PROVIDER_COMMANDS = new Set(["add", "strategy", "list", "reset", "lease", 
 
 function flagsOf(help: CommandHelp | undefined): string[] {
   const flags = (help?.options ?? []).flatMap((option) => option.flag.split(/,\s*/).map((part) => part.split(" ")[0] ?? ""));
-  return [...flags.filter((flag) => flag.startsWith("--")), "--help", "--pool"];
+  return [...flags.filter((flag) => flag.startsWith("--")), "--help", "--pool", "--allow-symlink"];
 }
 
 function bash(commands: Map<string, string[]>, providers: string[]): string {
@@ -24,7 +24,7 @@ _credpool() {
     case "$word" in -*) ;; *) cmd="$word"; break ;; esac
   done
   if [ -z "$cmd" ]; then
-    COMPREPLY=( $(compgen -W "${[...commands.keys()].join(" ")} --help --version --pool" -- "$cur") )
+    COMPREPLY=( $(compgen -W "${[...commands.keys()].join(" ")} --help --version --pool --allow-symlink" -- "$cur") )
     return
   fi
   case "$cmd" in

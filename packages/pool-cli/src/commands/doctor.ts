@@ -51,7 +51,7 @@ export const { help, run } = defineCommand({
     }
     if (input.fix) repaired.push(...(await repairPool({ path, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) })));
     const findings = [
-      ...(await inspectPool({ path })),
+      ...(await inspectPool({ path, allowSymlink: context.allowSymlink === true })),
       ...(await inspectConfig({ home: dirname(path), env: context.env })),
       ...(await inspectTotp(context)),
     ];

@@ -89,9 +89,12 @@ export const { help, run } = defineCommand({
     await new Promise<void>((resolve) => {
       const finish = (): void => {
         for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, finish);
+        context.stdout.off("error", finish);
         resolve();
       };
       for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, finish);
+      // `credpool watch | head`: once the reader is gone (EPIPE) there is nobody to draw for.
+      context.stdout.on("error", finish);
     });
     clearInterval(redraw);
     stop();

@@ -1,8 +1,8 @@
 // Read-only checks of a pool's files: modes and owners, the lock, schema validity, the backup, temp files left by
 // a crashed writer, and the external source files credentials mirror. Each finding says how to fix it.
 import { constants } from "node:fs";
-import { access, readdir, readFile, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { access, lstat, readdir, readFile, readlink, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { errnoCode, isPoolError } from "../errors.js";
 import { reloginAdvice, sourceLinkOf } from "../refresh/index.js";
 import { parseDocument, readDocumentText } from "../store/json-file.js";
@@ -27,6 +27,8 @@ export interface InspectPoolOptions {
   /** The lock age after which the file backend breaks a lock; default 5000, as the backend's. */
   readonly staleMs?: number;
   readonly now?: number;
+  /** The pool file may be a symlink (`--allow-symlink`): reported as a warning instead of an error. */
+  readonly allowSymlink?: boolean;
 }
 
 const DEFAULT_STALE_MS = 5000;
@@ -151,6 +153,19 @@ export async function inspectPool(options: InspectPoolOptions): Promise<DoctorFi
     });
   }
 
+  const link = await lstat(files.path).catch(() => undefined);
+  if (link?.isSymbolicLink()) {
+    // Commands refuse it (see readDocumentText); a rename-based write would land in the target, outside this directory.
+    const target = await readlink(files.path).then((to) => resolve(dirname(files.path), to)).catch(() => "an unreadable target");
+    findings.push({
+      check: "pool-file",
+      severity: options.allowSymlink === true ? "warning" : "error",
+      message: `${files.path} is a symbolic link to ${target}: every write goes into that file, outside ${files.dir}${
+        options.allowSymlink === true ? " (allowed by --allow-symlink)" : ", so credpool refuses it"
+      }.`,
+      fix: `Move the file itself into place (mv ${target} ${files.path}), or point --pool at ${target}.`,
+    });
+  }
   const fileInfo = await statOrUndefined(files.path);
   const backup = await parseFile(files.backupPath);
   if (!fileInfo) {

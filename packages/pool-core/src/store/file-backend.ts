@@ -28,6 +28,11 @@ export const fileBackendOptionsSchema = z.strictObject({
   lockTimeoutMs: z.number().int().positive().max(600_000).default(10_000),
   /** Create the file (and a 0700 directory) on first update when it is missing. */
   createIfMissing: z.boolean().default(true),
+  /**
+   * Accept a document file that is a symlink. Off by default: writes would go into the file it points at, outside
+   * the directory whose mode protects the pool. See packages/pool-cli/test/symlink-pool.test.ts.
+   */
+  allowSymlink: z.boolean().default(false),
   /** Keep the revision before the latest commit as `<file>.bak` (a hard link, so two syscalls per commit). */
   backup: z.boolean().default(true),
   pollIntervalMs: z.number().int().min(10).default(1000),
@@ -81,6 +86,7 @@ interface PendingUpdate<D> {
   reject: (error: unknown) => void;
 }
 
+const SYMLINK_HINT = "allow it with --allow-symlink (the file backend's allowSymlink option)";
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 
@@ -142,7 +148,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
 
   /** Parses what is on disk. A missing file is the empty document only when there is no backup to suggest loss. */
   async function readCurrent(): Promise<ReadResult<D> & { exists: boolean; text: string }> {
-    const text = await readDocumentText(path);
+    const text = await readDocumentText(path, { followSymlink: options.allowSymlink, symlinkHint: SYMLINK_HINT });
     if (text === null) {
       const backupText = await readDocumentText(backupPath).catch(() => null);
       if (backupText !== null) {

@@ -1,7 +1,7 @@
 // Reading and publishing one JSON document file: strict parse with positions, rename-only writes, dir fsync.
 import fs from "node:fs";
-import { open } from "node:fs/promises";
-import { dirname } from "node:path";
+import { open, readlink } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import type { z } from "zod";
 import { PoolError, errnoCode, fromZodError, ioError } from "../errors.js";
@@ -74,17 +74,43 @@ function describeFileType(info: fs.Stats): string {
   return "not a regular file";
 }
 
+export interface ReadDocumentOptions {
+  /**
+   * Follow a symlink at `path` (default true). The pool file passes false unless the user allowed it: a rename
+   * replaces the link, but write-file-atomic resolves it first and writes into the file it points at.
+   */
+  readonly followSymlink?: boolean;
+  /** How to allow a symlink, for the error that refuses one, e.g. "pass --allow-symlink". */
+  readonly symlinkHint?: string;
+}
+
+/** The refusal of a symlinked document, naming the link and its target. See packages/pool-cli/test/symlink-pool.test.ts. */
+async function symlinkError(path: string, hint: string | undefined, cause: unknown): Promise<PoolError> {
+  const target = await readlink(path).catch(() => undefined);
+  const resolved = target === undefined ? "TARGET" : resolve(dirname(path), target);
+  return new PoolError(
+    "E_POOL_IO",
+    `Refusing ${path}: it is a symbolic link${target === undefined ? "" : ` to ${target}`}, and writes would go into that file. ` +
+      `Move the file itself into place (\`mv ${resolved} ${path}\`), point --pool at the target` +
+      `${hint ? `, or ${hint}` : ""}.`,
+    { cause, details: { path, ...(target === undefined ? {} : { target }) } },
+  );
+}
+
 /**
  * Reads the file; `null` only when it does not exist. Any other failure is an error, never "empty".
  * Opened non-blocking and checked with fstat first: a FIFO at the path would otherwise block the read forever
  * (and hold a libuv thread). See packages/pool-core/test/store/short-writes.test.ts.
  */
-export async function readDocumentText(path: string): Promise<string | null> {
+export async function readDocumentText(path: string, options: ReadDocumentOptions = {}): Promise<string | null> {
+  const follow = options.followSymlink ?? true;
   let handle;
   try {
-    handle = await open(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    handle = await open(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (follow ? 0 : fs.constants.O_NOFOLLOW));
   } catch (error) {
     if (errnoCode(error) === "ENOENT") return null;
+    // O_NOFOLLOW on a symlink (dangling or not) fails with ELOOP.
+    if (!follow && errnoCode(error) === "ELOOP") throw await symlinkError(path, options.symlinkHint, error);
     throw ioError("read", path, error);
   }
   try {
