@@ -53,7 +53,8 @@ async function seedPool(path) {
     // A realistic mix of statuses so `list` renders cooldowns, not only "ok".
     for (let i = 0; i < 10; i++) {
       const target = pool.list()[i * 7];
-      if (target) await pool.report(target.credential.id, { error: { status: 429, headers: { "retry-after": "600" } } });
+      if (target)
+        await pool.report(target.credential.id, { error: { status: 429, headers: { "retry-after": "600" } } });
     }
   } finally {
     await pool.close();

@@ -21,7 +21,8 @@ import { percentile, round, sharedNow } from "../lib/stats.mjs";
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const childrenDir = join(benchDir, "children");
 // Overridable for before/after comparisons of two gateway builds.
-const gatewayMain = process.env.CREDPOOL_BENCH_GATEWAY_MAIN ?? join(benchDir, "..", "packages", "pool-gateway", "dist", "main.js");
+const gatewayMain =
+  process.env.CREDPOOL_BENCH_GATEWAY_MAIN ?? join(benchDir, "..", "packages", "pool-gateway", "dist", "main.js");
 
 const CLIENTS = 32;
 const WARMUP_MS = 1000;
@@ -50,7 +51,12 @@ async function seedPool(poolPath) {
   const fake = (name, i) => `sk-bench-${name}-${i}-`.padEnd(60, "x");
   for (let i = 0; i < 4; i++) {
     await pool.add({ provider: "bench", label: `bench-${i}`, secrets: { apiKey: fake("open", i) } });
-    await pool.add({ provider: "capped", label: `capped-${i}`, maxConcurrent: 16, secrets: { apiKey: fake("capped", i) } });
+    await pool.add({
+      provider: "capped",
+      label: `capped-${i}`,
+      maxConcurrent: 16,
+      secrets: { apiKey: fake("capped", i) },
+    });
   }
   await pool.setStrategy("bench", "least_used");
   await pool.setStrategy("capped", "least_used");
@@ -73,7 +79,13 @@ async function seedSlowTotp(home) {
   await writeFile(join(home, "config.json"), JSON.stringify(config), { mode: 0o600 });
   const backend = createDocumentFileBackend(authStateDocumentSpec, { path: join(home, AUTH_STATE_FILE_NAME) });
   await backend.update((draft) => {
-    draft.totp = { configuredAt: Date.now(), source: "command", algorithm: "SHA1", label: "bench", secretFingerprint: fingerprintSecret(TOTP_SECRET) };
+    draft.totp = {
+      configuredAt: Date.now(),
+      source: "command",
+      algorithm: "SHA1",
+      label: "bench",
+      secretFingerprint: fingerprintSecret(TOTP_SECRET),
+    };
   });
   await backend.close();
 }
@@ -113,7 +125,8 @@ function startGateway(poolPath, extraArgs = [], env = {}) {
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       const result = await exited;
-      if (result.code !== 0) throw new Error(`gateway did not shut down cleanly (${result.code ?? result.signal}): ${stderr}`);
+      if (result.code !== 0)
+        throw new Error(`gateway did not shut down cleanly (${result.code ?? result.signal}): ${stderr}`);
     },
     kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -132,12 +145,14 @@ async function runPhase(load, { serverPid, ...options }) {
   load.send({ type: "phase", id, concurrency: CLIENTS, warmupMs: WARMUP_MS, durationMs: MEASURE_MS, ...options });
   const result = await load.waitFor((message) => message.type === "phase-done" && message.id === id, 120_000);
   const cpuAfter = serverPid === undefined ? undefined : await cpuMicros(serverPid);
-  if (result.errors > 0) throw new Error(`${options.label}: ${result.errors} failed requests ${JSON.stringify(result.statuses)}`);
+  if (result.errors > 0)
+    throw new Error(`${options.label}: ${result.errors} failed requests ${JSON.stringify(result.statuses)}`);
   if (result.ops === 0) throw new Error(`${options.label}: no operation completed`);
   const rps = result.ops / result.seconds;
   // Requests over the whole phase (warmup too), estimated from the measured rate.
   const requests = 2 * rps * ((WARMUP_MS + (options.durationMs ?? MEASURE_MS)) / 1000);
-  const cpuPerRequest = cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / requests;
+  const cpuPerRequest =
+    cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / requests;
   log(
     `${options.label}: ${round(rps, 0)} lease+release/s, lease p99 ${round(percentile(result.latencies, 99), 2)} ms` +
       (cpuPerRequest === undefined ? "" : `, server CPU ${round(cpuPerRequest, 1)} us/request`),
@@ -153,7 +168,17 @@ async function runPhase(load, { serverPid, ...options }) {
 async function measureDuringSlowTotp(load, url, tokens, adminTokens) {
   const durationMs = SECRET_COMMAND_MS + 2000;
   const id = ++phaseId;
-  load.send({ type: "phase", id, concurrency: CLIENTS, warmupMs: WARMUP_MS, durationMs, thinkMs: PACED_THINK_MS, url, tokens, provider: "bench" });
+  load.send({
+    type: "phase",
+    id,
+    concurrency: CLIENTS,
+    warmupMs: WARMUP_MS,
+    durationMs,
+    thinkMs: PACED_THINK_MS,
+    url,
+    tokens,
+    provider: "bench",
+  });
   await new Promise((resolve) => setTimeout(resolve, WARMUP_MS + 500));
   const code = generateTotpCode({ secret: TOTP_SECRET, algorithm: "SHA1", timestamp: Date.now() });
   const waitFrom = sharedNow();
@@ -174,11 +199,16 @@ async function measureDuringSlowTotp(load, url, tokens, adminTokens) {
   if (waitUntil - waitFrom < SECRET_COMMAND_MS * 0.9) {
     throw new Error(`the TOTP check took ${round(waitUntil - waitFrom, 0)} ms: the secret command did not run`);
   }
-  if (result.errors > 0) throw new Error(`slow TOTP phase: ${result.errors} failed requests ${JSON.stringify(result.statuses)}`);
-  const during = result.latencies.filter((_, index) => result.sentAt[index] >= waitFrom && result.sentAt[index] <= waitUntil);
+  if (result.errors > 0)
+    throw new Error(`slow TOTP phase: ${result.errors} failed requests ${JSON.stringify(result.statuses)}`);
+  const during = result.latencies.filter(
+    (_, index) => result.sentAt[index] >= waitFrom && result.sentAt[index] <= waitUntil,
+  );
   if (during.length < 100) throw new Error(`only ${during.length} leases while the TOTP check waited`);
   const p99 = percentile(during, 99);
-  log(`slow TOTP: ${during.length} leases during a ${round(waitUntil - waitFrom, 0)} ms wait, p99 ${round(p99, 2)} ms, max ${round(Math.max(...during), 2)} ms`);
+  log(
+    `slow TOTP: ${during.length} leases during a ${round(waitUntil - waitFrom, 0)} ms wait, p99 ${round(p99, 2)} ms, max ${round(Math.max(...during), 2)} ms`,
+  );
   return p99;
 }
 
@@ -219,7 +249,9 @@ export async function run(report) {
     children.push(bare, load);
     const bareUrl = (await bare.waitFor((message) => message.type === "listening")).url;
     await load.waitFor((message) => message.type === "ready");
-    log(`lease response ${Buffer.byteLength(leaseBody)} bytes; ${CLIENTS} clients, ${ROUNDS} rounds of ${MEASURE_MS} ms`);
+    log(
+      `lease response ${Buffer.byteLength(leaseBody)} bytes; ${CLIENTS} clients, ${ROUNDS} rounds of ${MEASURE_MS} ms`,
+    );
     // Unmeasured: JIT warm-up for both servers and the load generator.
     await runPhase(load, { label: "warm-up bare", url: bareUrl, tokens, provider: "bench" });
     await runPhase(load, { label: "warm-up gateway", url, tokens, provider: "bench" });
@@ -227,15 +259,40 @@ export async function run(report) {
     const gatewayRuns = [];
     const bareRuns = [];
     for (let roundIndex = 0; roundIndex < ROUNDS; roundIndex++) {
-      bareRuns.push(await runPhase(load, { label: `bare round ${roundIndex + 1}`, url: bareUrl, tokens, provider: "bench", serverPid: bare.pid }));
-      gatewayRuns.push(await runPhase(load, { label: `gateway round ${roundIndex + 1}`, url, tokens, provider: "bench", serverPid: gateway.pid }));
+      bareRuns.push(
+        await runPhase(load, {
+          label: `bare round ${roundIndex + 1}`,
+          url: bareUrl,
+          tokens,
+          provider: "bench",
+          serverPid: bare.pid,
+        }),
+      );
+      gatewayRuns.push(
+        await runPhase(load, {
+          label: `gateway round ${roundIndex + 1}`,
+          url,
+          tokens,
+          provider: "bench",
+          serverPid: gateway.pid,
+        }),
+      );
     }
     const gatewayMedian = median(gatewayRuns.map((run) => run.rps));
     const bareMedian = median(bareRuns.map((run) => run.rps));
     report("gateway.lease_release.rps", round(gatewayMedian, 0));
     report("gateway.bare_http.rps", round(bareMedian, 0));
     report("gateway.vs_bare_http", round(gatewayMedian / bareMedian, 3));
-    report("gateway.lease.p99_ms", round(percentile(gatewayRuns.flatMap((run) => run.latencies), 99), 2));
+    report(
+      "gateway.lease.p99_ms",
+      round(
+        percentile(
+          gatewayRuns.flatMap((run) => run.latencies),
+          99,
+        ),
+        2,
+      ),
+    );
     const gatewayCpu = gatewayRuns.map((run) => run.cpuPerRequest);
     const bareCpu = bareRuns.map((run) => run.cpuPerRequest);
     if (![...gatewayCpu, ...bareCpu].includes(undefined)) {
@@ -247,7 +304,13 @@ export async function run(report) {
     report("gateway.capped.lease_release.rps", round(capped.rps, 0));
 
     // The same paced load without a TOTP check, for reference: what the slow-TOTP figure would be without one.
-    const paced = await runPhase(load, { label: "gateway paced", url, tokens, provider: "bench", thinkMs: PACED_THINK_MS });
+    const paced = await runPhase(load, {
+      label: "gateway paced",
+      url,
+      tokens,
+      provider: "bench",
+      thinkMs: PACED_THINK_MS,
+    });
     report("gateway.paced.lease.p99_ms", round(percentile(paced.latencies, 99), 2));
     report("gateway.p99_ms_during_slow_totp", round(await measureDuringSlowTotp(load, url, tokens, adminTokens), 2));
 

@@ -35,7 +35,11 @@ async function seedPool(path, server) {
           kind: "oauth",
           priority: 0,
           source: "manual",
-          secrets: { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: Date.now() - 60_000 },
+          secrets: {
+            accessToken: tokens.accessToken,
+            refreshToken: tokens.refreshToken,
+            expiresAt: Date.now() - 60_000,
+          },
           tokenGeneration: 0,
           status: { state: "ok" },
           usage: { requests: 0, failures: 0 },
@@ -66,8 +70,18 @@ async function measureRound(root, server, count, index) {
     if (wrong > 0) throw new Error(`${wrong} of ${count} processes did not end up with the new access token`);
     const wallMs = Math.max(...leases.map((lease) => lease.heldAt)) - goAt;
     if (process.env.BENCH_REFRESH_DEBUG) {
-      log(`held at (ms after go): ${leases.map((lease) => Math.round(lease.heldAt - goAt)).sort((a, b) => a - b).join(" ")}`);
-      log(`cpu ms: ${leases.map((lease) => Math.round(lease.cpuMs)).sort((a, b) => a - b).join(" ")}`);
+      log(
+        `held at (ms after go): ${leases
+          .map((lease) => Math.round(lease.heldAt - goAt))
+          .sort((a, b) => a - b)
+          .join(" ")}`,
+      );
+      log(
+        `cpu ms: ${leases
+          .map((lease) => Math.round(lease.cpuMs))
+          .sort((a, b) => a - b)
+          .join(" ")}`,
+      );
     }
     return { wallMs, calls: server.calls.length - callsBefore };
   } finally {
@@ -96,7 +110,9 @@ export async function run(report) {
       const many = await measureRound(root, server, PROCESSES, index);
       worstCalls = Math.max(worstCalls, many.calls);
       contended.push(many.wallMs);
-      log(`round ${index + 1}: single ${round(alone.wallMs)} ms, ${PROCESSES} processes ${round(many.wallMs)} ms, ${many.calls} call(s)`);
+      log(
+        `round ${index + 1}: single ${round(alone.wallMs)} ms, ${PROCESSES} processes ${round(many.wallMs)} ms, ${many.calls} call(s)`,
+      );
     }
     server.assertNoReuse();
     const singleMs = median(single);

@@ -56,10 +56,13 @@ async function seedSelectPool(path) {
     await pool.update((doc) => {
       doc.providers.bench.credentials.forEach((credential, i) => {
         credential.usage.requests = 1000 + ((i * 7919) % 500);
-        if (i % 10 === 4) credential.status = { state: "exhausted", since: Date.now(), until: far, reason: "rate_limit" };
+        if (i % 10 === 4)
+          credential.status = { state: "exhausted", since: Date.now(), until: far, reason: "rate_limit" };
         if (i === 17) credential.status = { state: "dead", since: Date.now(), reason: "invalid_api_key" };
         if (i % 10 === 7) {
-          credential.modelCooldowns = [{ state: "exhausted", until: far, reason: "rate_limit", model: "claude-opus-4" }];
+          credential.modelCooldowns = [
+            { state: "exhausted", until: far, reason: "rate_limit", model: "claude-opus-4" },
+          ];
         }
       });
     });
@@ -138,7 +141,12 @@ async function seedLeasePool(path, credentials, maxConcurrent) {
   const pool = await openPool({ file: { path } });
   try {
     for (let i = 0; i < credentials; i++) {
-      await pool.add({ provider: "bench", label: `capped-${i}`, maxConcurrent, secrets: { apiKey: fake(73, `cap${i}`) } });
+      await pool.add({
+        provider: "bench",
+        label: `capped-${i}`,
+        maxConcurrent,
+        secrets: { apiKey: fake(73, `cap${i}`) },
+      });
     }
   } finally {
     await pool.close();
@@ -160,7 +168,9 @@ async function measureSingleLease(root, report) {
   } finally {
     await pool.close();
   }
-  log(`single lease+release (2 commits): p10/p50/p90 ${[10, 50, 90].map((p) => round(percentile(samples, p), 0)).join("/")} us`);
+  log(
+    `single lease+release (2 commits): p10/p50/p90 ${[10, 50, 90].map((p) => round(percentile(samples, p), 0)).join("/")} us`,
+  );
   report("lease.single.p50_us", round(median(samples), 0));
 }
 

@@ -154,7 +154,14 @@ async function runThroughput(root, name, mode, updates, inflight = CONTENDED_INF
   const perProcess = Math.ceil(updates / CONTENDED_PROCESSES);
   const children = Array.from({ length: CONTENDED_PROCESSES }, () =>
     forkChild(join(childrenDir, "store-writer.mjs"), [
-      "--pool", path, "--mode", mode, "--updates", String(perProcess), "--inflight", String(inflight),
+      "--pool",
+      path,
+      "--mode",
+      mode,
+      "--updates",
+      String(perProcess),
+      "--inflight",
+      String(inflight),
     ]),
   );
   try {
@@ -246,8 +253,12 @@ async function measurePropagation(root, report) {
     await askAll(watchers, { type: "dump", clear: true }, "timeline");
 
     log(`propagation: ${PROPAGATION_SAMPLES} commits 20-50 ms apart, ${WATCHERS} watcher processes`);
-    const [paced] = await askAll([pacer], { type: "paced", samples: PROPAGATION_SAMPLES, minGapMs: 20, maxGapMs: 50 },
-      "paced-done", 120_000);
+    const [paced] = await askAll(
+      [pacer],
+      { type: "paced", samples: PROPAGATION_SAMPLES, minGapMs: 20, maxGapMs: 50 },
+      "paced-done",
+      120_000,
+    );
     const lastRev = paced.writes.at(-1).rev;
     await askAll(watchers, { type: "await-rev", rev: lastRev, timeoutMs: 5000 }, "reached");
     const timelines = await askAll(watchers, { type: "dump", clear: true }, "timeline");
@@ -282,9 +293,18 @@ async function measurePropagation(root, report) {
     report("store.propagation.p99_ms", round(percentile(latencies, 99), 2));
 
     log(`burst: ${BURSTS} bursts of ${BURST_WRITES} updates 0-${BURST_GAP_MS} ms apart, ${BURST_QUIET_MS} ms quiet`);
-    const [bursts] = await askAll([pacer], {
-      type: "bursts", bursts: BURSTS, perBurst: BURST_WRITES, maxGapMs: BURST_GAP_MS, quietMs: BURST_QUIET_MS,
-    }, "bursts-done", 120_000);
+    const [bursts] = await askAll(
+      [pacer],
+      {
+        type: "bursts",
+        bursts: BURSTS,
+        perBurst: BURST_WRITES,
+        maxGapMs: BURST_GAP_MS,
+        quietMs: BURST_QUIET_MS,
+      },
+      "bursts-done",
+      120_000,
+    );
     const burstTimelines = await askAll(watchers, { type: "dump", clear: true }, "timeline");
     // A watcher converged if it held every burst's final rev before that burst's quiet period ran out.
     let converged = 0;

@@ -30,7 +30,13 @@ async function seedHome(home, secret) {
   await writeFile(secretPath, `${secret}\n`, { mode: 0o600 });
   const backend = createDocumentFileBackend(authStateDocumentSpec, { path: join(home, "auth-state.json") });
   await backend.update((draft) => {
-    draft.totp = { configuredAt: Date.now(), source: "file", algorithm: "SHA1", label: "bench", secretFingerprint: fingerprintSecret(secret) };
+    draft.totp = {
+      configuredAt: Date.now(),
+      source: "file",
+      algorithm: "SHA1",
+      label: "bench",
+      secretFingerprint: fingerprintSecret(secret),
+    };
   });
   await backend.close();
   return secretPath;
@@ -72,7 +78,10 @@ async function measureBaseline(report) {
 async function measureLoopDelay(report, home, secretPath, secret) {
   const gate = createTotpGate({
     home,
-    config: { secretCommand: ["sh", "-c", `sleep ${COMMAND_SECONDS}; cat '${secretPath}'`], secretCommandTimeoutMs: 10_000 },
+    config: {
+      secretCommand: ["sh", "-c", `sleep ${COMMAND_SECONDS}; cat '${secretPath}'`],
+      secretCommandTimeoutMs: 10_000,
+    },
   });
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   const probe = startProbe();
@@ -93,7 +102,9 @@ async function measureLoopDelay(report, home, secretPath, secret) {
     observed = probe.stop();
     await gate.close();
   }
-  log(`${COMMAND_VERIFICATIONS} verifications through a ${COMMAND_SECONDS} s command; ${observed.ticks} probe ticks; histogram max ${round(histogram.max / 1e6)} ms`);
+  log(
+    `${COMMAND_VERIFICATIONS} verifications through a ${COMMAND_SECONDS} s command; ${observed.ticks} probe ticks; histogram max ${round(histogram.max / 1e6)} ms`,
+  );
   report("totp.loop_delay_max_ms", round(observed.maxLateMs));
   report("totp.verify_command.ms", round(Math.max(...durations)));
 }

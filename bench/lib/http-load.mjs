@@ -69,7 +69,12 @@ export function openConnection(host, port) {
 
 /** Request bytes for a POST with a JSON body. */
 export function buildPost(host, port, path, headers, body) {
-  const lines = [`POST ${path} HTTP/1.1`, `Host: ${host}:${port}`, "Content-Type: application/json", `Content-Length: ${Buffer.byteLength(body)}`];
+  const lines = [
+    `POST ${path} HTTP/1.1`,
+    `Host: ${host}:${port}`,
+    "Content-Type: application/json",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+  ];
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   return Buffer.from(`${lines.join("\r\n")}\r\n\r\n${body}`);
 }

@@ -3,7 +3,12 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { createTempDir, spawnChild, startTogether, type TempDir } from "@credpool/pool-testkit";
-import { codeAt, readAuthState, seedConfiguredTotp, wrongCodes } from "../../packages/pool-core/test/auth/totp-fixture.js";
+import {
+  codeAt,
+  readAuthState,
+  seedConfiguredTotp,
+  wrongCodes,
+} from "../../packages/pool-core/test/auth/totp-fixture.js";
 
 const verifier = fileURLToPath(new URL("../children/totp-verifier.mjs", import.meta.url));
 
@@ -25,10 +30,16 @@ describe("exact failure counting across processes", () => {
     // Threshold 12 so every failure is evaluated; the burst limit is raised out of the way for the same reason.
     const env = { CREDPOOL_TOTP_LOCKOUT_ATTEMPTS: "12", CREDPOOL_TOTP_BURST_ATTEMPTS: "100" };
     const children = [0, 1, 2, 3].map((i) =>
-      spawnChild(verifier, ["--home", dir.path, "--codes", wrong.slice(i * 3, i * 3 + 3).join(","), "--principal", "admin"], { env }),
+      spawnChild(
+        verifier,
+        ["--home", dir.path, "--codes", wrong.slice(i * 3, i * 3 + 3).join(","), "--principal", "admin"],
+        { env },
+      ),
     );
     await startTogether(children);
-    const reports = await Promise.all(children.map((child) => child.waitFor<{ done: boolean; results: VerifyOutcome[] }>((m) => m.done)));
+    const reports = await Promise.all(
+      children.map((child) => child.waitFor<{ done: boolean; results: VerifyOutcome[] }>((m) => m.done)),
+    );
     expect((await Promise.all(children.map((child) => child.exited))).map((exit) => exit.code)).toEqual([0, 0, 0, 0]);
     const results = reports.flatMap((report) => report.results);
 
@@ -46,7 +57,9 @@ describe("exact failure counting across processes", () => {
     expect(state.principals.admin?.lockedUntil).toBeGreaterThan(Date.now());
 
     // And the lockout holds in yet another process, against a valid code.
-    const after = spawnChild(verifier, ["--home", dir.path, "--codes", codeAt(Date.now()), "--principal", "admin"], { env });
+    const after = spawnChild(verifier, ["--home", dir.path, "--codes", codeAt(Date.now()), "--principal", "admin"], {
+      env,
+    });
     await startTogether([after]);
     const report = await after.waitFor<{ done: boolean; results: VerifyOutcome[] }>((m) => m.done);
     expect(report.results[0]?.outcome).toBe("E_TOTP_LOCKED");
@@ -58,10 +71,16 @@ describe("exact failure counting across processes", () => {
     const wrong = wrongCodes(12, Date.now());
     const env = { CREDPOOL_TOTP_BURST_ATTEMPTS: "100" };
     const children = [0, 1, 2, 3].map((i) =>
-      spawnChild(verifier, ["--home", dir.path, "--codes", wrong.slice(i * 3, i * 3 + 3).join(","), "--principal", "admin"], { env }),
+      spawnChild(
+        verifier,
+        ["--home", dir.path, "--codes", wrong.slice(i * 3, i * 3 + 3).join(","), "--principal", "admin"],
+        { env },
+      ),
     );
     await startTogether(children);
-    const reports = await Promise.all(children.map((child) => child.waitFor<{ done: boolean; results: VerifyOutcome[] }>((m) => m.done)));
+    const reports = await Promise.all(
+      children.map((child) => child.waitFor<{ done: boolean; results: VerifyOutcome[] }>((m) => m.done)),
+    );
     const results = reports.flatMap((report) => report.results);
     expect(results.filter((result) => result.outcome === "E_TOTP_INVALID")).toHaveLength(2);
     expect(results.filter((result) => result.outcome === "E_TOTP_LOCKED")).toHaveLength(10);

@@ -18,7 +18,9 @@ async function runVerifiers(home: string, codeLists: string[][], principals: str
     spawnChild(verifier, ["--home", home, "--codes", codes.join(","), "--principal", principals[i] ?? "admin"]),
   );
   await startTogether(children);
-  const reports = await Promise.all(children.map((child) => child.waitFor<{ done: boolean; results: VerifyOutcome[] }>((m) => m.done)));
+  const reports = await Promise.all(
+    children.map((child) => child.waitFor<{ done: boolean; results: VerifyOutcome[] }>((m) => m.done)),
+  );
   const exits = await Promise.all(children.map((child) => child.exited));
   expect(exits.map((exit) => exit.code)).toEqual(children.map(() => 0));
   return reports.map((report) => report.results);
@@ -45,7 +47,10 @@ describe("replay across processes", () => {
     await seedConfiguredTotp(dir.path);
     const code = codeAt(Date.now());
     const results = await runVerifiers(dir.path, [[code], [code], [code], [code]], ["admin", "admin", "ops", "ops"]);
-    const outcomes = results.flat().map((result) => result.outcome).sort();
+    const outcomes = results
+      .flat()
+      .map((result) => result.outcome)
+      .sort();
     expect(outcomes).toEqual(["E_TOTP_REPLAY", "E_TOTP_REPLAY", "E_TOTP_REPLAY", "ok"]);
   });
 });

@@ -315,7 +315,9 @@ export function runBackendConformance(name: string, makeBackend: BackendFactory)
       it("applies every one of many concurrent updates from one handle and from a second one", async () => {
         const first = open();
         const second = open();
-        const updates = Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? first : second).update(appendTo("items", i)));
+        const updates = Array.from({ length: 100 }, (_, i) =>
+          (i % 2 === 0 ? first : second).update(appendTo("items", i)),
+        );
         const committed = await Promise.all(updates);
         // Each caller's resolved document already holds its own change.
         committed.forEach((doc, i) => expect(numbersIn(doc, "items")).toContain(i));

@@ -16,7 +16,8 @@ const TEMP_FILE = /\.json\.\d+$/;
 export function parseStepSpec(name) {
   const raw = process.env[name];
   const [step, value] = (raw ?? "").split(":");
-  if (!STEPS.includes(step) || !value) throw new Error(`${name} must be <step>:<value> with step in ${STEPS}; got ${raw}`);
+  if (!STEPS.includes(step) || !value)
+    throw new Error(`${name} must be <step>:<value> with step in ${STEPS}; got ${raw}`);
   return { step, value };
 }
 
@@ -57,8 +58,10 @@ export function interceptSteps(hook) {
   }
 
   wrap("mkdir", (path) => typeof path === "string" && LOCK_DIR.test(path) && "lock");
-  wrap("open", (path) => typeof path === "string" && TEMP_FILE.test(basename(path)) && "open", ([fd]) =>
-    tempFds.add(fd),
+  wrap(
+    "open",
+    (path) => typeof path === "string" && TEMP_FILE.test(basename(path)) && "open",
+    ([fd]) => tempFds.add(fd),
   );
   wrap("write", (fd) => tempFds.has(fd) && "write");
   wrap("fsync", (fd) => tempFds.has(fd) && "fsync");

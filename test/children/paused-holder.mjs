@@ -14,7 +14,7 @@ try {
     // Mutators are synchronous; spinning here keeps us inside the transaction until the stop has landed.
     while (!existsSync(flags.ack)) Atomics.wait(nap, 0, 0, 2);
     draft.writer = "holder";
-    draft.holderWrites = ((draft.holderWrites ?? 0)) + 1;
+    draft.holderWrites = (draft.holderWrites ?? 0) + 1;
   });
   emit({ committed: true, rev: committed.rev });
 } catch (error) {

@@ -7,8 +7,17 @@ import { emit, parseFlags, waitForGo } from "./child-io.mjs";
 const flags = parseFlags();
 const pool = await openPool({ file: { path: flags.pool, lockTimeoutMs: 60_000 } });
 await waitForGo();
-const lease = await pool.lease(flags.provider ?? "anthropic", flags.ttl === undefined ? {} : { ttlMs: Number(flags.ttl) });
-emit({ leased: true, credentialId: lease.credentialId, leaseId: lease.id, leaseExpiresAt: lease.leaseExpiresAt, pid: process.pid });
+const lease = await pool.lease(
+  flags.provider ?? "anthropic",
+  flags.ttl === undefined ? {} : { ttlMs: Number(flags.ttl) },
+);
+emit({
+  leased: true,
+  credentialId: lease.credentialId,
+  leaseId: lease.id,
+  leaseExpiresAt: lease.leaseExpiresAt,
+  pid: process.pid,
+});
 const lines = createInterface({ input: process.stdin });
 lines.on("line", (line) => {
   if (line.trim() !== "release") return;

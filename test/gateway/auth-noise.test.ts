@@ -85,7 +85,10 @@ describe("failed authentications from another local process", () => {
       await pool.arrayBuffer();
       expect(pool.status).toBe(200);
       // The bad client was told no, and then to slow down: never anything else.
-      expect(Object.keys(bad.statuses).every((status) => status === "401" || status === "429"), JSON.stringify(bad)).toBe(true);
+      expect(
+        Object.keys(bad.statuses).every((status) => status === "401" || status === "429"),
+        JSON.stringify(bad),
+      ).toBe(true);
       expect(bad.statuses["401"]).toBeGreaterThan(0);
       expect(findSecretLines(gateway.child, [API_KEY, worker.token, operator.token])).toEqual([]);
     });

@@ -20,7 +20,9 @@ export async function startGatewayProcess(
   env: NodeJS.ProcessEnv = {},
   args: readonly string[] = [],
 ): Promise<GatewayProcess> {
-  const child = spawnChild(mainScript, ["--pool", poolPath, "--port", "0", ...args], { env: { CREDPOOL_LOG_LEVEL: "debug", ...env } });
+  const child = spawnChild(mainScript, ["--pool", poolPath, "--port", "0", ...args], {
+    env: { CREDPOOL_LOG_LEVEL: "debug", ...env },
+  });
   const guardUntil = Date.now() + 20_000;
   for (;;) {
     const url = /credpool gateway listening on (http:\/\/[\d.]+:\d+)/.exec(child.stderr())?.[1];

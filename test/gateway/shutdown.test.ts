@@ -77,7 +77,10 @@ describe("gateway shutdown", () => {
           method: "POST",
           headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
           body: JSON.stringify({ provider: "capped" }),
-        }).then(async (response) => ({ status: response.status, body: (await response.json()) as { leaseId?: string } })),
+        }).then(async (response) => ({
+          status: response.status,
+          body: (await response.json()) as { leaseId?: string },
+        })),
       );
       const guardUntil = Date.now() + HANG_GUARD_MS;
       while ((await inFlightCount(url, token)) < IN_FLIGHT) {
@@ -141,11 +144,19 @@ describe("gateway shutdown", () => {
       const worker = async (): Promise<void> => {
         while (!stopped) {
           try {
-            const leased = await fetch(`${gateway.url}/v1/leases`, { method: "POST", headers, body: '{"provider":"capped"}' });
+            const leased = await fetch(`${gateway.url}/v1/leases`, {
+              method: "POST",
+              headers,
+              body: '{"provider":"capped"}',
+            });
             const { leaseId } = (await leased.json()) as { leaseId?: string };
             if (!leaseId) continue;
             granted++;
-            await fetch(`${gateway.url}/v1/leases/${leaseId}/release`, { method: "POST", headers, body: '{"outcome":"ok"}' }).then((r) => r.arrayBuffer());
+            await fetch(`${gateway.url}/v1/leases/${leaseId}/release`, {
+              method: "POST",
+              headers,
+              body: '{"outcome":"ok"}',
+            }).then((r) => r.arrayBuffer());
           } catch {
             // Refused once the gateway stops accepting: expected after SIGTERM.
             await sleep(5);
@@ -162,7 +173,10 @@ describe("gateway shutdown", () => {
       const exit = await child.exited;
       stopped = true;
       await Promise.all(workers);
-      exits.push({ exit, stoppedLogged: (child.messages as LogLine[]).some((line) => line.event === "gateway.stopped") });
+      exits.push({
+        exit,
+        stoppedLogged: (child.messages as LogLine[]).some((line) => line.event === "gateway.stopped"),
+      });
     }
     expect(exits).toEqual(Array(8).fill({ exit: { code: 0, signal: null }, stoppedLogged: true }));
     const backend = createFileBackend({ path: poolPath, createIfMissing: false });

@@ -72,7 +72,12 @@ function claudeFile(pair: Pair): unknown {
 function codexFile(pair: Pair): unknown {
   return {
     OPENAI_API_KEY: null,
-    tokens: { id_token: fakeJwt({ sub: "acct-follow" }), access_token: pair.accessToken, refresh_token: pair.refreshToken, account_id: "acct-follow" },
+    tokens: {
+      id_token: fakeJwt({ sub: "acct-follow" }),
+      access_token: pair.accessToken,
+      refresh_token: pair.refreshToken,
+      account_id: "acct-follow",
+    },
     last_refresh: new Date(pair.expiresAt - 3_600_000).toISOString(),
   };
 }
@@ -114,7 +119,9 @@ describe("a gateway following its linked source files", () => {
     await replaceFile(claudePath, claudeFile(claude1));
     await replaceFile(codexPath, codexFile(codex1));
     const credpool = (...args: string[]) =>
-      promisify(execFile)(process.execPath, [CLI_BIN, "--pool", poolPath, ...args], { env: { ...process.env, ...env, NO_COLOR: "1" } });
+      promisify(execFile)(process.execPath, [CLI_BIN, "--pool", poolPath, ...args], {
+        env: { ...process.env, ...env, NO_COLOR: "1" },
+      });
     await credpool("init");
     await credpool("import", "claude-code");
     await credpool("import", "codex");
@@ -138,12 +145,22 @@ describe("a gateway following its linked source files", () => {
       gateway = await startGatewayProcess(poolPath, env);
       const { child, url } = gateway;
       const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
-      const lease = async (provider: string): Promise<{ status: number; body: LeaseGrant & { error?: { code: string } } }> => {
-        const response = await fetch(`${url}/v1/leases`, { method: "POST", headers, body: JSON.stringify({ provider }) });
+      const lease = async (
+        provider: string,
+      ): Promise<{ status: number; body: LeaseGrant & { error?: { code: string } } }> => {
+        const response = await fetch(`${url}/v1/leases`, {
+          method: "POST",
+          headers,
+          body: JSON.stringify({ provider }),
+        });
         return { status: response.status, body: (await response.json()) as LeaseGrant & { error?: { code: string } } };
       };
       const release = async (leaseId: string, outcome: unknown): Promise<void> => {
-        const response = await fetch(`${url}/v1/leases/${leaseId}/release`, { method: "POST", headers, body: JSON.stringify(outcome) });
+        const response = await fetch(`${url}/v1/leases/${leaseId}/release`, {
+          method: "POST",
+          headers,
+          body: JSON.stringify(outcome),
+        });
         expect(response.status, await response.text()).toBe(200);
       };
       const leaseToken = async (provider: string): Promise<string> => {
@@ -152,14 +169,20 @@ describe("a gateway following its linked source files", () => {
         await release(granted.body.leaseId, { outcome: "ok" });
         return granted.body.token;
       };
-      const logs = (event: string): LogMessage[] => (child.messages as LogMessage[]).filter((message) => message.event === event);
+      const logs = (event: string): LogMessage[] =>
+        (child.messages as LogMessage[]).filter((message) => message.event === event);
       /** The first log line of `event` printed after `seen` of them, matching `predicate`. */
       const nextLog = (event: string, seen: number, predicate: (message: LogMessage) => boolean = () => true) =>
-        child.waitFor<LogMessage>((message) => message.event === event && logs(event).indexOf(message) >= seen && predicate(message), ADOPT_GUARD_MS);
+        child.waitFor<LogMessage>(
+          (message) => message.event === event && logs(event).indexOf(message) >= seen && predicate(message),
+          ADOPT_GUARD_MS,
+        );
       const adopted = async (credentialId: string, rewrite: () => Promise<void>): Promise<void> => {
         const seen = logs("sources.synced").length;
         await rewrite();
-        await nextLog("sources.synced", seen, (message) => (message.changes ?? []).some((change) => change.credentialId === credentialId));
+        await nextLog("sources.synced", seen, (message) =>
+          (message.changes ?? []).some((change) => change.credentialId === credentialId),
+        );
       };
 
       // The same content renamed over the file: the gateway looks, and writes nothing. Nothing has leased yet, so

@@ -24,7 +24,9 @@ describe("gateway start-up log", () => {
   it("warns once about each unknown config.json key, naming the key and the file, and serves anyway", async () => {
     dir = await createTempDir("credpool-gateway-config-");
     const file = dir.file("config.json");
-    await writeFile(file, JSON.stringify({ totp: { lockoutAtempts: 5 }, refresh: { timeoutMs: 5000 } }), { mode: 0o600 });
+    await writeFile(file, JSON.stringify({ totp: { lockoutAtempts: 5 }, refresh: { timeoutMs: 5000 } }), {
+      mode: 0o600,
+    });
     running = await startGatewayProcess(dir.file("pool.json"));
     const warnings = (running.child.messages as ConfigWarningLine[]).filter((line) => line.event === "config.warning");
     expect(warnings).toEqual([

@@ -33,7 +33,11 @@ describe("the gateway's TOTP settings", () => {
     dir = await createTempDir("credpool-gateway-totp-env-");
     const poolPath = dir.file("pool.json");
     const seed = await openPool({ file: { path: poolPath } });
-    await seed.add({ provider: "anthropic", label: "work", secrets: { apiKey: "sk-FIXTUREgatewayTotpEnv-0123456789abcdefghij" } });
+    await seed.add({
+      provider: "anthropic",
+      label: "work",
+      secrets: { apiKey: "sk-FIXTUREgatewayTotpEnv-0123456789abcdefghij" },
+    });
     await seed.close();
     await writeFile(dir.file("config.json"), JSON.stringify({ totp: { lockoutAttempts: 3 } }), { mode: 0o600 });
     const { secret } = await beginTotpSetup({ home: dir.path, label: "test" });
@@ -42,7 +46,10 @@ describe("the gateway's TOTP settings", () => {
     const operator = await tokens.create("operator", "admin");
     await tokens.close();
 
-    gateway = await startGatewayProcess(poolPath, { CREDPOOL_TOTP_LOCKOUT_ATTEMPTS: "100", CREDPOOL_TOTP_BURST_ATTEMPTS: "1000" });
+    gateway = await startGatewayProcess(poolPath, {
+      CREDPOOL_TOTP_LOCKOUT_ATTEMPTS: "100",
+      CREDPOOL_TOTP_BURST_ATTEMPTS: "1000",
+    });
     const url = gateway.url;
     const openSession = async (code: string): Promise<number> => {
       const response = await fetch(`${url}/v1/admin/session`, {

@@ -66,7 +66,9 @@ describe("two gateways on one pool file", () => {
     await dir?.remove();
   });
 
-  it(`never lets clients of both together hold more than ${CAP} leases of a credential capped at ${CAP}`, async ({ annotate }) => {
+  it(`never lets clients of both together hold more than ${CAP} leases of a credential capped at ${CAP}`, async ({
+    annotate,
+  }) => {
     dir = await createTempDir("credpool-two-gateways-");
     const poolPath = dir.file("pool.json");
     const seed = await openPool({ file: { path: poolPath } });
@@ -109,7 +111,8 @@ describe("two gateways on one pool file", () => {
           headers,
           body: '{"outcome":"ok"}',
         });
-        if (released.status !== 200) unexpected.push(`release via gateway ${gateway}: HTTP ${released.status} ${await released.text()}`);
+        if (released.status !== 200)
+          unexpected.push(`release via gateway ${gateway}: HTTP ${released.status} ${await released.text()}`);
         else await released.arrayBuffer();
       }
     };

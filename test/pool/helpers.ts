@@ -49,7 +49,10 @@ export function countBy(ids: readonly string[]): Map<string, number> {
 }
 
 /** Test teardown: SIGKILL and reap every child (so none outlives its test), then remove the temp dir. */
-export async function killChildrenAndRemove(children: readonly (ChildHandle | undefined)[], dir: TempDir | undefined): Promise<void> {
+export async function killChildrenAndRemove(
+  children: readonly (ChildHandle | undefined)[],
+  dir: TempDir | undefined,
+): Promise<void> {
   const live = children.filter((child): child is ChildHandle => child !== undefined);
   for (const child of live) child.kill("SIGKILL");
   await Promise.all(live.map((child) => child.exited));

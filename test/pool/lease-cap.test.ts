@@ -46,10 +46,15 @@ describe("lease cap across processes", () => {
     await startTogether(children);
     const results = await Promise.all(
       children.map((child) =>
-        child.waitFor<{ done: boolean; picks: string[]; intervals: Interval[]; refused: number }>((m) => m.done, 50_000),
+        child.waitFor<{ done: boolean; picks: string[]; intervals: Interval[]; refused: number }>(
+          (m) => m.done,
+          50_000,
+        ),
       ),
     );
-    expect((await Promise.all(children.map((child) => child.exited))).map((exit) => exit.code)).toEqual(Array(6).fill(0));
+    expect((await Promise.all(children.map((child) => child.exited))).map((exit) => exit.code)).toEqual(
+      Array(6).fill(0),
+    );
 
     const intervals = results.flatMap((result) => result.intervals);
     for (const [start, end] of intervals) expect(end).toBeGreaterThanOrEqual(start);
@@ -89,8 +94,26 @@ describe("lease cap across processes", () => {
   });
 
   it("computes overlap as the test above relies on", () => {
-    expect(maxOverlap([[0, 10], [10, 20], [20, 30]])).toBe(1);
-    expect(maxOverlap([[0, 10], [5, 15], [9, 12]])).toBe(3);
-    expect(maxOverlap([[0, 10], [5, 15], [10, 12]])).toBe(2);
+    expect(
+      maxOverlap([
+        [0, 10],
+        [10, 20],
+        [20, 30],
+      ]),
+    ).toBe(1);
+    expect(
+      maxOverlap([
+        [0, 10],
+        [5, 15],
+        [9, 12],
+      ]),
+    ).toBe(3);
+    expect(
+      maxOverlap([
+        [0, 10],
+        [5, 15],
+        [10, 12],
+      ]),
+    ).toBe(2);
   });
 });

@@ -28,7 +28,9 @@ describe("cross-process least_used", () => {
     const path = dir.file("pool.json");
     const ids = await seedPool(path, { strategy: "least_used", credentials: 4 });
     // Flush every 50 ms so the processes see each other's counts while they run.
-    children = Array.from({ length: 4 }, () => spawnChild(leaser, ["--pool", path, "--leases", "100", "--flush", "50"]));
+    children = Array.from({ length: 4 }, () =>
+      spawnChild(leaser, ["--pool", path, "--leases", "100", "--flush", "50"]),
+    );
     await startTogether(children);
     const results = await Promise.all(
       children.map((child) => child.waitFor<{ done: boolean; picks: string[] }>((m) => m.done, 50_000)),
@@ -36,9 +38,15 @@ describe("cross-process least_used", () => {
     expect((await Promise.all(children.map((child) => child.exited))).map((exit) => exit.code)).toEqual([0, 0, 0, 0]);
 
     const logged = countBy(results.flatMap((result) => result.picks));
-    expectBalanced(ids.map((id) => logged.get(id) ?? 0), 400);
+    expectBalanced(
+      ids.map((id) => logged.get(id) ?? 0),
+      400,
+    );
     const persisted = credentialsOf(await readPool(path));
-    expectBalanced(persisted.map((credential) => credential.usage.requests), 400);
+    expectBalanced(
+      persisted.map((credential) => credential.usage.requests),
+      400,
+    );
     expect(new Map(persisted.map((credential) => [credential.id, credential.usage.requests]))).toEqual(logged);
   });
 

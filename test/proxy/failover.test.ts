@@ -16,7 +16,12 @@ const HOUR_S = 3600;
 const MODEL = "claude-fake-1";
 
 function threeKeys(overrides: Partial<AddCredentialInput>[] = []): AddCredentialInput[] {
-  return KEYS.map((apiKey, index) => ({ provider: "anthropic", label: `key${index + 1}`, secrets: { apiKey }, ...overrides[index] }));
+  return KEYS.map((apiKey, index) => ({
+    provider: "anthropic",
+    label: `key${index + 1}`,
+    secrets: { apiKey },
+    ...overrides[index],
+  }));
 }
 
 function messages(world: ProxyWorld, stream: boolean, signal?: AbortSignal): Promise<Response> {
@@ -51,7 +56,10 @@ describe("proxy failover before the first byte", () => {
     world.upstream.script(KEYS[1], {
       type: "status",
       status: 429,
-      headers: { "anthropic-ratelimit-unified-status": "rejected", "anthropic-ratelimit-unified-reset": String(resetAt) },
+      headers: {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": String(resetAt),
+      },
     });
     const response = await messages(world, false);
     expect(response.status).toBe(200);
@@ -88,7 +96,9 @@ describe("proxy failover before the first byte", () => {
         expect((JSON.parse(text) as { content: Array<{ text: string }> }).content[0]?.text).toBe(world.upstream.text);
       }
       expect(world.upstream.requests.map((request) => request.key)).toEqual([...KEYS]);
-      const [first, second, third] = await Promise.all(["key1", "key2", "key3"].map((label) => world!.credential(label)));
+      const [first, second, third] = await Promise.all(
+        ["key1", "key2", "key3"].map((label) => world!.credential(label)),
+      );
       expect(benchedForSeconds(first!, MODEL)).toBeGreaterThan(0);
       expect(benchedForSeconds(second!, MODEL)).toBeGreaterThan(0);
       expect(benchedForSeconds(third!, MODEL)).toBe(0);
@@ -148,7 +158,10 @@ describe("proxy failover before the first byte", () => {
 
   it("passes client errors through unchanged and benches nothing", async () => {
     world = await startProxyWorld({ credentials: threeKeys() });
-    const tooLong = { type: "error", error: { type: "invalid_request_error", message: "prompt is too long: 210000 tokens > 200000 maximum" } };
+    const tooLong = {
+      type: "error",
+      error: { type: "invalid_request_error", message: "prompt is too long: 210000 tokens > 200000 maximum" },
+    };
     world.upstream.script(KEYS[0], { type: "status", status: 400, body: tooLong });
     const response = await messages(world, false);
     expect(response.status).toBe(400);
@@ -189,7 +202,9 @@ describe("proxy after the first byte", () => {
   });
 
   it("closes the upstream connection when the client goes away mid-stream, releases the lease and benches nothing", async () => {
-    world = await startProxyWorld({ credentials: [{ provider: "anthropic", label: "capped", maxConcurrent: 1, secrets: { apiKey: KEYS[0] } }] });
+    world = await startProxyWorld({
+      credentials: [{ provider: "anthropic", label: "capped", maxConcurrent: 1, secrets: { apiKey: KEYS[0] } }],
+    });
     world.upstream.script(KEYS[0], { type: "ok", eventDelayMs: 100 });
     const abort = new AbortController();
     const response = await messages(world, true, abort.signal);

@@ -44,7 +44,12 @@ describe("proxy: 401 on an OAuth credential", () => {
             "anthropic-beta": "prompt-caching-2024-07-31",
             "content-type": "application/json",
           },
-          body: JSON.stringify({ model: "claude-fake-1", max_tokens: 16, stream: index % 2 === 0, messages: [{ role: "user", content: "hi" }] }),
+          body: JSON.stringify({
+            model: "claude-fake-1",
+            max_tokens: 16,
+            stream: index % 2 === 0,
+            messages: [{ role: "user", content: "hi" }],
+          }),
         }).then(async (response) => ({ status: response.status, text: await response.text() })),
       ),
     );

@@ -32,7 +32,11 @@ describe("official SDKs through the proxy", () => {
   }
 
   it("answers an Anthropic Messages request whole, with the pool's key and not the gateway token upstream", async () => {
-    const message = await anthropic().messages.create({ model: "claude-fake-1", max_tokens: 64, messages: [{ role: "user", content: "hi" }] });
+    const message = await anthropic().messages.create({
+      model: "claude-fake-1",
+      max_tokens: 64,
+      messages: [{ role: "user", content: "hi" }],
+    });
     expect(message.content).toEqual([{ type: "text", text: TEXT }]);
     const seen = world.upstream.requests.at(-1)!;
     expect(seen.path).toBe("/v1/messages");
@@ -41,7 +45,11 @@ describe("official SDKs through the proxy", () => {
   });
 
   it("streams an Anthropic Messages answer event by event, text in order, with the final usage", async () => {
-    const stream = anthropic().messages.stream({ model: "claude-fake-1", max_tokens: 64, messages: [{ role: "user", content: "hi" }] });
+    const stream = anthropic().messages.stream({
+      model: "claude-fake-1",
+      max_tokens: 64,
+      messages: [{ role: "user", content: "hi" }],
+    });
     const deltas: string[] = [];
     stream.on("text", (delta) => deltas.push(delta));
     const final = await stream.finalMessage();
@@ -51,8 +59,16 @@ describe("official SDKs through the proxy", () => {
   });
 
   it("passes Anthropic's count_tokens and models routes through, and the auth-token form of the SDK works", async () => {
-    const viaAuthToken = new Anthropic({ baseURL: `${world.gateway.url}/anthropic`, authToken: world.token, apiKey: null, maxRetries: 0 });
-    const counted = await viaAuthToken.messages.countTokens({ model: "claude-fake-1", messages: [{ role: "user", content: "hi" }] });
+    const viaAuthToken = new Anthropic({
+      baseURL: `${world.gateway.url}/anthropic`,
+      authToken: world.token,
+      apiKey: null,
+      maxRetries: 0,
+    });
+    const counted = await viaAuthToken.messages.countTokens({
+      model: "claude-fake-1",
+      messages: [{ role: "user", content: "hi" }],
+    });
     expect(counted.input_tokens).toBe(12);
     const models = await anthropic().models.list();
     expect(models.data.map((model) => model.id)).toEqual(["claude-fake-1"]);
@@ -60,7 +76,10 @@ describe("official SDKs through the proxy", () => {
   });
 
   it("answers an OpenAI chat completion whole, with the pool's key as Bearer", async () => {
-    const completion = await openai().chat.completions.create({ model: "gpt-fake-1", messages: [{ role: "user", content: "hi" }] });
+    const completion = await openai().chat.completions.create({
+      model: "gpt-fake-1",
+      messages: [{ role: "user", content: "hi" }],
+    });
     expect(completion.choices[0]?.message.content).toBe(TEXT);
     const seen = world.upstream.requests.at(-1)!;
     expect(seen.path).toBe("/v1/chat/completions");
@@ -128,7 +147,11 @@ describe("the proxy when keys never leave the pool", () => {
     expect(status).toBe(403);
 
     const client = new Anthropic({ baseURL: `${world.gateway.url}/anthropic`, apiKey: world.token, maxRetries: 0 });
-    const message = await client.messages.create({ model: "claude-fake-1", max_tokens: 64, messages: [{ role: "user", content: "hi" }] });
+    const message = await client.messages.create({
+      model: "claude-fake-1",
+      max_tokens: 64,
+      messages: [{ role: "user", content: "hi" }],
+    });
     expect(message.content).toEqual([{ type: "text", text: TEXT }]);
     expect(world.upstream.requests.at(-1)?.headers["x-api-key"]).toBe(ANTHROPIC_KEY);
   });

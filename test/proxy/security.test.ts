@@ -113,7 +113,11 @@ describe("proxy security", () => {
       `//${elsewhereHost}/anthropic/v1/messages`,
     ];
     for (const target of targets) {
-      const answer = await rawRequest(world.gateway.url, `POST ${target} HTTP/1.1\r\nHost: ${host}\r\nx-api-key: ${world.token}\r\ncontent-type: application/json`, "{}");
+      const answer = await rawRequest(
+        world.gateway.url,
+        `POST ${target} HTTP/1.1\r\nHost: ${host}\r\nx-api-key: ${world.token}\r\ncontent-type: application/json`,
+        "{}",
+      );
       expect(answer.status, target).toBeGreaterThanOrEqual(400);
       expect(answer.status, target).toBeLessThan(500);
     }
@@ -146,7 +150,8 @@ describe("proxy security", () => {
       headers: { authorization: `Bearer ${world.token}`, "content-type": "application/json" },
       body: new ReadableStream({
         start(controller) {
-          for (let sent = 0; sent <= BODY_LIMIT; sent += 64 * 1024) controller.enqueue(new TextEncoder().encode(big.slice(0, 64 * 1024)));
+          for (let sent = 0; sent <= BODY_LIMIT; sent += 64 * 1024)
+            controller.enqueue(new TextEncoder().encode(big.slice(0, 64 * 1024)));
           controller.close();
         },
       }),
@@ -163,30 +168,46 @@ describe("proxy security", () => {
     for (let index = 0; index < 200; index++) {
       const format = index % 2 === 0 ? "anthropic" : "openai";
       const path = format === "anthropic" ? "/anthropic/v1/messages" : "/openai/v1/chat/completions";
-      const auth: Record<string, string> = format === "anthropic" ? { "x-api-key": world.token } : { authorization: `Bearer ${world.token}` };
+      const auth: Record<string, string> =
+        format === "anthropic" ? { "x-api-key": world.token } : { authorization: `Bearer ${world.token}` };
       const kind = index % 5;
       cases.push(async () => {
         if (kind === 4) {
           const target = `${path.slice(0, path.indexOf("/v1"))}/v1/${"%2e%2e/".repeat(1 + (index % 3))}x`;
-          const answer = await rawRequest(world.gateway.url, `POST ${target} HTTP/1.1\r\nHost: ${host}\r\nx-api-key: ${world.token}`, "{}");
+          const answer = await rawRequest(
+            world.gateway.url,
+            `POST ${target} HTTP/1.1\r\nHost: ${host}\r\nx-api-key: ${world.token}`,
+            "{}",
+          );
           return { ...answer, format };
         }
         const headers: Record<string, string> =
-          kind === 0 ? { "x-api-key": `cpg_nosuchtoken_${"a".repeat(30)}${index}` }
-          : kind === 1 ? {}
-          : kind === 2 ? { "x-api-key": leaseToken }
-          : auth;
+          kind === 0
+            ? { "x-api-key": `cpg_nosuchtoken_${"a".repeat(30)}${index}` }
+            : kind === 1
+              ? {}
+              : kind === 2
+                ? { "x-api-key": leaseToken }
+                : auth;
         const body = kind === 3 ? `{"model": "fake", "messages": [${"{".repeat(index % 7)}` : "{}";
-        const response = await fetch(`${world.gateway.url}${path}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body });
+        const response = await fetch(`${world.gateway.url}${path}`, {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/json" },
+          body,
+        });
         return { status: response.status, body: await response.text(), format };
       });
     }
     const answers = [];
-    for (let start = 0; start < cases.length; start += 20) answers.push(...(await Promise.all(cases.slice(start, start + 20).map((run) => run()))));
+    for (let start = 0; start < cases.length; start += 20)
+      answers.push(...(await Promise.all(cases.slice(start, start + 20).map((run) => run()))));
     for (const answer of answers) {
       expect(answer.status).toBeGreaterThanOrEqual(400);
       expect(answer.status).toBeLessThan(500);
-      expect(answer.format === "anthropic" ? isAnthropicError(answer.body) : isOpenAiError(answer.body), answer.body).toBe(true);
+      expect(
+        answer.format === "anthropic" ? isAnthropicError(answer.body) : isOpenAiError(answer.body),
+        answer.body,
+      ).toBe(true);
     }
     expect(isRunning(world.gateway.child)).toBe(true);
     const healthy = await fetch(`${world.gateway.url}/anthropic/v1/messages`, {

@@ -13,7 +13,14 @@ describe("borrowed credentials", () => {
   async function writeClaude(tokens: { accessToken: string; refreshToken: string }, expiresAt: number): Promise<void> {
     await writeFile(
       world.claudePath,
-      JSON.stringify({ claudeAiOauth: { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt, scopes: ["user:inference"] } }),
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: tokens.accessToken,
+          refreshToken: tokens.refreshToken,
+          expiresAt,
+          scopes: ["user:inference"],
+        },
+      }),
       { mode: 0o600 },
     );
   }
@@ -32,7 +39,9 @@ describe("borrowed credentials", () => {
     await startTogether(early);
     const outcomes = await Promise.all(early.map((child) => waitForLease(child)));
     expect(outcomes.every((outcome) => !outcome.leased)).toBe(true);
-    expect(outcomes.some((outcome) => /borrowed from .*Claude Code refreshes it/.test(outcome.message ?? ""))).toBe(true);
+    expect(outcomes.some((outcome) => /borrowed from .*Claude Code refreshes it/.test(outcome.message ?? ""))).toBe(
+      true,
+    );
     expect(world.server.calls).toHaveLength(0);
 
     // A long-running worker watches the file; Claude Code then refreshes and rewrites it.

@@ -26,8 +26,14 @@ describe("hermes import", () => {
     expect(result.committed).toBe(true);
     expect(result.errors).toEqual([]);
     const skipped = result.readings[0]?.skipped ?? [];
-    expect(skipped.map((entry) => entry.label).sort()).toEqual(["anthropic/claude_code", "openrouter/OPENROUTER_API_KEY", "photon"]);
-    expect(skipped.find((entry) => entry.label === "anthropic/claude_code")?.reason).toContain("credpool import claude-code");
+    expect(skipped.map((entry) => entry.label).sort()).toEqual([
+      "anthropic/claude_code",
+      "openrouter/OPENROUTER_API_KEY",
+      "photon",
+    ]);
+    expect(skipped.find((entry) => entry.label === "anthropic/claude_code")?.reason).toContain(
+      "credpool import claude-code",
+    );
 
     const doc = (await backend.read()).doc;
     expect(doc.rev).toBe(1);
@@ -41,12 +47,21 @@ describe("hermes import", () => {
       hermesId: "a1b2c3",
       hermesSource: "hermes_pkce",
       baseUrl: "https://api.anthropic.com",
-      secrets: { accessToken: "sk-ant-oat01-FAKE-max-plan-access", refreshToken: "sk-ant-ort01-FAKE-max-plan-refresh", expiresAt: 1772370000000 },
+      secrets: {
+        accessToken: "sk-ant-oat01-FAKE-max-plan-access",
+        refreshToken: "sk-ant-ort01-FAKE-max-plan-refresh",
+        expiresAt: 1772370000000,
+      },
       status: { state: "ok" },
       usage: { requests: 412, failures: 0 },
     });
     // Benched until hermes's reset time (epoch seconds in the file).
-    expect(anthropic[1]?.status).toMatchObject({ state: "exhausted", until: 1772368200000, reason: "rate_limit", httpStatus: 429 });
+    expect(anthropic[1]?.status).toMatchObject({
+      state: "exhausted",
+      until: 1772368200000,
+      reason: "rate_limit",
+      httpStatus: 429,
+    });
     expect(anthropic[1]?.secrets).toEqual({ apiKey: "sk-ant-api03-FAKE-team-key" });
 
     const codex = listCredentials(doc, "openai-codex");
@@ -66,7 +81,11 @@ describe("hermes import", () => {
     const openrouter = listCredentials(doc, "openrouter");
     expect(openrouter).toHaveLength(1);
     // No reset time: hermes's own one-hour bench from when it happened.
-    expect(openrouter[0]?.status).toMatchObject({ state: "exhausted", reason: "billing", until: 1772364000000 + 3_600_000 });
+    expect(openrouter[0]?.status).toMatchObject({
+      state: "exhausted",
+      reason: "billing",
+      until: 1772364000000 + 3_600_000,
+    });
     expect(openrouter[0]?.label).toBe("or-main");
 
     // Import only, once: running it again adds nothing.

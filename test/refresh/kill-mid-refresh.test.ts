@@ -14,10 +14,19 @@ describe("kill during refresh", () => {
   it("ends dead with a clear message after exactly one further token call, and never loops", async () => {
     world = await createWorld();
     const tokens = world.server.issue();
-    const secrets = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: Date.now() - 60_000 };
+    const secrets = {
+      accessToken: tokens.accessToken,
+      refreshToken: tokens.refreshToken,
+      expiresAt: Date.now() - 60_000,
+    };
     // An owned Claude Code login: the file holds the same pair (a refresh would be written back to it).
     await writeFile(world.claudePath, JSON.stringify({ claudeAiOauth: secrets }), { mode: 0o600 });
-    await seedCredential(world.backend, { source: "claude-code", sourcePath: world.claudePath, ownership: "own", secrets });
+    await seedCredential(world.backend, {
+      source: "claude-code",
+      sourcePath: world.claudePath,
+      ownership: "own",
+      secrets,
+    });
 
     // The provider rotates and then holds its answer: the victim is inside the POST when it is killed.
     world.server.script({ type: "rotate-then-hold" });
@@ -36,7 +45,9 @@ describe("kill during refresh", () => {
     const outcome = await waitForLease(next);
     expect(outcome).toMatchObject({ leased: false, code: "E_REFRESH_FAILED" });
     expect(outcome.message).toContain(`An earlier refresh by process ${victim.pid}`);
-    expect(outcome.message).toMatch(/died \(or lost its lock\) after the provider rotated the token and before credpool committed/);
+    expect(outcome.message).toMatch(
+      /died \(or lost its lock\) after the provider rotated the token and before credpool committed/,
+    );
     expect(outcome.message).toContain("credpool import claude-code");
     expect(world.server.calls).toHaveLength(2);
     expect(world.server.reuses).toHaveLength(1);

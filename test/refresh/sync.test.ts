@@ -20,13 +20,17 @@ describe("source sync across processes", () => {
   afterEach(async () => world?.close());
 
   function spawnSyncers(count: number, env: NodeJS.ProcessEnv): ChildHandle[] {
-    return Array.from({ length: count }, () => spawnChild(syncScript, ["--pool", world.poolPath], { env: world.env(env) }));
+    return Array.from({ length: count }, () =>
+      spawnChild(syncScript, ["--pool", world.poolPath], { env: world.env(env) }),
+    );
   }
 
   async function runSyncers(count: number, env: NodeJS.ProcessEnv): Promise<SyncDone[]> {
     const children = spawnSyncers(count, env);
     await startTogether(children);
-    const results = await Promise.all(children.map((child) => child.waitFor<SyncDone>((message) => message.done, 30_000)));
+    const results = await Promise.all(
+      children.map((child) => child.waitFor<SyncDone>((message) => message.done, 30_000)),
+    );
     expect((await Promise.all(children.map((child) => child.exited))).every((exit) => exit.code === 0)).toBe(true);
     return results;
   }
@@ -34,8 +38,17 @@ describe("source sync across processes", () => {
   async function writeSources(n: number): Promise<void> {
     const expiresAt = Date.now() + 3_600_000;
     await Promise.all([
-      writeFile(world.claudePath, JSON.stringify({ claudeAiOauth: { accessToken: `at-claude-${n}`, refreshToken: `rt-claude-${n}`, expiresAt } })),
-      writeFile(world.codexPath, JSON.stringify({ OPENAI_API_KEY: null, tokens: { access_token: `at-codex-${n}`, refresh_token: `rt-codex-${n}`, account_id: "a" } })),
+      writeFile(
+        world.claudePath,
+        JSON.stringify({ claudeAiOauth: { accessToken: `at-claude-${n}`, refreshToken: `rt-claude-${n}`, expiresAt } }),
+      ),
+      writeFile(
+        world.codexPath,
+        JSON.stringify({
+          OPENAI_API_KEY: null,
+          tokens: { access_token: `at-codex-${n}`, refresh_token: `rt-codex-${n}`, account_id: "a" },
+        }),
+      ),
     ]);
   }
 
@@ -44,7 +57,9 @@ describe("source sync across processes", () => {
     return {
       claude: all.find((credential) => credential.source === "claude-code")?.secrets.refreshToken,
       codex: all.find((credential) => credential.source === "codex")?.secrets.refreshToken,
-      envKeys: all.filter((credential) => credential.source === "env:ANTHROPIC_API_KEY").map((credential) => credential.secrets.apiKey),
+      envKeys: all
+        .filter((credential) => credential.source === "env:ANTHROPIC_API_KEY")
+        .map((credential) => credential.secrets.apiKey),
     };
   }
 
@@ -53,7 +68,11 @@ describe("source sync across processes", () => {
     await writeSources(1);
     const [first] = await runSyncers(1, { ANTHROPIC_API_KEY: "sk-ant-api-1" });
     expect(first).toMatchObject({ writes: 1, committed: true, rev: 1, errors: [] });
-    expect(snapshotOf((await world.backend.read()).doc)).toEqual({ claude: "rt-claude-1", codex: "rt-codex-1", envKeys: ["sk-ant-api-1"] });
+    expect(snapshotOf((await world.backend.read()).doc)).toEqual({
+      claude: "rt-claude-1",
+      codex: "rt-codex-1",
+      envKeys: ["sk-ant-api-1"],
+    });
 
     // All three change at once (a re-login in Claude Code and Codex, a new key in the environment). Four processes
     // sync at the same moment: between them, exactly one commit, holding all three changes.
@@ -62,7 +81,11 @@ describe("source sync across processes", () => {
     expect(racing.reduce((sum, result) => sum + result.writes, 0)).toBe(1);
     const after = (await world.backend.read()).doc;
     expect(after.rev).toBe(2);
-    expect(snapshotOf(after)).toEqual({ claude: "rt-claude-2", codex: "rt-codex-2", envKeys: ["sk-ant-api-1", "sk-ant-api-2"] });
+    expect(snapshotOf(after)).toEqual({
+      claude: "rt-claude-2",
+      codex: "rt-codex-2",
+      envKeys: ["sk-ant-api-1", "sk-ant-api-2"],
+    });
 
     // Nothing new: no commit, rev unchanged.
     const repeated = await runSyncers(3, { ANTHROPIC_API_KEY: "sk-ant-api-2" });
@@ -77,6 +100,10 @@ describe("source sync across processes", () => {
     const bare = await runSyncers(1, {});
     expect(bare[0]?.writes).toBe(0);
     expect(bare[0]?.errors).toEqual([expect.stringContaining(world.codexPath)]);
-    expect(snapshotOf((await world.backend.read()).doc)).toEqual({ claude: "rt-claude-2", codex: "rt-codex-2", envKeys: ["sk-ant-api-1", "sk-ant-api-2"] });
+    expect(snapshotOf((await world.backend.read()).doc)).toEqual({
+      claude: "rt-claude-2",
+      codex: "rt-codex-2",
+      envKeys: ["sk-ant-api-1", "sk-ant-api-2"],
+    });
   });
 });

@@ -14,9 +14,18 @@ describe("refresh timeout", () => {
   it("never replays the token the provider may have rotated, and recovers from a re-login without a token call", async () => {
     world = await createWorld();
     const tokens = world.server.issue();
-    const secrets = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: Date.now() - 60_000 };
+    const secrets = {
+      accessToken: tokens.accessToken,
+      refreshToken: tokens.refreshToken,
+      expiresAt: Date.now() - 60_000,
+    };
     await writeFile(world.claudePath, JSON.stringify({ claudeAiOauth: secrets }), { mode: 0o600 });
-    await seedCredential(world.backend, { source: "claude-code", sourcePath: world.claudePath, ownership: "own", secrets });
+    await seedCredential(world.backend, {
+      source: "claude-code",
+      sourcePath: world.claudePath,
+      ownership: "own",
+      secrets,
+    });
     world.server.script({ type: "rotate-then-delay", delayMs: 3000 });
     const fast = { CREDPOOL_REFRESH_TIMEOUT_MS: "300" };
 
@@ -48,7 +57,13 @@ describe("refresh timeout", () => {
     const relogin = world.server.issue();
     await writeFile(
       world.claudePath,
-      JSON.stringify({ claudeAiOauth: { accessToken: relogin.accessToken, refreshToken: relogin.refreshToken, expiresAt: relogin.expiresAt } }),
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: relogin.accessToken,
+          refreshToken: relogin.refreshToken,
+          expiresAt: relogin.expiresAt,
+        },
+      }),
     );
     await worker.waitFor<{ synced?: boolean }>((message) => message.synced === true);
     const leased = nextLease(worker);

@@ -3,12 +3,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  createFileBackend,
-  findCredential,
-  type Credential,
-  type FileBackend,
-} from "@credpool/pool-core";
+import { createFileBackend, findCredential, type Credential, type FileBackend } from "@credpool/pool-core";
 import {
   createTempDir,
   spawnChild,
@@ -100,7 +95,10 @@ export async function createWorld(serverOptions: FakeTokenServerOptions = {}): P
 }
 
 /** Writes one OAuth credential straight into the pool, as an import or `credpool add` would have. */
-export async function seedCredential(backend: FileBackend, fields: Partial<Credential> & Pick<Credential, "secrets">): Promise<Credential> {
+export async function seedCredential(
+  backend: FileBackend,
+  fields: Partial<Credential> & Pick<Credential, "secrets">,
+): Promise<Credential> {
   const credential: Credential = {
     id: "cred1",
     label: "work",
@@ -127,5 +125,8 @@ export function waitForLease(child: ChildHandle, timeoutMs = 45_000): Promise<Le
 /** The next lease outcome the child prints after this call (serve mode leases many times). */
 export function nextLease(child: ChildHandle, timeoutMs = 45_000): Promise<LeaseMessage> {
   const earlier = new Set(child.messages);
-  return child.waitFor<LeaseMessage>((message) => typeof message.leased === "boolean" && !earlier.has(message), timeoutMs);
+  return child.waitFor<LeaseMessage>(
+    (message) => typeof message.leased === "boolean" && !earlier.has(message),
+    timeoutMs,
+  );
 }

@@ -58,7 +58,9 @@ describe("write-back to owned source files", () => {
     // Another process syncing now finds the file and the pool in agreement: no commit, no stale token put back.
     const syncer = spawnChild(syncScript, ["--pool", world.poolPath], { env: world.env() });
     await startTogether([syncer]);
-    expect(await syncer.waitFor<{ done?: boolean; writes?: number }>((message) => message.done === true)).toMatchObject({ writes: 0 });
+    expect(await syncer.waitFor<{ done?: boolean; writes?: number }>((message) => message.done === true)).toMatchObject(
+      { writes: 0 },
+    );
     world.server.assertNoReuse();
   });
 
@@ -68,7 +70,12 @@ describe("write-back to owned source files", () => {
     const original = {
       auth_mode: "chatgpt",
       OPENAI_API_KEY: null,
-      tokens: { id_token: tokens.idToken, access_token: tokens.accessToken, refresh_token: tokens.refreshToken, account_id: "acct-9" },
+      tokens: {
+        id_token: tokens.idToken,
+        access_token: tokens.accessToken,
+        refresh_token: tokens.refreshToken,
+        account_id: "acct-9",
+      },
       last_refresh: "2025-01-01T00:00:00Z",
       agent_identity: { kept: true },
     };
@@ -88,7 +95,12 @@ describe("write-back to owned source files", () => {
 
     const text = await readFile(world.codexPath, "utf8");
     const written = JSON.parse(text) as typeof original;
-    expect(written.tokens).toEqual({ id_token: issued.idToken, access_token: issued.accessToken, refresh_token: issued.refreshToken, account_id: "acct-9" });
+    expect(written.tokens).toEqual({
+      id_token: issued.idToken,
+      access_token: issued.accessToken,
+      refresh_token: issued.refreshToken,
+      account_id: "acct-9",
+    });
     expect(written.agent_identity).toEqual({ kept: true });
     expect(written.auth_mode).toBe("chatgpt");
     expect(written.OPENAI_API_KEY).toBeNull();

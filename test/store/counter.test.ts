@@ -18,7 +18,9 @@ describe("cross-process counter", () => {
     );
     await startTogether(children);
     const results = await Promise.all(
-      children.map((child) => child.waitFor<{ done: boolean; values: number[]; writes: number }>((m) => m.done, 120_000)),
+      children.map((child) =>
+        child.waitFor<{ done: boolean; values: number[]; writes: number }>((m) => m.done, 120_000),
+      ),
     );
     const exits = await Promise.all(children.map((child) => child.exited));
     expect(exits.every((exit) => exit.code === 0)).toBe(true);

@@ -111,9 +111,11 @@ describe("forward compatibility", () => {
     await writeFile(pool, text, { mode: 0o600 });
 
     const backend = createFileBackend({ path: pool });
-    const error = await backend.update((draft) => {
-      draft.mine = 1;
-    }).catch((reason: unknown) => reason);
+    const error = await backend
+      .update((draft) => {
+        draft.mine = 1;
+      })
+      .catch((reason: unknown) => reason);
     await backend.close();
     expect(isPoolError(error, "E_POOL_CORRUPT")).toBe(true);
     expect((error as Error).message).toContain("schemaVersion 2");

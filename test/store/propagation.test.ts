@@ -58,7 +58,9 @@ describe("propagation to watcher processes", () => {
     expect((await writer.exited).code).toBe(0);
     expect(written.finalRev).toBe(1 + written.writes);
     // How bursty the run was depends on the disk and the load; it is reported, never asserted.
-    await annotate(`writer made ${written.writes} commits; ${written.gapsUnder5ms} followed the previous one within 5 ms`);
+    await annotate(
+      `writer made ${written.writes} commits; ${written.gapsUnder5ms} followed the previous one within 5 ms`,
+    );
 
     // A watcher that misses the tail of the last burst never gets here: the poll that would rescue it is disabled.
     await Promise.all(

@@ -24,7 +24,15 @@ describe("source write-back under a file-size limit", () => {
     const before = `${JSON.stringify({ claudeAiOauth: { accessToken: "sk-ant-oat01-old", refreshToken: "sk-ant-ort01-old", expiresAt: 1 } }, null, 2)}\n`;
     await writeFile(path, before, { mode: 0o600 });
 
-    const { command, args } = nodeWithFileSizeLimit(Buffer.byteLength(before) + 32, [CHILD, "--path", path, "--field", "padding", "--value", "x".repeat(4096)]);
+    const { command, args } = nodeWithFileSizeLimit(Buffer.byteLength(before) + 32, [
+      CHILD,
+      "--path",
+      path,
+      "--field",
+      "padding",
+      "--value",
+      "x".repeat(4096),
+    ]);
     const { stdout } = await run(command, args);
     const outcome = JSON.parse(stdout) as { written?: boolean; error?: { code: string; message: string } };
     expect(outcome.error?.code).toBe("E_SOURCE");
@@ -34,7 +42,15 @@ describe("source write-back under a file-size limit", () => {
     expect((await readdir(dir.path)).sort()).toEqual([".credentials.json"]);
 
     // The same write with room for it succeeds, so the limit is what stopped the first one.
-    const roomy = nodeWithFileSizeLimit(1 << 20, [CHILD, "--path", path, "--field", "padding", "--value", "x".repeat(4096)]);
+    const roomy = nodeWithFileSizeLimit(1 << 20, [
+      CHILD,
+      "--path",
+      path,
+      "--field",
+      "padding",
+      "--value",
+      "x".repeat(4096),
+    ]);
     const second = JSON.parse((await run(roomy.command, roomy.args)).stdout) as { written?: boolean };
     expect(second.written).toBe(true);
     expect((JSON.parse(await readFile(path, "utf8")) as { padding: string }).padding).toHaveLength(4096);

@@ -87,25 +87,21 @@ describe("SIGKILL loop", () => {
     return stats;
   }
 
-  it(
-    "keeps a valid file and every acknowledged commit, hands the lock over within stale + 1 s, and clears temp files across 100 kills",
-    async () => {
-      const perLane = ROUNDS / LANES;
-      // Settle every lane before reporting, so no writer is still running when the directories are removed.
-      const settled = await Promise.allSettled(Array.from({ length: LANES }, (_, lane) => runLane(lane, perLane)));
-      const failed = settled.find((result) => result.status === "rejected");
-      if (failed) throw failed.reason;
-      const lanes = settled.map((result) => (result as PromiseFulfilledResult<LaneStats>).value);
-      const killedHoldingLock = lanes.reduce((sum, lane) => sum + lane.killedHoldingLock, 0);
-      const killedWithTempFile = lanes.reduce((sum, lane) => sum + lane.killedWithTempFile, 0);
-      const maxTakeoverMs = Math.max(...lanes.map((lane) => lane.maxTakeoverMs));
-      console.log(
-        `sigkill loop: ${ROUNDS} kills, ${killedHoldingLock} holding the lock, ${killedWithTempFile} leaving temp files, ` +
-          `slowest takeover ${Math.round(maxTakeoverMs)} ms`,
-      );
-      // Otherwise the rounds never exercised the stale-lock path this test exists for.
-      expect(killedHoldingLock).toBeGreaterThan(0);
-    },
-    120_000,
-  );
+  it("keeps a valid file and every acknowledged commit, hands the lock over within stale + 1 s, and clears temp files across 100 kills", async () => {
+    const perLane = ROUNDS / LANES;
+    // Settle every lane before reporting, so no writer is still running when the directories are removed.
+    const settled = await Promise.allSettled(Array.from({ length: LANES }, (_, lane) => runLane(lane, perLane)));
+    const failed = settled.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
+    const lanes = settled.map((result) => (result as PromiseFulfilledResult<LaneStats>).value);
+    const killedHoldingLock = lanes.reduce((sum, lane) => sum + lane.killedHoldingLock, 0);
+    const killedWithTempFile = lanes.reduce((sum, lane) => sum + lane.killedWithTempFile, 0);
+    const maxTakeoverMs = Math.max(...lanes.map((lane) => lane.maxTakeoverMs));
+    console.log(
+      `sigkill loop: ${ROUNDS} kills, ${killedHoldingLock} holding the lock, ${killedWithTempFile} leaving temp files, ` +
+        `slowest takeover ${Math.round(maxTakeoverMs)} ms`,
+    );
+    // Otherwise the rounds never exercised the stale-lock path this test exists for.
+    expect(killedHoldingLock).toBeGreaterThan(0);
+  }, 120_000);
 });

@@ -11,7 +11,9 @@ try {
   // module-resolution stack trace. See test/shim.test.ts.
   if (existsSync(bundle)) throw error;
   const root = fileURLToPath(new URL("../../..", import.meta.url));
-  process.stderr.write(`credpool: the CLI is not built yet (no ${fileURLToPath(bundle)}). Run \`pnpm run build\` in ${root} first.\n`);
+  process.stderr.write(
+    `credpool: the CLI is not built yet (no ${fileURLToPath(bundle)}). Run \`pnpm run build\` in ${root} first.\n`,
+  );
   process.exit(1);
 }
 process.exitCode = await main(process.argv.slice(2));

@@ -133,11 +133,14 @@ function describeParseError(error: unknown): string {
   const missing = /Option '([^']+)' argument missing/.exec(message);
   if (missing) return `Option ${missing[1]} needs a value.`;
   const ambiguous = /Option '([^ ']+)[^']*' argument is ambiguous/.exec(message);
-  if (ambiguous) return `Option ${ambiguous[1]} needs a value (use ${ambiguous[1]}=VALUE for values starting with "-").`;
+  if (ambiguous)
+    return `Option ${ambiguous[1]} needs a value (use ${ambiguous[1]}=VALUE for values starting with "-").`;
   return message.split("\n")[0] ?? message;
 }
 
-export function defineCommand<S extends z.ZodType>(definition: CommandDefinition<S>): CommandModule & { help: CommandHelp } {
+export function defineCommand<S extends z.ZodType>(
+  definition: CommandDefinition<S>,
+): CommandModule & { help: CommandHelp } {
   const options = definition.options ?? {};
   const args = definition.args ?? [];
   const help: CommandHelp = {
@@ -170,7 +173,10 @@ export function defineCommand<S extends z.ZodType>(definition: CommandDefinition
       parsed = parseArgs({
         args: protectNegativeNumbers(before, options),
         options: Object.fromEntries(
-          Object.entries(options).map(([name, spec]) => [name, spec.short ? { type: spec.type, short: spec.short } : { type: spec.type }]),
+          Object.entries(options).map(([name, spec]) => [
+            name,
+            spec.short ? { type: spec.type, short: spec.short } : { type: spec.type },
+          ]),
         ),
         allowPositionals: true,
         strict: true,
@@ -186,7 +192,10 @@ export function defineCommand<S extends z.ZodType>(definition: CommandDefinition
       if (arg.variadic) {
         input[camelCase(arg.name)] = definition.passthrough ? after : positionals.splice(0);
         if (definition.passthrough && positionals.length > 0) {
-          throw usageError(definition.name, `Put "--" before the command: credpool ${definition.name} … -- ${positionals.join(" ")}`);
+          throw usageError(
+            definition.name,
+            `Put "--" before the command: credpool ${definition.name} … -- ${positionals.join(" ")}`,
+          );
         }
       } else {
         const value = positionals.shift();
@@ -195,7 +204,10 @@ export function defineCommand<S extends z.ZodType>(definition: CommandDefinition
       }
     }
     if (positionals.length > 0) {
-      throw usageError(definition.name, `Unexpected argument${positionals.length > 1 ? "s" : ""}: ${positionals.join(" ")}.`);
+      throw usageError(
+        definition.name,
+        `Unexpected argument${positionals.length > 1 ? "s" : ""}: ${positionals.join(" ")}.`,
+      );
     }
 
     const result = definition.schema.safeParse(input);
@@ -211,7 +223,10 @@ export function defineCommand<S extends z.ZodType>(definition: CommandDefinition
 /** A string that must be a whole number within bounds; zod sees what the user typed. */
 export function integerArgument(what: string, min: number, max: number, messages: { required?: string } = {}) {
   return z
-    .string({ error: (issue) => (issue.input === undefined ? (messages.required ?? `${what} is required`) : `${what} must be a whole number`) })
+    .string({
+      error: (issue) =>
+        issue.input === undefined ? (messages.required ?? `${what} is required`) : `${what} must be a whole number`,
+    })
     .regex(/^-?\d+$/, `${what} must be a whole number`)
     .transform(Number)
     .pipe(z.number().int().min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`));
@@ -239,7 +254,13 @@ export function defineCommandGroup(definition: CommandGroupDefinition): CommandM
   const help: CommandHelp = {
     usage: definition.usage,
     description: definition.description,
-    options: [...new Map(Object.values(subcommands).flatMap((command) => command.help.options.map((option) => [option.flag, option] as const))).values()],
+    options: [
+      ...new Map(
+        Object.values(subcommands).flatMap((command) =>
+          command.help.options.map((option) => [option.flag, option] as const),
+        ),
+      ).values(),
+    ],
     examples: definition.examples,
   };
 
@@ -256,7 +277,8 @@ export function defineCommandGroup(definition: CommandGroupDefinition): CommandM
       words.push(word);
       const key = words.join(" ");
       const subcommand = Object.hasOwn(subcommands, key) ? subcommands[key] : undefined;
-      if (subcommand) return subcommand.run({ ...context, argv: context.argv.slice(index + 1), name: `${name} ${key}` });
+      if (subcommand)
+        return subcommand.run({ ...context, argv: context.argv.slice(index + 1), name: `${name} ${key}` });
       if (!paths.some((path) => path.length > words.length && words.every((part, at) => path[at] === part))) break;
     }
     const choices = Object.keys(subcommands);

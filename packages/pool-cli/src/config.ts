@@ -6,7 +6,10 @@ import type { CommandContext } from "./command.js";
 /** Keyed by the invocation's stderr: a command and the subcommand it dispatches to share it. */
 const shown = new WeakMap<NodeJS.WritableStream, Set<string>>();
 
-export async function loadCliConfig(context: Pick<CommandContext, "env" | "stderr">, home: string): Promise<LoadedConfig> {
+export async function loadCliConfig(
+  context: Pick<CommandContext, "env" | "stderr">,
+  home: string,
+): Promise<LoadedConfig> {
   const loaded = await loadCredpoolConfig({ home, env: context.env });
   let seen = shown.get(context.stderr);
   if (!seen) {

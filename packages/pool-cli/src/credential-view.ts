@@ -1,6 +1,14 @@
 // How a credential is shown: the status line people read ("exhausted 429 · 41m left") and the JSON shapes
 // scripts read. Secrets never leave this module unmasked.
-import { maskSecret, redactValues, reloginAdvice, secretValuesOf, type Credential, type CredentialStatus, type CredentialView } from "@credpool/pool-core";
+import {
+  maskSecret,
+  redactValues,
+  reloginAdvice,
+  secretValuesOf,
+  type Credential,
+  type CredentialStatus,
+  type CredentialView,
+} from "@credpool/pool-core";
 import { formatDuration, isoOrNull, type Style } from "./output.js";
 
 export interface StatusLine {
@@ -19,7 +27,9 @@ function statusCode(status: CredentialStatus): string {
 }
 
 function activeModelCooldowns(credential: Credential, now: number): CredentialStatus[] {
-  return (credential.modelCooldowns ?? []).filter((status) => status.state === "exhausted" && (status.until ?? 0) > now);
+  return (credential.modelCooldowns ?? []).filter(
+    (status) => status.state === "exhausted" && (status.until ?? 0) > now,
+  );
 }
 
 export function refOf(view: Pick<CredentialView, "credential" | "index">): string {
@@ -41,11 +51,17 @@ export function describeStatus(view: CredentialView, now: number): StatusLine {
       return { text: `dead: ${unavailable.reason} · ${deadCredentialFix(credential)}`, style: "red" };
     case "exhausted":
       return {
-        text: `exhausted ${statusCode(credential.status)} · ${formatDuration(unavailable.until - now)} left`.replace(/ {2}/g, " "),
+        text: `exhausted ${statusCode(credential.status)} · ${formatDuration(unavailable.until - now)} left`.replace(
+          / {2}/g,
+          " ",
+        ),
         style: "yellow",
       };
     case "at_capacity":
-      return { text: `busy ${unavailable.held}/${unavailable.max} leases · ${formatDuration(unavailable.until - now)} left`, style: "yellow" };
+      return {
+        text: `busy ${unavailable.held}/${unavailable.max} leases · ${formatDuration(unavailable.until - now)} left`,
+        style: "yellow",
+      };
     case "no_secret":
       return { text: "no secret · re-import or re-add it", style: "red" };
     case "excluded":
@@ -85,7 +101,8 @@ export function summarizeCredential(view: CredentialView, now: number): Credenti
   const { status } = credential;
   const until = view.unavailable && "until" in view.unavailable ? view.unavailable.until : undefined;
   // The effective state: a cooldown that has run out reads as ok before any process writes that down.
-  const state = view.unavailable?.kind === "dead" ? "dead" : view.unavailable?.kind === "exhausted" ? "exhausted" : "ok";
+  const state =
+    view.unavailable?.kind === "dead" ? "dead" : view.unavailable?.kind === "exhausted" ? "exhausted" : "ok";
   return {
     ref: refOf(view),
     provider: credential.provider,
@@ -155,7 +172,10 @@ export function detailCredential(view: CredentialView, now: number): CredentialD
     },
     tokenGeneration: credential.tokenGeneration,
     // Redacted again on the way out: a message stored by an older build may still hold this credential's secret.
-    statusMessage: credential.status.message === undefined ? null : redactValues(credential.status.message, secretValuesOf(credential.secrets)),
+    statusMessage:
+      credential.status.message === undefined
+        ? null
+        : redactValues(credential.status.message, secretValuesOf(credential.secrets)),
     statusSince: isoOrNull(credential.status.since),
     statusClearedAt: isoOrNull(credential.statusClearedAt),
     leases: (credential.leases ?? [])

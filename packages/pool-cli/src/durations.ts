@@ -7,7 +7,10 @@ export function parseSecondsOrDuration(flag: string, text: string, limits: { min
     throw new PoolError("E_USAGE", `${flag} takes seconds or a duration like 90s, 10m or 1h, got "${text}".`);
   }
   if (ms < limits.minMs || ms > limits.maxMs) {
-    throw new PoolError("E_USAGE", `${flag} must be between ${limits.minMs / 1000}s and ${limits.maxMs / 1000}s, got "${text}".`);
+    throw new PoolError(
+      "E_USAGE",
+      `${flag} must be between ${limits.minMs / 1000}s and ${limits.maxMs / 1000}s, got "${text}".`,
+    );
   }
   return Math.round(ms);
 }

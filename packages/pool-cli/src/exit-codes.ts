@@ -14,21 +14,49 @@ export interface ExitCodeRow {
 export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
   { exit: EXIT_OK, meaning: "success", codes: [] },
   { exit: EXIT_FAILURE, meaning: "other failure; `doctor` found problems it did not fix", codes: [] },
-  { exit: EXIT_USAGE, meaning: "usage: bad arguments, a secret on argv, no TTY to prompt on", codes: ["E_USAGE", "E_INVALID_OPTIONS", "E_INVALID_INPUT"] },
-  { exit: 3, meaning: "not found: no such credential or lease, or an ambiguous target", codes: ["E_NOT_FOUND", "E_AMBIGUOUS"] },
+  {
+    exit: EXIT_USAGE,
+    meaning: "usage: bad arguments, a secret on argv, no TTY to prompt on",
+    codes: ["E_USAGE", "E_INVALID_OPTIONS", "E_INVALID_INPUT"],
+  },
+  {
+    exit: 3,
+    meaning: "not found: no such credential or lease, or an ambiguous target",
+    codes: ["E_NOT_FOUND", "E_AMBIGUOUS"],
+  },
   { exit: 4, meaning: "no pool at that path (run `credpool init`)", codes: ["E_POOL_NOT_FOUND"] },
   { exit: 5, meaning: "no credential available (all exhausted, dead or busy)", codes: ["E_NO_CREDENTIAL"] },
-  { exit: 6, meaning: "lock timeout: another process held the pool lock too long", codes: ["E_LOCK_TIMEOUT", "E_LOCK_COMPROMISED"] },
-  { exit: 7, meaning: "corrupt or invalid pool file (see `credpool doctor`)", codes: ["E_POOL_CORRUPT", "E_POOL_INVALID"] },
+  {
+    exit: 6,
+    meaning: "lock timeout: another process held the pool lock too long",
+    codes: ["E_LOCK_TIMEOUT", "E_LOCK_COMPROMISED"],
+  },
+  {
+    exit: 7,
+    meaning: "corrupt or invalid pool file (see `credpool doctor`)",
+    codes: ["E_POOL_CORRUPT", "E_POOL_INVALID"],
+  },
   { exit: 8, meaning: "I/O error: permissions, read-only directory, disk full", codes: ["E_POOL_IO"] },
-  { exit: 9, meaning: "TOTP required or the code was wrong, malformed or replayed", codes: ["E_TOTP_REQUIRED", "E_TOTP_INVALID", "E_TOTP_REPLAY", "E_TOTP_MALFORMED"] },
+  {
+    exit: 9,
+    meaning: "TOTP required or the code was wrong, malformed or replayed",
+    codes: ["E_TOTP_REQUIRED", "E_TOTP_INVALID", "E_TOTP_REPLAY", "E_TOTP_MALFORMED"],
+  },
   { exit: 10, meaning: "TOTP locked out after too many failures", codes: ["E_TOTP_LOCKED"] },
   { exit: 11, meaning: "TOTP state or secret unreadable or unsafe (fails closed)", codes: ["E_TOTP_STATE"] },
   { exit: 12, meaning: "token refresh failed", codes: ["E_REFRESH_FAILED"] },
   { exit: 13, meaning: "conflict, e.g. a label already in use", codes: ["E_CONFLICT"] },
   { exit: 14, meaning: "an external credential source could not be read or written", codes: ["E_SOURCE"] },
-  { exit: 15, meaning: "TOTP is not configured (`totp status`; `totp reset` with nothing to reset)", codes: ["E_TOTP_NOT_CONFIGURED"] },
-  { exit: 16, meaning: "the pool's keys never leave credpool (`secrets release never`): no lease or exec", codes: ["E_SECRETS_NEVER_RELEASED"] },
+  {
+    exit: 15,
+    meaning: "TOTP is not configured (`totp status`; `totp reset` with nothing to reset)",
+    codes: ["E_TOTP_NOT_CONFIGURED"],
+  },
+  {
+    exit: 16,
+    meaning: "the pool's keys never leave credpool (`secrets release never`): no lease or exec",
+    codes: ["E_SECRETS_NEVER_RELEASED"],
+  },
 ];
 
 const EXIT_CODES: Partial<Record<PoolErrorCode, number>> = Object.fromEntries(

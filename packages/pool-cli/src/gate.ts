@@ -128,7 +128,11 @@ export async function requireTotp(context: CommandContext, request: GateRequest)
  * For commands that decide which key serves (priority, reset): gated only while the pool's keys never leave
  * credpool, where steering the choice is all an agent could still do with the pool.
  */
-export async function requireTotpWhenKeysStay(context: CommandContext, doc: PoolDocument, request: GateRequest): Promise<void> {
+export async function requireTotpWhenKeysStay(
+  context: CommandContext,
+  doc: PoolDocument,
+  request: GateRequest,
+): Promise<void> {
   if (secretReleaseOf(doc) === "never") await requireTotp(context, request);
 }
 
@@ -139,14 +143,30 @@ export async function inspectTotp(context: CommandContext): Promise<DoctorFindin
     gate = await openGate(context);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    return [{ check: "totp", severity: "error", message: `TOTP settings cannot be loaded: ${message}`, fix: "Fix config.json or the CREDPOOL_TOTP_* variables." }];
+    return [
+      {
+        check: "totp",
+        severity: "error",
+        message: `TOTP settings cannot be loaded: ${message}`,
+        fix: "Fix config.json or the CREDPOOL_TOTP_* variables.",
+      },
+    ];
   }
   try {
     const status = await gate.status(cliPrincipal());
-    const where = status.secretSource.kind === "file" ? `secret file ${status.secretSource.path}` : `secret command ${status.secretSource.command}`;
+    const where =
+      status.secretSource.kind === "file"
+        ? `secret file ${status.secretSource.path}`
+        : `secret command ${status.secretSource.command}`;
     switch (status.state) {
       case "not-configured":
-        return [{ check: "totp", severity: "ok", message: "not configured: reveal, export and changes to the pool need no code" }];
+        return [
+          {
+            check: "totp",
+            severity: "ok",
+            message: "not configured: reveal, export and changes to the pool need no code",
+          },
+        ];
       case "setup-pending":
         return [
           {
@@ -166,7 +186,9 @@ export async function inspectTotp(context: CommandContext): Promise<DoctorFindin
           },
         ];
       case "configured": {
-        const findings: DoctorFinding[] = [{ check: "totp", severity: "ok", message: `configured (${where}, state ${status.statePath})` }];
+        const findings: DoctorFinding[] = [
+          { check: "totp", severity: "ok", message: `configured (${where}, state ${status.statePath})` },
+        ];
         if (status.block) {
           findings.push({
             check: "totp",

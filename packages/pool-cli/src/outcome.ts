@@ -22,9 +22,14 @@ export function outcomeFrom(input: OutcomeInput): LeaseOutcome {
   if (input.status >= 200 && input.status < 400) return "ok";
   let retryAfterSeconds: number | undefined;
   if (input.retryAfter !== undefined) {
-    const ms = /^\d+(\.\d+)?$/.test(input.retryAfter) ? Number(input.retryAfter) * 1000 : parseDuration(input.retryAfter);
+    const ms = /^\d+(\.\d+)?$/.test(input.retryAfter)
+      ? Number(input.retryAfter) * 1000
+      : parseDuration(input.retryAfter);
     if (ms === undefined || ms < 0) {
-      throw new PoolError("E_USAGE", `--retry-after takes seconds or a duration like 90s or 2m, got "${input.retryAfter}".`);
+      throw new PoolError(
+        "E_USAGE",
+        `--retry-after takes seconds or a duration like 90s or 2m, got "${input.retryAfter}".`,
+      );
     }
     retryAfterSeconds = Math.ceil(ms / 1000);
   }

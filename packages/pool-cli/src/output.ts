@@ -81,8 +81,7 @@ export function createOutput(context: Pick<CommandContext, "env" | "stdout" | "s
     color,
     isTTY: isTerminal(context.stdout),
     print: (text) => context.stdout.write(text.endsWith("\n") ? text : `${text}\n`),
-    printJson: (value, options = {}) =>
-      context.stdout.write(`${stringifyJson(value, options.compact)}\n`),
+    printJson: (value, options = {}) => context.stdout.write(`${stringifyJson(value, options.compact)}\n`),
     note: (text) => context.stderr.write(text.endsWith("\n") ? text : `${text}\n`),
     paint,
   };
@@ -119,9 +118,13 @@ export function renderTable(
   options: { fit?: TableFit | undefined } = {},
 ): string {
   const table = rows.map((row) =>
-    row.map((cell) => (typeof cell === "string" ? { text: escapeControls(cell) } : { ...cell, text: escapeControls(cell.text) })),
+    row.map((cell) =>
+      typeof cell === "string" ? { text: escapeControls(cell) } : { ...cell, text: escapeControls(cell.text) },
+    ),
   );
-  const natural = headers.map((header, column) => Math.max(header.length, ...table.map((row) => row[column]?.text.length ?? 0)));
+  const natural = headers.map((header, column) =>
+    Math.max(header.length, ...table.map((row) => row[column]?.text.length ?? 0)),
+  );
   const limits = options.fit ? fitColumns(headers, natural, options.fit) : natural;
   const shown = headers.map((_, column) => column).filter((column) => limits[column] !== undefined);
   const cut = (cell: Cell, limit: number): Cell =>

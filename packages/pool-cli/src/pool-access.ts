@@ -28,7 +28,10 @@ export function lockTimeoutFrom(env: NodeJS.ProcessEnv): number | undefined {
   if (raw === undefined || raw === "") return undefined;
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || value < 1 || value > 600_000) {
-    throw new PoolError("E_USAGE", `CREDPOOL_LOCK_TIMEOUT_MS must be a whole number of milliseconds from 1 to 600000, got "${raw}".`);
+    throw new PoolError(
+      "E_USAGE",
+      `CREDPOOL_LOCK_TIMEOUT_MS must be a whole number of milliseconds from 1 to 600000, got "${raw}".`,
+    );
   }
   return value;
 }

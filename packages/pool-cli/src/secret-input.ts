@@ -25,7 +25,10 @@ export function assertNoSecretInArgv(tokens: readonly string[]): void {
     }
     const value = token.startsWith("--") && token.includes("=") ? token.slice(token.indexOf("=") + 1) : token;
     if (looksLikeKey(value)) {
-      throw new PoolError("E_USAGE", `An argument looks like a secret (${describeShape(value)}); refusing it. ${SECRET_HINT}`);
+      throw new PoolError(
+        "E_USAGE",
+        `An argument looks like a secret (${describeShape(value)}); refusing it. ${SECRET_HINT}`,
+      );
     }
   }
 }

@@ -53,7 +53,11 @@ describe("a closed stdout", () => {
       // All at once, so they share a few commits.
       await Promise.all(
         Array.from({ length: 2000 }, (_, index) =>
-          opened.add({ provider: "anthropic", label: `key-${index}-${"l".repeat(50)}`, secrets: { apiKey: fixtureSecret() } }),
+          opened.add({
+            provider: "anthropic",
+            label: `key-${index}-${"l".repeat(50)}`,
+            secrets: { apiKey: fixtureSecret() },
+          }),
         ),
       );
     } finally {
@@ -66,13 +70,16 @@ describe("a closed stdout", () => {
     expect(result.code).toBe(0);
   }, 120_000);
 
-  it.each([["doctor"], ["list"], ["watch"]])("ends `credpool %s` quietly with its own status when nobody reads stdout", async (command) => {
-    const pool = await freshPool();
-    await pool.seed([{ provider: "anthropic", label: "work" }]);
-    const result = await runWithClosedStdout(["--pool", pool.path, command], { afterFirstLine: false });
-    expect(result.stderr).not.toMatch(/EPIPE|\n\s+at /);
-    expect(result.stderr).toBe("");
-    expect(result.signal).toBeNull();
-    expect(result.code).toBe(0);
-  });
+  it.each([["doctor"], ["list"], ["watch"]])(
+    "ends `credpool %s` quietly with its own status when nobody reads stdout",
+    async (command) => {
+      const pool = await freshPool();
+      await pool.seed([{ provider: "anthropic", label: "work" }]);
+      const result = await runWithClosedStdout(["--pool", pool.path, command], { afterFirstLine: false });
+      expect(result.stderr).not.toMatch(/EPIPE|\n\s+at /);
+      expect(result.stderr).toBe("");
+      expect(result.signal).toBeNull();
+      expect(result.code).toBe(0);
+    },
+  );
 });

@@ -35,23 +35,33 @@ describe("unknown keys in config.json", () => {
     const { pool, file } = await poolWithTypo();
     const text = await pool.run(["doctor"]);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toContain(`warn  config: unknown key \`totp.lockoutAtempts\` in ${file} is ignored; did you mean \`totp.lockoutAttempts\`?`);
+    expect(text.stdout).toContain(
+      `warn  config: unknown key \`totp.lockoutAtempts\` in ${file} is ignored; did you mean \`totp.lockoutAttempts\`?`,
+    );
     expect(text.stdout).toContain(`→ Fix or remove \`totp.lockoutAtempts\` in ${file}.`);
 
     const json = await pool.run(["doctor", "--json"]);
     expect(json.code, json.stderr).toBe(0);
-    const findings = (JSON.parse(json.stdout) as { findings: { check: string; severity: string; message: string }[] }).findings;
+    const findings = (JSON.parse(json.stdout) as { findings: { check: string; severity: string; message: string }[] })
+      .findings;
     expect(findings.filter((finding) => finding.check === "config")).toEqual([
-      expect.objectContaining({ severity: "warning", message: expect.stringContaining(`\`totp.lockoutAtempts\` in ${file}`) as string }),
+      expect.objectContaining({
+        severity: "warning",
+        message: expect.stringContaining(`\`totp.lockoutAtempts\` in ${file}`) as string,
+      }),
     ]);
   });
 
   it("doctor says so when every key is known", async () => {
     const pool = await testPool();
-    await writeFile(join(dirname(pool.path), "config.json"), JSON.stringify({ totp: { lockoutAttempts: 5 } }), { mode: 0o600 });
+    await writeFile(join(dirname(pool.path), "config.json"), JSON.stringify({ totp: { lockoutAttempts: 5 } }), {
+      mode: 0o600,
+    });
     const json = await pool.run(["doctor", "--json"]);
     const findings = (JSON.parse(json.stdout) as { findings: { check: string; severity: string }[] }).findings;
-    expect(findings.filter((finding) => finding.check === "config")).toEqual([expect.objectContaining({ severity: "ok" })]);
+    expect(findings.filter((finding) => finding.check === "config")).toEqual([
+      expect.objectContaining({ severity: "ok" }),
+    ]);
     expect(json.stderr).not.toContain("warning");
   });
 });

@@ -27,7 +27,15 @@ describe("a corrupt pool", () => {
 
   it("fails with exit 7 when valid JSON does not match the schema", async () => {
     const pool = await freshPool();
-    await writeFile(pool.path, JSON.stringify({ schemaVersion: 1, rev: 3, updatedAt: "x", providers: { anthropic: { credentials: [{ id: 5 }] } } }));
+    await writeFile(
+      pool.path,
+      JSON.stringify({
+        schemaVersion: 1,
+        rev: 3,
+        updatedAt: "x",
+        providers: { anthropic: { credentials: [{ id: 5 }] } },
+      }),
+    );
     const result = await pool.run(["list"]);
     expect(result.code).toBe(7);
     expect(result.stderr).toContain(`${pool.path} does not match the pool schema`);
@@ -35,21 +43,28 @@ describe("a corrupt pool", () => {
 
   it("doctor reports it and --restore brings back the backup, keeping the damaged file", async () => {
     const pool = await freshPool();
-    await pool.seed([{ provider: "anthropic", label: "one" }, { provider: "anthropic", label: "two" }]);
+    await pool.seed([
+      { provider: "anthropic", label: "one" },
+      { provider: "anthropic", label: "two" },
+    ]);
     const backupRev = (JSON.parse(await readFile(`${pool.path}.bak`, "utf8")) as { rev: number }).rev;
     await writeFile(pool.path, '{"schemaVersion": 1, "rev": 3, "upd');
 
     const diagnosis = await pool.run(["doctor"]);
     expect(diagnosis.code).toBe(1);
     expect(diagnosis.stdout).toMatch(/FAIL {2}schema: .* is corrupt/);
-    expect(diagnosis.stdout).toContain(`Restore the last good copy (rev ${backupRev}) with \`credpool doctor --restore\``);
+    expect(diagnosis.stdout).toContain(
+      `Restore the last good copy (rev ${backupRev}) with \`credpool doctor --restore\``,
+    );
 
     const restored = await pool.run(["doctor", "--restore", "--json"]);
     expect(restored.code, restored.stdout + restored.stderr).toBe(0);
     const body = JSON.parse(restored.stdout) as { ok: boolean; repaired: { check: string; message: string }[] };
     expect(body.ok).toBe(true);
     expect(body.repaired[0]?.message).toMatch(
-      new RegExp(`restored .* to rev ${backupRev} \\(committed [0-9T:.-]+Z\\), published as rev 4; the damaged file was rev 3, so changes after rev ${backupRev} are lost; the damaged file is kept as .*\\.corrupt-`),
+      new RegExp(
+        `restored .* to rev ${backupRev} \\(committed [0-9T:.-]+Z\\), published as rev 4; the damaged file was rev 3, so changes after rev ${backupRev} are lost; the damaged file is kept as .*\\.corrupt-`,
+      ),
     );
     const kept = (await readdir(dirname(pool.path))).filter((name) => name.includes(".corrupt-"));
     expect(kept).toHaveLength(1);
@@ -74,7 +89,8 @@ describe("a read-only pool directory", () => {
     const asRoot = process.getuid?.() === 0;
     if (asRoot) {
       await chmod(pool.dir.path, 0o755);
-      for (const entry of [dir, ...(await readdir(dir)).map((name) => join(dir, name))]) await chown(entry, NOBODY, NOBODY);
+      for (const entry of [dir, ...(await readdir(dir)).map((name) => join(dir, name))])
+        await chown(entry, NOBODY, NOBODY);
     }
     await chmod(dir, 0o500);
     const as = asRoot ? { uid: NOBODY, gid: NOBODY } : {};
@@ -101,7 +117,9 @@ describe("a locked pool", () => {
         env: { CREDPOOL_LOCK_TIMEOUT_MS: "300" },
       });
       expect(add.code).toBe(6);
-      expect(add.stderr).toMatch(new RegExp(`Timed out after \\d+ ms waiting for the lock ${pool.path}\\.lock \\(held for \\d+ ms\\)`));
+      expect(add.stderr).toMatch(
+        new RegExp(`Timed out after \\d+ ms waiting for the lock ${pool.path}\\.lock \\(held for \\d+ ms\\)`),
+      );
       expect(add.stderr).toContain("credpool doctor");
       expect(Date.now() - started).toBeLessThan(4000);
 
@@ -113,7 +131,10 @@ describe("a locked pool", () => {
     } finally {
       await held.release();
     }
-    const after = await pool.run(["add", "anthropic", "--api-key-stdin"], { input: fixtureSecret(), env: { CREDPOOL_LOCK_TIMEOUT_MS: "300" } });
+    const after = await pool.run(["add", "anthropic", "--api-key-stdin"], {
+      input: fixtureSecret(),
+      env: { CREDPOOL_LOCK_TIMEOUT_MS: "300" },
+    });
     expect(after.code, after.stderr).toBe(0);
   });
 
@@ -146,9 +167,19 @@ describe("credpool doctor", () => {
 
     const before = await pool.run(["doctor", "--json"]);
     expect(before.code).toBe(1);
-    const findings = (JSON.parse(before.stdout) as { findings: { check: string; severity: string; fix: string | null; fixable: boolean }[] }).findings;
-    const bad = Object.fromEntries(findings.filter((finding) => finding.severity !== "ok").map((finding) => [finding.check, finding]));
-    expect(bad["pool-file"]).toMatchObject({ severity: "error", fix: `chmod 600 ${pool.path} (or \`credpool doctor --fix\`)`, fixable: true });
+    const findings = (
+      JSON.parse(before.stdout) as {
+        findings: { check: string; severity: string; fix: string | null; fixable: boolean }[];
+      }
+    ).findings;
+    const bad = Object.fromEntries(
+      findings.filter((finding) => finding.severity !== "ok").map((finding) => [finding.check, finding]),
+    );
+    expect(bad["pool-file"]).toMatchObject({
+      severity: "error",
+      fix: `chmod 600 ${pool.path} (or \`credpool doctor --fix\`)`,
+      fixable: true,
+    });
     expect(bad["pool-dir"]).toMatchObject({ severity: "warning", fixable: true });
     expect(bad.lock).toMatchObject({ severity: "warning", fixable: true });
     expect(bad["temp-files"]).toMatchObject({ severity: "warning", fixable: true });

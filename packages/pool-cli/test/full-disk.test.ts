@@ -10,7 +10,9 @@ import { fixtureSecret, runCli, useTestPools } from "./helpers/cli.js";
 const freshPool = useTestPools();
 const isRoot = process.getuid?.() === 0;
 
-async function listLabels(run: (args: string[]) => Promise<{ code: number | null; stdout: string; stderr: string }>): Promise<string[]> {
+async function listLabels(
+  run: (args: string[]) => Promise<{ code: number | null; stdout: string; stderr: string }>,
+): Promise<string[]> {
   const list = await run(["list", "--json"]);
   expect(list.code, list.stderr).toBe(0);
   return (JSON.parse(list.stdout) as { credentials: { label: string }[] }).credentials.map((c) => c.label);
@@ -19,12 +21,18 @@ async function listLabels(run: (args: string[]) => Promise<{ code: number | null
 describe("a write that runs out of space", () => {
   it("fails add with exit 8 naming the file and EFBIG, and leaves the last acknowledged revision in place", async () => {
     const pool = await freshPool();
-    await pool.seed([{ provider: "openrouter", label: "one" }, { provider: "openrouter", label: "two" }]);
+    await pool.seed([
+      { provider: "openrouter", label: "one" },
+      { provider: "openrouter", label: "two" },
+    ]);
     const before = await readFile(pool.path, "utf8");
     // Room for the current document, not for one more credential: the temp file's write is cut short.
     const limit = Buffer.byteLength(before) + 64;
 
-    const add = await pool.run(["add", "openrouter", "--api-key-stdin", "--label", "three"], { input: fixtureSecret("sk-or-v1-"), fileSizeLimit: limit });
+    const add = await pool.run(["add", "openrouter", "--api-key-stdin", "--label", "three"], {
+      input: fixtureSecret("sk-or-v1-"),
+      fileSizeLimit: limit,
+    });
     expect(add.code, add.stderr).toBe(8);
     expect(add.stderr).toContain(pool.path);
     expect(add.stderr).toContain("EFBIG");
@@ -46,44 +54,54 @@ describe("a write that runs out of space", () => {
     const file = join(dirname(pool.path), "gateway-tokens.json");
     const before = await readFile(file, "utf8");
 
-    const created = await pool.run(["gateway", "token", "create", "--name", "c"], { revealsSecrets: true, fileSizeLimit: Buffer.byteLength(before) + 16 });
+    const created = await pool.run(["gateway", "token", "create", "--name", "c"], {
+      revealsSecrets: true,
+      fileSizeLimit: Buffer.byteLength(before) + 16,
+    });
     expect(created.code, created.stderr).toBe(8);
     expect(created.stderr).toContain(file);
     expect(await readFile(file, "utf8")).toBe(before);
     const listed = await pool.run(["gateway", "token", "list", "--json"]);
-    expect((JSON.parse(listed.stdout) as { tokens: { name: string }[] }).tokens.map((t) => t.name).sort()).toEqual(["a", "b"]);
+    expect((JSON.parse(listed.stdout) as { tokens: { name: string }[] }).tokens.map((t) => t.name).sort()).toEqual([
+      "a",
+      "b",
+    ]);
   });
 
-  it.skipIf(!isRoot)("on a full tmpfs, every add that exited 0 is in the pool and the one that did not fit says ENOSPC", async () => {
-    const pool = await freshPool({ init: false });
-    const mount = join(pool.dir.path, "small");
-    await mkdir(mount);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs", mount]);
-    try {
-      const path = join(mount, "pool.json");
-      const run = (args: string[], input?: string) => runCli(args, { pool: path, ...(input === undefined ? {} : { input }) });
-      expect((await run(["init"])).code).toBe(0);
-      const acknowledged: string[] = [];
-      let failure: { code: number | null; stderr: string } | undefined;
-      // Each credential is a few hundred bytes; 16 KiB (4 pages) holds the pool, its backup and a temp copy ~10 times over.
-      for (let i = 0; i < 200 && failure === undefined; i++) {
-        const label = `team${i}`;
-        const add = await run(["add", "openrouter", "--api-key-stdin", "--label", label], fixtureSecret("sk-or-v1-"));
-        if (add.code === 0) acknowledged.push(label);
-        else failure = add;
+  it.skipIf(!isRoot)(
+    "on a full tmpfs, every add that exited 0 is in the pool and the one that did not fit says ENOSPC",
+    async () => {
+      const pool = await freshPool({ init: false });
+      const mount = join(pool.dir.path, "small");
+      await mkdir(mount);
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs", mount]);
+      try {
+        const path = join(mount, "pool.json");
+        const run = (args: string[], input?: string) =>
+          runCli(args, { pool: path, ...(input === undefined ? {} : { input }) });
+        expect((await run(["init"])).code).toBe(0);
+        const acknowledged: string[] = [];
+        let failure: { code: number | null; stderr: string } | undefined;
+        // Each credential is a few hundred bytes; 16 KiB (4 pages) holds the pool, its backup and a temp copy ~10 times over.
+        for (let i = 0; i < 200 && failure === undefined; i++) {
+          const label = `team${i}`;
+          const add = await run(["add", "openrouter", "--api-key-stdin", "--label", label], fixtureSecret("sk-or-v1-"));
+          if (add.code === 0) acknowledged.push(label);
+          else failure = add;
+        }
+        expect(failure, "the tmpfs never filled up").toBeDefined();
+        expect(failure?.code, failure?.stderr).toBe(8);
+        expect(failure?.stderr).toContain("ENOSPC");
+        expect(failure?.stderr).toContain(path);
+        expect(acknowledged.length).toBeGreaterThan(0);
+        expect(await listLabels(run)).toEqual(acknowledged);
+        // The cut-short temp file is gone, not left to fill the disk further.
+        expect((await readdir(mount)).filter((name) => /^pool\.json\.\d+$/.test(name))).toEqual([]);
+      } finally {
+        execFileSync("umount", [mount]);
       }
-      expect(failure, "the tmpfs never filled up").toBeDefined();
-      expect(failure?.code, failure?.stderr).toBe(8);
-      expect(failure?.stderr).toContain("ENOSPC");
-      expect(failure?.stderr).toContain(path);
-      expect(acknowledged.length).toBeGreaterThan(0);
-      expect(await listLabels(run)).toEqual(acknowledged);
-      // The cut-short temp file is gone, not left to fill the disk further.
-      expect((await readdir(mount)).filter((name) => /^pool\.json\.\d+$/.test(name))).toEqual([]);
-    } finally {
-      execFileSync("umount", [mount]);
-    }
-  });
+    },
+  );
 });
 
 describe("a pool path that is not a regular file", () => {

@@ -23,7 +23,11 @@ async function configureTotp(pool: TestPool): Promise<BeginTotpSetupResult> {
 }
 
 function codeFor(setup: BeginTotpSetupResult, offsetSteps = 0): string {
-  return generateTotpCode({ secret: setup.secret, algorithm: setup.algorithm, timestamp: Date.now() + offsetSteps * 30_000 });
+  return generateTotpCode({
+    secret: setup.secret,
+    algorithm: setup.algorithm,
+    timestamp: Date.now() + offsetSteps * 30_000,
+  });
 }
 
 describe("reveal and export without TOTP", () => {
@@ -58,7 +62,9 @@ describe("reveal and export without TOTP", () => {
     expect(await readFile(out, "utf8")).toContain(secret);
     // The export is itself a pool.
     const listed = await runCli(["list", "--json"], { pool: out });
-    expect((JSON.parse(listed.stdout) as { credentials: { label: string }[] }).credentials.map((c) => c.label)).toEqual(["work"]);
+    expect((JSON.parse(listed.stdout) as { credentials: { label: string }[] }).credentials.map((c) => c.label)).toEqual(
+      ["work"],
+    );
 
     await writeFile(out, "keep me");
     const again = await pool.run(["export", "--out", out]);
@@ -84,7 +90,12 @@ describe("with TOTP configured", () => {
     await pool.seed([{ provider: "anthropic", label: "work", secrets: { apiKey: secret } }]);
     const setup = await configureTotp(pool);
 
-    for (const args of [["reveal", "work"], ["export", "--out", join(pool.dir.path, "x.json")], ["remove", "work"], ["strategy", "anthropic", "random"]]) {
+    for (const args of [
+      ["reveal", "work"],
+      ["export", "--out", join(pool.dir.path, "x.json")],
+      ["remove", "work"],
+      ["strategy", "anthropic", "random"],
+    ]) {
       const result = await pool.run(args);
       expect(result.code, args.join(" ")).toBe(9);
       expect(result.stderr).toContain("needs a TOTP code and there is no terminal to ask on: pass --totp-code CODE");
@@ -109,11 +120,16 @@ describe("with TOTP configured", () => {
     expect(replayed.code).toBe(9);
     expect(replayed.stderr).toContain("That TOTP code was already used");
 
-    const added = await pool.run(["add", "anthropic", "--api-key-stdin"], { input: fixtureSecret(), env: { CREDPOOL_TOTP_CODE: codeFor(setup, 1) } });
+    const added = await pool.run(["add", "anthropic", "--api-key-stdin"], {
+      input: fixtureSecret(),
+      env: { CREDPOOL_TOTP_CODE: codeFor(setup, 1) },
+    });
     expect(added.code, added.stderr).toBe(0);
 
     const doctor = await pool.run(["doctor", "--json"]);
-    const totp = (JSON.parse(doctor.stdout) as { findings: { check: string; message: string }[] }).findings.filter((f) => f.check === "totp");
+    const totp = (JSON.parse(doctor.stdout) as { findings: { check: string; message: string }[] }).findings.filter(
+      (f) => f.check === "totp",
+    );
     expect(totp[0]?.message).toMatch(/^configured \(secret file .*totp\.secret/);
   });
 
@@ -157,8 +173,16 @@ describe("with TOTP configured", () => {
     const path = join(dirname(pool.path), "audit.log");
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     const text = await readFile(path, "utf8");
-    const events = text.trim().split("\n").map((line) => JSON.parse(line) as { type: string; principal: string; action?: string });
-    expect(events.map((event) => event.type)).toEqual(["totp.verify.fail", "totp.verify.malformed", "totp.verify.ok", "totp.verify.replay"]);
+    const events = text
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string; principal: string; action?: string });
+    expect(events.map((event) => event.type)).toEqual([
+      "totp.verify.fail",
+      "totp.verify.malformed",
+      "totp.verify.ok",
+      "totp.verify.replay",
+    ]);
     for (const event of events) {
       expect(event.principal).toMatch(/^.{1,3}…#[0-9a-f]{6}$/);
       expect(event.action).toBe("reveal anthropic/work");
@@ -171,7 +195,8 @@ describe("credpool completion", () => {
   it.each(["bash", "zsh", "fish"])("prints a %s script naming every command and their flags", async (shell) => {
     const result = await runCli(["completion", shell]);
     expect(result.code).toBe(0);
-    for (const word of ["init", "lease", "exec", "doctor", "api-key-stdin", "totp-code", "anthropic"]) expect(result.stdout).toContain(word);
+    for (const word of ["init", "lease", "exec", "doctor", "api-key-stdin", "totp-code", "anthropic"])
+      expect(result.stdout).toContain(word);
   });
 
   it("rejects an unknown shell", async () => {
@@ -188,14 +213,18 @@ describe("credpool watch", () => {
     const text = spawnChild(CLI_BIN, ["--pool", pool.path, "watch"], { env: { NO_COLOR: "1" } });
     const json = spawnChild(CLI_BIN, ["--pool", pool.path, "watch", "--json"], { env: { NO_COLOR: "1" } });
     try {
-      await text.waitFor<{ text?: string }>((message) => /rev 2 · 1 credentials, 1 available · anthropic#1 work: ok$/.test(message.text ?? ""));
+      await text.waitFor<{ text?: string }>((message) =>
+        /rev 2 · 1 credentials, 1 available · anthropic#1 work: ok$/.test(message.text ?? ""),
+      );
       await json.waitFor<{ rev?: number }>((message) => message.rev === 2);
       const report = await pool.run(["report", "work", "--status", "429", "--retry-after", "600"]);
       expect(report.code).toBe(0);
       await text.waitFor<{ text?: string }>((message) =>
         /rev 3 · 1 credentials, 0 available · anthropic#1 work: exhausted 429 · 10m left$/.test(message.text ?? ""),
       );
-      const change = await json.waitFor<{ rev?: number; changed?: string[]; credentials?: { state: string }[] }>((message) => message.rev === 3);
+      const change = await json.waitFor<{ rev?: number; changed?: string[]; credentials?: { state: string }[] }>(
+        (message) => message.rev === 3,
+      );
       expect(change.changed).toHaveLength(1);
       expect(change.credentials?.[0]?.state).toBe("exhausted");
     } finally {
@@ -219,7 +248,11 @@ describe("credpool watch", () => {
     await mkdir(claudeDir, { recursive: true });
     const claudeFile = () =>
       JSON.stringify({
-        claudeAiOauth: { accessToken: fixtureSecret("sk-ant-oat01-"), refreshToken: fixtureSecret("sk-ant-ort01-"), expiresAt: Date.now() + 3_600_000 },
+        claudeAiOauth: {
+          accessToken: fixtureSecret("sk-ant-oat01-"),
+          refreshToken: fixtureSecret("sk-ant-ort01-"),
+          expiresAt: Date.now() + 3_600_000,
+        },
       });
     await writeFile(claudePath, claudeFile(), { mode: 0o600 });
     expect((await pool.run(["import", "claude-code"], { env: { CLAUDE_CONFIG_DIR: claudeDir } })).code).toBe(0);

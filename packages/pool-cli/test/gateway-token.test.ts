@@ -10,7 +10,9 @@ const freshPool = useTestPools();
 describe("credpool gateway token", () => {
   it("creates a token shown once, stores only its hash (0600), lists and revokes it", async () => {
     const pool = await freshPool();
-    const created = await pool.run(["gateway", "token", "create", "--name", "worker", "--json"], { revealsSecrets: true });
+    const created = await pool.run(["gateway", "token", "create", "--name", "worker", "--json"], {
+      revealsSecrets: true,
+    });
     expect(created.code, created.stderr).toBe(0);
     const { token, scope } = JSON.parse(created.stdout) as { token: string; scope: string };
     expect(scope).toBe("lease");
@@ -39,7 +41,9 @@ describe("credpool gateway token", () => {
 
   it("creates a token with scope proxy for the provider routes", async () => {
     const pool = await freshPool();
-    const created = await pool.run(["gateway", "token", "create", "--name", "agent", "--scope", "proxy", "--json"], { revealsSecrets: true });
+    const created = await pool.run(["gateway", "token", "create", "--name", "agent", "--scope", "proxy", "--json"], {
+      revealsSecrets: true,
+    });
     expect(created.code, created.stderr).toBe(0);
     const { token, scope } = JSON.parse(created.stdout) as { token: string; scope: string };
     expect(scope).toBe("proxy");

@@ -51,19 +51,22 @@ describe("credpool init", () => {
     expect(again.stderr).toContain(`Changed the mode of ${pool.path} from 0644 to 0600.`);
   });
 
-  it.runIf(process.getuid?.() === 0)("says why it cannot tighten a directory that belongs to another user", async () => {
-    const pool = await freshPool({ init: false });
-    const dir = dirname(pool.path);
-    // Root's directory, open to all: nobody can create the pool in it but cannot change its mode.
-    await chmod(pool.dir.path, 0o755);
-    await mkdir(dir);
-    await chmod(dir, 0o777);
-    const result = await pool.run(["init"], { uid: NOBODY, gid: NOBODY });
-    expect(result.code, result.stderr).toBe(0);
-    expect((await stat(dir)).mode & 0o777).toBe(0o777);
-    expect(result.stderr).toContain(`${dir} has mode 0777`);
-    expect(result.stderr).toContain(`it belongs to uid 0, not to you (uid ${NOBODY})`);
-  });
+  it.runIf(process.getuid?.() === 0)(
+    "says why it cannot tighten a directory that belongs to another user",
+    async () => {
+      const pool = await freshPool({ init: false });
+      const dir = dirname(pool.path);
+      // Root's directory, open to all: nobody can create the pool in it but cannot change its mode.
+      await chmod(pool.dir.path, 0o755);
+      await mkdir(dir);
+      await chmod(dir, 0o777);
+      const result = await pool.run(["init"], { uid: NOBODY, gid: NOBODY });
+      expect(result.code, result.stderr).toBe(0);
+      expect((await stat(dir)).mode & 0o777).toBe(0o777);
+      expect(result.stderr).toContain(`${dir} has mode 0777`);
+      expect(result.stderr).toContain(`it belongs to uid 0, not to you (uid ${NOBODY})`);
+    },
+  );
 
   it("takes --pool as a directory too", async () => {
     const pool = await freshPool({ init: false });
@@ -98,11 +101,19 @@ describe("credpool add", () => {
   it("reads the key from stdin and never prints it", async () => {
     const pool = await freshPool();
     const secret = fixtureSecret();
-    const result = await pool.run(["add", "anthropic", "--api-key-stdin", "--label", "work", "--priority", "3"], { input: `${secret}\n` });
+    const result = await pool.run(["add", "anthropic", "--api-key-stdin", "--label", "work", "--priority", "3"], {
+      input: `${secret}\n`,
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^Added anthropic#1 "work" \(id [0-9a-z]{8}, priority 3\)\.\n$/);
     const [credential] = await readCredentials(pool.path);
-    expect(credential).toMatchObject({ provider: "anthropic", label: "work", priority: 3, kind: "api_key", secrets: { apiKey: secret } });
+    expect(credential).toMatchObject({
+      provider: "anthropic",
+      label: "work",
+      priority: 3,
+      kind: "api_key",
+      secrets: { apiKey: secret },
+    });
   });
 
   it("reads the key from a named environment variable, with --json", async () => {
@@ -113,7 +124,13 @@ describe("credpool add", () => {
     });
     expect(result.code, result.stderr).toBe(0);
     const body = JSON.parse(result.stdout) as { credential: Record<string, unknown> };
-    expect(body.credential).toMatchObject({ ref: "openrouter#1", provider: "openrouter", label: "openrouter-1", maxConcurrent: 2, state: "ok" });
+    expect(body.credential).toMatchObject({
+      ref: "openrouter#1",
+      provider: "openrouter",
+      label: "openrouter-1",
+      maxConcurrent: 2,
+      state: "ok",
+    });
     expect((await readCredentials(pool.path))[0]?.secrets.apiKey).toBe(secret);
   });
 
@@ -134,23 +151,21 @@ describe("credpool add", () => {
     expect(result.stderr).toContain("--api-key-env NOT_SET_ANYWHERE: that variable is not set or is empty");
   });
 
-  it.each([
-    ["--api-key", "VALUE"],
-    ["--api-key=VALUE"],
-    ["VALUE"],
-    ["--label", "VALUE"],
-  ])("refuses a secret on argv (%s) with a hint, without echoing it", async (...shape) => {
-    const pool = await freshPool();
-    const secret = fixtureSecret();
-    const args = ["add", "anthropic", ...shape.map((part) => part.replace("VALUE", secret))];
-    const result = await pool.run(args);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/Refusing --api-key|looks like a secret/);
-    expect(result.stderr).toContain("--api-key-stdin");
-    expect(result.stderr).toContain("shell history");
-    expect(result.stderr).not.toContain(secret);
-    expect(await readCredentials(pool.path)).toEqual([]);
-  });
+  it.each([["--api-key", "VALUE"], ["--api-key=VALUE"], ["VALUE"], ["--label", "VALUE"]])(
+    "refuses a secret on argv (%s) with a hint, without echoing it",
+    async (...shape) => {
+      const pool = await freshPool();
+      const secret = fixtureSecret();
+      const args = ["add", "anthropic", ...shape.map((part) => part.replace("VALUE", secret))];
+      const result = await pool.run(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/Refusing --api-key|looks like a secret/);
+      expect(result.stderr).toContain("--api-key-stdin");
+      expect(result.stderr).toContain("shell history");
+      expect(result.stderr).not.toContain(secret);
+      expect(await readCredentials(pool.path)).toEqual([]);
+    },
+  );
 
   it("rejects an invalid provider name before reading any key", async () => {
     const pool = await freshPool();
@@ -169,14 +184,18 @@ describe("credpool add", () => {
   it("refuses a duplicate label with exit 13", async () => {
     const pool = await freshPool();
     await pool.seed([{ provider: "anthropic", label: "work" }]);
-    const result = await pool.run(["add", "anthropic", "--api-key-stdin", "--label", "WORK"], { input: fixtureSecret() });
+    const result = await pool.run(["add", "anthropic", "--api-key-stdin", "--label", "WORK"], {
+      input: fixtureSecret(),
+    });
     expect(result.code).toBe(13);
     expect(result.stderr).toContain('already has a credential labelled "WORK"');
   });
 
   it("reports bad option values as usage errors with a pointer to --help", async () => {
     const pool = await freshPool();
-    const result = await pool.run(["add", "anthropic", "--api-key-stdin", "--priority", "high"], { input: fixtureSecret() });
+    const result = await pool.run(["add", "anthropic", "--api-key-stdin", "--priority", "high"], {
+      input: fixtureSecret(),
+    });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("--priority must be a whole number");
     expect(result.stderr).toContain("credpool add --help");
@@ -189,7 +208,9 @@ describe("help, version and unknown commands", () => {
     expect(overview.code).toBe(0);
     expect(overview.stdout).toContain("Exit codes:");
     const names = [...overview.stdout.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((match) => match[1] ?? "");
-    expect(names).toEqual(expect.arrayContaining(["init", "add", "list", "lease", "exec", "doctor", "export", "completion"]));
+    expect(names).toEqual(
+      expect.arrayContaining(["init", "add", "list", "lease", "exec", "doctor", "export", "completion"]),
+    );
     const helps = await Promise.all(names.map((name) => runCli([name, "--help"])));
     for (const [index, help] of helps.entries()) {
       expect(help.code, names[index]).toBe(0);

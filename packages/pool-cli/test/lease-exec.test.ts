@@ -17,7 +17,9 @@ async function liveLeaseIds(path: string): Promise<string[]> {
     const now = Date.now();
     return Object.values(doc.providers)
       .flatMap((provider) => provider.credentials)
-      .flatMap((credential) => (credential.leases ?? []).filter((lease) => lease.expiresAt > now).map((lease) => lease.id));
+      .flatMap((credential) =>
+        (credential.leases ?? []).filter((lease) => lease.expiresAt > now).map((lease) => lease.id),
+      );
   } finally {
     await backend.close();
   }
@@ -108,7 +110,15 @@ describe("credpool lease and release", () => {
     });
     expect(Date.parse(String(body.leaseExpiresAt))).toBeGreaterThan(Date.now());
 
-    const released = await pool.run(["release", String(body.leaseId), "--status", "429", "--retry-after", "90", "--json"]);
+    const released = await pool.run([
+      "release",
+      String(body.leaseId),
+      "--status",
+      "429",
+      "--retry-after",
+      "90",
+      "--json",
+    ]);
     expect(released.code, released.stderr).toBe(0);
     expect(JSON.parse(released.stdout)).toMatchObject({
       leaseId: body.leaseId,
@@ -128,7 +138,11 @@ describe("credpool lease and release", () => {
     const unknown = await pool.run(["lease", "nosuch", "--json"]);
     expect(unknown.code).toBe(5);
     expect(JSON.parse(unknown.stderr)).toMatchObject({
-      error: { code: "E_NO_CREDENTIAL", exitCode: 5, message: 'No credentials for provider "nosuch". Add one with `credpool add nosuch`.' },
+      error: {
+        code: "E_NO_CREDENTIAL",
+        exitCode: 5,
+        message: 'No credentials for provider "nosuch". Add one with `credpool add nosuch`.',
+      },
     });
   });
 
@@ -179,20 +193,38 @@ describe("credpool exec", () => {
     const pool = await freshPool();
     const secret = fixtureSecret();
     await pool.seed([{ provider: "anthropic", label: "work", secrets: { apiKey: secret } }]);
-    const check = "process.exit(process.env.ANTHROPIC_API_KEY === process.env.EXPECTED && process.env.CREDPOOL_LEASE_ID ? 7 : 1)";
-    const result = await pool.run(["exec", "anthropic", "--", process.execPath, "-e", check], { env: { EXPECTED: secret } });
+    const check =
+      "process.exit(process.env.ANTHROPIC_API_KEY === process.env.EXPECTED && process.env.CREDPOOL_LEASE_ID ? 7 : 1)";
+    const result = await pool.run(["exec", "anthropic", "--", process.execPath, "-e", check], {
+      env: { EXPECTED: secret },
+    });
     expect(result.code, result.stderr).toBe(7);
     expect(await liveLeaseIds(pool.path)).toEqual([]);
 
-    const renamed = await pool.run(["exec", "anthropic", "--env", "MY_KEY", "--", process.execPath, "-e", check.replace("ANTHROPIC_API_KEY", "MY_KEY")], {
-      env: { EXPECTED: secret },
-    });
+    const renamed = await pool.run(
+      [
+        "exec",
+        "anthropic",
+        "--env",
+        "MY_KEY",
+        "--",
+        process.execPath,
+        "-e",
+        check.replace("ANTHROPIC_API_KEY", "MY_KEY"),
+      ],
+      {
+        env: { EXPECTED: secret },
+      },
+    );
     expect(renamed.code).toBe(7);
   });
 
   it("reports the status the command wrote to $CREDPOOL_STATUS_FILE", async () => {
     const pool = await freshPool();
-    await pool.seed([{ provider: "anthropic", label: "work" }, { provider: "anthropic", label: "spare" }]);
+    await pool.seed([
+      { provider: "anthropic", label: "work" },
+      { provider: "anthropic", label: "spare" },
+    ]);
     const write = "require('fs').writeFileSync(process.env.CREDPOOL_STATUS_FILE, '429 600\\n')";
     const result = await pool.run(["exec", "anthropic", "--", process.execPath, "-e", write]);
     expect(result.code, result.stderr).toBe(0);

@@ -15,7 +15,11 @@ function shellQuote(value: string): string {
 }
 
 /** Runs credpool with stdout on a pty `columns` wide; lines come back without the pty's carriage returns. */
-function runInTerminal(pool: TestPool, args: readonly string[], columns: number): Promise<{ code: number | null; lines: string[] }> {
+function runInTerminal(
+  pool: TestPool,
+  args: readonly string[],
+  columns: number,
+): Promise<{ code: number | null; lines: string[] }> {
   const command = [process.execPath, CLI_BIN, "--pool", pool.path, ...args].map(shellQuote).join(" ");
   const child = spawn("script", ["-qec", `stty cols ${columns} rows 40 && exec ${command}`, "/dev/null"], {
     env: { ...process.env, NO_COLOR: "1", TERM: "xterm" },
@@ -35,7 +39,10 @@ function runInTerminal(pool: TestPool, args: readonly string[], columns: number)
 
 /** A benched key, a dead OAuth login (whose status carries long advice) and a key with a long label. */
 async function seedPool(pool: TestPool): Promise<void> {
-  const [work = ""] = await pool.seed([{ provider: "anthropic", label: "work" }, { provider: "openrouter", label: LONG_LABEL }]);
+  const [work = ""] = await pool.seed([
+    { provider: "anthropic", label: "work" },
+    { provider: "openrouter", label: LONG_LABEL },
+  ]);
   const opened = await openPool({ file: { path: pool.path } });
   try {
     const dead = await opened.add({
@@ -46,7 +53,9 @@ async function seedPool(pool: TestPool): Promise<void> {
       secrets: { accessToken: fixtureSecret("sk-ant-oat01-"), refreshToken: fixtureSecret("sk-ant-ort01-") },
     });
     await opened.report(work, { error: { status: 429, headers: { "retry-after": "2460" } } });
-    await opened.report(dead.id, { error: { status: 400, reason: "refresh_token_reused", message: "refresh_token_reused" } });
+    await opened.report(dead.id, {
+      error: { status: 400, reason: "refresh_token_reused", message: "refresh_token_reused" },
+    });
   } finally {
     await opened.close();
   }
@@ -91,7 +100,17 @@ describe("credpool list on a terminal", () => {
     await seedPool(pool);
     const { code, lines } = await runInTerminal(pool, ["list", "--wide"], 80);
     expect(code, lines.join("\n")).toBe(0);
-    expect(headerOf(lines)).toEqual(["#", "id", "label", "kind", "priority", "source", "status", "requests", "last used"]);
+    expect(headerOf(lines)).toEqual([
+      "#",
+      "id",
+      "label",
+      "kind",
+      "priority",
+      "source",
+      "status",
+      "requests",
+      "last used",
+    ]);
     const text = lines.join("\n");
     expect(text).toContain(LONG_LABEL);
     expect(text).toContain(`${DEAD_ADVICE} (run`);
@@ -106,7 +125,17 @@ describe("credpool list into a pipe", () => {
     const result = await pool.run(["list"]);
     expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.trimEnd().split("\n");
-    expect(headerOf(lines)).toEqual(["#", "id", "label", "kind", "priority", "source", "status", "requests", "last used"]);
+    expect(headerOf(lines)).toEqual([
+      "#",
+      "id",
+      "label",
+      "kind",
+      "priority",
+      "source",
+      "status",
+      "requests",
+      "last used",
+    ]);
     expect(result.stdout).toContain(LONG_LABEL);
     expect(result.stdout).toContain(`${DEAD_ADVICE} (run`);
     expect(result.stdout).not.toContain("…");

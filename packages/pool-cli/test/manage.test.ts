@@ -33,7 +33,9 @@ async function seedMixedPool(pool: TestPool): Promise<{ work: string; dead: stri
       secrets: { accessToken: fixtureSecret("sk-ant-oat01-"), refreshToken: fixtureSecret("sk-ant-ort01-") },
     });
     await opened.report(work, { error: { status: 429, headers: { "retry-after": "2460" } } });
-    await opened.report(dead.id, { error: { status: 400, reason: "refresh_token_reused", message: "refresh_token_reused" } });
+    await opened.report(dead.id, {
+      error: { status: 400, reason: "refresh_token_reused", message: "refresh_token_reused" },
+    });
     return { work, dead: dead.id, spare, router };
   } finally {
     await opened.close();
@@ -48,7 +50,11 @@ describe("credpool list", () => {
     expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^#\s+id\s+label\s+kind\s+priority\s+source\s+status\s+requests\s+last used$/);
-    expect(lines[1]).toMatch(new RegExp(`^anthropic#1\\s+${ids.work}\\s+work\\s+api_key\\s+0\\s+manual\\s+exhausted 429 · 41m left\\s+1\\s+(just now|\\d+s ago)$`));
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^anthropic#1\\s+${ids.work}\\s+work\\s+api_key\\s+0\\s+manual\\s+exhausted 429 · 41m left\\s+1\\s+(just now|\\d+s ago)$`,
+      ),
+    );
     expect(lines[2]).toMatch(/^anthropic#2\s+\S+\s+spare\s+api_key\s+5\s+manual\s+ok\s+0\s+never$/);
     expect(lines[3]).toContain("oauth");
     expect(lines[3]).toContain("dead: refresh_token_reused · log in again in Claude Code");
@@ -61,7 +67,12 @@ describe("credpool list", () => {
     const ids = await seedMixedPool(pool);
     const result = await pool.run(["list", "anthropic", "--json"]);
     expect(result.code).toBe(0);
-    const body = JSON.parse(result.stdout) as { path: string; rev: number; providers: object; credentials: Record<string, unknown>[] };
+    const body = JSON.parse(result.stdout) as {
+      path: string;
+      rev: number;
+      providers: object;
+      credentials: Record<string, unknown>[];
+    };
     expect(body.path).toBe(pool.path);
     expect(body.providers).toEqual({ anthropic: { strategy: "fill_first" } });
     expect(body.credentials.map((credential) => credential.ref)).toEqual(["anthropic#1", "anthropic#2", "anthropic#3"]);
@@ -75,12 +86,37 @@ describe("credpool list", () => {
       failures: 1,
     });
     expect(body.credentials[0]?.secondsLeft).toBeGreaterThan(2400);
-    expect(body.credentials[2]).toMatchObject({ id: ids.dead, state: "dead", reason: "refresh_token_reused", kind: "oauth" });
+    expect(body.credentials[2]).toMatchObject({
+      id: ids.dead,
+      state: "dead",
+      reason: "refresh_token_reused",
+      kind: "oauth",
+    });
     expect(Object.keys(body.credentials[1] ?? {}).sort()).toEqual(
       [
-        "ref", "provider", "index", "id", "label", "kind", "priority", "source", "baseUrl", "state", "available", "status",
-        "reason", "httpStatus", "until", "secondsLeft", "modelCooldowns", "requests", "failures", "lastUsedAt",
-        "activeLeases", "maxConcurrent", "createdAt",
+        "ref",
+        "provider",
+        "index",
+        "id",
+        "label",
+        "kind",
+        "priority",
+        "source",
+        "baseUrl",
+        "state",
+        "available",
+        "status",
+        "reason",
+        "httpStatus",
+        "until",
+        "secondsLeft",
+        "modelCooldowns",
+        "requests",
+        "failures",
+        "lastUsedAt",
+        "activeLeases",
+        "maxConcurrent",
+        "createdAt",
       ].sort(),
     );
   });
@@ -164,7 +200,9 @@ describe("changing credentials", () => {
 
     const doc = await readDoc(pool.path);
     expect(doc.providers.anthropic?.strategy).toBe("round_robin");
-    expect(doc.providers.anthropic?.credentials.map((credential) => [credential.id, credential.priority])).toEqual([[second, -5]]);
+    expect(doc.providers.anthropic?.credentials.map((credential) => [credential.id, credential.priority])).toEqual([
+      [second, -5],
+    ]);
   });
 
   it("rejects an unknown strategy and a bad priority with exit 2", async () => {
@@ -194,7 +232,10 @@ describe("changing credentials", () => {
 describe("health from the command line", () => {
   it("report benches with the provider's retry-after, and reset clears it", async () => {
     const pool = await freshPool();
-    await pool.seed([{ provider: "anthropic", label: "work" }, { provider: "anthropic", label: "spare" }]);
+    await pool.seed([
+      { provider: "anthropic", label: "work" },
+      { provider: "anthropic", label: "spare" },
+    ]);
     const report = await pool.run(["report", "work", "--status", "429", "--retry-after", "2m"]);
     expect(report.code, report.stderr).toBe(0);
     expect(report.stdout).toBe('Recorded 429 for anthropic "work": exhausted 429 · 2m left.\n');
@@ -206,8 +247,12 @@ describe("health from the command line", () => {
 
     const reset = await pool.run(["reset", "anthropic", "--json"]);
     expect(reset.code).toBe(0);
-    const cleared = JSON.parse(reset.stdout) as { reset: { label: string; state: string; modelCooldowns: unknown[] }[] };
-    expect(cleared.reset.map((credential) => [credential.label, credential.state, credential.modelCooldowns.length])).toEqual([
+    const cleared = JSON.parse(reset.stdout) as {
+      reset: { label: string; state: string; modelCooldowns: unknown[] }[];
+    };
+    expect(
+      cleared.reset.map((credential) => [credential.label, credential.state, credential.modelCooldowns.length]),
+    ).toEqual([
       ["work", "ok", 0],
       ["spare", "ok", 0],
     ]);
@@ -223,7 +268,10 @@ describe("health from the command line", () => {
 
   it("reset of a target that belongs to another provider exits 3", async () => {
     const pool = await freshPool();
-    await pool.seed([{ provider: "anthropic", label: "work" }, { provider: "openrouter", label: "router" }]);
+    await pool.seed([
+      { provider: "anthropic", label: "work" },
+      { provider: "openrouter", label: "router" },
+    ]);
     const result = await pool.run(["reset", "anthropic", "router"]);
     expect(result.code).toBe(3);
     expect(result.stderr).toContain("is not a anthropic credential");

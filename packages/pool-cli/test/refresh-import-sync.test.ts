@@ -61,7 +61,14 @@ describe("import, sync and refresh commands", () => {
   async function writeClaude(tokens: IssuedTokens, expiresAt: number): Promise<void> {
     await writeFile(
       claudePath,
-      JSON.stringify({ claudeAiOauth: { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt, subscriptionType: "max" } }),
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: tokens.accessToken,
+          refreshToken: tokens.refreshToken,
+          expiresAt,
+          subscriptionType: "max",
+        },
+      }),
       { mode: 0o600 },
     );
   }
@@ -80,8 +87,16 @@ describe("import, sync and refresh commands", () => {
 
     const imported = await run(["import", "claude-code", "--json"]);
     expect(imported.code, imported.stderr).toBe(0);
-    const report = JSON.parse(imported.stdout) as { committed: boolean; path: string; changes: { action: string; label: string }[] };
-    expect(report).toMatchObject({ committed: true, path: claudePath, changes: [{ action: "added", label: "claude-code" }] });
+    const report = JSON.parse(imported.stdout) as {
+      committed: boolean;
+      path: string;
+      changes: { action: string; label: string }[];
+    };
+    expect(report).toMatchObject({
+      committed: true,
+      path: claudePath,
+      changes: [{ action: "added", label: "claude-code" }],
+    });
 
     const again = await run(["import", "claude-code"]);
     expect(again.code).toBe(0);
@@ -102,7 +117,11 @@ describe("import, sync and refresh commands", () => {
     expect(server.calls).toHaveLength(1);
     const issued = server.current(tokens.family);
     const file = JSON.parse(await readFile(claudePath, "utf8")) as { claudeAiOauth: Record<string, unknown> };
-    expect(file.claudeAiOauth).toMatchObject({ accessToken: issued.accessToken, refreshToken: issued.refreshToken, subscriptionType: "max" });
+    expect(file.claudeAiOauth).toMatchObject({
+      accessToken: issued.accessToken,
+      refreshToken: issued.refreshToken,
+      subscriptionType: "max",
+    });
 
     const notDue = await run(["refresh", "claude-code"]);
     expect(notDue.code).toBe(0);
@@ -153,13 +172,21 @@ describe("import, sync and refresh commands", () => {
     ]);
     await writeFile(
       join(dirname(pool.path), "config.json"),
-      JSON.stringify({ refresh: { providers: { "custom:idp": { tokenUrl: server.tokenUrl, clientId: "idp-client" } } } }),
+      JSON.stringify({
+        refresh: { providers: { "custom:idp": { tokenUrl: server.tokenUrl, clientId: "idp-client" } } },
+      }),
       { mode: 0o600 },
     );
     const refreshed = await run(["refresh", "idp", "--json"]);
     expect(refreshed.code, refreshed.stderr).toBe(0);
-    expect(JSON.parse(refreshed.stdout)).toMatchObject({ provider: "custom:idp", outcome: "refreshed", tokenGeneration: 1 });
-    expect(server.calls).toEqual([expect.objectContaining({ bodyStyle: "form", clientId: "idp-client", outcome: expect.any(String) as string })]);
+    expect(JSON.parse(refreshed.stdout)).toMatchObject({
+      provider: "custom:idp",
+      outcome: "refreshed",
+      tokenGeneration: 1,
+    });
+    expect(server.calls).toEqual([
+      expect.objectContaining({ bodyStyle: "form", clientId: "idp-client", outcome: expect.any(String) as string }),
+    ]);
     expect(refreshed.stderr).toBe("");
     expectNoTokenPrinted(tokens, server.current(tokens.family));
   });

@@ -2,7 +2,13 @@
 // that opens the document, and the commands that decide which key serves need a TOTP code.
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { beginTotpSetup, confirmTotpSetup, generateTotpCode, openPool, type BeginTotpSetupResult } from "@credpool/pool-core";
+import {
+  beginTotpSetup,
+  confirmTotpSetup,
+  generateTotpCode,
+  openPool,
+  type BeginTotpSetupResult,
+} from "@credpool/pool-core";
 import { describe, expect, it } from "vitest";
 import { useTestPools, type TestPool } from "./helpers/cli.js";
 
@@ -22,10 +28,13 @@ async function configureTotp(pool: TestPool): Promise<BeginTotpSetupResult> {
 /** A fresh code each call: the gate refuses a replayed step, so successive calls use the current, then the next. */
 function codes(setup: BeginTotpSetupResult): () => string {
   let step = 0;
-  return () => generateTotpCode({ secret: setup.secret, algorithm: setup.algorithm, timestamp: Date.now() + step++ * 30_000 });
+  return () =>
+    generateTotpCode({ secret: setup.secret, algorithm: setup.algorithm, timestamp: Date.now() + step++ * 30_000 });
 }
 
-async function poolDocument(pool: TestPool): Promise<{ settings?: unknown; providers: Record<string, { credentials: { label: string; priority: number }[] }> }> {
+async function poolDocument(
+  pool: TestPool,
+): Promise<{ settings?: unknown; providers: Record<string, { credentials: { label: string; priority: number }[] }> }> {
   return JSON.parse(await readFile(pool.path, "utf8")) as never;
 }
 
@@ -48,7 +57,10 @@ describe("secrets release never", () => {
     expect(leased.code, leased.stderr).toBe(0);
     await pool.run(["release", /CREDPOOL_LEASE_ID='?([\w-]+)/.exec(leased.stdout)?.[1] ?? ""]);
     expect((await pool.run(["secrets", "release", "never"])).code).toBe(0);
-    for (const args of [["lease", "anthropic"], ["lease", "anthropic", "--json"]]) {
+    for (const args of [
+      ["lease", "anthropic"],
+      ["lease", "anthropic", "--json"],
+    ]) {
       const refused = await pool.run(args);
       expect(refused.code).toBe(16);
       expect(refused.stdout).toBe("");
@@ -60,7 +72,14 @@ describe("secrets release never", () => {
     const pool = await freshPool();
     await pool.seed([{ provider: "anthropic", label: "work" }]);
     expect((await pool.run(["secrets", "release", "never"])).code).toBe(0);
-    const refused = await pool.run(["exec", "anthropic", "--", process.execPath, "-e", "console.log('ran:' + process.env.ANTHROPIC_API_KEY)"]);
+    const refused = await pool.run([
+      "exec",
+      "anthropic",
+      "--",
+      process.execPath,
+      "-e",
+      "console.log('ran:' + process.env.ANTHROPIC_API_KEY)",
+    ]);
     expect(refused.code).toBe(16);
     expect(refused.stdout).not.toContain("ran:");
     expect(refused.stderr).toContain("settings.secrets.release");

@@ -14,17 +14,25 @@ describe("the credpool bin shim", () => {
   it("prints one line naming the build command when the bundle is missing", async () => {
     dir = await createTempDir("credpool-shim-");
     const bin = await copyCli(dir.path, { withBundle: false });
-    const result = spawnSync(process.execPath, [bin, "init"], { encoding: "utf8", env: { ...process.env, CREDPOOL_HOME: dir.file("home") } });
+    const result = spawnSync(process.execPath, [bin, "init"], {
+      encoding: "utf8",
+      env: { ...process.env, CREDPOOL_HOME: dir.file("home") },
+    });
     expect(result.status).toBe(1);
     expect(result.stdout).toBe("");
-    expect(result.stderr).toMatch(/^credpool: the CLI is not built yet \(no .*bundle\/main\.js\)\. Run `pnpm run build` in .* first\.\n$/);
+    expect(result.stderr).toMatch(
+      /^credpool: the CLI is not built yet \(no .*bundle\/main\.js\)\. Run `pnpm run build` in .* first\.\n$/,
+    );
     expect(result.stderr).not.toContain("ERR_MODULE_NOT_FOUND");
   });
 
   it("runs the command once the bundle is there", async () => {
     dir = await createTempDir("credpool-shim-");
     const bin = await copyCli(dir.path);
-    const result = spawnSync(process.execPath, [bin, "init", "--json"], { encoding: "utf8", env: { ...process.env, CREDPOOL_HOME: dir.file("home") } });
+    const result = spawnSync(process.execPath, [bin, "init", "--json"], {
+      encoding: "utf8",
+      env: { ...process.env, CREDPOOL_HOME: dir.file("home") },
+    });
     expect(result.status, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ path: dir.file("home/pool.json"), created: true });
   });

@@ -68,13 +68,17 @@ describe("a pool.json that is a symlink", () => {
     const { outside, link } = await symlinkedPool();
     const doctor = await runCli(["doctor", "--json"], { pool: link });
     expect(doctor.code).toBe(1);
-    const findings = (JSON.parse(doctor.stdout) as DoctorJson).findings.filter((finding) => finding.message.includes("symbolic link"));
+    const findings = (JSON.parse(doctor.stdout) as DoctorJson).findings.filter((finding) =>
+      finding.message.includes("symbolic link"),
+    );
     expect(findings).toHaveLength(1);
     expect(findings[0]).toMatchObject({ check: "pool-file", severity: "error" });
     expect(findings[0]?.message).toContain(`${link} is a symbolic link to ${outside.path}`);
 
     const allowed = await runCli(["--allow-symlink", "doctor", "--json"], { pool: link });
-    const allowedFindings = (JSON.parse(allowed.stdout) as DoctorJson).findings.filter((finding) => finding.message.includes("symbolic link"));
+    const allowedFindings = (JSON.parse(allowed.stdout) as DoctorJson).findings.filter((finding) =>
+      finding.message.includes("symbolic link"),
+    );
     expect(allowedFindings.map((finding) => finding.severity)).toEqual(["warning"]);
   });
 });

@@ -6,7 +6,15 @@ import { copyFile, link, mkdir, readFile, rename, symlink, unlink, writeFile } f
 import { dirname, join } from "node:path";
 import { beginTotpSetup, confirmTotpSetup, generateTotpCode } from "@credpool/pool-core";
 import { describe, expect, it } from "vitest";
-import { cliArgs, fixtureSecret, recordOutput, runCli, useTestPools, type CliResult, type TestPool } from "./helpers/cli.js";
+import {
+  cliArgs,
+  fixtureSecret,
+  recordOutput,
+  runCli,
+  useTestPools,
+  type CliResult,
+  type TestPool,
+} from "./helpers/cli.js";
 
 const freshPool = useTestPools();
 
@@ -102,7 +110,10 @@ describe("the TOTP gate travels with the pool", () => {
     expect(throughHome.stdout).not.toContain(key);
 
     // The gate is the real directory's: a code works through the link, and the attempt is counted there.
-    const allowed = await runCli(["--allow-symlink", "reveal", "work", "--totp-code", codeFor(secret, 1)], { pool: softLink, revealsSecrets: true });
+    const allowed = await runCli(["--allow-symlink", "reveal", "work", "--totp-code", codeFor(secret, 1)], {
+      pool: softLink,
+      revealsSecrets: true,
+    });
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(allowed.stdout).toBe(`${key}\n`);
   });
@@ -163,14 +174,18 @@ describe("only config.json can loosen the gate", () => {
 
   it("a stricter variable is used, and a different secret file from the environment is ignored with a warning", async () => {
     const { pool, secret } = await gatedPool();
-    const stricter = await pool.run(["reveal", "work", "--totp-code", wrongCode(secret)], { env: { CREDPOOL_TOTP_LOCKOUT_ATTEMPTS: "1" } });
+    const stricter = await pool.run(["reveal", "work", "--totp-code", wrongCode(secret)], {
+      env: { CREDPOOL_TOTP_LOCKOUT_ATTEMPTS: "1" },
+    });
     expect(stricter.code).toBe(10);
 
     const other = await freshPool({ init: false });
     const agentSecret = join(other.dir.path, "mine.secret");
     const status = await pool.run(["totp", "status", "--json"], { env: { CREDPOOL_TOTP_SECRET_FILE: agentSecret } });
     expect(status.stderr).toContain("CREDPOOL_TOTP_SECRET_FILE is ignored");
-    expect((JSON.parse(status.stdout) as { secretSource: { path: string } }).secretSource.path).toBe(join(dirname(pool.path), "totp.secret"));
+    expect((JSON.parse(status.stdout) as { secretSource: { path: string } }).secretSource.path).toBe(
+      join(dirname(pool.path), "totp.secret"),
+    );
   });
 });
 
@@ -185,7 +200,9 @@ describe("totp reset --force", () => {
     const reveal = await pool.run(["reveal", "work"]);
     expect(reveal.code).toBe(9);
     expect(reveal.stdout).not.toContain(key);
-    expect(await auditLines(pool)).toContainEqual(expect.objectContaining({ type: "totp.reset.refused", reason: "no-terminal", forced: true }));
+    expect(await auditLines(pool)).toContainEqual(
+      expect.objectContaining({ type: "totp.reset.refused", reason: "no-terminal", forced: true }),
+    );
   });
 
   it("works for a person at a terminal who types the phrase, and is written to audit.log", async () => {
@@ -193,7 +210,9 @@ describe("totp reset --force", () => {
     const reset = await runCliOnTerminal(["totp", "reset", "--force"], pool.path, "reset totp\n");
     expect(reset.code, reset.stdout).toBe(0);
     expect(reset.stdout).toContain("TOTP is off");
-    expect(await auditLines(pool)).toContainEqual(expect.objectContaining({ type: "totp.reset", reason: "forced", forced: true }));
+    expect(await auditLines(pool)).toContainEqual(
+      expect.objectContaining({ type: "totp.reset", reason: "forced", forced: true }),
+    );
     const status = await pool.run(["totp", "status"]);
     expect(status.code).toBe(15);
   });
@@ -213,7 +232,9 @@ describe("totp reset --force", () => {
     const refused = await runCliOnTerminal(["totp", "reset", "--force"], pool.path, "reset totp\n");
     expect(refused.code).toBe(11);
     expect(refused.stdout).toContain("needs the secret command to succeed");
-    expect(await auditLines(pool)).toContainEqual(expect.objectContaining({ type: "totp.reset.refused", reason: "secret-command-failed" }));
+    expect(await auditLines(pool)).toContainEqual(
+      expect.objectContaining({ type: "totp.reset.refused", reason: "secret-command-failed" }),
+    );
 
     await rename(`${outside}.away`, outside);
     const reset = await runCliOnTerminal(["totp", "reset", "--force"], pool.path, "reset totp\n");
@@ -225,7 +246,9 @@ describe("totp reset --force", () => {
     const { pool, secret } = await gatedPool();
     const reset = await pool.run(["totp", "reset", "--totp-code", codeFor(secret, 1)]);
     expect(reset.code, reset.stderr).toBe(0);
-    expect(await auditLines(pool)).toContainEqual(expect.objectContaining({ type: "totp.reset", reason: "code", forced: false }));
+    expect(await auditLines(pool)).toContainEqual(
+      expect.objectContaining({ type: "totp.reset", reason: "code", forced: false }),
+    );
   });
 });
 

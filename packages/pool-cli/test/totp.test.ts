@@ -48,7 +48,8 @@ describe("credpool totp", () => {
     expect(bare.stderr).toContain("Usage: credpool totp <setup|status|reset>");
     const help = await pool.run(["totp", "--help"]);
     expect(help.code).toBe(0);
-    for (const word of ["setup", "status", "reset", "--confirm", "--force", "Examples:"]) expect(help.stdout).toContain(word);
+    for (const word of ["setup", "status", "reset", "--confirm", "--force", "Examples:"])
+      expect(help.stdout).toContain(word);
     const unknown = await pool.run(["totp", "frob"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/use setup, status or reset/);
@@ -105,7 +106,9 @@ describe("credpool totp", () => {
     const pool = await freshPool();
     const begun = await pool.run(["totp", "setup", "--json", "--label", "ops"]);
     const enrolment = JSON.parse(begun.stdout) as Enrolment;
-    expect(enrolment.uri).toBe(`otpauth://totp/credpool:ops?issuer=credpool&secret=${enrolment.secret}&algorithm=SHA1&digits=6&period=30`);
+    expect(enrolment.uri).toBe(
+      `otpauth://totp/credpool:ops?issuer=credpool&secret=${enrolment.secret}&algorithm=SHA1&digits=6&period=30`,
+    );
     await confirmTotpSetup({ home: dirname(pool.path), principal: "test-setup", code: codeFor(enrolment.secret, -1) });
     const again = await pool.run(["totp", "setup"]);
     expect(again.code).toBe(13);
@@ -173,14 +176,19 @@ describe("credpool totp", () => {
     const pool = await freshPool();
     const status = await pool.run(["totp", "status"], { env: { CREDPOOL_TOTP_LOCKOUT_MINUTES: "0" } });
     expect(status.code).toBe(2);
-    expect(status.stderr).toContain("totp.lockoutMinutes (from CREDPOOL_TOTP_LOCKOUT_MINUTES): must be at least 1 minutes");
+    expect(status.stderr).toContain(
+      "totp.lockoutMinutes (from CREDPOOL_TOTP_LOCKOUT_MINUTES): must be at least 1 minutes",
+    );
   });
 
   it("with a secret command: prints the install and sudoers lines, and a failing command is broken (exit 11)", async () => {
     const pool = await freshPool();
     const configPath = join(dirname(pool.path), "config.json");
     await mkdir(dirname(configPath), { recursive: true, mode: 0o700 });
-    await writeFile(configPath, JSON.stringify({ totp: { secretCommand: ["/usr/bin/sudo", "-n", "/usr/bin/cat", "/etc/credpool/totp.secret"] } }));
+    await writeFile(
+      configPath,
+      JSON.stringify({ totp: { secretCommand: ["/usr/bin/sudo", "-n", "/usr/bin/cat", "/etc/credpool/totp.secret"] } }),
+    );
     const setup = await pool.run(["totp", "setup", "--no-qr"]);
     expect(setup.code, setup.stderr).toBe(0);
     expect(setup.stdout).toMatch(/ALL=\(root\) NOPASSWD: \/usr\/bin\/cat \/etc\/credpool\/totp\.secret/);

@@ -5,7 +5,12 @@ import { dirname, join } from "node:path";
 import { createTokenStore } from "@credpool/pool-gateway";
 import { startFakeTokenServer, type FakeTokenServer } from "@credpool/pool-testkit";
 import { afterEach, describe, expect, it } from "vitest";
-import { findSecretLines, isRunning, startGatewayProcess, type GatewayProcess } from "../../../test/gateway/gateway-process.js";
+import {
+  findSecretLines,
+  isRunning,
+  startGatewayProcess,
+  type GatewayProcess,
+} from "../../../test/gateway/gateway-process.js";
 import { fixtureSecret, useTestPools, type CliResult, type TestPool } from "./helpers/cli.js";
 
 const freshPool = useTestPools();
@@ -33,7 +38,9 @@ describe("a refresh token echoed by the token endpoint", () => {
     );
     await writeFile(
       join(dirname(pool.path), "config.json"),
-      JSON.stringify({ refresh: { providers: { "custom:idp": { tokenUrl: endpoint.tokenUrl, clientId: "idp-client" } } } }),
+      JSON.stringify({
+        refresh: { providers: { "custom:idp": { tokenUrl: endpoint.tokenUrl, clientId: "idp-client" } } },
+      }),
       { mode: 0o600 },
     );
   }
@@ -68,7 +75,11 @@ describe("a refresh token echoed by the token endpoint", () => {
     gateway = await startGatewayProcess(pool.path);
     server.script({ type: "echo-refresh-token", status: 400, format: "text" });
     const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
-    const leased = await fetch(`${gateway.url}/v1/leases`, { method: "POST", headers, body: '{"provider":"custom:idp"}' });
+    const leased = await fetch(`${gateway.url}/v1/leases`, {
+      method: "POST",
+      headers,
+      body: '{"provider":"custom:idp"}',
+    });
     const answers = [await leased.text()];
     expect(leased.status).not.toBe(201);
     expect(server.calls.length).toBe(5);
@@ -80,9 +91,14 @@ describe("a refresh token echoed by the token endpoint", () => {
 
     const stored = await readFile(pool.path, "utf8");
     for (const refreshToken of refreshTokens) {
-      const seen = results.filter((result) => `${result.stdout}${result.stderr}`.includes(refreshToken)).map((result) => result.args.join(" "));
+      const seen = results
+        .filter((result) => `${result.stdout}${result.stderr}`.includes(refreshToken))
+        .map((result) => result.args.join(" "));
       expect(seen, refreshToken).toEqual([]);
-      expect(answers.filter((answer) => answer.includes(refreshToken)), refreshToken).toEqual([]);
+      expect(
+        answers.filter((answer) => answer.includes(refreshToken)),
+        refreshToken,
+      ).toEqual([]);
       expect(findSecretLines(gateway.child, [refreshToken]), refreshToken).toEqual([]);
       // Stored only where it belongs: secrets.refreshToken, once per credential.
       expect(stored.split(refreshToken).length - 1, refreshToken).toBe(1);
@@ -109,17 +125,35 @@ describe("control characters in stored text", () => {
     const { leaseId } = JSON.parse(leased.stdout) as { leaseId: string };
     const released = await pool.run(["release", leaseId, "--status", "429", "--message", HOSTILE]);
     expect(released.code, released.stderr).toBe(0);
-    const reported = await pool.run(["report", "work", "--status", "429", "--model", `opus${CLEAR}`, "--message", HOSTILE]);
+    const reported = await pool.run([
+      "report",
+      "work",
+      "--status",
+      "429",
+      "--model",
+      `opus${CLEAR}`,
+      "--message",
+      HOSTILE,
+    ]);
     expect(reported.code, reported.stderr).toBe(0);
 
     const doc = JSON.parse(await readFile(pool.path, "utf8")) as {
-      providers: { anthropic: { credentials: { status: { message?: string }; modelCooldowns?: { model?: string; message?: string }[] }[] } };
+      providers: {
+        anthropic: {
+          credentials: { status: { message?: string }; modelCooldowns?: { model?: string; message?: string }[] }[];
+        };
+      };
     };
     const [credential] = doc.providers.anthropic.credentials;
     expect(credential?.status.message).toBe("rate limited try later");
     expect(credential?.modelCooldowns?.map((cooldown) => cooldown.model)).toEqual(["opus"]);
 
-    for (const args of [["show", "work"], ["show", "work", "--json"], ["list", "--wide"], ["list", "--json"]]) {
+    for (const args of [
+      ["show", "work"],
+      ["show", "work", "--json"],
+      ["list", "--wide"],
+      ["list", "--json"],
+    ]) {
       const shown = await pool.run(args);
       expect(shown.code, shown.stderr).toBe(0);
       expect(CONTROL.test(shown.stdout), args.join(" ")).toBe(false);
@@ -146,6 +180,8 @@ describe("control characters in stored text", () => {
     expect(CONTROL.test(listed.stdout)).toBe(false);
     const json = await pool.run(["show", "work", "--json"]);
     expect(CONTROL.test(json.stdout)).toBe(false);
-    expect((JSON.parse(json.stdout) as { credential: { statusMessage: string } }).credential.statusMessage).toBe(HOSTILE);
+    expect((JSON.parse(json.stdout) as { credential: { statusMessage: string } }).credential.statusMessage).toBe(
+      HOSTILE,
+    );
   });
 });

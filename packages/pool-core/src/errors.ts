@@ -63,18 +63,14 @@ export function isPoolError(error: unknown, code?: PoolErrorCode): error is Pool
 }
 
 /** Wraps a zod failure so the message names `where` and every failing field path. */
-export function fromZodError(
-  code: PoolErrorCode,
-  where: string,
-  error: z.ZodError,
-): PoolError {
+export function fromZodError(code: PoolErrorCode, where: string, error: z.ZodError): PoolError {
   return new PoolError(code, `${where}:\n${z.prettifyError(error)}`, { cause: error });
 }
 
 /** The errno code of a Node system error, if there is one. */
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "code" in error) {
-    const code = (error).code;
+    const code = error.code;
     return typeof code === "string" ? code : undefined;
   }
   return undefined;

@@ -4,7 +4,10 @@ import { z } from "zod";
 import { PoolError, fromZodError } from "./errors.js";
 
 /** An option that is a callback (a hook, a clock, a refresher): checked to be a function, passed through as is. */
-export const functionOption = z.custom<(...args: never[]) => unknown>((value) => typeof value === "function", "must be a function");
+export const functionOption = z.custom<(...args: never[]) => unknown>(
+  (value) => typeof value === "function",
+  "must be a function",
+);
 
 /** The zod definition fields the key walk reads; zod 4 keeps them on `_zod.def`. */
 interface SchemaDef {
@@ -25,7 +28,8 @@ function unwrap(schema: z.ZodType): z.ZodType {
   let current = schema;
   for (let depth = 0; depth < 20; depth++) {
     const def = defOf(current);
-    const next = def.innerType ?? (def.type === "pipe" ? def.in : undefined) ?? (def.type === "lazy" ? def.getter?.() : undefined);
+    const next =
+      def.innerType ?? (def.type === "pipe" ? def.in : undefined) ?? (def.type === "lazy" ? def.getter?.() : undefined);
     if (next === undefined) return current;
     current = next;
   }
@@ -59,7 +63,8 @@ export function findUnknownKeys(schema: z.ZodType, value: unknown, prefix = ""):
       else unknown.push(...findUnknownKeys(childSchema, child, join(prefix, key)));
     }
   } else if (def.type === "record" && def.valueType) {
-    for (const [key, child] of Object.entries(value)) unknown.push(...findUnknownKeys(def.valueType, child, join(prefix, key)));
+    for (const [key, child] of Object.entries(value))
+      unknown.push(...findUnknownKeys(def.valueType, child, join(prefix, key)));
   }
   return unknown;
 }
@@ -76,19 +81,25 @@ export function listKnownKeys(schema: z.ZodType, value?: unknown, prefix = ""): 
     return Object.entries(given).flatMap(([key, child]) => listKnownKeys(valueType, child, join(prefix, key)));
   }
   if (def.type !== "object" || !def.shape) return [];
-  return Object.entries(def.shape).flatMap(([key, child]) => [join(prefix, key), ...listKnownKeys(child, given[key], join(prefix, key))]);
+  return Object.entries(def.shape).flatMap(([key, child]) => [
+    join(prefix, key),
+    ...listKnownKeys(child, given[key], join(prefix, key)),
+  ]);
 }
 
 /** Edit distance where swapping two neighbours counts as one edit (the commonest typo). */
 function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   const at = (i: number, j: number): number => rows[i]?.[j] ?? Infinity;
   for (let i = 1; i <= a.length; i++) {
     const row = rows[i] ?? [];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
       row[j] = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(at(i, j), at(i - 2, j - 2) + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        row[j] = Math.min(at(i, j), at(i - 2, j - 2) + 1);
     }
   }
   return at(a.length, b.length);
@@ -132,9 +143,13 @@ export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, wha
   const unknown = findUnknownKeys(schema, value);
   if (unknown.length > 0) {
     const candidates = listKnownKeys(schema, value);
-    throw new PoolError("E_INVALID_OPTIONS", `Invalid ${what}: ${unknown.map((path) => describeUnknownKey(path, candidates)).join("; ")}`, {
-      details: { unknownOptions: unknown },
-    });
+    throw new PoolError(
+      "E_INVALID_OPTIONS",
+      `Invalid ${what}: ${unknown.map((path) => describeUnknownKey(path, candidates)).join("; ")}`,
+      {
+        details: { unknownOptions: unknown },
+      },
+    );
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw fromZodError("E_INVALID_OPTIONS", `Invalid ${what}`, parsed.error);

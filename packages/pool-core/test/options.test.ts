@@ -63,10 +63,18 @@ describe("factory options", () => {
       await failureOf(() => openPool({ file: { path: dir.file("pool.json"), lockTimeout: 5 } } as never)),
       "unknown option `file.lockTimeout`; did you mean `file.lockTimeoutMs`?",
     );
-    expectInvalidOptions(await failureOf(() => createFileBackend({ pth: dir.file("pool.json") } as never)), "unknown option `pth`; did you mean `path`?");
-    expectInvalidOptions(await failureOf(() => createRefresher({ timeoutMS: 5000 } as never)), "unknown option `timeoutMS`; did you mean `timeoutMs`?");
     expectInvalidOptions(
-      await failureOf(() => createRefresher({ providers: { "custom:idp": { tokenURL: "https://idp.example/token" } } } as never)),
+      await failureOf(() => createFileBackend({ pth: dir.file("pool.json") } as never)),
+      "unknown option `pth`; did you mean `path`?",
+    );
+    expectInvalidOptions(
+      await failureOf(() => createRefresher({ timeoutMS: 5000 } as never)),
+      "unknown option `timeoutMS`; did you mean `timeoutMs`?",
+    );
+    expectInvalidOptions(
+      await failureOf(() =>
+        createRefresher({ providers: { "custom:idp": { tokenURL: "https://idp.example/token" } } } as never),
+      ),
       "unknown option `providers.custom:idp.tokenURL`; did you mean `providers.custom:idp.tokenUrl`?",
     );
     expectInvalidOptions(
@@ -74,16 +82,23 @@ describe("factory options", () => {
       "unknown option `config.lockoutAtempts`; did you mean `config.lockoutAttempts`?",
     );
     // The old name of `providers` is not an option: nothing near it, so no guess.
-    expectInvalidOptions(await failureOf(() => createRefresher({ adapters: {} } as never)), /unknown option `adapters`$/);
+    expectInvalidOptions(
+      await failureOf(() => createRefresher({ adapters: {} } as never)),
+      /unknown option `adapters`$/,
+    );
     expect(existsSync(dir.file("pool.json"))).toBe(false);
   });
 
   it("wraps an invalid value as E_INVALID_OPTIONS naming the field, with the ZodError as cause, never raw", async () => {
-    const health = await failureOf(() => openPool({ file: { path: dir.file("pool.json") }, health: { billingMs: -1 } }));
+    const health = await failureOf(() =>
+      openPool({ file: { path: dir.file("pool.json") }, health: { billingMs: -1 } }),
+    );
     expectInvalidOptions(health, /health\.billingMs/);
     expect((health as PoolError).cause).toBeInstanceOf(ZodError);
 
-    const totp = await failureOf(() => beginTotpSetup({ home: dir.path, label: "alice", config: { lockoutAttempts: 0 } }));
+    const totp = await failureOf(() =>
+      beginTotpSetup({ home: dir.path, label: "alice", config: { lockoutAttempts: 0 } }),
+    );
     expectInvalidOptions(totp, /config\.lockoutAttempts/);
     expect((totp as PoolError).cause).toBeInstanceOf(ZodError);
     expect(existsSync(dir.file("totp.secret.pending"))).toBe(false);
@@ -91,7 +106,10 @@ describe("factory options", () => {
 
   it("parseOptions returns the parsed value, defaults applied", () => {
     const schema = z.object({ retries: z.number().int().default(3), nested: z.object({ on: z.boolean() }).optional() });
-    expect(parseOptions(schema, { nested: { on: true } }, "test options")).toEqual({ retries: 3, nested: { on: true } });
+    expect(parseOptions(schema, { nested: { on: true } }, "test options")).toEqual({
+      retries: 3,
+      nested: { on: true },
+    });
     expectInvalidOptions(
       (() => {
         try {

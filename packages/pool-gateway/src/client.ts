@@ -58,7 +58,8 @@ function headersOf(value: unknown): Record<string, string> | undefined {
     (headers as Headers).forEach((headerValue, key) => keep(key, headerValue));
   } else {
     // A plain record, as SDK errors and hand-made Response-likes carry (`{ "retry-after": "30" }`).
-    for (const [key, headerValue] of Object.entries(headers)) keep(key, Array.isArray(headerValue) ? headerValue[0] : headerValue);
+    for (const [key, headerValue] of Object.entries(headers))
+      keep(key, Array.isArray(headerValue) ? headerValue[0] : headerValue);
   }
   return out;
 }
@@ -90,7 +91,9 @@ export function createGatewayClient(options: GatewayClientOptions = {}): Gateway
       throw new PoolError(
         (error?.code ?? "E_POOL_IO") as PoolErrorCode,
         error?.message ?? `Gateway answered HTTP ${response.status}.`,
-        error?.retryAfterMs === undefined ? { details: { status: response.status } } : { retryAfterMs: error.retryAfterMs, details: { status: response.status } },
+        error?.retryAfterMs === undefined
+          ? { details: { status: response.status } }
+          : { retryAfterMs: error.retryAfterMs, details: { status: response.status } },
       );
     }
     return parsed as T;
@@ -118,7 +121,12 @@ export function createGatewayClient(options: GatewayClientOptions = {}): Gateway
         const status = statusOf(result);
         if (status !== undefined && status >= 400) {
           const headers = headersOf(result);
-          outcome = { outcome: "error", status, ...(headers ? { headers } : {}), ...(leaseOptions.model ? { model: leaseOptions.model } : {}) };
+          outcome = {
+            outcome: "error",
+            status,
+            ...(headers ? { headers } : {}),
+            ...(leaseOptions.model ? { model: leaseOptions.model } : {}),
+          };
         }
         return result;
       } catch (error) {

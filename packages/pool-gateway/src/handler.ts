@@ -21,8 +21,17 @@ import type { ClientToken } from "./tokens.js";
 import type { GatewayRequest, GatewayResponse, Middleware, RequestContext, RouteDefinition } from "./types.js";
 
 export const gatewayOptionsSchema = z.strictObject({
-  maxBodyBytes: z.number().int().positive().max(16 * 1024 * 1024).default(64 * 1024),
-  idempotencyTtlMs: z.number().int().positive().default(10 * 60_000),
+  maxBodyBytes: z
+    .number()
+    .int()
+    .positive()
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
+  idempotencyTtlMs: z
+    .number()
+    .int()
+    .positive()
+    .default(10 * 60_000),
   idempotencyMaxEntries: z.number().int().positive().default(10_000),
   // Per client token. A worker doing lease + release for 32 parallel conversations stays far below it; a runaway
   // loop does not.
@@ -35,7 +44,11 @@ export const gatewayOptionsSchema = z.strictObject({
   // Failed authentications presenting one token id (`cpg_<id>_...`): a client stuck on a revoked or mistyped token.
   authPrefixFailureRatePerSecond: z.number().positive().default(0.2),
   authPrefixFailureBurst: z.number().int().positive().default(5),
-  authThrottleEventIntervalMs: z.number().int().positive().default(5 * 60_000),
+  authThrottleEventIntervalMs: z
+    .number()
+    .int()
+    .positive()
+    .default(5 * 60_000),
   metricsPublic: z.boolean().default(false),
   /** Serve no leases until an admin has authenticated with TOTP since start-up. */
   requireTotpToServe: z.boolean().default(false),
@@ -116,11 +129,14 @@ function compose(middlewares: Middleware[], final: (context: RequestContext) => 
 }
 
 export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptions): GatewayHandler {
-  const { verifyToken, gate, logger: givenLogger, metrics: givenMetrics, now, ...options } = parseOptions(
-    handlerOptionsSchema,
-    rawOptions,
-    "gateway options",
-  );
+  const {
+    verifyToken,
+    gate,
+    logger: givenLogger,
+    metrics: givenMetrics,
+    now,
+    ...options
+  } = parseOptions(handlerOptionsSchema, rawOptions, "gateway options");
   const logger = givenLogger ?? createGatewayLogger();
   const metrics = givenMetrics ?? createGatewayMetrics();
   metrics.attachPool(pool);
@@ -135,7 +151,11 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
     state: { adminAuthenticated: false },
   };
   // Lease routes first: they are nearly all the traffic, and no two patterns overlap, so order changes no answer.
-  const routes = compile([...createLeaseRoutes(services), ...createStatusRoutes(services), ...createAdminRoutes(services)]);
+  const routes = compile([
+    ...createLeaseRoutes(services),
+    ...createStatusRoutes(services),
+    ...createAdminRoutes(services),
+  ]);
 
   // The pipeline, in order: request id, body limit, authentication, idempotency, access control (scopes), rate
   // limit, validation, handler. Idempotency comes after authentication, so a replay needs a token valid now.
@@ -211,7 +231,10 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
         response = responseForError(error);
         response.headers["x-request-id"] = context.requestId;
         if (response.status >= 500 && response.status !== 503) {
-          logger.error({ event: "request.failed", requestId: context.requestId, route: routeName, err: error }, "request failed");
+          logger.error(
+            { event: "request.failed", requestId: context.requestId, route: routeName, err: error },
+            "request failed",
+          );
         }
       }
       return response;

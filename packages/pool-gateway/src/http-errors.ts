@@ -47,7 +47,11 @@ export function httpStatusFor(code: PoolErrorCode | GatewayErrorCode): number {
 export function jsonResponse(status: number, value: unknown, headers?: Record<string, string>): GatewayResponse {
   const body = JSON.stringify(value);
   // Every response gets its own headers object: later steps add to it (request id, content length).
-  return { status, headers: headers ? { "content-type": "application/json", ...headers } : { "content-type": "application/json" }, body };
+  return {
+    status,
+    headers: headers ? { "content-type": "application/json", ...headers } : { "content-type": "application/json" },
+    body,
+  };
 }
 
 export function errorResponse(

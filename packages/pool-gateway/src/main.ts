@@ -90,7 +90,8 @@ async function runGateway(argv: string[]): Promise<void> {
   const home = dirname(poolPath);
   // Settings are validated before serving, so a bad knob stops start-up with a message naming it.
   const { config, warnings } = await loadCredpoolConfig({ home });
-  for (const warning of warnings) logger.warn({ event: "config.warning", key: warning.key, file: warning.file }, warning.message);
+  for (const warning of warnings)
+    logger.warn({ event: "config.warning", key: warning.key, file: warning.file }, warning.message);
   const onEvent = (event: PoolEvent): void => {
     if (event.event.startsWith("refresh.") && event.event !== "refresh.started") {
       metrics.refreshes.inc({ result: event.event.slice("refresh.".length) });
@@ -100,7 +101,12 @@ async function runGateway(argv: string[]): Promise<void> {
   // Leases of OAuth credentials that are due refresh first, single-flight across every process on this pool.
   const refresher = createLinkedRefresher({ ...config.refresh, onEvent });
   const pool = await openPool({
-    file: { path: poolPath, createIfMissing: true, allowSymlink: values["allow-symlink"] === true, hooks: { onWrite: (info) => metrics.observeWrite(info) } },
+    file: {
+      path: poolPath,
+      createIfMissing: true,
+      allowSymlink: values["allow-symlink"] === true,
+      hooks: { onWrite: (info) => metrics.observeWrite(info) },
+    },
     refresher: refresher.ensureFresh,
     onEvent,
   });
@@ -110,7 +116,8 @@ async function runGateway(argv: string[]): Promise<void> {
   const sources = watchLinkedSources(pool.backend, {
     onEvent: (event) => logger.warn(event, event.event),
     onSync: (result) => {
-      for (const error of result.errors) logger.warn({ event: "sources.unreadable", error: error.message }, "sources.unreadable");
+      for (const error of result.errors)
+        logger.warn({ event: "sources.unreadable", error: error.message }, "sources.unreadable");
       if (!result.committed) {
         logger.debug({ event: "sources.unchanged", rev: result.rev }, "sources.unchanged");
         return;
@@ -120,7 +127,8 @@ async function runGateway(argv: string[]): Promise<void> {
         .map((change) => ({ credentialId: change.credentialId, reason: change.reason }));
       logger.info({ event: "sources.synced", rev: result.rev, changes }, "sources.synced");
     },
-    onError: (error) => logger.warn({ event: "sources.sync_failed", error: (error as Error).message }, "sources.sync_failed"),
+    onError: (error) =>
+      logger.warn({ event: "sources.sync_failed", error: (error as Error).message }, "sources.sync_failed"),
   });
   await sources.ready.catch(() => undefined);
   const tokens = createTokenStore({ dir: home });
@@ -134,8 +142,13 @@ async function runGateway(argv: string[]): Promise<void> {
     loadCredpoolConfig({ home: gateHome, env: {} }),
     gateHome === home ? { config } : loadCredpoolConfig({ home: gateHome }),
   ]);
-  const { config: totpConfig, ignored } = tightenTotpConfig(totpFromFile.config.totp, totpWithEnv.config.totp, process.env);
-  for (const override of ignored) logger.warn({ event: "config.ignored", env: override.env, field: override.field }, override.message);
+  const { config: totpConfig, ignored } = tightenTotpConfig(
+    totpFromFile.config.totp,
+    totpWithEnv.config.totp,
+    process.env,
+  );
+  for (const override of ignored)
+    logger.warn({ event: "config.ignored", env: override.env, field: override.field }, override.message);
   // TOTP audit events go to the gateway's log and to audit.log in the gate's directory, which every credpool process shares.
   const auditFile = createAuditFileSink(join(gateHome, AUDIT_LOG_FILE_NAME), (error) =>
     logger.warn({ event: "audit.write_failed", error: (error as Error).message }, "audit.write_failed"),
@@ -223,6 +236,8 @@ async function runGateway(argv: string[]): Promise<void> {
 }
 
 runGateway(process.argv.slice(2)).catch((error: unknown) => {
-  process.stderr.write(`credpool gateway: ${isPoolError(error) || error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `credpool gateway: ${isPoolError(error) || error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(isPoolError(error) && (error.code === "E_USAGE" || error.code === "E_INVALID_OPTIONS") ? 2 : 1);
 });

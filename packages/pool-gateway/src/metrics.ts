@@ -108,7 +108,9 @@ export function createGatewayMetrics(): GatewayMetrics {
       readInFlight = read;
     },
     providerLabel(provider) {
-      const known = Object.hasOwn(KNOWN_PROVIDERS, provider) || (attached !== undefined && Object.hasOwn(attached.doc.providers, provider));
+      const known =
+        Object.hasOwn(KNOWN_PROVIDERS, provider) ||
+        (attached !== undefined && Object.hasOwn(attached.doc.providers, provider));
       return known ? provider.replace(CONTROL_CHARACTERS, "") : OTHER_PROVIDER_LABEL;
     },
   };

@@ -29,7 +29,10 @@ const gatewayServerOptionsSchema = z.object({
   maxConnections: z.number().int().positive().optional(),
   /** Provider routes served at the node:http level, before the handler (which buffers bodies). */
   proxy: z
-    .custom<Pick<GatewayProxy, "matches" | "handle">>((value) => typeof value === "object" && value !== null, "must be a gateway proxy")
+    .custom<Pick<GatewayProxy, "matches" | "handle">>(
+      (value) => typeof value === "object" && value !== null,
+      "must be a gateway proxy",
+    )
     .optional(),
 });
 
@@ -69,7 +72,13 @@ function readBody(request: IncomingMessage, limit: number): Promise<string | nul
       if (tooLarge) return resolve(null);
       // Lease bodies arrive in one chunk: no concat for them.
       const [first] = chunks;
-      resolve(first === undefined ? "" : chunks.length === 1 ? first.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
+      resolve(
+        first === undefined
+          ? ""
+          : chunks.length === 1
+            ? first.toString("utf8")
+            : Buffer.concat(chunks).toString("utf8"),
+      );
     });
     request.on("error", reject);
   });
@@ -96,7 +105,12 @@ function failInternally(response: ServerResponse): void {
     response.end();
     return;
   }
-  send(response, 500, { "content-type": "application/json" }, '{"error":{"code":"E_INTERNAL","message":"Internal error."}}');
+  send(
+    response,
+    500,
+    { "content-type": "application/json" },
+    '{"error":{"code":"E_INTERNAL","message":"Internal error."}}',
+  );
 }
 
 /**
@@ -127,7 +141,9 @@ function describeListenError(error: NodeJS.ErrnoException, where: string): Error
           : `${where} is already in use (another gateway?). Stop it, or pick another port with --port.`,
       );
     case "EACCES":
-      return new Error(`No permission to listen on ${where}. Ports below 1024 need privileges; pick another with --port.`);
+      return new Error(
+        `No permission to listen on ${where}. Ports below 1024 need privileges; pick another with --port.`,
+      );
     case "EADDRNOTAVAIL":
       return new Error(`${where} is not an address of this machine; check --host.`);
     default:
@@ -137,7 +153,11 @@ function describeListenError(error: NodeJS.ErrnoException, where: string): Error
 
 /** A raw HTTP answer for a connection refused before any request was read; it closes the connection. */
 function rawReply(reply: GatewayResponse): string {
-  const head = Object.entries({ ...reply.headers, "content-length": String(Buffer.byteLength(reply.body)), connection: "close" })
+  const head = Object.entries({
+    ...reply.headers,
+    "content-length": String(Buffer.byteLength(reply.body)),
+    connection: "close",
+  })
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join("");
   return `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\n${head}\r\n${reply.body}`;
@@ -153,7 +173,11 @@ function createConnectionCap(cap: number) {
   // Insertion order is age: the first idle entry is the oldest idle connection.
   const open = new Map<Socket, { inFlight: number }>();
   const refusal = rawReply(
-    errorResponse("E_TOO_MANY_CONNECTIONS", `The gateway is at its limit of ${cap} connections, all busy; retry shortly.`, 1000),
+    errorResponse(
+      "E_TOO_MANY_CONNECTIONS",
+      `The gateway is at its limit of ${cap} connections, all busy; retry shortly.`,
+      1000,
+    ),
   );
   return {
     admit(socket: Socket): void {
@@ -227,7 +251,7 @@ export async function startGatewayServer(rawOptions: GatewayServerOptions): Prom
   };
 
   const server: Server = options.tls
-    ? (createTlsServer({ cert: options.tls.cert, key: options.tls.key }, listener))
+    ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, listener)
     : createServer(listener);
   server.keepAliveTimeout = 65_000;
   // With TLS the cap counts connections past their handshake; Node's own limit bounds those still shaking hands.
@@ -244,7 +268,9 @@ export async function startGatewayServer(rawOptions: GatewayServerOptions): Prom
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (error: NodeJS.ErrnoException) => reject(describeListenError(error, options.socketPath ?? `${host}:${port}`)));
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      reject(describeListenError(error, options.socketPath ?? `${host}:${port}`)),
+    );
     const done = (): void => {
       server.off("error", reject);
       resolve();

@@ -81,7 +81,10 @@ function indexOf(records: readonly TokenRecord[]): Map<string, IndexedToken> {
     index = new Map(
       records.map((record) => [
         record.id,
-        { client: Object.freeze({ id: record.id, name: record.name, scope: record.scope }), hash: Buffer.from(record.hash, "hex") },
+        {
+          client: Object.freeze({ id: record.id, name: record.name, scope: record.scope }),
+          hash: Buffer.from(record.hash, "hex"),
+        },
       ]),
     );
     indexes.set(records, index);
@@ -96,7 +99,8 @@ export function verifyAgainst(records: readonly TokenRecord[], presented: string
   if (entry?.verified) {
     const bytes = Buffer.from(presented);
     // Same length is public (the format fixes it); a different one falls through to the hash.
-    if (bytes.length === entry.verified.length) return timingSafeEqual(bytes, entry.verified) ? entry.client : undefined;
+    if (bytes.length === entry.verified.length)
+      return timingSafeEqual(bytes, entry.verified) ? entry.client : undefined;
   }
   const equal = timingSafeEqual(hashToken(presented), entry?.hash ?? NO_SUCH_TOKEN_HASH);
   if (!entry || !equal) return undefined;
@@ -123,7 +127,10 @@ export function createTokenStore(options: { dir: string }): TokenStore {
       const token = `cpg_${id}_${randomBytes(24).toString("base64url")}`;
       await backend.update((doc) => {
         if (doc.tokens.some((record) => record.name === name)) {
-          throw new PoolError("E_CONFLICT", `A gateway token named "${name}" exists; revoke it or pick another --name.`);
+          throw new PoolError(
+            "E_CONFLICT",
+            `A gateway token named "${name}" exists; revoke it or pick another --name.`,
+          );
         }
         doc.tokens.push({ id, name, scope, hash: hashToken(token).toString("hex"), createdAt: Date.now() });
       });
@@ -137,7 +144,8 @@ export function createTokenStore(options: { dir: string }): TokenStore {
       let removed: ClientToken | undefined;
       await backend.update((doc) => {
         const record = doc.tokens.find((candidate) => candidate.id === idOrName || candidate.name === idOrName);
-        if (!record) throw new PoolError("E_NOT_FOUND", `No gateway token "${idOrName}". Run \`credpool gateway token list\`.`);
+        if (!record)
+          throw new PoolError("E_NOT_FOUND", `No gateway token "${idOrName}". Run \`credpool gateway token list\`.`);
         removed = { id: record.id, name: record.name, scope: record.scope };
         doc.tokens = doc.tokens.filter((candidate) => candidate !== record);
       });

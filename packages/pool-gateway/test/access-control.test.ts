@@ -34,13 +34,20 @@ describe("failed authentications never lock out a valid token", () => {
       const statuses = new Set<number>();
       for (let i = 0; i < failures; i++) {
         const token = [FORGED, null, `${fixture.leaseToken}x`][i % 3] ?? null;
-        statuses.add((await fixture.call("POST", "/v1/leases", { ...lease, token, remoteAddress: "127.0.0.1" })).status);
+        statuses.add(
+          (await fixture.call("POST", "/v1/leases", { ...lease, token, remoteAddress: "127.0.0.1" })).status,
+        );
       }
       const granted = await fixture.call("POST", "/v1/leases", { ...lease, remoteAddress: "127.0.0.1" });
       expect(granted.status, granted.text).toBe(201);
       expect(granted.json.token).toBe(FIXTURE.anthropicKey);
-      expect((await fixture.call("GET", "/v1/pool", { token: fixture.adminToken, remoteAddress: "127.0.0.1" })).status).toBe(200);
-      expect([...statuses].every((status) => status === 401 || status === 429), [...statuses].join()).toBe(true);
+      expect(
+        (await fixture.call("GET", "/v1/pool", { token: fixture.adminToken, remoteAddress: "127.0.0.1" })).status,
+      ).toBe(200);
+      expect(
+        [...statuses].every((status) => status === 401 || status === 429),
+        [...statuses].join(),
+      ).toBe(true);
     });
   }
 
@@ -64,7 +71,8 @@ describe("failed authentications never lock out a valid token", () => {
     const fixture = await open();
     const id = /^cpg_([a-z0-9]+)_/.exec(fixture.leaseToken)?.[1] ?? "";
     const wrongSecret = `cpg_${id}_${"Q".repeat(32)}`;
-    for (let i = 0; i < 5; i++) expect((await fixture.call("GET", "/v1/pool", { token: wrongSecret })).status).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect((await fixture.call("GET", "/v1/pool", { token: wrongSecret })).status).toBe(401);
     const throttled = await fixture.call("GET", "/v1/pool", { token: wrongSecret });
     expect(throttled.status).toBe(429);
     expect(Number(throttled.headers["retry-after"])).toBe(5);
@@ -105,7 +113,10 @@ describe("failed authentications over real sockets", () => {
     try {
       const port = Number(new URL(gateway.url).port);
       const from = (token: string) =>
-        sendHttp({ host: "127.0.0.1", port }, { method: "GET", path: "/v1/pool", headers: { authorization: `Bearer ${token}` } });
+        sendHttp(
+          { host: "127.0.0.1", port },
+          { method: "GET", path: "/v1/pool", headers: { authorization: `Bearer ${token}` } },
+        );
       const refused = new Set<number>();
       for (let i = 0; i < 100; i++) refused.add((await from(FORGED)).status);
       expect(refused).toEqual(new Set([401, 429]));
@@ -141,7 +152,9 @@ describe("token changes while the gateway runs", () => {
     const minted = await fixture.tokens.create("late-worker", "lease");
     rememberSecret(minted.token);
     // The token file is followed by a watcher; the revocation lands within a moment.
-    await expect.poll(async () => (await fixture.call("POST", "/v1/leases", lease)).status, { timeout: 5000 }).toBe(401);
+    await expect
+      .poll(async () => (await fixture.call("POST", "/v1/leases", lease)).status, { timeout: 5000 })
+      .toBe(401);
     expect((await fixture.call("POST", "/v1/leases", { ...lease, token: minted.token })).status).toBe(201);
     // The revoked token's failures above do not touch another token.
     expect((await fixture.call("POST", "/v1/leases", { ...lease, token: fixture.otherLeaseToken })).status).toBe(201);

@@ -3,7 +3,14 @@
 import { PoolError, type TotpGate } from "@credpool/pool-core";
 import { createAdminGate } from "../src/admin-gate.js";
 import { describe, expect, it } from "vitest";
-import { FIXTURE, allLogLines, checkLogsAndResponsesAfterAll, expectJsonError, rememberSecret, useGatewayFixture } from "./helpers.js";
+import {
+  FIXTURE,
+  allLogLines,
+  checkLogsAndResponsesAfterAll,
+  expectJsonError,
+  rememberSecret,
+  useGatewayFixture,
+} from "./helpers.js";
 
 checkLogsAndResponsesAfterAll();
 
@@ -17,7 +24,9 @@ function createStubTotpGate(): TotpGate {
       live.add(principal);
       return Promise.resolve({ principal, step: 1, session: { principal, expiresAt: Date.now() + 60_000 } });
     },
-    sessions: { touch: (principal: string) => (live.has(principal) ? { principal, expiresAt: Date.now() + 60_000 } : undefined) },
+    sessions: {
+      touch: (principal: string) => (live.has(principal) ? { principal, expiresAt: Date.now() + 60_000 } : undefined),
+    },
   };
   return stub as unknown as TotpGate;
 }
@@ -36,7 +45,9 @@ describe("admin TOTP sessions", () => {
     const fixture = await open();
     const second = await fixture.tokens.create("second-operator", "admin");
     rememberSecret(second.token);
-    await expect.poll(async () => (await fixture.call("GET", "/v1/pool", { token: second.token })).status, { timeout: 5000 }).toBe(200);
+    await expect
+      .poll(async () => (await fixture.call("GET", "/v1/pool", { token: second.token })).status, { timeout: 5000 })
+      .toBe(200);
 
     const opened = await fixture.call<{ sessionToken: string }>("POST", "/v1/admin/session", {
       token: fixture.adminToken,
@@ -46,12 +57,18 @@ describe("admin TOTP sessions", () => {
     rememberSecret(opened.json.sessionToken);
     const session = { "x-credpool-session": opened.json.sessionToken };
 
-    const borrowed = await fixture.call("POST", "/v1/admin/providers/anthropic/reset", { token: second.token, headers: session });
+    const borrowed = await fixture.call("POST", "/v1/admin/providers/anthropic/reset", {
+      token: second.token,
+      headers: session,
+    });
     expect(borrowed.status).toBe(401);
     expectJsonError(borrowed, "E_TOTP_REQUIRED");
 
     // Refused to the other token, the session still works for its owner, and the audit line names the owner.
-    const own = await fixture.call("POST", "/v1/admin/providers/anthropic/reset", { token: fixture.adminToken, headers: session });
+    const own = await fixture.call("POST", "/v1/admin/providers/anthropic/reset", {
+      token: fixture.adminToken,
+      headers: session,
+    });
     expect(own.status).toBe(200);
     const resets = allLogLines()
       .map((line) => JSON.parse(line) as AdminLine)

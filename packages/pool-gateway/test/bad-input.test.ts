@@ -50,9 +50,9 @@ const INVALID_JSON = [
   "tru",
   "'single'",
   '{"a": undefined}',
-  "{\"provider\": \"anthropic\"}\u0000garbage",
+  '{"provider": "anthropic"}\u0000garbage',
   "NaN",
-  "\uFEFF{\"provider\": \"anthropic\"} trailing",
+  '\uFEFF{"provider": "anthropic"} trailing',
 ];
 
 /** Values that are JSON but never a valid body of any route (wrong top-level type). */
@@ -102,7 +102,10 @@ function releaseBodies(): { body: unknown; why: string }[] {
     { body: { outcome: "error", status: 429.5 }, why: "status fractional" },
     { body: { outcome: "error", status: 429, headers: "retry-after: 1" }, why: "headers is a string" },
     { body: { outcome: "error", status: 429, headers: { "retry-after": 1 } }, why: "header value is a number" },
-    { body: { outcome: "error", status: 429, headers: { "retry-after": "x".repeat(5000) } }, why: "header value too long" },
+    {
+      body: { outcome: "error", status: 429, headers: { "retry-after": "x".repeat(5000) } },
+      why: "header value too long",
+    },
     { body: { outcome: "error", status: 429, headers: [["retry-after", "1"]] }, why: "headers is an array" },
     { body: { outcome: "error", status: 429, message: 42 }, why: "message is a number" },
     { body: { outcome: "error", status: 429, message: "m".repeat(4001) }, why: "message too long" },
@@ -120,9 +123,21 @@ function adminBodies(credentialId: string): { path: string; body: unknown; why: 
     { path: add, body: { provider: "openrouter", kind: "password", secrets: { apiKey: "k" } }, why: "unknown kind" },
     { path: add, body: { provider: "openrouter", maxConcurrent: 0, secrets: { apiKey: "k" } }, why: "maxConcurrent 0" },
     { path: add, body: { provider: "openrouter", priority: "high", secrets: { apiKey: "k" } }, why: "priority string" },
-    { path: add, body: { provider: "openrouter", label: "has space", secrets: { apiKey: "k" } }, why: "label with a space" },
-    { path: add, body: { provider: "openrouter", baseUrl: "ftp://example.com", secrets: { apiKey: "k" } }, why: "ftp base URL" },
-    { path: add, body: { provider: "openrouter", kind: "api_key", secrets: { accessToken: "t" } }, why: "api_key without a key" },
+    {
+      path: add,
+      body: { provider: "openrouter", label: "has space", secrets: { apiKey: "k" } },
+      why: "label with a space",
+    },
+    {
+      path: add,
+      body: { provider: "openrouter", baseUrl: "ftp://example.com", secrets: { apiKey: "k" } },
+      why: "ftp base URL",
+    },
+    {
+      path: add,
+      body: { provider: "openrouter", kind: "api_key", secrets: { accessToken: "t" } },
+      why: "api_key without a key",
+    },
     { path: add, body: { provider: "custom:local", secrets: { apiKey: "k" } }, why: "custom provider without baseUrl" },
     { path: add, body: { provider: "openrouter", label: "or-key", secrets: { apiKey: "k" } }, why: "duplicate label" },
     { path: add, body: { provider: "BAD NAME", secrets: { apiKey: "k" } }, why: "bad provider name" },
@@ -152,24 +167,64 @@ function generateCases(fixture: GatewayFixture, leaseId: string, credentialId: s
   for (const route of JSON_ROUTES_WITH_BODY(leaseId, credentialId)) {
     const headers = route.admin ? admin : lease;
     for (const body of INVALID_JSON) {
-      cases.push({ name: `invalid JSON ${JSON.stringify(body)} to ${route.path}`, method: "POST", path: route.path, headers, body, status: 400, code: "E_INVALID_INPUT" });
+      cases.push({
+        name: `invalid JSON ${JSON.stringify(body)} to ${route.path}`,
+        method: "POST",
+        path: route.path,
+        headers,
+        body,
+        status: 400,
+        code: "E_INVALID_INPUT",
+      });
     }
     for (const body of WRONG_TOP_LEVEL) {
-      cases.push({ name: `top-level ${body} to ${route.path}`, method: "POST", path: route.path, headers, body, status: 400, code: "E_INVALID_INPUT" });
+      cases.push({
+        name: `top-level ${body} to ${route.path}`,
+        method: "POST",
+        path: route.path,
+        headers,
+        body,
+        status: 400,
+        code: "E_INVALID_INPUT",
+      });
     }
   }
   for (const { body, why } of leaseBodies()) {
-    cases.push({ name: `lease: ${why}`, method: "POST", path: "/v1/leases", headers: lease, body: JSON.stringify(body), status: 400, code: "E_INVALID_INPUT" });
+    cases.push({
+      name: `lease: ${why}`,
+      method: "POST",
+      path: "/v1/leases",
+      headers: lease,
+      body: JSON.stringify(body),
+      status: 400,
+      code: "E_INVALID_INPUT",
+    });
   }
   for (const { body, why } of releaseBodies()) {
-    cases.push({ name: `release: ${why}`, method: "POST", path: `/v1/leases/${leaseId}/release`, headers: lease, body: JSON.stringify(body), status: 400, code: "E_INVALID_INPUT" });
+    cases.push({
+      name: `release: ${why}`,
+      method: "POST",
+      path: `/v1/leases/${leaseId}/release`,
+      headers: lease,
+      body: JSON.stringify(body),
+      status: 400,
+      code: "E_INVALID_INPUT",
+    });
   }
   for (const { body, why } of [
     { body: { ttlMs: "60000" }, why: "ttlMs string" },
     { body: { ttlMs: -5 }, why: "ttlMs negative" },
     { body: { ttlMs: 60_000, leaseId }, why: "unknown field" },
   ]) {
-    cases.push({ name: `renew: ${why}`, method: "POST", path: `/v1/leases/${leaseId}/renew`, headers: lease, body: JSON.stringify(body), status: 400, code: "E_INVALID_INPUT" });
+    cases.push({
+      name: `renew: ${why}`,
+      method: "POST",
+      path: `/v1/leases/${leaseId}/renew`,
+      headers: lease,
+      body: JSON.stringify(body),
+      status: 400,
+      code: "E_INVALID_INPUT",
+    });
   }
   for (const { path, body, why } of adminBodies(credentialId)) {
     cases.push({ name: `admin: ${why}`, method: "POST", path, headers: admin, body: JSON.stringify(body) });
@@ -192,23 +247,81 @@ function generateCases(fixture: GatewayFixture, leaseId: string, credentialId: s
   for (const route of routes) {
     for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]) {
       if (method === route.allowed) continue;
-      cases.push({ name: `${method} ${route.path}`, method, path: route.path, headers: lease, status: 405, code: "E_METHOD_NOT_ALLOWED" });
+      cases.push({
+        name: `${method} ${route.path}`,
+        method,
+        path: route.path,
+        headers: lease,
+        status: 405,
+        code: "E_METHOD_NOT_ALLOWED",
+      });
     }
   }
 
   // Unknown paths and bad percent-encoding.
-  for (const path of ["/", "/v1", "/v1/", "/v1/leases/", "/v2/leases", "/v1/leases/x/y/z", "/v1/lease", "/HEALTHZ", "/v1/pool/anthropic/extra", "//v1/leases", "/v1/admin", "/favicon.ico"]) {
+  for (const path of [
+    "/",
+    "/v1",
+    "/v1/",
+    "/v1/leases/",
+    "/v2/leases",
+    "/v1/leases/x/y/z",
+    "/v1/lease",
+    "/HEALTHZ",
+    "/v1/pool/anthropic/extra",
+    "//v1/leases",
+    "/v1/admin",
+    "/favicon.ico",
+  ]) {
     cases.push({ name: `unknown path ${path}`, method: "GET", path, headers: lease, status: 404, code: "E_NOT_FOUND" });
   }
-  for (const path of ["/v1/pool/%", "/v1/pool/%ZZ", "/v1/pool/%E0%A4%A", "/v1/leases/%C3%28/renew", "/v1/leases/%FF/release", "/%"]) {
+  for (const path of [
+    "/v1/pool/%",
+    "/v1/pool/%ZZ",
+    "/v1/pool/%E0%A4%A",
+    "/v1/leases/%C3%28/renew",
+    "/v1/leases/%FF/release",
+    "/%",
+  ]) {
     const method = path.startsWith("/v1/leases") ? "POST" : "GET";
-    cases.push({ name: `bad percent-encoding ${path}`, method, path, headers: lease, body: method === "POST" ? "{}" : undefined, status: 400, code: "E_INVALID_INPUT" });
+    cases.push({
+      name: `bad percent-encoding ${path}`,
+      method,
+      path,
+      headers: lease,
+      body: method === "POST" ? "{}" : undefined,
+      status: 400,
+      code: "E_INVALID_INPUT",
+    });
   }
   // Objects that exist on every JS object must not pass for providers or leases.
   for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty", "nosuch"]) {
-    cases.push({ name: `pool status of ${name}`, method: "GET", path: `/v1/pool/${name}`, headers: lease, status: 404, code: "E_NOT_FOUND" });
-    cases.push({ name: `release lease ${name}`, method: "POST", path: `/v1/leases/${name}/release`, headers: lease, body: '{"outcome":"ok"}', status: 404, code: "E_NOT_FOUND" });
-    cases.push({ name: `renew lease ${name}`, method: "POST", path: `/v1/leases/${name}/renew`, headers: lease, body: "{}", status: 404, code: "E_NOT_FOUND" });
+    cases.push({
+      name: `pool status of ${name}`,
+      method: "GET",
+      path: `/v1/pool/${name}`,
+      headers: lease,
+      status: 404,
+      code: "E_NOT_FOUND",
+    });
+    cases.push({
+      name: `release lease ${name}`,
+      method: "POST",
+      path: `/v1/leases/${name}/release`,
+      headers: lease,
+      body: '{"outcome":"ok"}',
+      status: 404,
+      code: "E_NOT_FOUND",
+    });
+    cases.push({
+      name: `renew lease ${name}`,
+      method: "POST",
+      path: `/v1/leases/${name}/renew`,
+      headers: lease,
+      body: "{}",
+      status: 404,
+      code: "E_NOT_FOUND",
+    });
   }
 
   // Missing, malformed and forged bearer tokens.
@@ -239,28 +352,88 @@ function generateCases(fixture: GatewayFixture, leaseId: string, credentialId: s
     ] as const) {
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (authorization !== undefined) headers.authorization = authorization;
-      cases.push({ name: `auth ${JSON.stringify(authorization?.slice(0, 40))} on ${path}`, method, path, headers, body, status: 401, code: "E_UNAUTHORIZED" });
+      cases.push({
+        name: `auth ${JSON.stringify(authorization?.slice(0, 40))} on ${path}`,
+        method,
+        path,
+        headers,
+        body,
+        status: 401,
+        code: "E_UNAUTHORIZED",
+      });
     }
   }
   // A lease-scoped token on admin routes.
-  for (const path of ["/v1/admin/credentials", "/v1/admin/session", "/v1/admin/providers/anthropic/reset", `/v1/admin/credentials/${credentialId}/reveal`]) {
-    cases.push({ name: `lease token on ${path}`, method: "POST", path, headers: lease, body: "{}", status: 403, code: "E_FORBIDDEN" });
+  for (const path of [
+    "/v1/admin/credentials",
+    "/v1/admin/session",
+    "/v1/admin/providers/anthropic/reset",
+    `/v1/admin/credentials/${credentialId}/reveal`,
+  ]) {
+    cases.push({
+      name: `lease token on ${path}`,
+      method: "POST",
+      path,
+      headers: lease,
+      body: "{}",
+      status: 403,
+      code: "E_FORBIDDEN",
+    });
   }
-  cases.push({ name: "lease token on DELETE credential", method: "DELETE", path: `/v1/admin/credentials/${credentialId}`, headers: lease, status: 403, code: "E_FORBIDDEN" });
+  cases.push({
+    name: "lease token on DELETE credential",
+    method: "DELETE",
+    path: `/v1/admin/credentials/${credentialId}`,
+    headers: lease,
+    status: 403,
+    code: "E_FORBIDDEN",
+  });
 
   // Bad idempotency keys.
   for (const key of ["", "k".repeat(129), "has space", "tab\tkey"]) {
-    cases.push({ name: `idempotency key ${JSON.stringify(key.slice(0, 20))}`, method: "POST", path: "/v1/leases", headers: { ...lease, "idempotency-key": key }, body: '{"provider":"anthropic"}', status: 400, code: "E_INVALID_INPUT" });
+    cases.push({
+      name: `idempotency key ${JSON.stringify(key.slice(0, 20))}`,
+      method: "POST",
+      path: "/v1/leases",
+      headers: { ...lease, "idempotency-key": key },
+      body: '{"provider":"anthropic"}',
+      status: 400,
+      code: "E_INVALID_INPUT",
+    });
   }
 
   // Bodies over the limit, as one buffer and as a stream of chunks.
   for (const size of [64 * 1024 + 1, 200 * 1024, 2 * 1024 * 1024]) {
     const body = JSON.stringify({ provider: "anthropic", model: "m".repeat(size) });
-    cases.push({ name: `body of ${size} bytes`, method: "POST", path: "/v1/leases", headers: lease, body, status: 413, code: "E_TOO_LARGE" });
+    cases.push({
+      name: `body of ${size} bytes`,
+      method: "POST",
+      path: "/v1/leases",
+      headers: lease,
+      body,
+      status: 413,
+      code: "E_TOO_LARGE",
+    });
   }
-  cases.push({ name: "huge body of binary junk", method: "POST", path: "/v1/admin/credentials", headers: admin, body: Buffer.alloc(300 * 1024, 0xff), status: 413, code: "E_TOO_LARGE" });
+  cases.push({
+    name: "huge body of binary junk",
+    method: "POST",
+    path: "/v1/admin/credentials",
+    headers: admin,
+    body: Buffer.alloc(300 * 1024, 0xff),
+    status: 413,
+    code: "E_TOO_LARGE",
+  });
   // Binary junk that is small enough to parse.
-  cases.push({ name: "binary junk body", method: "POST", path: "/v1/leases", headers: lease, body: Buffer.from([0xff, 0xfe, 0x00, 0x7b, 0x22]), status: 400, code: "E_INVALID_INPUT" });
+  cases.push({
+    name: "binary junk body",
+    method: "POST",
+    path: "/v1/leases",
+    headers: lease,
+    body: Buffer.from([0xff, 0xfe, 0x00, 0x7b, 0x22]),
+    status: 400,
+    code: "E_INVALID_INPUT",
+  });
   return cases;
 }
 
@@ -275,9 +448,21 @@ const RAW_CASES: RawCase[] = [
   { name: "garbage request line", bytes: "HELLO\r\n\r\n", status: 400 },
   { name: "bad HTTP version", bytes: "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", status: 400 },
   { name: "space in header name", bytes: "GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", status: 400 },
-  { name: "conflicting lengths", bytes: "POST /v1/leases HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}", status: 400 },
-  { name: "bad chunk size", bytes: "POST /v1/leases HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", status: 400 },
-  { name: "oversized headers", bytes: `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20 * 1024)}\r\n\r\n`, status: 413 },
+  {
+    name: "conflicting lengths",
+    bytes: "POST /v1/leases HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}",
+    status: 400,
+  },
+  {
+    name: "bad chunk size",
+    bytes: "POST /v1/leases HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    status: 400,
+  },
+  {
+    name: "oversized headers",
+    bytes: `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20 * 1024)}\r\n\r\n`,
+    status: 413,
+  },
 ];
 
 function sendRaw(port: number, bytes: string): Promise<string> {
@@ -326,8 +511,10 @@ describe("malformed requests against a real server", () => {
     const check = (badCase: BadCase, result: RawResponse) => {
       const problems: string[] = [];
       if (result.status < 400 || result.status > 499) problems.push(`status ${result.status}`);
-      if (badCase.status !== undefined && result.status !== badCase.status) problems.push(`status ${result.status}, wanted ${badCase.status}`);
-      if (!String(result.headers["content-type"]).startsWith("application/json")) problems.push(`content-type ${result.headers["content-type"]}`);
+      if (badCase.status !== undefined && result.status !== badCase.status)
+        problems.push(`status ${result.status}, wanted ${badCase.status}`);
+      if (!String(result.headers["content-type"]).startsWith("application/json"))
+        problems.push(`content-type ${result.headers["content-type"]}`);
       let parsed: { error?: { code?: unknown; message?: unknown } } | undefined;
       try {
         parsed = JSON.parse(result.text) as typeof parsed;
@@ -335,9 +522,12 @@ describe("malformed requests against a real server", () => {
         problems.push("body is not JSON");
       }
       const code = parsed?.error?.code;
-      if (typeof code !== "string" || typeof parsed?.error?.message !== "string") problems.push("no {error:{code,message}}");
-      else if (httpStatusFor(code as PoolErrorCode) !== result.status) problems.push(`code ${code} does not map to ${result.status}`);
-      if (badCase.code !== undefined && code !== badCase.code) problems.push(`code ${String(code)}, wanted ${badCase.code}`);
+      if (typeof code !== "string" || typeof parsed?.error?.message !== "string")
+        problems.push("no {error:{code,message}}");
+      else if (httpStatusFor(code as PoolErrorCode) !== result.status)
+        problems.push(`code ${code} does not map to ${result.status}`);
+      if (badCase.code !== undefined && code !== badCase.code)
+        problems.push(`code ${String(code)}, wanted ${badCase.code}`);
       if (problems.length > 0) failures.push(`${badCase.name}: ${problems.join("; ")} — ${result.text.slice(0, 200)}`);
     };
     // Sixteen at a time, so malformed requests also overlap each other and the server's keep-alive sockets.
@@ -347,7 +537,12 @@ describe("malformed requests against a real server", () => {
         batch.map((badCase) =>
           sendHttp(
             { host: "127.0.0.1", port, agent },
-            { method: badCase.method, path: badCase.path, ...(badCase.headers ? { headers: badCase.headers } : {}), ...(badCase.body === undefined ? {} : { body: badCase.body }) },
+            {
+              method: badCase.method,
+              path: badCase.path,
+              ...(badCase.headers ? { headers: badCase.headers } : {}),
+              ...(badCase.body === undefined ? {} : { body: badCase.body }),
+            },
           ),
         ),
       );
@@ -373,9 +568,12 @@ describe("malformed requests against a real server", () => {
     expect(release.status).toBe(200);
     // Only the lease taken in beforeAll is held; none of the bad requests leased or added anything.
     expect(fixture.handler.services.leases.size).toBe(1);
-    expect(fixture.pool.list().map((view) => view.credential.label).sort()).toEqual(
-      ["capped-key", "claude-key", "codex-account", "needs-refresh", "or-key"],
-    );
+    expect(
+      fixture.pool
+        .list()
+        .map((view) => view.credential.label)
+        .sort(),
+    ).toEqual(["capped-key", "claude-key", "codex-account", "needs-refresh", "or-key"]);
     expect(fixture.pool.list().every((view) => view.available || view.unavailable?.kind === "no_secret")).toBe(true);
   });
 

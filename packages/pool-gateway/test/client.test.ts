@@ -2,7 +2,12 @@
 // releases; a delegate agent needs nothing but CREDPOOL_GATEWAY_URL and CREDPOOL_GATEWAY_TOKEN.
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { createGatewayClient, startGatewayServer, type GatewayClient, type RunningGateway } from "@credpool/pool-gateway";
+import {
+  createGatewayClient,
+  startGatewayServer,
+  type GatewayClient,
+  type RunningGateway,
+} from "@credpool/pool-gateway";
 import { spawnChild } from "@credpool/pool-testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { FIXTURE, checkLogsAndResponsesAfterAll, useGatewayFixture, type GatewayFixture } from "./helpers.js";
@@ -74,7 +79,10 @@ describe("createGatewayClient().withLease", () => {
 
   it("reports a thrown error's status 429, rethrows the same error and releases the lease", async () => {
     const { fixture, client } = await setup();
-    const thrown = Object.assign(new Error("429 Too Many Requests"), { status: 429, headers: { "retry-after": "200" } });
+    const thrown = Object.assign(new Error("429 Too Many Requests"), {
+      status: 429,
+      headers: { "retry-after": "200" },
+    });
     await expect(client.withLease("capped", () => Promise.reject(thrown))).rejects.toBe(thrown);
     const credential = await cappedOnDisk(fixture);
     expect(credential.leases ?? []).toEqual([]);

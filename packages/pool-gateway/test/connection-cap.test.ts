@@ -74,7 +74,10 @@ describe("the connection cap", () => {
     first.socket.write(body);
     await expect.poll(() => first.received()).toContain("201 Created");
     recordResponse(first.received());
-    const served = await sendHttp({ host: "127.0.0.1", port }, { method: "GET", path: "/v1/pool", headers: { authorization: `Bearer ${fixture.leaseToken}` } });
+    const served = await sendHttp(
+      { host: "127.0.0.1", port },
+      { method: "GET", path: "/v1/pool", headers: { authorization: `Bearer ${fixture.leaseToken}` } },
+    );
     expect(served.status).toBe(200);
     await first.closed;
   });
@@ -89,7 +92,10 @@ describe("the connection cap", () => {
       held.push(connection.socket);
       idle.push(connection);
     }
-    const served = await sendHttp({ host: "127.0.0.1", port }, { method: "GET", path: "/v1/pool", headers: { authorization: `Bearer ${fixture.leaseToken}` } });
+    const served = await sendHttp(
+      { host: "127.0.0.1", port },
+      { method: "GET", path: "/v1/pool", headers: { authorization: `Bearer ${fixture.leaseToken}` } },
+    );
     expect(served.status).toBe(200);
     // The fresh client took a slot too, so the 11 oldest idle connections went: closed without a word.
     await Promise.all(idle.slice(0, 11).map((connection) => connection.closed));

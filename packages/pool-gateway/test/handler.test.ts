@@ -46,7 +46,10 @@ function createFakeGate(): AdminGate & { opened: string[] } {
 }
 
 async function leaseOf(fixture: GatewayFixture, provider: string, token?: string) {
-  const result = await fixture.call<LeaseJson>("POST", "/v1/leases", { body: { provider }, ...(token ? { token } : {}) });
+  const result = await fixture.call<LeaseJson>("POST", "/v1/leases", {
+    body: { provider },
+    ...(token ? { token } : {}),
+  });
   expect(result.status, result.text).toBe(201);
   return result.json;
 }
@@ -101,7 +104,17 @@ describe("createGatewayHandler, called with plain request objects", () => {
     const created = await fixture.call("POST", "/v1/leases", { body: { provider: "anthropic", ttlMs: 60_000 } });
     expect(created.status).toBe(201);
     expect(Object.keys(created.json).sort()).toEqual(
-      ["baseUrl", "credentialId", "expiresAt", "label", "leaseExpiresAt", "leaseId", "provider", "token", "tokenType"].sort(),
+      [
+        "baseUrl",
+        "credentialId",
+        "expiresAt",
+        "label",
+        "leaseExpiresAt",
+        "leaseId",
+        "provider",
+        "token",
+        "tokenType",
+      ].sort(),
     );
     expect(created.json).toMatchObject({
       provider: "anthropic",
@@ -122,7 +135,10 @@ describe("createGatewayHandler, called with plain request objects", () => {
     expect(released.status).toBe(200);
     expect(released.json).toEqual({ released: true });
     expect(fixture.handler.services.leases.size).toBe(0);
-    expectJsonError(await fixture.call("POST", `/v1/leases/${leaseId}/release`, { body: { outcome: "ok" } }), "E_NOT_FOUND");
+    expectJsonError(
+      await fixture.call("POST", `/v1/leases/${leaseId}/release`, { body: { outcome: "ok" } }),
+      "E_NOT_FOUND",
+    );
     expectJsonError(await fixture.call("POST", `/v1/leases/${leaseId}/renew`, { body: {} }), "E_NOT_FOUND");
 
     await fixture.pool.flush();
@@ -138,7 +154,9 @@ describe("createGatewayHandler, called with plain request objects", () => {
       body: { outcome: "ok" },
     });
     expect(foreign.status).toBe(404);
-    expect((await fixture.call("POST", `/v1/leases/${leaseId}/renew`, { token: fixture.otherLeaseToken })).status).toBe(404);
+    expect((await fixture.call("POST", `/v1/leases/${leaseId}/renew`, { token: fixture.otherLeaseToken })).status).toBe(
+      404,
+    );
     const byAdmin = await fixture.call("POST", `/v1/leases/${leaseId}/release`, {
       token: fixture.adminToken,
       body: { outcome: "ok" },
@@ -178,8 +196,17 @@ describe("createGatewayHandler, called with plain request objects", () => {
     const fixture = await open();
     const all = await fixture.call<PoolJson>("GET", "/v1/pool");
     expect(all.status).toBe(200);
-    expect(Object.keys(all.json.providers).sort()).toEqual(["anthropic", "capped", "custom:idp", "openai-codex", "openrouter"]);
-    expect(all.json.providers.anthropic?.credentials[0]).toMatchObject({ label: "claude-key", secret: "sk-ant-api03-…CDEF" });
+    expect(Object.keys(all.json.providers).sort()).toEqual([
+      "anthropic",
+      "capped",
+      "custom:idp",
+      "openai-codex",
+      "openrouter",
+    ]);
+    expect(all.json.providers.anthropic?.credentials[0]).toMatchObject({
+      label: "claude-key",
+      secret: "sk-ant-api03-…CDEF",
+    });
     for (const secret of Object.values(FIXTURE)) expect(all.text).not.toContain(secret);
     const one = await fixture.call<PoolJson>("GET", "/v1/pool/capped");
     expect(one.status).toBe(200);
@@ -252,7 +279,10 @@ describe("admin routes without TOTP configured", () => {
     expect(added.text).not.toContain(FIXTURE.addedKey);
     const id = (added.json as { id: string }).id;
 
-    const priority = await fixture.call("POST", `/v1/admin/credentials/${id}/priority`, { ...admin, body: { priority: -1 } });
+    const priority = await fixture.call("POST", `/v1/admin/credentials/${id}/priority`, {
+      ...admin,
+      body: { priority: -1 },
+    });
     expect(priority.json).toEqual({ id, priority: -1 });
     expect(fixture.pool.resolve(id).priority).toBe(-1);
 
@@ -264,9 +294,9 @@ describe("admin routes without TOTP configured", () => {
     expect(fixture.pool.doc.providers.openrouter?.strategy).toBe("round_robin");
 
     // Bench it, then reset the one credential and then the whole provider.
-    const { leaseId } = (
-      await fixture.call("POST", "/v1/leases", { body: { provider: "openrouter" } })
-    ).json as { leaseId: string };
+    const { leaseId } = (await fixture.call("POST", "/v1/leases", { body: { provider: "openrouter" } })).json as {
+      leaseId: string;
+    };
     await fixture.call("POST", `/v1/leases/${leaseId}/release`, { body: { outcome: "error", status: 401 } });
     expect(fixture.pool.list("openrouter").some((view) => !view.available)).toBe(true);
     const resetOne = await fixture.call("POST", `/v1/admin/credentials/openrouter%232/reset`, { ...admin, body: {} });
@@ -288,7 +318,9 @@ describe("admin routes without TOTP configured", () => {
 
   it("reveals an OAuth credential's access token but never its refresh token", async () => {
     const fixture = await open();
-    const reveal = await fixture.call("POST", "/v1/admin/credentials/codex-account/reveal", { token: fixture.adminToken });
+    const reveal = await fixture.call("POST", "/v1/admin/credentials/codex-account/reveal", {
+      token: fixture.adminToken,
+    });
     expect(reveal.status).toBe(200);
     expect(reveal.json.accessToken).toBe(FIXTURE.oauthAccess);
     expect(reveal.text).not.toContain(FIXTURE.oauthRefresh);
@@ -296,7 +328,10 @@ describe("admin routes without TOTP configured", () => {
 
   it("answers POST /v1/admin/session with 409 E_TOTP_NOT_CONFIGURED", async () => {
     const fixture = await open();
-    const session = await fixture.call("POST", "/v1/admin/session", { token: fixture.adminToken, body: { code: FIXTURE.totpCode } });
+    const session = await fixture.call("POST", "/v1/admin/session", {
+      token: fixture.adminToken,
+      body: { code: FIXTURE.totpCode },
+    });
     expect(session.status).toBe(409);
     expectJsonError(session, "E_TOTP_NOT_CONFIGURED");
   });
@@ -368,7 +403,9 @@ describe("startGatewayServer", () => {
       await client.release(lease.leaseId);
       expect(fixture.handler.services.leases.size).toBe(0);
       await expect(client.release(lease.leaseId)).rejects.toMatchObject({ code: "E_NOT_FOUND" });
-      const pool = await fetch(`${gateway.url}/v1/pool/openrouter`, { headers: { authorization: `Bearer ${fixture.leaseToken}` } });
+      const pool = await fetch(`${gateway.url}/v1/pool/openrouter`, {
+        headers: { authorization: `Bearer ${fixture.leaseToken}` },
+      });
       expect(pool.status).toBe(200);
     } finally {
       await gateway.close();
@@ -438,9 +475,17 @@ describe("startGatewayServer", () => {
       (error: unknown) => error,
     );
     await started?.close();
-    expect(server).toMatchObject({ code: "E_INVALID_OPTIONS", message: "Invalid gateway server options: unknown option `hots`; did you mean `host`?" });
-    expect(() => createGatewayHandler(fixture.pool, { verifyToken: () => undefined, metricPublic: true } as never)).toThrow(
-      expect.objectContaining({ code: "E_INVALID_OPTIONS", message: "Invalid gateway options: unknown option `metricPublic`; did you mean `metricsPublic`?" }),
+    expect(server).toMatchObject({
+      code: "E_INVALID_OPTIONS",
+      message: "Invalid gateway server options: unknown option `hots`; did you mean `host`?",
+    });
+    expect(() =>
+      createGatewayHandler(fixture.pool, { verifyToken: () => undefined, metricPublic: true } as never),
+    ).toThrow(
+      expect.objectContaining({
+        code: "E_INVALID_OPTIONS",
+        message: "Invalid gateway options: unknown option `metricPublic`; did you mean `metricsPublic`?",
+      }),
     );
   });
 });

@@ -98,7 +98,11 @@ export const CREDENTIALS: Record<string, AddCredentialInput> = {
     provider: "openai-codex",
     label: "codex-account",
     kind: "oauth",
-    secrets: { accessToken: FIXTURE.oauthAccess, refreshToken: FIXTURE.oauthRefresh, expiresAt: Date.now() + 3_600_000 },
+    secrets: {
+      accessToken: FIXTURE.oauthAccess,
+      refreshToken: FIXTURE.oauthRefresh,
+      expiresAt: Date.now() + 3_600_000,
+    },
   },
   refreshOnly: {
     provider: "custom:idp",
@@ -205,7 +209,12 @@ export async function createGatewayFixture(
         remoteAddress: init.remoteAddress ?? "127.0.0.1",
       });
       recordResponse(response.body);
-      return { status: response.status, headers: response.headers, text: response.body, json: parseJson(response.body) as T };
+      return {
+        status: response.status,
+        headers: response.headers,
+        text: response.body,
+        json: parseJson(response.body) as T,
+      };
     },
     async close() {
       await handler.close();

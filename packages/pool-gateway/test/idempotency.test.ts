@@ -1,7 +1,13 @@
 // Idempotency-Key: a retried lease replays the first response and never leases twice, also when the duplicates
 // arrive at the same time; a failure is not pinned, so a real retry can still succeed.
 import { describe, expect, it } from "vitest";
-import { FIXTURE, checkLogsAndResponsesAfterAll, expectJsonError, useGatewayFixture, type GatewayFixture } from "./helpers.js";
+import {
+  FIXTURE,
+  checkLogsAndResponsesAfterAll,
+  expectJsonError,
+  useGatewayFixture,
+  type GatewayFixture,
+} from "./helpers.js";
 
 checkLogsAndResponsesAfterAll();
 
@@ -81,7 +87,6 @@ describe("Idempotency-Key on POST /v1/leases", () => {
     expect(retried.status).toBe(201);
     expect(retried.headers["idempotent-replay"]).toBeUndefined();
   });
-
 });
 
 describe("Idempotency-Key after authentication", () => {

@@ -3,7 +3,14 @@
 import type { Credential, CredentialRefresher } from "@credpool/pool-core";
 import { createGatewayClient, startGatewayServer } from "@credpool/pool-gateway";
 import { describe, expect, it } from "vitest";
-import { FIXTURE, checkLogsAndResponsesAfterAll, expectJsonError, rememberSecret, useGatewayFixture, type LeaseJson } from "./helpers.js";
+import {
+  FIXTURE,
+  checkLogsAndResponsesAfterAll,
+  expectJsonError,
+  rememberSecret,
+  useGatewayFixture,
+  type LeaseJson,
+} from "./helpers.js";
 
 checkLogsAndResponsesAfterAll();
 
@@ -16,7 +23,8 @@ rememberSecret(ROTATED_REFRESH, "refresh");
 function stringsIn(value: unknown): string[] {
   if (typeof value === "string") return [value];
   if (Array.isArray(value)) return value.flatMap(stringsIn);
-  if (value && typeof value === "object") return Object.entries(value).flatMap(([key, item]) => [key, ...stringsIn(item)]);
+  if (value && typeof value === "object")
+    return Object.entries(value).flatMap(([key, item]) => [key, ...stringsIn(item)]);
   return [];
 }
 

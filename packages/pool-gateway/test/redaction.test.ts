@@ -39,12 +39,21 @@ describe("secrets never reach the logs", () => {
       const admin = { token: fixture.adminToken };
       const session = { ...admin, headers: { "x-credpool-session": FIXTURE.sessionToken } };
       // TOTP: a wrong code, then the right one; both codes are fixture secrets.
-      expect((await fixture.call("POST", "/v1/admin/session", { ...admin, body: { code: FIXTURE.badTotpCode } })).status).toBe(401);
-      expect((await fixture.call("POST", "/v1/admin/session", { ...admin, body: { code: FIXTURE.totpCode } })).status).toBe(200);
+      expect(
+        (await fixture.call("POST", "/v1/admin/session", { ...admin, body: { code: FIXTURE.badTotpCode } })).status,
+      ).toBe(401);
+      expect(
+        (await fixture.call("POST", "/v1/admin/session", { ...admin, body: { code: FIXTURE.totpCode } })).status,
+      ).toBe(200);
       // Admin add with an API key and an OAuth pair, then reveal.
       const added = await fixture.call<{ id: string }>("POST", "/v1/admin/credentials", {
         ...session,
-        body: { provider: "openai", kind: "oauth", label: "added-oauth", secrets: { accessToken: FIXTURE.addedKey, refreshToken: FIXTURE.addedRefresh } },
+        body: {
+          provider: "openai",
+          kind: "oauth",
+          label: "added-oauth",
+          secrets: { accessToken: FIXTURE.addedKey, refreshToken: FIXTURE.addedRefresh },
+        },
       });
       expect(added.status, added.text).toBe(200);
       expect((await fixture.call("POST", `/v1/admin/credentials/${added.json.id}/reveal`, session)).status).toBe(200);
@@ -69,7 +78,11 @@ describe("secrets never reach the logs", () => {
 
       // Forged bearer tokens that are real secrets, more than the failure burst, so the throttle is logged too.
       for (const forged of [FIXTURE.anthropicKey, FIXTURE.oauthRefresh, `${fixture.leaseToken}x`]) {
-        await fixture.call("GET", "/v1/pool", { token: forged, remoteAddress: "10.9.9.9", headers: { "x-request-id": "probe" } });
+        await fixture.call("GET", "/v1/pool", {
+          token: forged,
+          remoteAddress: "10.9.9.9",
+          headers: { "x-request-id": "probe" },
+        });
       }
       // Rate limited: the bucket of 40 runs dry.
       let limited = 0;
@@ -81,7 +94,17 @@ describe("secrets never reach the logs", () => {
 
     // The capture is real: the events above were logged, at trace level.
     const seen = events();
-    for (const event of ["admin.action", "auth.denied", "auth.failed", "auth.throttled", "lease.granted", "lease.released", "lease.denied", "pool.credential_status", "pool.no_credential"]) {
+    for (const event of [
+      "admin.action",
+      "auth.denied",
+      "auth.failed",
+      "auth.throttled",
+      "lease.granted",
+      "lease.released",
+      "lease.denied",
+      "pool.credential_status",
+      "pool.no_credential",
+    ]) {
       expect(seen, event).toContain(event);
     }
     const adminLines = allLogLines().filter((line) => line.includes('"admin.action"'));

@@ -79,7 +79,9 @@ export function spawnChild(script: string, args: string[] = [], options: SpawnCh
         };
         const timer = setTimeout(() => {
           waiters.delete(waiter);
-          reject(new Error(`child ${child.pid} sent no matching message within ${timeoutMs} ms; stderr: ${stderrText}`));
+          reject(
+            new Error(`child ${child.pid} sent no matching message within ${timeoutMs} ms; stderr: ${stderrText}`),
+          );
         }, timeoutMs);
         waiters.add(waiter);
         void exited.then(() => {

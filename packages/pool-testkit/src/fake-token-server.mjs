@@ -199,9 +199,15 @@ export async function startFakeTokenServer(options = {}) {
       const text = Buffer.concat(chunks).toString("utf8");
       const url = new URL(req.url ?? "/", "http://localhost");
       if (req.method === "POST" && url.pathname === TOKEN_PATH) {
-        handleToken(req, res, text).catch((error) => send(res, 500, { error: "fake_server_bug", message: String(error) }));
+        handleToken(req, res, text).catch((error) =>
+          send(res, 500, { error: "fake_server_bug", message: String(error) }),
+        );
       } else if (req.method === "GET" && url.pathname === "/_stats") {
-        send(res, 200, { calls: calls.length, reuses: reuses.length, rotated: calls.filter((c) => c.outcome === "rotated").length });
+        send(res, 200, {
+          calls: calls.length,
+          reuses: reuses.length,
+          rotated: calls.filter((c) => c.outcome === "rotated").length,
+        });
       } else if (req.method === "POST" && url.pathname === "/_issue") {
         const request = text ? JSON.parse(text) : {};
         send(res, 200, issue(request));

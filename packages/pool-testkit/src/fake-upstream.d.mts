@@ -11,7 +11,14 @@ export type FakeUpstreamBehavior =
   /** A real answer for the path: JSON, or SSE when the body asks for `stream: true`. */
   | { type: "ok"; headers?: Record<string, string>; text?: string; delayMs?: number; eventDelayMs?: number }
   /** An error in the provider's format (Anthropic for /v1/messages*, OpenAI otherwise) unless `body` is given. */
-  | { type: "status"; status: number; headers?: Record<string, string>; body?: unknown; message?: string; delayMs?: number }
+  | {
+      type: "status";
+      status: number;
+      headers?: Record<string, string>;
+      body?: unknown;
+      message?: string;
+      delayMs?: number;
+    }
   /** A 200 SSE stream whose first event after message_start is an `overloaded_error` error event. */
   | { type: "overloaded-in-stream"; headers?: Record<string, string>; delayMs?: number }
   /** Streams `afterEvents` SSE events (default 3), then destroys the connection. */

@@ -46,7 +46,14 @@ const ANTHROPIC_ERROR_TYPES = {
 
 function errorBodyFor(path, status, message) {
   if (isAnthropicPath(path)) return anthropicError(ANTHROPIC_ERROR_TYPES[status] ?? "api_error", message);
-  const type = status === 429 ? "rate_limit_exceeded" : status === 401 ? "invalid_request_error" : status >= 500 ? "server_error" : "invalid_request_error";
+  const type =
+    status === 429
+      ? "rate_limit_exceeded"
+      : status === 401
+        ? "invalid_request_error"
+        : status >= 500
+          ? "server_error"
+          : "invalid_request_error";
   return openaiError(message, type, status === 401 ? "invalid_api_key" : null);
 }
 
@@ -103,7 +110,12 @@ export async function startFakeUpstream(options = {}) {
           content: [],
           stop_reason: null,
           stop_sequence: null,
-          usage: { input_tokens: inputTokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+          usage: {
+            input_tokens: inputTokens,
+            output_tokens: 1,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 0,
+          },
         },
       }),
     ];
@@ -112,10 +124,22 @@ export async function startFakeUpstream(options = {}) {
       events.push(sseEvent("error", anthropicError("overloaded_error", "Overloaded")));
       return events;
     }
-    events.push(sseEvent("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }));
+    events.push(
+      sseEvent("content_block_start", {
+        type: "content_block_start",
+        index: 0,
+        content_block: { type: "text", text: "" },
+      }),
+    );
     events.push(sseEvent("ping", { type: "ping" }));
     for (const part of parts) {
-      events.push(sseEvent("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: part } }));
+      events.push(
+        sseEvent("content_block_delta", {
+          type: "content_block_delta",
+          index: 0,
+          delta: { type: "text_delta", text: part },
+        }),
+      );
     }
     events.push(sseEvent("content_block_stop", { type: "content_block_stop", index: 0 }));
     events.push(
@@ -156,7 +180,14 @@ export async function startFakeUpstream(options = {}) {
     const parts = splitText(behavior.text ?? text);
     if (req.method === "GET" && path.startsWith("/v1/models")) {
       const payload = req.headers["anthropic-version"]
-        ? { data: [{ type: "model", id: "claude-fake-1", display_name: "Claude Fake", created_at: "2025-01-01T00:00:00Z" }], has_more: false, first_id: "claude-fake-1", last_id: "claude-fake-1" }
+        ? {
+            data: [
+              { type: "model", id: "claude-fake-1", display_name: "Claude Fake", created_at: "2025-01-01T00:00:00Z" },
+            ],
+            has_more: false,
+            first_id: "claude-fake-1",
+            last_id: "claude-fake-1",
+          }
         : { object: "list", data: [{ id: "gpt-fake-1", object: "model", created: 1_700_000_000, owned_by: "fake" }] };
       res.writeHead(200, { ...headers, "content-type": "application/json" });
       res.end(JSON.stringify(payload));
@@ -169,7 +200,11 @@ export async function startFakeUpstream(options = {}) {
     }
     if (path.startsWith("/v1/messages")) {
       if (body?.stream === true) {
-        res.writeHead(200, { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
+        res.writeHead(200, {
+          ...headers,
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+        });
         await writeEvents(res, record, anthropicStream(model, parts, behavior), behavior);
         return;
       }
@@ -183,15 +218,29 @@ export async function startFakeUpstream(options = {}) {
           content: [{ type: "text", text: parts.join("") }],
           stop_reason: "end_turn",
           stop_sequence: null,
-          usage: { input_tokens: inputTokens, output_tokens: parts.length, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+          usage: {
+            input_tokens: inputTokens,
+            output_tokens: parts.length,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 0,
+          },
         }),
       );
       return;
     }
     if (path.startsWith("/v1/chat/completions")) {
       if (body?.stream === true) {
-        res.writeHead(200, { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
-        await writeEvents(res, record, openaiStream(model, parts, body?.stream_options?.include_usage === true, behavior), behavior);
+        res.writeHead(200, {
+          ...headers,
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+        });
+        await writeEvents(
+          res,
+          record,
+          openaiStream(model, parts, body?.stream_options?.include_usage === true, behavior),
+          behavior,
+        );
         return;
       }
       res.writeHead(200, { ...headers, "content-type": "application/json" });
@@ -201,8 +250,19 @@ export async function startFakeUpstream(options = {}) {
           object: "chat.completion",
           created: Math.floor(Date.now() / 1000),
           model,
-          choices: [{ index: 0, message: { role: "assistant", content: parts.join(""), refusal: null }, logprobs: null, finish_reason: "stop" }],
-          usage: { prompt_tokens: inputTokens, completion_tokens: parts.length, total_tokens: inputTokens + parts.length },
+          choices: [
+            {
+              index: 0,
+              message: { role: "assistant", content: parts.join(""), refusal: null },
+              logprobs: null,
+              finish_reason: "stop",
+            },
+          ],
+          usage: {
+            prompt_tokens: inputTokens,
+            completion_tokens: parts.length,
+            total_tokens: inputTokens + parts.length,
+          },
         }),
       );
       return;
@@ -211,8 +271,16 @@ export async function startFakeUpstream(options = {}) {
       res.writeHead(200, { ...headers, "content-type": "application/json" });
       const vector = [0.1, 0.2, 0.3];
       // The SDK asks for base64 (little-endian float32) by default and decodes it itself.
-      const embedding = body?.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
-      res.end(JSON.stringify({ object: "list", data: [{ object: "embedding", index: 0, embedding }], model, usage: { prompt_tokens: inputTokens, total_tokens: inputTokens } }));
+      const embedding =
+        body?.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
+      res.end(
+        JSON.stringify({
+          object: "list",
+          data: [{ object: "embedding", index: 0, embedding }],
+          model,
+          usage: { prompt_tokens: inputTokens, total_tokens: inputTokens },
+        }),
+      );
       return;
     }
     if (path.startsWith("/v1/responses")) {
@@ -223,7 +291,15 @@ export async function startFakeUpstream(options = {}) {
           object: "response",
           status: "completed",
           model,
-          output: [{ type: "message", id: "msg_1", role: "assistant", status: "completed", content: [{ type: "output_text", text: parts.join(""), annotations: [] }] }],
+          output: [
+            {
+              type: "message",
+              id: "msg_1",
+              role: "assistant",
+              status: "completed",
+              content: [{ type: "output_text", text: parts.join(""), annotations: [] }],
+            },
+          ],
           usage: { input_tokens: inputTokens, output_tokens: parts.length, total_tokens: inputTokens + parts.length },
         }),
       );

@@ -36,7 +36,10 @@ export const { help, run } = defineCommand({
   schema: z.object({
     provider: z.string(),
     apiKeyStdin: z.boolean().default(false),
-    apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "--api-key-env takes a variable name, e.g. ANTHROPIC_API_KEY").optional(),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "--api-key-env takes a variable name, e.g. ANTHROPIC_API_KEY")
+      .optional(),
     label: z.string().optional(),
     priority: integerArgument("--priority", -1_000_000, 1_000_000).optional(),
     baseUrl: z.string().optional(),
@@ -70,9 +73,13 @@ export const { help, run } = defineCommand({
         );
       }
       const now = Date.now();
-      const view = listCredentialViews(pool.doc, now, credential.provider).find((item) => item.credential.id === credential.id);
+      const view = listCredentialViews(pool.doc, now, credential.provider).find(
+        (item) => item.credential.id === credential.id,
+      );
       if (input.json) {
-        output.printJson({ credential: view ? summarizeCredential(view, now) : { id: credential.id, label: credential.label } });
+        output.printJson({
+          credential: view ? summarizeCredential(view, now) : { id: credential.id, label: credential.label },
+        });
       } else {
         const ref = view ? `${credential.provider}#${view.index}` : credential.provider;
         output.print(`Added ${ref} "${credential.label}" (id ${credential.id}, priority ${credential.priority}).`);

@@ -7,13 +7,18 @@ import { defineCommand, type CommandHelp } from "../command.js";
 const PROVIDER_COMMANDS = new Set(["add", "strategy", "list", "reset", "lease", "exec", "watch"]);
 
 function flagsOf(help: CommandHelp | undefined): string[] {
-  const flags = (help?.options ?? []).flatMap((option) => option.flag.split(/,\s*/).map((part) => part.split(" ")[0] ?? ""));
+  const flags = (help?.options ?? []).flatMap((option) =>
+    option.flag.split(/,\s*/).map((part) => part.split(" ")[0] ?? ""),
+  );
   return [...flags.filter((flag) => flag.startsWith("--")), "--help", "--pool", "--allow-symlink"];
 }
 
 function bash(commands: Map<string, string[]>, providers: string[]): string {
   const cases = [...commands]
-    .map(([name, flags]) => `    ${name}) opts="${flags.join(" ")}${PROVIDER_COMMANDS.has(name) ? ` ${providers.join(" ")}` : ""}" ;;`)
+    .map(
+      ([name, flags]) =>
+        `    ${name}) opts="${flags.join(" ")}${PROVIDER_COMMANDS.has(name) ? ` ${providers.join(" ")}` : ""}" ;;`,
+    )
     .join("\n");
   return `# credpool bash completion. Load with: source <(credpool completion bash)
 _credpool() {
@@ -38,9 +43,14 @@ complete -o default -F _credpool credpool
 }
 
 function zsh(commands: Map<string, string[]>, summaries: Map<string, string>, providers: string[]): string {
-  const described = [...summaries].map(([name, summary]) => `    '${name}:${summary.replace(/'/g, "").replace(/:/g, " -")}'`).join("\n");
+  const described = [...summaries]
+    .map(([name, summary]) => `    '${name}:${summary.replace(/'/g, "").replace(/:/g, " -")}'`)
+    .join("\n");
   const cases = [...commands]
-    .map(([name, flags]) => `    ${name}) compadd -- ${flags.join(" ")}${PROVIDER_COMMANDS.has(name) ? ` ${providers.join(" ")}` : ""} ;;`)
+    .map(
+      ([name, flags]) =>
+        `    ${name}) compadd -- ${flags.join(" ")}${PROVIDER_COMMANDS.has(name) ? ` ${providers.join(" ")}` : ""} ;;`,
+    )
     .join("\n");
   return `#compdef credpool
 # credpool zsh completion. Load with: source <(credpool completion zsh)
@@ -67,7 +77,8 @@ function fish(commands: Map<string, string[]>, summaries: Map<string, string>, p
     lines.push(`complete -c credpool -n __fish_use_subcommand -a ${name} -d '${summary.replace(/'/g, "\\'")}'`);
   }
   for (const [name, flags] of commands) {
-    for (const flag of flags) lines.push(`complete -c credpool -n '__fish_seen_subcommand_from ${name}' -l ${flag.slice(2)}`);
+    for (const flag of flags)
+      lines.push(`complete -c credpool -n '__fish_seen_subcommand_from ${name}' -l ${flag.slice(2)}`);
     if (PROVIDER_COMMANDS.has(name)) {
       lines.push(`complete -c credpool -n '__fish_seen_subcommand_from ${name}' -a '${providers.join(" ")}'`);
     }
@@ -96,7 +107,11 @@ export const { help, run } = defineCommand({
     }
     const providers = Object.keys(KNOWN_PROVIDERS);
     const script =
-      input.shell === "bash" ? bash(commands, providers) : input.shell === "zsh" ? zsh(commands, summaries, providers) : fish(commands, summaries, providers);
+      input.shell === "bash"
+        ? bash(commands, providers)
+        : input.shell === "zsh"
+          ? zsh(commands, summaries, providers)
+          : fish(commands, summaries, providers);
     context.stdout.write(script);
     return 0;
   },

@@ -1,6 +1,14 @@
 // `credpool doctor [--fix] [--restore]`: checks the pool's files, config.json and TOTP state; each finding says how to fix it.
 import { dirname } from "node:path";
-import { inspectConfig, inspectPool, repairPool, restorePoolBackup, type DoctorFinding, type RepairAction, type RestoreResult } from "@credpool/pool-core";
+import {
+  inspectConfig,
+  inspectPool,
+  repairPool,
+  restorePoolBackup,
+  type DoctorFinding,
+  type RepairAction,
+  type RestoreResult,
+} from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { inspectTotp } from "../gate.js";
@@ -29,7 +37,12 @@ export const { help, run } = defineCommand({
     force: { type: "boolean", description: "with --restore: roll back even though the pool is valid" },
     json: jsonOption,
   },
-  examples: ["credpool doctor", "credpool doctor --fix", "credpool doctor --restore", "credpool doctor --json | jq '.findings[] | select(.severity != \"ok\")'"],
+  examples: [
+    "credpool doctor",
+    "credpool doctor --fix",
+    "credpool doctor --restore",
+    "credpool doctor --json | jq '.findings[] | select(.severity != \"ok\")'",
+  ],
   schema: z.object({
     fix: z.boolean().default(false),
     restore: z.boolean().default(false),
@@ -43,13 +56,18 @@ export const { help, run } = defineCommand({
     const repaired: RepairAction[] = [];
     if (input.force && !input.restore) output.note("credpool: --force only matters with --restore; ignoring it.");
     if (input.restore) {
-      const restored = await restorePoolBackup({ path, force: input.force, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) });
+      const restored = await restorePoolBackup({
+        path,
+        force: input.force,
+        ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
+      });
       repaired.push({
         check: "schema",
         message: describeRestore(path, restored),
       });
     }
-    if (input.fix) repaired.push(...(await repairPool({ path, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) })));
+    if (input.fix)
+      repaired.push(...(await repairPool({ path, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) })));
     const findings = [
       ...(await inspectPool({ path, allowSymlink: context.allowSymlink === true })),
       ...(await inspectConfig({ home: dirname(path), env: context.env })),

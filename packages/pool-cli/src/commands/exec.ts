@@ -16,7 +16,9 @@ const DEFAULT_TTL_MS = 10 * 60_000;
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
 
 /** `429`, `429 30` (status, retry-after seconds) or `{"status":429,"retryAfter":30,"model":"…","message":"…"}`. */
-function parseStatusFile(text: string): { status: number; retryAfter?: string; model?: string; message?: string } | undefined {
+function parseStatusFile(
+  text: string,
+): { status: number; retryAfter?: string; model?: string; message?: string } | undefined {
   const trimmed = text.trim();
   if (trimmed === "") return undefined;
   if (trimmed.startsWith("{")) {
@@ -45,7 +47,8 @@ function parseStatusFile(text: string): { status: number; retryAfter?: string; m
 
 export const { help, run } = defineCommand({
   name: "exec",
-  usage: "credpool exec <provider> [--model M] [--ttl S] [--env VAR] [--status-file FILE] [--failure-status N] -- <command...>",
+  usage:
+    "credpool exec <provider> [--model M] [--ttl S] [--env VAR] [--status-file FILE] [--failure-status N] -- <command...>",
   description:
     "Run <command> with a leased credential in the provider's usual variable (ANTHROPIC_API_KEY, OPENAI_API_KEY, …,\n" +
     "or --env VAR), plus CREDPOOL_LEASE_ID, CREDPOOL_CREDENTIAL_ID, CREDPOOL_BASE_URL and CREDPOOL_STATUS_FILE.\n" +
@@ -64,8 +67,16 @@ export const { help, run } = defineCommand({
     model: { type: "string", value: "M", description: "the model the command will call" },
     ttl: { type: "string", value: "S", description: "lease lifetime, renewed while the command runs (default 10m)" },
     env: { type: "string", value: "VAR", description: "put the key in VAR instead of the provider's default" },
-    "status-file": { type: "string", value: "FILE", description: "where the command may write its HTTP status (default: a private temp file)" },
-    "failure-status": { type: "string", value: "N", description: "report a non-zero exit without a status file as HTTP status N" },
+    "status-file": {
+      type: "string",
+      value: "FILE",
+      description: "where the command may write its HTTP status (default: a private temp file)",
+    },
+    "failure-status": {
+      type: "string",
+      value: "N",
+      description: "report a non-zero exit without a status file as HTTP status N",
+    },
   },
   examples: [
     "credpool exec anthropic -- claude -p 'hello'",
@@ -77,17 +88,27 @@ export const { help, run } = defineCommand({
     command: z.array(z.string()).min(1, "give the command to run after --, e.g. credpool exec anthropic -- env"),
     model: z.string().min(1).optional(),
     ttl: z.string().optional(),
-    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "--env takes a variable name").optional(),
+    env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "--env takes a variable name")
+      .optional(),
     statusFile: z.string().min(1).optional(),
     failureStatus: integerArgument("--failure-status", 0, 999).optional(),
   }),
   async run(input, context) {
     const output = createOutput(context);
-    const ttlMs = input.ttl === undefined ? DEFAULT_TTL_MS : parseSecondsOrDuration("--ttl", input.ttl, { minMs: 5000, maxMs: 24 * 3_600_000 });
+    const ttlMs =
+      input.ttl === undefined
+        ? DEFAULT_TTL_MS
+        : parseSecondsOrDuration("--ttl", input.ttl, { minMs: 5000, maxMs: 24 * 3_600_000 });
     const pool = await openLeasingPool(context);
     let lease: Lease;
     try {
-      lease = await pool.lease(input.provider, { persist: true, ttlMs, ...(input.model === undefined ? {} : { model: input.model }) });
+      lease = await pool.lease(input.provider, {
+        persist: true,
+        ttlMs,
+        ...(input.model === undefined ? {} : { model: input.model }),
+      });
     } catch (error) {
       await pool.close().catch(() => undefined);
       throw error;
@@ -121,16 +142,25 @@ export const { help, run } = defineCommand({
       env: context.env,
       onError: (error) => output.note(`credpool: could not sync a linked source: ${(error as Error).message}`),
     });
-    const renewTimer = setInterval(() => {
-      lease.renew(ttlMs).catch((error: unknown) => output.note(`credpool: could not renew lease ${lease.id}: ${(error as Error).message}`));
-    }, Math.max(1000, Math.floor(ttlMs / 3)));
-
-    const ended = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: NodeJS.ErrnoException }>(
-      (resolve) => {
-        child.once("error", (error: NodeJS.ErrnoException) => resolve({ code: null, signal: null, spawnError: error }));
-        child.once("exit", (code, signal) => resolve({ code, signal }));
+    const renewTimer = setInterval(
+      () => {
+        lease
+          .renew(ttlMs)
+          .catch((error: unknown) =>
+            output.note(`credpool: could not renew lease ${lease.id}: ${(error as Error).message}`),
+          );
       },
+      Math.max(1000, Math.floor(ttlMs / 3)),
     );
+
+    const ended = await new Promise<{
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      spawnError?: NodeJS.ErrnoException;
+    }>((resolve) => {
+      child.once("error", (error: NodeJS.ErrnoException) => resolve({ code: null, signal: null, spawnError: error }));
+      child.once("exit", (code, signal) => resolve({ code, signal }));
+    });
     clearInterval(renewTimer);
     await sources.close();
 
@@ -148,11 +178,14 @@ export const { help, run } = defineCommand({
     const statusText = await readFile(statusFile, "utf8").catch(() => "");
     const reported = statusText.trim() === "" ? undefined : parseStatusFile(statusText);
     if (statusText.trim() !== "" && !reported) {
-      output.note(`credpool: ignoring ${statusFile}: expected an HTTP status such as "429" or "429 30", or JSON {"status":429}.`);
+      output.note(
+        `credpool: ignoring ${statusFile}: expected an HTTP status such as "429" or "429 30", or JSON {"status":429}.`,
+      );
     }
     try {
       if (reported) outcome = outcomeFrom(reported);
-      else if (exitCode !== 0 && input.failureStatus !== undefined) outcome = outcomeFrom({ status: input.failureStatus });
+      else if (exitCode !== 0 && input.failureStatus !== undefined)
+        outcome = outcomeFrom({ status: input.failureStatus });
     } catch (error) {
       output.note(`credpool: ignoring the reported status: ${(error as Error).message}`);
     }

@@ -45,7 +45,10 @@ export const { help, run } = defineCommand({
     "totp-code": totpCodeOption,
     json: jsonOption,
   },
-  examples: ["credpool export --out ~/credpool-backup.json", "credpool export --totp-code 123456 | age -r $RECIPIENT > pool.age"],
+  examples: [
+    "credpool export --out ~/credpool-backup.json",
+    "credpool export --totp-code 123456 | age -r $RECIPIENT > pool.age",
+  ],
   schema: z.object({
     out: z.string().min(1).optional(),
     force: z.boolean().default(false),
@@ -55,10 +58,16 @@ export const { help, run } = defineCommand({
   async run(input, context) {
     const output = createOutput(context);
     if (input.out === undefined && isTerminal(context.stdout)) {
-      throw new PoolError("E_USAGE", "Refusing to print every secret in the pool to a terminal: pass --out FILE, or pipe stdout.");
+      throw new PoolError(
+        "E_USAGE",
+        "Refusing to print every secret in the pool to a terminal: pass --out FILE, or pipe stdout.",
+      );
     }
     if (input.out === undefined && input.json) {
-      throw new PoolError("E_USAGE", "--json describes the written file; use it with --out FILE (stdout already is JSON).");
+      throw new PoolError(
+        "E_USAGE",
+        "--json describes the written file; use it with --out FILE (stdout already is JSON).",
+      );
     }
     const { doc, path } = await readCliPool(context);
     await requireTotp(context, { action: "export", code: input.totpCode });
@@ -75,12 +84,19 @@ export const { help, run } = defineCommand({
       else await writeExclusive(target, text);
     } catch (error) {
       if (errnoCode(error) === "EEXIST") {
-        throw new PoolError("E_CONFLICT", `${target} already exists; pass --force to replace it.`, { details: { path: target } });
+        throw new PoolError("E_CONFLICT", `${target} already exists; pass --force to replace it.`, {
+          details: { path: target },
+        });
       }
-      throw new PoolError("E_POOL_IO", `Could not write ${target}: ${errnoCode(error) ?? (error as Error).message}`, { cause: error });
+      throw new PoolError("E_POOL_IO", `Could not write ${target}: ${errnoCode(error) ?? (error as Error).message}`, {
+        cause: error,
+      });
     }
     if (input.json) output.printJson({ path: target, credentials, rev: doc.rev, bytes: Buffer.byteLength(text) });
-    else output.print(`Exported ${credentials} credential${credentials === 1 ? "" : "s"} (rev ${doc.rev}) to ${target} (mode 0600).`);
+    else
+      output.print(
+        `Exported ${credentials} credential${credentials === 1 ? "" : "s"} (rev ${doc.rev}) to ${target} (mode 0600).`,
+      );
     return 0;
   },
 });

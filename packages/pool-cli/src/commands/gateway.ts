@@ -29,7 +29,9 @@ const createCommand = defineCommand({
     "export CREDPOOL_GATEWAY_TOKEN=$(credpool gateway token create --name agent --json | jq -r .token)",
   ],
   schema: z.object({
-    name: z.string({ error: "--name is required" }).regex(/^[\w.@-]{1,64}$/, "--name takes 1-64 letters, digits, . @ _ -"),
+    name: z
+      .string({ error: "--name is required" })
+      .regex(/^[\w.@-]{1,64}$/, "--name takes 1-64 letters, digits, . @ _ -"),
     scope: z.enum(["lease", "proxy", "admin"], { error: "--scope must be lease, proxy or admin" }).default("lease"),
     totpCode: z.string().optional(),
     json: z.boolean().default(false),
@@ -68,7 +70,8 @@ const listCommand = defineCommand({
       const tokens = await store.list();
       const output = createOutput(context);
       if (input.json) output.printJson({ tokens });
-      else if (tokens.length === 0) output.print("No gateway tokens. Create one with `credpool gateway token create --name NAME`.");
+      else if (tokens.length === 0)
+        output.print("No gateway tokens. Create one with `credpool gateway token create --name NAME`.");
       else for (const token of tokens) output.print(`${token.id}  ${token.scope.padEnd(5)}  ${token.name}`);
       return 0;
     } finally {
@@ -110,6 +113,10 @@ export const { help, run } = defineCommandGroup({
     "  token list    list tokens by name, id and scope\n" +
     "  token revoke  revoke a token by id or name\n\n" +
     "Start the gateway itself with `pnpm start` (or `credpool-gateway`).",
-  examples: ["credpool gateway token create --name worker", "credpool gateway token list", "credpool gateway token revoke worker"],
+  examples: [
+    "credpool gateway token create --name worker",
+    "credpool gateway token list",
+    "credpool gateway token revoke worker",
+  ],
   subcommands: { "token create": createCommand, "token list": listCommand, "token revoke": revokeCommand },
 });

@@ -34,8 +34,10 @@ function describeChange(change: SyncChange, path: string | undefined, ownership:
         : `Imported ${who}, borrowed: ${TOOL_NAMES[change.source as "claude-code" | "codex"] ?? change.source} keeps refreshing it and credpool re-reads ${path}.`;
     }
     case "updated":
-      if (path && change.reason === "now owned") return `${who} is now owned: credpool refreshes it and writes each new token pair back to ${path}.`;
-      if (path && change.reason === "now borrowed") return `${who} is now borrowed: ${TOOL_NAMES[change.source as "claude-code" | "codex"] ?? change.source} refreshes it and credpool re-reads ${path}.`;
+      if (path && change.reason === "now owned")
+        return `${who} is now owned: credpool refreshes it and writes each new token pair back to ${path}.`;
+      if (path && change.reason === "now borrowed")
+        return `${who} is now borrowed: ${TOOL_NAMES[change.source as "claude-code" | "codex"] ?? change.source} refreshes it and credpool re-reads ${path}.`;
       return `Updated ${who} (${change.reason ?? "new tokens"}).`;
     case "unchanged":
       return `Already in the pool: ${who}.`;
@@ -60,8 +62,14 @@ export const { help, run } = defineCommand({
   args: [{ name: "source", required: true }],
   options: {
     from: { type: "string", value: "FILE", description: "read this file instead of the tool's default location" },
-    own: { type: "boolean", description: "credpool refreshes the login and writes new tokens back (claude-code, codex)" },
-    borrow: { type: "boolean", description: "the tool keeps refreshing; credpool only reads (default for new imports)" },
+    own: {
+      type: "boolean",
+      description: "credpool refreshes the login and writes new tokens back (claude-code, codex)",
+    },
+    borrow: {
+      type: "boolean",
+      description: "the tool keeps refreshing; credpool only reads (default for new imports)",
+    },
     "totp-code": totpCodeOption,
     json: jsonOption,
   },
@@ -113,7 +121,10 @@ export const { help, run } = defineCommand({
       const reading = result.readings[0];
       if (reading?.error) throw reading.error;
       if (reading?.state === "missing") {
-        const keychain = input.source === "claude-code" && process.platform === "darwin" ? " On macOS, Claude Code keeps its login in the Keychain instead." : "";
+        const keychain =
+          input.source === "claude-code" && process.platform === "darwin"
+            ? " On macOS, Claude Code keeps its login in the Keychain instead."
+            : "";
         throw new PoolError(
           "E_SOURCE",
           `No ${TOOL_NAMES[input.source]} credentials at ${filePath ?? "?"}. Log in with ${TOOL_NAMES[input.source]} first, or pass --from FILE.${keychain}`,
@@ -140,7 +151,8 @@ export const { help, run } = defineCommand({
         });
         return 0;
       }
-      for (const change of result.changes) output.print(describeChange(change, filePath, ownership ?? (change.action === "added" ? "borrow" : undefined)));
+      for (const change of result.changes)
+        output.print(describeChange(change, filePath, ownership ?? (change.action === "added" ? "borrow" : undefined)));
       for (const entry of reading?.skipped ?? []) output.print(`Not imported: ${entry.label}: ${entry.reason}.`);
       if (ownership === "own") {
         output.note(

@@ -47,7 +47,9 @@ export const { help, run } = defineCommand({
       output.print(`Created an empty pool at ${file.path}`);
       output.note(`Add a key with: printf %s "$ANTHROPIC_API_KEY" | credpool add anthropic --api-key-stdin`);
     } else {
-      output.print(`A pool already exists at ${file.path} (${credentials} credential${credentials === 1 ? "" : "s"}); its contents are unchanged.`);
+      output.print(
+        `A pool already exists at ${file.path} (${credentials} credential${credentials === 1 ? "" : "s"}); its contents are unchanged.`,
+      );
     }
     for (const note of modeNotes) output.note(note);
     return 0;

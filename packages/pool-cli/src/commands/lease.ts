@@ -39,45 +39,52 @@ export const { help, run } = defineCommand({
   }),
   async run(input, context) {
     const output = createOutput(context);
-    const ttlMs = input.ttl === undefined ? undefined : parseSecondsOrDuration("--ttl", input.ttl, { minMs: 1000, maxMs: 24 * 3_600_000 });
-    return withPool(context, async (pool) => {
-      const lease = await pool.lease(input.provider, {
-        detached: true,
-        ...(input.model === undefined ? {} : { model: input.model }),
-        ...(ttlMs === undefined ? {} : { ttlMs }),
-      });
-      const envVar = input.env ?? getProviderDefaults(lease.provider).envVar;
-      if (input.json) {
-        output.printJson({
-          leaseId: lease.id,
-          provider: lease.provider,
-          credentialId: lease.credentialId,
-          label: lease.label,
-          kind: lease.kind,
-          tokenType: lease.tokenType,
-          token: lease.token,
-          envVar,
-          baseUrl: lease.baseUrl ?? null,
-          model: lease.model ?? null,
-          tokenExpiresAt: lease.expiresAt === undefined ? null : new Date(lease.expiresAt).toISOString(),
-          leaseExpiresAt: new Date(lease.leaseExpiresAt).toISOString(),
+    const ttlMs =
+      input.ttl === undefined
+        ? undefined
+        : parseSecondsOrDuration("--ttl", input.ttl, { minMs: 1000, maxMs: 24 * 3_600_000 });
+    return withPool(
+      context,
+      async (pool) => {
+        const lease = await pool.lease(input.provider, {
+          detached: true,
+          ...(input.model === undefined ? {} : { model: input.model }),
+          ...(ttlMs === undefined ? {} : { ttlMs }),
         });
-      } else {
-        const lines = [
-          `export ${envVar}=${shellQuote(lease.token)}`,
-          `export CREDPOOL_LEASE_ID=${shellQuote(lease.id)}`,
-          `export CREDPOOL_CREDENTIAL_ID=${shellQuote(lease.credentialId)}`,
-          ...(lease.baseUrl ? [`export CREDPOOL_BASE_URL=${shellQuote(lease.baseUrl)}`] : []),
-        ];
-        output.print(lines.join("\n"));
-      }
-      if (isTerminal(context.stderr)) {
-        output.note(
-          `Leased ${lease.provider} "${lease.label}" until ${new Date(lease.leaseExpiresAt).toLocaleTimeString()}. ` +
-            `When done: credpool release ${lease.id} [--status N]`,
-        );
-      }
-      return 0;
-    }, { open: openLeasingPool });
+        const envVar = input.env ?? getProviderDefaults(lease.provider).envVar;
+        if (input.json) {
+          output.printJson({
+            leaseId: lease.id,
+            provider: lease.provider,
+            credentialId: lease.credentialId,
+            label: lease.label,
+            kind: lease.kind,
+            tokenType: lease.tokenType,
+            token: lease.token,
+            envVar,
+            baseUrl: lease.baseUrl ?? null,
+            model: lease.model ?? null,
+            tokenExpiresAt: lease.expiresAt === undefined ? null : new Date(lease.expiresAt).toISOString(),
+            leaseExpiresAt: new Date(lease.leaseExpiresAt).toISOString(),
+          });
+        } else {
+          const lines = [
+            `export ${envVar}=${shellQuote(lease.token)}`,
+            `export CREDPOOL_LEASE_ID=${shellQuote(lease.id)}`,
+            `export CREDPOOL_CREDENTIAL_ID=${shellQuote(lease.credentialId)}`,
+            ...(lease.baseUrl ? [`export CREDPOOL_BASE_URL=${shellQuote(lease.baseUrl)}`] : []),
+          ];
+          output.print(lines.join("\n"));
+        }
+        if (isTerminal(context.stderr)) {
+          output.note(
+            `Leased ${lease.provider} "${lease.label}" until ${new Date(lease.leaseExpiresAt).toLocaleTimeString()}. ` +
+              `When done: credpool release ${lease.id} [--status N]`,
+          );
+        }
+        return 0;
+      },
+      { open: openLeasingPool },
+    );
   },
 });

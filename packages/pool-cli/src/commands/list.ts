@@ -24,7 +24,11 @@ export const { help, run } = defineCommand({
     "credpool list anthropic --wide",
     "credpool list --json | jq '.credentials[] | select(.available)'",
   ],
-  schema: z.object({ provider: z.string().optional(), wide: z.boolean().default(false), json: z.boolean().default(false) }),
+  schema: z.object({
+    provider: z.string().optional(),
+    wide: z.boolean().default(false),
+    json: z.boolean().default(false),
+  }),
   async run(input, context) {
     const output = createOutput(context);
     if (input.provider !== undefined) assertProviderName(input.provider);
@@ -38,12 +42,19 @@ export const { help, run } = defineCommand({
           .sort()
           .map((name) => [name, { strategy: doc.providers[name]?.strategy ?? DEFAULT_STRATEGY }]),
       );
-      output.printJson({ path, rev: doc.rev, providers, credentials: views.map((view) => summarizeCredential(view, now)) });
+      output.printJson({
+        path,
+        rev: doc.rev,
+        providers,
+        credentials: views.map((view) => summarizeCredential(view, now)),
+      });
       return 0;
     }
     if (views.length === 0) {
       const scope = input.provider === undefined ? "" : ` for ${input.provider}`;
-      output.note(`No credentials${scope} in ${path}. Add one with \`credpool add ${input.provider ?? "<provider>"} --api-key-stdin\`.`);
+      output.note(
+        `No credentials${scope} in ${path}. Add one with \`credpool add ${input.provider ?? "<provider>"} --api-key-stdin\`.`,
+      );
       return 0;
     }
     const rows = views.map((view) => {

@@ -30,12 +30,19 @@ export const { help, run } = defineCommand({
     const output = createOutput(context);
     return withPool(context, async (pool) => {
       const target = pool.resolve(input.target);
-      await requireTotpWhenKeysStay(context, pool.doc, { action: `priority ${target.provider}/${target.label} ${input.n}`, code: input.totpCode });
+      await requireTotpWhenKeysStay(context, pool.doc, {
+        action: `priority ${target.provider}/${target.label} ${input.n}`,
+        code: input.totpCode,
+      });
       const updated = await pool.setPriority(input.target, input.n);
       const now = Date.now();
-      const view = listCredentialViews(pool.doc, now, updated.provider).find((item) => item.credential.id === updated.id);
+      const view = listCredentialViews(pool.doc, now, updated.provider).find(
+        (item) => item.credential.id === updated.id,
+      );
       if (input.json) {
-        output.printJson({ credential: view ? summarizeCredential(view, now) : { id: updated.id, priority: updated.priority } });
+        output.printJson({
+          credential: view ? summarizeCredential(view, now) : { id: updated.id, priority: updated.priority },
+        });
       } else {
         const ref = view ? ` (now ${updated.provider}#${view.index})` : "";
         output.print(`Priority of ${updated.provider} "${updated.label}" is ${updated.priority}${ref}.`);

@@ -51,7 +51,9 @@ export const { help, run } = defineCommand({
       const link = sourceLinkOf(credential);
       switch (outcome) {
         case "refreshed":
-          output.print(`Refreshed ${who}${until}.${link?.ownership === "own" ? ` Wrote the new pair back to ${link.path}.` : ""}`);
+          output.print(
+            `Refreshed ${who}${until}.${link?.ownership === "own" ? ` Wrote the new pair back to ${link.path}.` : ""}`,
+          );
           break;
         case "adopted":
           output.print(

@@ -19,9 +19,14 @@ export const { help, run } = defineCommand({
     ...OUTCOME_DETAIL_OPTIONS,
     json: jsonOption,
   },
-  examples: ['credpool release "$CREDPOOL_LEASE_ID"', 'credpool release "$CREDPOOL_LEASE_ID" --status 429 --retry-after 60'],
+  examples: [
+    'credpool release "$CREDPOOL_LEASE_ID"',
+    'credpool release "$CREDPOOL_LEASE_ID" --status 429 --retry-after 60',
+  ],
   schema: z.object({
-    leaseId: z.string().regex(/^[0-9a-z]{4,64}$/, "a lease id is lowercase letters and digits, as `credpool lease` printed it"),
+    leaseId: z
+      .string()
+      .regex(/^[0-9a-z]{4,64}$/, "a lease id is lowercase letters and digits, as `credpool lease` printed it"),
     status: integerArgument("--status", 0, 999).optional(),
     retryAfter: z.string().optional(),
     model: z.string().min(1).optional(),
@@ -34,10 +39,15 @@ export const { help, run } = defineCommand({
     return withPool(context, async (pool) => {
       const credential = await pool.releaseLease(input.leaseId, outcome);
       const now = Date.now();
-      const view = listCredentialViews(pool.doc, now, credential.provider).find((item) => item.credential.id === credential.id);
+      const view = listCredentialViews(pool.doc, now, credential.provider).find(
+        (item) => item.credential.id === credential.id,
+      );
       const summary = view ? summarizeCredential(view, now) : undefined;
       if (input.json) output.printJson({ leaseId: input.leaseId, credential: summary ?? { id: credential.id } });
-      else output.print(`Released lease ${input.leaseId} on ${credential.provider} "${credential.label}": ${summary?.status ?? "ok"}.`);
+      else
+        output.print(
+          `Released lease ${input.leaseId} on ${credential.provider} "${credential.label}": ${summary?.status ?? "ok"}.`,
+        );
       return 0;
     });
   },

@@ -16,7 +16,11 @@ export const { help, run } = defineCommand({
     "message mark it dead. With --model, a 429 benches only that model.",
   args: [{ name: "target", required: true }],
   options: {
-    status: { type: "string", value: "N", description: "the HTTP status the provider answered (0 for a network failure)" },
+    status: {
+      type: "string",
+      value: "N",
+      description: "the HTTP status the provider answered (0 for a network failure)",
+    },
     ...OUTCOME_DETAIL_OPTIONS,
     json: jsonOption,
   },
@@ -39,10 +43,15 @@ export const { help, run } = defineCommand({
     return withPool(context, async (pool) => {
       const credential = await pool.report(input.target, outcome);
       const now = Date.now();
-      const view = listCredentialViews(pool.doc, now, credential.provider).find((item) => item.credential.id === credential.id);
+      const view = listCredentialViews(pool.doc, now, credential.provider).find(
+        (item) => item.credential.id === credential.id,
+      );
       const summary = view ? summarizeCredential(view, now) : undefined;
       if (input.json) output.printJson({ credential: summary ?? { id: credential.id } });
-      else output.print(`Recorded ${input.status} for ${credential.provider} "${credential.label}": ${summary?.status ?? credential.status.state}.`);
+      else
+        output.print(
+          `Recorded ${input.status} for ${credential.provider} "${credential.label}": ${summary?.status ?? credential.status.state}.`,
+        );
       return 0;
     });
   },

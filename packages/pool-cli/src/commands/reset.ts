@@ -20,8 +20,17 @@ export const { help, run } = defineCommand({
     { name: "target", required: false },
   ],
   options: { "totp-code": totpCodeOption, json: jsonOption },
-  examples: ["credpool reset anthropic", "credpool reset anthropic work", "credpool reset openrouter openrouter#2 --json"],
-  schema: z.object({ provider: z.string().min(1), target: z.string().min(1).optional(), totpCode: z.string().optional(), json: z.boolean().default(false) }),
+  examples: [
+    "credpool reset anthropic",
+    "credpool reset anthropic work",
+    "credpool reset openrouter openrouter#2 --json",
+  ],
+  schema: z.object({
+    provider: z.string().min(1),
+    target: z.string().min(1).optional(),
+    totpCode: z.string().optional(),
+    json: z.boolean().default(false),
+  }),
   async run(input, context) {
     const output = createOutput(context);
     return withPool(context, async (pool) => {
@@ -36,7 +45,9 @@ export const { help, run } = defineCommand({
       } else if (touched.length === 0) {
         output.note(`${input.provider} has no credentials; nothing to reset.`);
       } else {
-        output.print(`Reset ${touched.length} ${input.provider} credential${touched.length === 1 ? "" : "s"}: ${touched.map((c) => c.label).join(", ")}.`);
+        output.print(
+          `Reset ${touched.length} ${input.provider} credential${touched.length === 1 ? "" : "s"}: ${touched.map((c) => c.label).join(", ")}.`,
+        );
       }
       return 0;
     });

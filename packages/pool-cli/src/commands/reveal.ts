@@ -14,7 +14,11 @@ export const { help, run } = defineCommand({
     "printed (a copy used elsewhere would be replayed). Needs a TOTP code when TOTP is configured.",
   args: [{ name: "target", required: true }],
   options: { "totp-code": totpCodeOption, json: jsonOption },
-  examples: ["credpool reveal anthropic#1", "credpool reveal work --json", "credpool reveal work --totp-code 123456 | pbcopy"],
+  examples: [
+    "credpool reveal anthropic#1",
+    "credpool reveal work --json",
+    "credpool reveal work --totp-code 123456 | pbcopy",
+  ],
   schema: z.object({ target: z.string().min(1), totpCode: z.string().optional(), json: z.boolean().default(false) }),
   async run(input, context) {
     const output = createOutput(context);
@@ -23,7 +27,10 @@ export const { help, run } = defineCommand({
     await requireTotp(context, { action: `reveal ${credential.provider}/${credential.label}`, code: input.totpCode });
     const token = credential.kind === "api_key" ? credential.secrets.apiKey : credential.secrets.accessToken;
     if (!token) {
-      throw new PoolError("E_NOT_FOUND", `${credential.provider} "${credential.label}" has no ${credential.kind === "api_key" ? "API key" : "access token"} stored.`);
+      throw new PoolError(
+        "E_NOT_FOUND",
+        `${credential.provider} "${credential.label}" has no ${credential.kind === "api_key" ? "API key" : "access token"} stored.`,
+      );
     }
     if (input.json) {
       output.printJson({
@@ -33,7 +40,8 @@ export const { help, run } = defineCommand({
         kind: credential.kind,
         tokenType: credential.kind === "api_key" ? "api_key" : "bearer",
         token,
-        expiresAt: credential.secrets.expiresAt === undefined ? null : new Date(credential.secrets.expiresAt).toISOString(),
+        expiresAt:
+          credential.secrets.expiresAt === undefined ? null : new Date(credential.secrets.expiresAt).toISOString(),
       });
     } else {
       output.print(token);

@@ -19,9 +19,15 @@ const releaseCommand = defineCommand({
     "Setting it needs a TOTP code when TOTP is configured. Without TOTP, anyone who can run credpool can set it back.",
   args: [{ name: "mode", required: false }],
   options: { "totp-code": totpCodeOption, json: jsonOption },
-  examples: ["credpool secrets release", "credpool secrets release never", "credpool secrets release lease --totp-code 123456"],
+  examples: [
+    "credpool secrets release",
+    "credpool secrets release never",
+    "credpool secrets release lease --totp-code 123456",
+  ],
   schema: z.object({
-    mode: z.enum(SECRET_RELEASE_MODES, { error: `the mode must be one of ${SECRET_RELEASE_MODES.join(", ")}` }).optional(),
+    mode: z
+      .enum(SECRET_RELEASE_MODES, { error: `the mode must be one of ${SECRET_RELEASE_MODES.join(", ")}` })
+      .optional(),
     totpCode: z.string().optional(),
     json: z.boolean().default(false),
   }),
@@ -32,7 +38,8 @@ const releaseCommand = defineCommand({
       const { doc } = await readCliPool(context);
       const current = secretReleaseOf(doc);
       if (input.json) output.printJson({ release: current, isDefault: doc.settings?.secrets?.release === undefined });
-      else output.print(`secrets.release: ${current}${doc.settings?.secrets?.release === undefined ? " (default)" : ""}`);
+      else
+        output.print(`secrets.release: ${current}${doc.settings?.secrets?.release === undefined ? " (default)" : ""}`);
       return 0;
     }
     await requireTotp(context, { action: `secrets release ${mode}`, code: input.totpCode });

@@ -21,7 +21,9 @@ export const { help, run } = defineCommand({
     const { doc } = await readCliPool(context);
     const credential = resolveTarget(doc, input.target);
     const now = Date.now();
-    const view = listCredentialViews(doc, now, credential.provider).find((item) => item.credential.id === credential.id);
+    const view = listCredentialViews(doc, now, credential.provider).find(
+      (item) => item.credential.id === credential.id,
+    );
     if (!view) throw new Error(`credential ${credential.id} vanished from its own provider list`);
     const detail = detailCredential(view, now);
     if (input.json) {
@@ -43,21 +45,34 @@ export const { help, run } = defineCommand({
     if (detail.statusMessage) rows.push(["message", detail.statusMessage]);
     if (detail.statusSince) rows.push(["since", detail.statusSince]);
     for (const [name, value] of Object.entries(detail.secrets)) {
-      if (value !== null && name !== "expiresAt") rows.push([name.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`), value]);
+      if (value !== null && name !== "expiresAt")
+        rows.push([name.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`), value]);
     }
     const expiresAt = credential.secrets.expiresAt;
     if (expiresAt !== undefined) {
-      rows.push(["token expires", `${new Date(expiresAt).toISOString()} (${expiresAt > now ? `in ${formatDuration(expiresAt - now)}` : "expired"})`]);
+      rows.push([
+        "token expires",
+        `${new Date(expiresAt).toISOString()} (${expiresAt > now ? `in ${formatDuration(expiresAt - now)}` : "expired"})`,
+      ]);
     }
     rows.push(["token generation", String(detail.tokenGeneration)]);
     rows.push(["requests", `${detail.requests} (${detail.failures} failed)`]);
     rows.push(["last used", formatAgo(credential.usage.lastUsedAt, now)]);
-    rows.push(["leases", detail.maxConcurrent === null ? String(detail.activeLeases) : `${detail.activeLeases}/${detail.maxConcurrent}`]);
-    for (const lease of detail.leases) rows.push(["  lease", `${lease.id} until ${lease.expiresAt}${lease.holder ? ` (${lease.holder})` : ""}`]);
+    rows.push([
+      "leases",
+      detail.maxConcurrent === null ? String(detail.activeLeases) : `${detail.activeLeases}/${detail.maxConcurrent}`,
+    ]);
+    for (const lease of detail.leases)
+      rows.push(["  lease", `${lease.id} until ${lease.expiresAt}${lease.holder ? ` (${lease.holder})` : ""}`]);
     const width = Math.max(...rows.map(([name]) => name.length));
     // Every value but the painted status is pool text, escaped so it cannot drive the terminal.
     output.print(
-      rows.map(([name, value]) => `${output.paint("dim", name.padEnd(width))}  ${name === "status" ? value : escapeControls(value)}`).join("\n"),
+      rows
+        .map(
+          ([name, value]) =>
+            `${output.paint("dim", name.padEnd(width))}  ${name === "status" ? value : escapeControls(value)}`,
+        )
+        .join("\n"),
     );
     return 0;
   },

@@ -20,7 +20,11 @@ export const { help, run } = defineCommand({
     { name: "name", required: false },
   ],
   options: { "totp-code": totpCodeOption, json: jsonOption },
-  examples: ["credpool strategy anthropic", "credpool strategy anthropic round_robin", "credpool strategy openrouter least_used --json"],
+  examples: [
+    "credpool strategy anthropic",
+    "credpool strategy anthropic round_robin",
+    "credpool strategy openrouter least_used --json",
+  ],
   schema: z.object({
     provider: z.string().min(1),
     name: z.enum(STRATEGIES, { error: `the strategy must be one of ${STRATEGIES.join(", ")}` }).optional(),
@@ -34,7 +38,12 @@ export const { help, run } = defineCommand({
     if (name === undefined) {
       const { doc } = await readCliPool(context);
       const current = doc.providers[input.provider]?.strategy;
-      if (input.json) output.printJson({ provider: input.provider, strategy: current ?? DEFAULT_STRATEGY, isDefault: current === undefined });
+      if (input.json)
+        output.printJson({
+          provider: input.provider,
+          strategy: current ?? DEFAULT_STRATEGY,
+          isDefault: current === undefined,
+        });
       else output.print(`${input.provider}: ${current ?? `${DEFAULT_STRATEGY} (default)`}`);
       return 0;
     }

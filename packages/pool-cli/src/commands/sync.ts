@@ -50,7 +50,9 @@ export const { help, run } = defineCommand({
     try {
       const { doc } = await backend.read();
       const specs: SourceSpec[] = [
-        ...defaultSourceSpecs().map((spec): SourceSpec => (spec.kind === "env" && config.sources?.env ? { kind: "env", vars: config.sources.env } : spec)),
+        ...defaultSourceSpecs().map((spec): SourceSpec =>
+          spec.kind === "env" && config.sources?.env ? { kind: "env", vars: config.sources.env } : spec,
+        ),
         ...linkedSourceSpecs(doc),
       ];
       const result = await syncSources(backend, specs, { env: context.env });

@@ -49,8 +49,16 @@ async function printCommandInstall(output: Output, begun: BeginTotpSetupResult):
 }
 
 /** Asks for codes until one confirms setup; Enter alone leaves it pending. Returns whether it was confirmed. */
-async function confirmOnTerminal(context: CommandContext, output: Output, totp: TotpGateOptions, source: "file" | "command"): Promise<boolean> {
-  const question = source === "command" ? "\nOnce it is installed, enter the code your app shows (Enter to do this later): " : "\nEnter the code your app shows to confirm (Enter to do this later): ";
+async function confirmOnTerminal(
+  context: CommandContext,
+  output: Output,
+  totp: TotpGateOptions,
+  source: "file" | "command",
+): Promise<boolean> {
+  const question =
+    source === "command"
+      ? "\nOnce it is installed, enter the code your app shows (Enter to do this later): "
+      : "\nEnter the code your app shows to confirm (Enter to do this later): ";
   for (let attempt = 0; attempt < 3; attempt++) {
     const code = await promptLine(context, question);
     if (code === "") return false;
@@ -58,7 +66,8 @@ async function confirmOnTerminal(context: CommandContext, output: Output, totp: 
       await confirmTotpSetup({ ...totp, principal: cliPrincipal(), code });
       return true;
     } catch (error) {
-      if (!isPoolError(error) || !["E_TOTP_INVALID", "E_TOTP_MALFORMED", "E_TOTP_REPLAY"].includes(error.code)) throw error;
+      if (!isPoolError(error) || !["E_TOTP_INVALID", "E_TOTP_MALFORMED", "E_TOTP_REPLAY"].includes(error.code))
+        throw error;
       output.note(`credpool: ${error.message}`);
     }
   }
@@ -75,8 +84,16 @@ const setupCommand = defineCommand({
     "with --confirm CODE. With totp.secretCommand configured it prints the exact install and sudoers lines.\n" +
     "Refuses while TOTP is already set up (reset it first).",
   options: {
-    label: { type: "string", value: "NAME", description: "account name shown in the authenticator (default: your user name)" },
-    confirm: { type: "string", value: "CODE", description: "confirm the pending secret with a code from your authenticator" },
+    label: {
+      type: "string",
+      value: "NAME",
+      description: "account name shown in the authenticator (default: your user name)",
+    },
+    confirm: {
+      type: "string",
+      value: "CODE",
+      description: "confirm the pending secret with a code from your authenticator",
+    },
     "no-qr": { type: "boolean", description: "print the secret as text only" },
     json: jsonOption,
   },
@@ -106,15 +123,19 @@ const setupCommand = defineCommand({
           poolRecorded: confirmed.poolRecorded,
         });
       } else {
-        output.print(`TOTP is set up${confirmed.secretPath ? ` (secret ${confirmed.secretPath})` : ""}. Privileged commands now need a code.`);
-        if (!confirmed.poolRecorded) output.print("There is no pool here yet: the pool records the gate at its first gated command.");
+        output.print(
+          `TOTP is set up${confirmed.secretPath ? ` (secret ${confirmed.secretPath})` : ""}. Privileged commands now need a code.`,
+        );
+        if (!confirmed.poolRecorded)
+          output.print("There is no pool here yet: the pool records the gate at its first gated command.");
       }
       return 0;
     }
 
     const label = input.label ?? cliPrincipal().replace(/^cli:/, "");
     const begun = await beginTotpSetup({ ...totp, label });
-    const install = begun.source === "command" ? await describeSecretCommandSetup(begun.command ?? [], label) : undefined;
+    const install =
+      begun.source === "command" ? await describeSecretCommandSetup(begun.command ?? [], label) : undefined;
     if (input.json) {
       output.printJson({
         state: "setup-pending",
@@ -144,7 +165,10 @@ const setupCommand = defineCommand({
 });
 
 function describeStatus(output: Output, status: TotpStatus, now: number): string[] {
-  const where = status.secretSource.kind === "file" ? `file ${status.secretSource.path}` : `command \`${status.secretSource.command}\``;
+  const where =
+    status.secretSource.kind === "file"
+      ? `file ${status.secretSource.path}`
+      : `command \`${status.secretSource.command}\``;
   const lines: string[] = [];
   switch (status.state) {
     case "not-configured":
@@ -157,7 +181,10 @@ function describeStatus(output: Output, status: TotpStatus, now: number): string
       );
       break;
     case "broken":
-      lines.push(`TOTP: ${output.paint("red", "broken")}; every privileged command is refused.`, `  ${status.problem?.message ?? "unknown problem"}`);
+      lines.push(
+        `TOTP: ${output.paint("red", "broken")}; every privileged command is refused.`,
+        `  ${status.problem?.message ?? "unknown problem"}`,
+      );
       break;
     case "configured":
       lines.push(
@@ -168,9 +195,13 @@ function describeStatus(output: Output, status: TotpStatus, now: number): string
   if (status.state === "configured" || status.state === "broken") {
     if (status.block) {
       const what = status.block.reason === "lockout" ? "locked out" : "blocked for too many attempts";
-      lines.push(`  you (${status.principal}): ${output.paint("yellow", what)} for ${formatWait(status.block.until - now)} more; even a valid code is refused.`);
+      lines.push(
+        `  you (${status.principal}): ${output.paint("yellow", what)} for ${formatWait(status.block.until - now)} more; even a valid code is refused.`,
+      );
     } else {
-      lines.push(`  you (${status.principal}): not locked out; ${status.failures} of ${status.lockoutAttempts} failed codes counted.`);
+      lines.push(
+        `  you (${status.principal}): not locked out; ${status.failures} of ${status.lockoutAttempts} failed codes counted.`,
+      );
     }
   }
   return lines;
@@ -184,7 +215,11 @@ const statusCommand = defineCommand({
     "locked out. A secret command is run to check it. Exit status: 0 configured, 10 configured but you are locked\n" +
     "out, 11 broken, 15 not configured (including a setup that awaits confirmation).",
   options: { json: jsonOption },
-  examples: ["credpool totp status", "credpool totp status --json | jq .state", "credpool totp status >/dev/null && echo gated"],
+  examples: [
+    "credpool totp status",
+    "credpool totp status --json | jq .state",
+    "credpool totp status >/dev/null && echo gated",
+  ],
   schema: z.object({ json: z.boolean().default(false) }),
   async run(input, context) {
     const output = createOutput(context);
@@ -213,11 +248,23 @@ const statusCommand = defineCommand({
         configuredAt: status.configuredAt === undefined ? null : new Date(status.configuredAt).toISOString(),
         pendingSince: status.pendingSince === undefined ? null : new Date(status.pendingSince).toISOString(),
         label: status.label ?? null,
-        problem: status.problem ? { code: status.problem.code, reason: status.problem.details?.reason ?? null, message: status.problem.message } : null,
+        problem: status.problem
+          ? {
+              code: status.problem.code,
+              reason: status.problem.details?.reason ?? null,
+              message: status.problem.message,
+            }
+          : null,
         principal: status.principal,
         failures: status.failures,
         lockoutAttempts: status.lockoutAttempts,
-        block: status.block ? { reason: status.block.reason, until: new Date(status.block.until).toISOString(), remainingMs: status.block.remainingMs } : null,
+        block: status.block
+          ? {
+              reason: status.block.reason,
+              until: new Date(status.block.until).toISOString(),
+              remainingMs: status.block.remainingMs,
+            }
+          : null,
         exitCode: exit,
       });
     } else {
@@ -238,7 +285,11 @@ const resetCommand = defineCommand({
     "gate stays closed until setup is confirmed again or totp.secretCommand is removed. Every reset and every refused\n" +
     "forced reset is written to audit.log.",
   options: {
-    "totp-code": { type: "string", value: "CODE", description: "a current code (or set CREDPOOL_TOTP_CODE; asked for on a terminal)" },
+    "totp-code": {
+      type: "string",
+      value: "CODE",
+      description: "a current code (or set CREDPOOL_TOTP_CODE; asked for on a terminal)",
+    },
     force: { type: "boolean", description: `reset without a code; only at a terminal, after typing "${RESET_PHRASE}"` },
     json: jsonOption,
   },
@@ -255,24 +306,48 @@ const resetCommand = defineCommand({
     if (input.force) {
       if (input.totpCode !== undefined) throw new PoolError("E_USAGE", "Use either --totp-code or --force, not both.");
       const refuse = (reason: string, message: string): never => {
-        totp.audit?.({ type: "totp.reset.refused", at: new Date().toISOString(), principal: maskPrincipal(cliPrincipal()), action: "totp reset", forced: true, reason });
+        totp.audit?.({
+          type: "totp.reset.refused",
+          at: new Date().toISOString(),
+          principal: maskPrincipal(cliPrincipal()),
+          action: "totp reset",
+          forced: true,
+          reason,
+        });
         throw new PoolError("E_USAGE", message);
       };
       // A flag would let any process that can run credpool turn the gate off; typing at a terminal cannot be scripted
       // by a plain child process.
       if (!canPrompt(context)) {
-        refuse("no-terminal", "`credpool totp reset --force` needs a person at a terminal to confirm it, and there is none; nothing was changed. Run it in a terminal, or reset with --totp-code CODE.");
+        refuse(
+          "no-terminal",
+          "`credpool totp reset --force` needs a person at a terminal to confirm it, and there is none; nothing was changed. Run it in a terminal, or reset with --totp-code CODE.",
+        );
       }
-      const typed = await promptLine(context, `This removes the TOTP secret and its state. Type "${RESET_PHRASE}" to confirm: `);
-      if (typed.trim() !== RESET_PHRASE) refuse("not-confirmed", `Confirmation did not match "${RESET_PHRASE}"; nothing was changed.`);
+      const typed = await promptLine(
+        context,
+        `This removes the TOTP secret and its state. Type "${RESET_PHRASE}" to confirm: `,
+      );
+      if (typed.trim() !== RESET_PHRASE)
+        refuse("not-confirmed", `Confirmation did not match "${RESET_PHRASE}"; nothing was changed.`);
     } else {
       code = input.totpCode ?? (context.env.CREDPOOL_TOTP_CODE || undefined);
       // Without a terminal, core decides: it asks for --totp-code only when TOTP is actually on.
-      if (code === undefined && canPrompt(context)) code = await promptLine(context, "TOTP code to confirm the reset: ");
+      if (code === undefined && canPrompt(context))
+        code = await promptLine(context, "TOTP code to confirm the reset: ");
     }
-    const result = await resetTotp({ ...totp, principal: cliPrincipal(), force: input.force, ...(code === undefined ? {} : { code }) });
+    const result = await resetTotp({
+      ...totp,
+      principal: cliPrincipal(),
+      force: input.force,
+      ...(code === undefined ? {} : { code }),
+    });
     if (input.json) {
-      output.printJson({ removed: result.removed, source: result.source, gateStillClosed: result.commandStillConfigured });
+      output.printJson({
+        removed: result.removed,
+        source: result.source,
+        gateStillClosed: result.commandStillConfigured,
+      });
       return 0;
     }
     for (const path of result.removed) output.print(`removed ${path}`);
@@ -296,6 +371,11 @@ export const { help, run } = defineCommandGroup({
     "  status  configured, not configured or broken; whether you are locked out\n" +
     "  reset   turn TOTP off (needs a code, or --force typed at a terminal)\n\n" +
     "Run `credpool totp <subcommand> --help` for each one's options.",
-  examples: ["credpool totp setup", "credpool totp setup --confirm 492039", "credpool totp status", "credpool totp reset --totp-code 492039"],
+  examples: [
+    "credpool totp setup",
+    "credpool totp setup --confirm 492039",
+    "credpool totp status",
+    "credpool totp reset --totp-code 492039",
+  ],
   subcommands: { setup: setupCommand, status: statusCommand, reset: resetCommand },
 });

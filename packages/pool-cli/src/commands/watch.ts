@@ -47,12 +47,16 @@ export const { help, run } = defineCommand({
         return;
       }
       if (!output.isTTY) {
-        const parts = changed.map((view) => `${refOf(view)} ${view.credential.label}: ${current.get(view.credential.id) ?? ""}`);
+        const parts = changed.map(
+          (view) => `${refOf(view)} ${view.credential.label}: ${current.get(view.credential.id) ?? ""}`,
+        );
         if (removed.length > 0) parts.push(`removed ${removed.join(", ")}`);
         const available = views.filter((view) => view.available).length;
         output.print(
-          escapeControls(`${new Date(now).toISOString()} rev ${doc.rev} · ${views.length} credentials, ${available} available` +
-            (parts.length > 0 ? ` · ${parts.join("; ")}` : "")),
+          escapeControls(
+            `${new Date(now).toISOString()} rev ${doc.rev} · ${views.length} credentials, ${available} available` +
+              (parts.length > 0 ? ` · ${parts.join("; ")}` : ""),
+          ),
         );
         return;
       }
@@ -68,7 +72,10 @@ export const { help, run } = defineCommand({
       });
       const width = terminalColumns(context.stdout);
       const fit = width === undefined ? undefined : { width, shrink: [1, 2] };
-      const table = views.length > 0 ? renderTable(output, ["#", "label", "status", "requests", "last used"], rows, { fit }) : "No credentials yet.";
+      const table =
+        views.length > 0
+          ? renderTable(output, ["#", "label", "status", "requests", "last used"], rows, { fit })
+          : "No credentials yet.";
       // Home, clear screen, then the frame: one write, so the terminal never shows half a frame.
       context.stdout.write(
         `\u001b[H\u001b[2J${table}\n\n${output.paint("dim", `rev ${doc.rev} · updated ${doc.updatedAt} · Ctrl-C to quit`)}\n`,

@@ -82,11 +82,15 @@ export function cliArgs(args: readonly string[], pool: string | undefined, bin =
 
 export async function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
   const asOtherUser =
-    options.uid === undefined ? undefined : { uid: options.uid, gid: options.gid ?? options.uid, copy: await cliForOtherUsers() };
+    options.uid === undefined
+      ? undefined
+      : { uid: options.uid, gid: options.gid ?? options.uid, copy: await cliForOtherUsers() };
   return new Promise((resolve, reject) => {
     const argv = cliArgs(args, options.pool, asOtherUser?.copy.bin);
     const { command, args: commandArgs } =
-      options.fileSizeLimit === undefined ? { command: process.execPath, args: argv } : nodeWithFileSizeLimit(options.fileSizeLimit, argv);
+      options.fileSizeLimit === undefined
+        ? { command: process.execPath, args: argv }
+        : nodeWithFileSizeLimit(options.fileSizeLimit, argv);
     const child = spawn(command, commandArgs, {
       env: baseEnv(options.env),
       stdio: ["pipe", "pipe", "pipe"],
@@ -105,7 +109,11 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
     // 'close', not 'exit': it fires once the pipes have drained, so no output is missed.
     child.once("close", (code, signal) => {
       clearTimeout(timer);
-      outputs.push({ what: `credpool ${args.join(" ")}`, text: `${stdout}\n${stderr}`, revealsSecrets: options.revealsSecrets === true });
+      outputs.push({
+        what: `credpool ${args.join(" ")}`,
+        text: `${stdout}\n${stderr}`,
+        revealsSecrets: options.revealsSecrets === true,
+      });
       resolve({ args, code, signal, stdout, stderr });
     });
   });
@@ -180,7 +188,8 @@ afterAll(() => {
     for (const secret of secrets) {
       // The middle of the key too: a masked form shows a prefix and the last four characters, never the middle.
       const middle = secret.slice(Math.floor(secret.length / 2) - 6, Math.floor(secret.length / 2) + 6);
-      if (output.text.includes(secret) || output.text.includes(middle)) leaks.push(`${output.what}: printed a fixture secret`);
+      if (output.text.includes(secret) || output.text.includes(middle))
+        leaks.push(`${output.what}: printed a fixture secret`);
     }
   }
   expect(leaks).toEqual([]);

@@ -20,4 +20,3 @@ export async function copyCli(dir: string, options: { withBundle?: boolean } = {
   }
   return join(dir, "bin", "credpool.mjs");
 }
-

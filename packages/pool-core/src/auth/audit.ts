@@ -57,7 +57,11 @@ export interface AuditThrottle {
  * Passes the first event of each (type, principal) through, then folds repeats within `windowMs` into a count that
  * rides on the next event let through. A throwing sink never breaks the gate.
  */
-export function createAuditThrottle(options: { sink: AuditSink | undefined; windowMs: number; clock?: () => number }): AuditThrottle {
+export function createAuditThrottle(options: {
+  sink: AuditSink | undefined;
+  windowMs: number;
+  clock?: () => number;
+}): AuditThrottle {
   const { sink, windowMs } = options;
   const clock = options.clock ?? Date.now;
   const recent = new Map<string, { emittedAt: number; suppressed: number; last: AuditEvent }>();
@@ -86,7 +90,8 @@ export function createAuditThrottle(options: { sink: AuditSink | undefined; wind
       deliver(seen && seen.suppressed > 0 ? { ...event, suppressed: seen.suppressed } : event);
       // Keep the map small in a long-lived gateway.
       if (recent.size > 1000) {
-        for (const [name, entry] of recent) if (now - entry.emittedAt >= windowMs && entry.suppressed === 0) recent.delete(name);
+        for (const [name, entry] of recent)
+          if (now - entry.emittedAt >= windowMs && entry.suppressed === 0) recent.delete(name);
       }
     },
     flush() {

@@ -105,7 +105,12 @@ export type AttemptVerdict =
 
 /** Things that happened during one transition, for the audit log. */
 export type AttemptNotice =
-  | { readonly type: "lockout.start"; readonly reason: "lockout" | "burst"; readonly until: number; readonly failures: number }
+  | {
+      readonly type: "lockout.start";
+      readonly reason: "lockout" | "burst";
+      readonly until: number;
+      readonly failures: number;
+    }
   | { readonly type: "lockout.end"; readonly reason: "lockout" | "burst" };
 
 /** The block in force for `principal` at `now`, if any; read-only, for checks made without the lock. */
@@ -174,14 +179,27 @@ export function applyAttempt(
   };
 
   const block = findActiveBlock(doc, principal, now);
-  if (block) return finish({ kind: "locked", reason: block.reason, until: block.until, started: false, failures: entry.failures });
+  if (block)
+    return finish({
+      kind: "locked",
+      reason: block.reason,
+      until: block.until,
+      started: false,
+      failures: entry.failures,
+    });
 
   entry.attemptTimes = entry.attemptTimes.filter((at) => at > now - limits.burstWindowMs);
   entry.attemptTimes.push(now);
   if (entry.attemptTimes.length >= limits.burstAttempts) {
     entry.burstUntil = now + limits.burstBlockMs;
     notices.push({ type: "lockout.start", reason: "burst", until: entry.burstUntil, failures: entry.failures });
-    return finish({ kind: "locked", reason: "burst", until: entry.burstUntil, started: true, failures: entry.failures });
+    return finish({
+      kind: "locked",
+      reason: "burst",
+      until: entry.burstUntil,
+      started: true,
+      failures: entry.failures,
+    });
   }
 
   if (step === null) {
@@ -192,7 +210,13 @@ export function applyAttempt(
       entry.lockedUntil = now + limits.lockoutMs;
       entry.lockoutStartedAt = now;
       notices.push({ type: "lockout.start", reason: "lockout", until: entry.lockedUntil, failures: entry.failures });
-      return finish({ kind: "locked", reason: "lockout", until: entry.lockedUntil, started: true, failures: entry.failures });
+      return finish({
+        kind: "locked",
+        reason: "lockout",
+        until: entry.lockedUntil,
+        started: true,
+        failures: entry.failures,
+      });
     }
     return finish({ kind: "invalid", failures: entry.failures, remaining: limits.lockoutAttempts - entry.failures });
   }

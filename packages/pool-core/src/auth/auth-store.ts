@@ -42,8 +42,15 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
   let existing: FileBackend<AuthStateDocument> | undefined;
   let creating: FileBackend<AuthStateDocument> | undefined;
   const backendFor = (create: boolean): FileBackend<AuthStateDocument> => {
-    if (create) return (creating ??= createDocumentFileBackend(authStateDocumentSpec, { ...backendOptions, createIfMissing: true }));
-    return (existing ??= createDocumentFileBackend(authStateDocumentSpec, { ...backendOptions, createIfMissing: false }));
+    if (create)
+      return (creating ??= createDocumentFileBackend(authStateDocumentSpec, {
+        ...backendOptions,
+        createIfMissing: true,
+      }));
+    return (existing ??= createDocumentFileBackend(authStateDocumentSpec, {
+      ...backendOptions,
+      createIfMissing: false,
+    }));
   };
 
   /** How to get back to a good state: the backup when it is usable, else start over. */
@@ -64,15 +71,23 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
       .replace("the pool schema", "the auth state schema")
       .replace(/\.?\s*$/, ".");
     if (isPoolError(error, "E_LOCK_TIMEOUT")) {
-      return new PoolError("E_TOTP_STATE", `Could not ${doing} ${path}: another process held its lock too long (${detail}); access is denied. Try again; if it persists, \`credpool doctor\` shows the lock.`, {
-        cause: error,
-        details: { path, reason: "state-locked" },
-      });
+      return new PoolError(
+        "E_TOTP_STATE",
+        `Could not ${doing} ${path}: another process held its lock too long (${detail}); access is denied. Try again; if it persists, \`credpool doctor\` shows the lock.`,
+        {
+          cause: error,
+          details: { path, reason: "state-locked" },
+        },
+      );
     }
-    return new PoolError("E_TOTP_STATE", `Could not ${doing} TOTP state ${path}: ${detail} Access is denied until it is repaired. ${await describeRepair()}`, {
-      cause: error,
-      details: { path, reason: "state-unreadable" },
-    });
+    return new PoolError(
+      "E_TOTP_STATE",
+      `Could not ${doing} TOTP state ${path}: ${detail} Access is denied until it is repaired. ${await describeRepair()}`,
+      {
+        cause: error,
+        details: { path, reason: "state-unreadable" },
+      },
+    );
   }
 
   /** The store reads with a blocking open; a FIFO here would hang it, so the file is checked first without blocking. */
@@ -105,10 +120,14 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
         } catch (error) {
           if (isPoolError(error, "E_LOCK_COMPROMISED") && attempt < COMPROMISED_RETRIES) continue;
           if (isPoolError(error, "E_POOL_NOT_FOUND")) {
-            throw new PoolError("E_TOTP_STATE", `TOTP state ${path} disappeared while recording an attempt; access is denied. ${await describeRepair()}`, {
-              cause: error,
-              details: { path, reason: "state-missing" },
-            });
+            throw new PoolError(
+              "E_TOTP_STATE",
+              `TOTP state ${path} disappeared while recording an attempt; access is denied. ${await describeRepair()}`,
+              {
+                cause: error,
+                details: { path, reason: "state-missing" },
+              },
+            );
           }
           throw await wrap(error, "update");
         }

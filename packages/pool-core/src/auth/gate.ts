@@ -54,7 +54,8 @@ export type TotpGateState = "not-configured" | "setup-pending" | "configured" | 
 
 export interface TotpInspection {
   readonly state: TotpGateState;
-  readonly secretSource: { readonly kind: "file"; readonly path: string } | { readonly kind: "command"; readonly command: string };
+  readonly secretSource:
+    { readonly kind: "file"; readonly path: string } | { readonly kind: "command"; readonly command: string };
   readonly statePath: string;
   readonly configuredAt?: number;
   readonly pendingSince?: number;
@@ -92,7 +93,10 @@ export interface TotpGate {
   /** `about.action` names what the code is for in the audit log. */
   verify(principal: string, code: string, about?: { readonly action?: string }): Promise<VerifyResult>;
   /** For a privileged action: passes when TOTP is off, on a live session, or with a valid code. */
-  authorize(principal: string, request: { action: string; code?: string | undefined }): Promise<{ method: AuthorizeMethod }>;
+  authorize(
+    principal: string,
+    request: { action: string; code?: string | undefined },
+  ): Promise<{ method: AuthorizeMethod }>;
   /** Prompts for a code: opens the window in which `answerChallenge` accepts one. */
   challenge(principal: string): TotpChallenge;
   /** A code sent in reply to a prompt; refused without counting when no prompt is open. */
@@ -113,10 +117,17 @@ export interface TotpGate {
 export const totpGateOptionsSchema = z.object({
   home: z.string().min(1),
   config: totpConfigSchema.prefault({}),
-  secretSource: z.custom<TotpSecretSource>((value) => typeof value === "object" && value !== null, "must be a secret source").optional(),
+  secretSource: z
+    .custom<TotpSecretSource>((value) => typeof value === "object" && value !== null, "must be a secret source")
+    .optional(),
   statePath: z.string().min(1).optional(),
   poolPath: z.string().min(1).optional(),
-  poolGate: z.custom<PoolGate | null>((value) => value === null || (typeof value === "object" && value !== null), "must be a pool gate record").optional(),
+  poolGate: z
+    .custom<PoolGate | null>(
+      (value) => value === null || (typeof value === "object" && value !== null),
+      "must be a pool gate record",
+    )
+    .optional(),
   audit: functionOption.optional(),
   clock: functionOption.optional(),
   lockTimeoutMs: z.number().int().positive().optional(),
@@ -134,18 +145,33 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     ...(options.staleMs === undefined ? {} : { staleMs: options.staleMs }),
   });
   const limits: AttemptLimits = attemptLimitsFrom(config);
-  const sessions = createSessionStore({ idleMs: config.sessionMinutes * 60_000, challengeMs: config.challengeSeconds * 1000, clock });
+  const sessions = createSessionStore({
+    idleMs: config.sessionMinutes * 60_000,
+    challengeMs: config.challengeSeconds * 1000,
+    clock,
+  });
   const audit = createAuditThrottle({ sink: options.audit, windowMs: config.auditThrottleSeconds * 1000, clock });
-  const secretLabel = source.kind === "file" ? { kind: "file" as const, path: source.path } : { kind: "command" as const, command: describeCommand(source.argv) };
+  const secretLabel =
+    source.kind === "file"
+      ? { kind: "file" as const, path: source.path }
+      : { kind: "command" as const, command: describeCommand(source.argv) };
 
-  function record(type: AuditEvent["type"], principal: string, extra: Omit<AuditEvent, "type" | "at" | "principal"> = {}): void {
+  function record(
+    type: AuditEvent["type"],
+    principal: string,
+    extra: Omit<AuditEvent, "type" | "at" | "principal"> = {},
+  ): void {
     audit.record({ type, at: new Date(clock()).toISOString(), principal: maskPrincipal(principal), ...extra });
   }
 
   function recordNotices(principal: string, notices: readonly AttemptNotice[]): void {
     for (const notice of notices) {
       if (notice.type === "lockout.start") {
-        record("totp.lockout.start", principal, { reason: notice.reason, failures: notice.failures, until: new Date(notice.until).toISOString() });
+        record("totp.lockout.start", principal, {
+          reason: notice.reason,
+          failures: notice.failures,
+          until: new Date(notice.until).toISOString(),
+        });
       } else {
         record("totp.lockout.end", principal, { reason: notice.reason });
       }
@@ -153,11 +179,16 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
   }
 
   function brokenError(message: string, reason: string): PoolError {
-    return new PoolError("E_TOTP_STATE", `${message} Access is denied until this is fixed.`, { details: { reason, statePath: store.path } });
+    return new PoolError("E_TOTP_STATE", `${message} Access is denied until this is fixed.`, {
+      details: { reason, statePath: store.path },
+    });
   }
 
   /** Decides the state from what is on disk. `secret` is undefined when a command secret was not run. */
-  function classify(doc: AuthStateDocument | null, secret: SecretReadResult | undefined): Omit<TotpInspection, "secretSource" | "statePath"> {
+  function classify(
+    doc: AuthStateDocument | null,
+    secret: SecretReadResult | undefined,
+  ): Omit<TotpInspection, "secretSource" | "statePath"> {
     const marker = doc?.totp;
     const base = {
       ...(marker ? { configuredAt: marker.configuredAt, ...(marker.label ? { label: marker.label } : {}) } : {}),
@@ -182,7 +213,10 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
         return {
           ...base,
           state: "broken",
-          problem: brokenError(`${store.path} belongs to a different TOTP gate from the one ${pool} records (set up on ${since}). ${startOver}`, "gate-mismatch"),
+          problem: brokenError(
+            `${store.path} belongs to a different TOTP gate from the one ${pool} records (set up on ${since}). ${startOver}`,
+            "gate-mismatch",
+          ),
         };
       }
       if ((doc?.spentGuesses ?? 0) < recorded.spentGuesses) {
@@ -253,7 +287,9 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     return { ...base, state: "configured" };
   }
 
-  async function inspectWith(probeSecret: boolean): Promise<{ inspection: TotpInspection; doc: AuthStateDocument | null; secret?: string }> {
+  async function inspectWith(
+    probeSecret: boolean,
+  ): Promise<{ inspection: TotpInspection; doc: AuthStateDocument | null; secret?: string }> {
     const where = { secretSource: secretLabel, statePath: store.path };
     let doc: AuthStateDocument | null;
     let secret: SecretReadResult | undefined;
@@ -271,7 +307,10 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
   }
 
   function notConfiguredError(): PoolError {
-    return new PoolError("E_TOTP_NOT_CONFIGURED", `TOTP is not configured for ${options.home}; run \`credpool totp setup\` to set it up.`);
+    return new PoolError(
+      "E_TOTP_NOT_CONFIGURED",
+      `TOTP is not configured for ${options.home}; run \`credpool totp setup\` to set it up.`,
+    );
   }
 
   /**
@@ -284,7 +323,10 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     const spent = (await store.read())?.spentGuesses ?? 0;
     await updatePoolGate(
       options.poolPath,
-      (current) => (current && current.gateId === recorded.gateId ? { ...current, spentGuesses: Math.max(current.spentGuesses, spent) } : current),
+      (current) =>
+        current && current.gateId === recorded.gateId
+          ? { ...current, spentGuesses: Math.max(current.spentGuesses, spent) }
+          : current,
       options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs },
     );
   }
@@ -303,7 +345,10 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     } else if (verdict.kind === "replay") {
       record("totp.verify.replay", principal, about);
     } else if (!verdict.started) {
-      record("auth.denied", principal, { ...about, reason: verdict.reason === "lockout" ? "locked-out" : "burst-limit" });
+      record("auth.denied", principal, {
+        ...about,
+        reason: verdict.reason === "lockout" ? "locked-out" : "burst-limit",
+      });
     }
     throw createVerdictError(verdict, now, config);
   }
@@ -334,7 +379,10 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     await store.update((draft) => {
       // Re-checked on fresh state: a reset or a new secret between our read and the lock must not be overwritten.
       if (draft.totp?.secretFingerprint !== fingerprint) {
-        throw brokenError(`TOTP was reset or its secret changed while this code was being checked (${store.path}).`, "changed-during-check");
+        throw brokenError(
+          `TOTP was reset or its secret changed while this code was being checked (${store.path}).`,
+          "changed-during-check",
+        );
       }
       outcome = applyAttempt(draft, { principal, now, step, limits });
     });
@@ -371,7 +419,8 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     verify,
     async authorize(principal, request) {
       const { inspection } = await inspectWith(false);
-      if (inspection.state === "not-configured" || inspection.state === "setup-pending") return { method: "not-configured" };
+      if (inspection.state === "not-configured" || inspection.state === "setup-pending")
+        return { method: "not-configured" };
       if (inspection.state === "broken") {
         record("auth.denied", principal, { action: request.action, reason: "broken-state" });
         throw inspection.problem ?? brokenError("TOTP state is broken.", "broken");
@@ -380,9 +429,13 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
       if (request.code === undefined) {
         const challenge = sessions.openChallenge(principal);
         record("auth.denied", principal, { action: request.action, reason: "code-required" });
-        throw new PoolError("E_TOTP_REQUIRED", `${request.action} needs a TOTP code: TOTP is configured and there is no session.`, {
-          details: { challengeExpiresAt: challenge.expiresAt },
-        });
+        throw new PoolError(
+          "E_TOTP_REQUIRED",
+          `${request.action} needs a TOTP code: TOTP is configured and there is no session.`,
+          {
+            details: { challengeExpiresAt: challenge.expiresAt },
+          },
+        );
       }
       await verify(principal, request.code, { action: request.action });
       return { method: "code" };

@@ -13,27 +13,39 @@ export async function readPoolGate(poolPath: string): Promise<PoolGate | null> {
     text = await readRegularFile(poolPath, "The pool");
   } catch (error) {
     if (isPoolError(error)) throw error;
-    throw new PoolError("E_TOTP_STATE", `The pool ${poolPath} cannot be read to find its TOTP gate (${(error as Error).message}); access is denied.`, {
-      cause: error,
-      details: { path: poolPath, reason: "pool-unreadable" },
-    });
+    throw new PoolError(
+      "E_TOTP_STATE",
+      `The pool ${poolPath} cannot be read to find its TOTP gate (${(error as Error).message}); access is denied.`,
+      {
+        cause: error,
+        details: { path: poolPath, reason: "pool-unreadable" },
+      },
+    );
   }
   if (text === null) return null;
   let gate: unknown;
   try {
     gate = (JSON.parse(text) as { gate?: unknown } | null)?.gate;
   } catch (error) {
-    throw new PoolError("E_TOTP_STATE", `The pool ${poolPath} is not valid JSON, so whether a TOTP gate protects it is unknown; access is denied.`, {
-      cause: error,
-      details: { path: poolPath, reason: "pool-unreadable" },
-    });
+    throw new PoolError(
+      "E_TOTP_STATE",
+      `The pool ${poolPath} is not valid JSON, so whether a TOTP gate protects it is unknown; access is denied.`,
+      {
+        cause: error,
+        details: { path: poolPath, reason: "pool-unreadable" },
+      },
+    );
   }
   if (gate === undefined) return null;
   const parsed = poolGateSchema.safeParse(gate);
   if (!parsed.success) {
-    throw new PoolError("E_TOTP_STATE", `The pool ${poolPath} has a damaged TOTP gate record ("gate"); access is denied.`, {
-      details: { path: poolPath, reason: "gate-record-invalid" },
-    });
+    throw new PoolError(
+      "E_TOTP_STATE",
+      `The pool ${poolPath} has a damaged TOTP gate record ("gate"); access is denied.`,
+      {
+        details: { path: poolPath, reason: "gate-record-invalid" },
+      },
+    );
   }
   return parsed.data;
 }
@@ -44,7 +56,11 @@ export async function updatePoolGate(
   change: (current: PoolGate | undefined) => PoolGate | undefined,
   options: { lockTimeoutMs?: number } = {},
 ): Promise<boolean> {
-  const backend = createFileBackend({ path: poolPath, createIfMissing: false, ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }) });
+  const backend = createFileBackend({
+    path: poolPath,
+    createIfMissing: false,
+    ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+  });
   try {
     await backend.update((draft) => {
       const next = change(draft.gate);

@@ -28,9 +28,13 @@ export async function openRegularFile(path: string, what: string): Promise<{ han
     const info = await handle.stat();
     if (!info.isFile()) {
       const kind = describeKind(info);
-      throw new PoolError("E_TOTP_STATE", `${what} ${path} is ${kind}, not a regular file; access is denied until it is replaced by the real file.`, {
-        details: { path, reason: "not-regular-file" },
-      });
+      throw new PoolError(
+        "E_TOTP_STATE",
+        `${what} ${path} is ${kind}, not a regular file; access is denied until it is replaced by the real file.`,
+        {
+          details: { path, reason: "not-regular-file" },
+        },
+      );
     }
     return { handle, info };
   } catch (error) {

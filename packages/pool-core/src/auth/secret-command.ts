@@ -13,7 +13,11 @@ export function describeCommand(argv: readonly string[]): string {
 
 /** The first line of stderr, short, with anything that could be a base32 secret blanked out. */
 function summariseStderr(stderr: string): string {
-  const line = stderr.split(/\r?\n/).find((text) => text.trim() !== "")?.trim() ?? "";
+  const line =
+    stderr
+      .split(/\r?\n/)
+      .find((text) => text.trim() !== "")
+      ?.trim() ?? "";
   const redacted = line.replace(/[A-Za-z2-7=]{16,}/g, "[redacted]");
   return redacted.length > 160 ? `${redacted.slice(0, 157)}...` : redacted;
 }
@@ -29,7 +33,8 @@ function commandError(argv: readonly string[], problem: string, repair: string, 
 /** Runs `argv` and resolves with its stdout, trimmed. Every failure is E_TOTP_STATE: the gate fails closed. */
 export function runSecretCommand(argv: readonly string[], timeoutMs: number): Promise<string> {
   const [program, ...args] = argv;
-  if (program === undefined) return Promise.reject(commandError(argv, "is empty", "Set totp.secretCommand to a program and its arguments."));
+  if (program === undefined)
+    return Promise.reject(commandError(argv, "is empty", "Set totp.secretCommand to a program and its arguments."));
   return new Promise<string>((resolve, reject) => {
     let settled = false;
     const stdout: Buffer[] = [];
@@ -67,7 +72,9 @@ export function runSecretCommand(argv: readonly string[], timeoutMs: number): Pr
     child.stdout.on("data", (chunk: Buffer) => {
       stdoutBytes += chunk.length;
       if (stdoutBytes > MAX_STDOUT_BYTES) {
-        finish(commandError(argv, `printed more than ${MAX_STDOUT_BYTES} bytes`, "It must print only the base32 secret."));
+        finish(
+          commandError(argv, `printed more than ${MAX_STDOUT_BYTES} bytes`, "It must print only the base32 secret."),
+        );
         return;
       }
       stdout.push(chunk);
@@ -81,8 +88,12 @@ export function runSecretCommand(argv: readonly string[], timeoutMs: number): Pr
       finish(
         commandError(
           argv,
-          missing ? "could not be started: the program was not found" : `could not be started (${error.code ?? error.message})`,
-          missing ? `Use an absolute path in totp.secretCommand, e.g. /usr/bin/sudo.` : "Check that the program exists and is executable.",
+          missing
+            ? "could not be started: the program was not found"
+            : `could not be started (${error.code ?? error.message})`,
+          missing
+            ? `Use an absolute path in totp.secretCommand, e.g. /usr/bin/sudo.`
+            : "Check that the program exists and is executable.",
           error,
         ),
       );

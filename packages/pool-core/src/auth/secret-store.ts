@@ -15,10 +15,14 @@ export type SecretReadResult = { readonly status: "absent" } | { readonly status
 const MAX_SECRET_FILE_BYTES = 1024;
 
 function stateError(path: string, problem: string, repair: string, reason: string, cause?: unknown): PoolError {
-  return new PoolError("E_TOTP_STATE", `TOTP secret file ${path} ${problem}; access is denied until this is fixed. ${repair}`, {
-    ...(cause === undefined ? {} : { cause }),
-    details: { path, reason },
-  });
+  return new PoolError(
+    "E_TOTP_STATE",
+    `TOTP secret file ${path} ${problem}; access is denied until this is fixed. ${repair}`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      details: { path, reason },
+    },
+  );
 }
 
 /** Reads the secret file, checking the opened file itself so a swap between check and read cannot fool us. */
@@ -39,12 +43,23 @@ export async function readSecretFile(path: string): Promise<SecretReadResult> {
         error,
       );
     }
-    throw stateError(path, `cannot be opened (${code ?? "unknown error"})`, "Check the path; `credpool totp status` shows which one is used.", "secret-unreadable", error);
+    throw stateError(
+      path,
+      `cannot be opened (${code ?? "unknown error"})`,
+      "Check the path; `credpool totp status` shows which one is used.",
+      "secret-unreadable",
+      error,
+    );
   }
   try {
     const info = await handle.stat();
     if (!info.isFile()) {
-      throw stateError(path, `is ${info.isFIFO() ? "a FIFO" : info.isDirectory() ? "a directory" : "not a regular file"}, not a regular file`, `Remove it and run \`credpool totp setup\`, or point totp.secretFile at the secret.`, "secret-not-file");
+      throw stateError(
+        path,
+        `is ${info.isFIFO() ? "a FIFO" : info.isDirectory() ? "a directory" : "not a regular file"}, not a regular file`,
+        `Remove it and run \`credpool totp setup\`, or point totp.secretFile at the secret.`,
+        "secret-not-file",
+      );
     }
     const uid = process.getuid?.();
     if (uid !== undefined && info.uid !== uid) {
@@ -64,7 +79,12 @@ export async function readSecretFile(path: string): Promise<SecretReadResult> {
       );
     }
     if (info.size > MAX_SECRET_FILE_BYTES) {
-      throw stateError(path, `is ${info.size} bytes, too large to be a TOTP secret`, "Point totp.secretFile at the secret written by `credpool totp setup`.", "secret-invalid");
+      throw stateError(
+        path,
+        `is ${info.size} bytes, too large to be a TOTP secret`,
+        "Point totp.secretFile at the secret written by `credpool totp setup`.",
+        "secret-invalid",
+      );
     }
     const text = await handle.readFile("utf8");
     const parsed = parseBase32Secret(text);
@@ -79,7 +99,13 @@ export async function readSecretFile(path: string): Promise<SecretReadResult> {
     return { status: "ok", secret: parsed.secret };
   } catch (error) {
     if (error instanceof PoolError) throw error;
-    throw stateError(path, `could not be read (${errnoCode(error) ?? "unknown error"})`, "Check the disk and the file's permissions.", "secret-unreadable", error);
+    throw stateError(
+      path,
+      `could not be read (${errnoCode(error) ?? "unknown error"})`,
+      "Check the disk and the file's permissions.",
+      "secret-unreadable",
+      error,
+    );
   } finally {
     await handle.close();
   }
@@ -145,7 +171,11 @@ export async function writeSecretFile(path: string, secret: string, options: { e
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     if (errnoCode(error) === "EEXIST") {
-      throw new PoolError("E_CONFLICT", `${path} already exists; TOTP is already set up. Run \`credpool totp reset\` first.`, { cause: error });
+      throw new PoolError(
+        "E_CONFLICT",
+        `${path} already exists; TOTP is already set up. Run \`credpool totp reset\` first.`,
+        { cause: error },
+      );
     }
     throw ioError("write", path, error);
   }

@@ -32,7 +32,11 @@ export interface SessionStore {
   readonly firstAuthenticatedAt: number | undefined;
 }
 
-export function createSessionStore(options: { idleMs: number; challengeMs: number; clock: () => number }): SessionStore {
+export function createSessionStore(options: {
+  idleMs: number;
+  challengeMs: number;
+  clock: () => number;
+}): SessionStore {
   const { idleMs, challengeMs, clock } = options;
   const sessions = new Map<string, TotpSession>();
   const challenges = new Map<string, TotpChallenge>();
@@ -69,7 +73,9 @@ export function createSessionStore(options: { idleMs: number; challengeMs: numbe
     end: (principal) => sessions.delete(principal),
     list() {
       const now = clock();
-      return [...sessions.keys()].map((principal) => live(principal, now)).filter((s): s is TotpSession => s !== undefined);
+      return [...sessions.keys()]
+        .map((principal) => live(principal, now))
+        .filter((s): s is TotpSession => s !== undefined);
     },
     openChallenge(principal) {
       const now = clock();

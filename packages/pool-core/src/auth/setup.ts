@@ -8,7 +8,14 @@ import { resolveTotpSecretSource } from "../config/load-config.js";
 import { PoolError } from "../errors.js";
 import { parseOptions } from "../options.js";
 import { acquireFileLock } from "../store/file-lock.js";
-import { applyAttempt, attemptLimitsFrom, findActiveBlock, type AttemptNotice, type AttemptVerdict, type TotpSecretKind } from "./auth-state.js";
+import {
+  applyAttempt,
+  attemptLimitsFrom,
+  findActiveBlock,
+  type AttemptNotice,
+  type AttemptVerdict,
+  type TotpSecretKind,
+} from "./auth-state.js";
 import { createAuthStore } from "./auth-store.js";
 import { createAuditThrottle, maskPrincipal, type AuditEvent } from "./audit.js";
 import { createTotpGate, totpGateOptionsSchema, type TotpGateOptions, type TotpInspection } from "./gate.js";
@@ -90,7 +97,8 @@ export async function beginTotpSetup(options: TotpGateOptions & { label: string 
     throw inspection.problem ?? new PoolError("E_TOTP_STATE", "TOTP state is broken; run `credpool totp status`.");
   }
   const label = options.label.trim();
-  if (label === "" || label.includes(":")) throw new PoolError("E_USAGE", `The label must be a non-empty name without ":", got "${label}".`);
+  if (label === "" || label.includes(":"))
+    throw new PoolError("E_USAGE", `The label must be a non-empty name without ":", got "${label}".`);
   const secret = generateTotpSecret();
   const secretFingerprint = fingerprintSecret(secret);
   const store = createAuthStore(options);
@@ -98,8 +106,18 @@ export async function beginTotpSetup(options: TotpGateOptions & { label: string 
     if (source.kind === "file") await writeSecretFile(pendingPathFor(source.path), secret, { exclusive: false });
     await store.update(
       (draft) => {
-        if (draft.totp) throw new PoolError("E_CONFLICT", "TOTP was set up by another process meanwhile; run `credpool totp status`.");
-        draft.setup = { startedAt: clock(), source: source.kind, algorithm: config.algorithm, label, secretFingerprint };
+        if (draft.totp)
+          throw new PoolError(
+            "E_CONFLICT",
+            "TOTP was set up by another process meanwhile; run `credpool totp status`.",
+          );
+        draft.setup = {
+          startedAt: clock(),
+          source: source.kind,
+          algorithm: config.algorithm,
+          label,
+          secretFingerprint,
+        };
       },
       { create: true },
     );
@@ -112,7 +130,9 @@ export async function beginTotpSetup(options: TotpGateOptions & { label: string 
     label,
     algorithm: config.algorithm,
     source: source.kind,
-    ...(source.kind === "file" ? { pendingPath: pendingPathFor(source.path), secretPath: source.path } : { command: source.argv }),
+    ...(source.kind === "file"
+      ? { pendingPath: pendingPathFor(source.path), secretPath: source.path }
+      : { command: source.argv }),
   };
 }
 
@@ -120,11 +140,19 @@ export async function beginTotpSetup(options: TotpGateOptions & { label: string 
  * Confirms setup with a code from the authenticator. File secrets: the pending secret (or, when state was lost, the
  * secret already in place) becomes the secret. Command secrets: the command's output must be the generated secret.
  */
-export async function confirmTotpSetup(options: TotpGateOptions & { principal: string; code: string; label?: string }): Promise<ConfirmTotpSetupResult> {
+export async function confirmTotpSetup(
+  options: TotpGateOptions & { principal: string; code: string; label?: string },
+): Promise<ConfirmTotpSetupResult> {
   const { config, source, clock } = settingsOf(options);
   const audit = createAuditThrottle({ sink: options.audit, windowMs: 0, clock });
   const record = (type: AuditEvent["type"], extra: Omit<AuditEvent, "type" | "at" | "principal"> = {}): void =>
-    audit.record({ type, at: new Date(clock()).toISOString(), principal: maskPrincipal(options.principal), action: "totp setup", ...extra });
+    audit.record({
+      type,
+      at: new Date(clock()).toISOString(),
+      principal: maskPrincipal(options.principal),
+      action: "totp setup",
+      ...extra,
+    });
   const now = clock();
   if (!isWellFormedCode(options.code)) {
     record("totp.verify.malformed");
@@ -134,7 +162,11 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
   let promoted = false;
   try {
     const doc = await store.read();
-    if (doc?.totp) throw new PoolError("E_CONFLICT", "TOTP is already set up; there is nothing to confirm. `credpool totp status` shows it.");
+    if (doc?.totp)
+      throw new PoolError(
+        "E_CONFLICT",
+        "TOTP is already set up; there is nothing to confirm. `credpool totp status` shows it.",
+      );
     if (options.poolGate) {
       // Confirming again would start a fresh count: exactly what deleting auth-state.json must not buy.
       throw new PoolError(
@@ -161,7 +193,11 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
     let fromPending = false;
     if (source.kind === "file") {
       const pending = await readSecretFile(pendingPathFor(source.path));
-      if (pending.status !== "ok") throw new PoolError("E_TOTP_NOT_CONFIGURED", `There is no pending TOTP secret (${pendingPathFor(source.path)}) to confirm; run \`credpool totp setup\` first.`);
+      if (pending.status !== "ok")
+        throw new PoolError(
+          "E_TOTP_NOT_CONFIGURED",
+          `There is no pending TOTP secret (${pendingPathFor(source.path)}) to confirm; run \`credpool totp setup\` first.`,
+        );
       secret = pending.secret;
       fromPending = true;
     } else {
@@ -193,10 +229,21 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
     let outcome: { verdict: AttemptVerdict; notices: AttemptNotice[] } | undefined;
     await store.update(
       (draft) => {
-        if (draft.totp) throw new PoolError("E_CONFLICT", "TOTP was set up by another process meanwhile; run `credpool totp status`.");
+        if (draft.totp)
+          throw new PoolError(
+            "E_CONFLICT",
+            "TOTP was set up by another process meanwhile; run `credpool totp status`.",
+          );
         outcome = applyAttempt(draft, { principal: options.principal, now, step, limits: attemptLimitsFrom(config) });
         if (outcome.verdict.kind === "ok") {
-          draft.totp = { configuredAt: now, source: source.kind, algorithm, ...(label ? { label } : {}), secretFingerprint, gateId };
+          draft.totp = {
+            configuredAt: now,
+            source: source.kind,
+            algorithm,
+            ...(label ? { label } : {}),
+            secretFingerprint,
+            gateId,
+          };
           delete draft.setup;
         }
       },
@@ -208,7 +255,13 @@ export async function confirmTotpSetup(options: TotpGateOptions & { principal: s
     }
     const verdict = outcome.verdict;
     if (verdict.kind !== "ok") {
-      record(verdict.kind === "replay" ? "totp.verify.replay" : verdict.kind === "locked" && !verdict.started ? "auth.denied" : "totp.verify.fail");
+      record(
+        verdict.kind === "replay"
+          ? "totp.verify.replay"
+          : verdict.kind === "locked" && !verdict.started
+            ? "auth.denied"
+            : "totp.verify.fail",
+      );
       throw createVerdictError(verdict, now, config);
     }
     promoted = false;
@@ -235,12 +288,19 @@ async function canonicalHome(home: string): Promise<string> {
 }
 
 /** Writes the pool's gate record once TOTP is confirmed; false when there is no pool (yet). */
-export async function recordGateInPool(options: TotpGateOptions, gate: { gateId: string; since: number; spentGuesses?: number }): Promise<boolean> {
+export async function recordGateInPool(
+  options: TotpGateOptions,
+  gate: { gateId: string; since: number; spentGuesses?: number },
+): Promise<boolean> {
   if (options.poolPath === undefined) return false;
   const home = await canonicalHome(options.home);
-  return updatePoolGate(options.poolPath, () => ({ kind: "totp", home, gateId: gate.gateId, since: gate.since, spentGuesses: gate.spentGuesses ?? 0 }), {
-    ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
-  });
+  return updatePoolGate(
+    options.poolPath,
+    () => ({ kind: "totp", home, gateId: gate.gateId, since: gate.since, spentGuesses: gate.spentGuesses ?? 0 }),
+    {
+      ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+    },
+  );
 }
 
 /**
@@ -269,11 +329,20 @@ export async function ensurePoolGateRecord(options: TotpGateOptions): Promise<bo
  * a forced reset also needs the command to succeed: whoever resets must hold the secret's own privilege. Every reset
  * and every refusal here is an audit event.
  */
-export async function resetTotp(options: TotpGateOptions & { principal: string; code?: string; force: boolean }): Promise<ResetTotpResult> {
+export async function resetTotp(
+  options: TotpGateOptions & { principal: string; code?: string; force: boolean },
+): Promise<ResetTotpResult> {
   const { source, clock } = settingsOf(options);
   const audit = createAuditThrottle({ sink: options.audit, windowMs: 0, clock });
   const record = (type: AuditEvent["type"], extra: Omit<AuditEvent, "type" | "at" | "principal"> = {}): void =>
-    audit.record({ type, at: new Date(clock()).toISOString(), principal: maskPrincipal(options.principal), action: "totp reset", forced: options.force, ...extra });
+    audit.record({
+      type,
+      at: new Date(clock()).toISOString(),
+      principal: maskPrincipal(options.principal),
+      action: "totp reset",
+      forced: options.force,
+      ...extra,
+    });
   const gate = createTotpGate(gateOptionsOf(options));
   try {
     const inspection = await gate.inspect();
@@ -288,7 +357,10 @@ export async function resetTotp(options: TotpGateOptions & { principal: string; 
       }
       if (options.code === undefined) {
         record("totp.reset.refused", { reason: "code-required" });
-        throw new PoolError("E_TOTP_REQUIRED", "Resetting TOTP needs a valid code: pass --totp-code CODE (or set CREDPOOL_TOTP_CODE), or use --force at a terminal.");
+        throw new PoolError(
+          "E_TOTP_REQUIRED",
+          "Resetting TOTP needs a valid code: pass --totp-code CODE (or set CREDPOOL_TOTP_CODE), or use --force at a terminal.",
+        );
       }
       await gate.verify(options.principal, options.code, { action: "totp reset" });
     }
@@ -314,13 +386,24 @@ export async function resetTotp(options: TotpGateOptions & { principal: string; 
     statePath,
     `${statePath}.bak`,
   ];
-  const present = await Promise.all(candidates.map((path) => stat(path).then(() => true, () => false)));
+  const present = await Promise.all(
+    candidates.map((path) =>
+      stat(path).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
   if (!present.some(Boolean) && !options.poolGate) {
-    if (source.kind === "file") throw new PoolError("E_TOTP_NOT_CONFIGURED", "TOTP is not configured; there is nothing to reset.");
+    if (source.kind === "file")
+      throw new PoolError("E_TOTP_NOT_CONFIGURED", "TOTP is not configured; there is nothing to reset.");
     return { removed: [], source: source.kind, commandStillConfigured: true };
   }
   // Under the state's own lock, so a writer in flight cannot put the state back after we removed it.
-  const held = await acquireFileLock(statePath, `${statePath}.lock`, { staleMs: options.staleMs ?? 5000, timeoutMs: options.lockTimeoutMs ?? 10_000 });
+  const held = await acquireFileLock(statePath, `${statePath}.lock`, {
+    staleMs: options.staleMs ?? 5000,
+    timeoutMs: options.lockTimeoutMs ?? 10_000,
+  });
   const removed: string[] = [];
   try {
     for (const path of candidates) if (await removeIfPresent(path)) removed.push(path);
@@ -328,7 +411,11 @@ export async function resetTotp(options: TotpGateOptions & { principal: string; 
     await held.release();
   }
   if (options.poolGate && options.poolPath !== undefined) {
-    await updatePoolGate(options.poolPath, () => undefined, options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs });
+    await updatePoolGate(
+      options.poolPath,
+      () => undefined,
+      options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs },
+    );
     removed.push(`${options.poolPath} (gate record)`);
   }
   record("totp.reset", { reason: options.force ? "forced" : "code" });
@@ -357,7 +444,11 @@ const SUDO_VALUE_OPTIONS = new Set(["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-
  * The exact lines that install a command-read secret: a root-only file, and a sudoers rule that lets `user` run
  * that one command without a password. Generic advice when the command is not `sudo … cat FILE`.
  */
-export async function describeSecretCommandSetup(argv: readonly string[], user: string, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+export async function describeSecretCommandSetup(
+  argv: readonly string[],
+  user: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string[]> {
   const [first, ...rest] = argv;
   if (first === undefined || basename(first) !== "sudo") {
     return [

@@ -50,7 +50,11 @@ function isStricterOrEqual(direction: Direction, fromFile: unknown, fromEnv: unk
  * Keeps each environment override that is at least as strict as config.json's value and drops the rest, naming each
  * dropped variable. `fromFile` is config.json alone; `withEnv` is the same with the environment applied.
  */
-export function tightenTotpConfig(fromFile: TotpConfig, withEnv: TotpConfig, env: NodeJS.ProcessEnv): { config: TotpConfig; ignored: IgnoredTotpOverride[] } {
+export function tightenTotpConfig(
+  fromFile: TotpConfig,
+  withEnv: TotpConfig,
+  env: NodeJS.ProcessEnv,
+): { config: TotpConfig; ignored: IgnoredTotpOverride[] } {
   const config: Record<string, unknown> = { ...fromFile };
   const ignored: IgnoredTotpOverride[] = [];
   const sourceVars = ["CREDPOOL_TOTP_SECRET_FILE", "CREDPOOL_TOTP_SECRET_COMMAND"];
@@ -61,8 +65,16 @@ export function tightenTotpConfig(fromFile: TotpConfig, withEnv: TotpConfig, env
     const envValue = withEnv[field];
     if (sourceVars.includes(name)) {
       // Where the secret lives is never the environment's choice.
-      if (isDeepStrictEqual(fromFile.secretFile, withEnv.secretFile) && isDeepStrictEqual(fromFile.secretCommand, withEnv.secretCommand)) continue;
-      ignored.push({ env: name, field, message: `${name} is ignored: where the TOTP secret lives is set only in config.json (totp.${field}).` });
+      if (
+        isDeepStrictEqual(fromFile.secretFile, withEnv.secretFile) &&
+        isDeepStrictEqual(fromFile.secretCommand, withEnv.secretCommand)
+      )
+        continue;
+      ignored.push({
+        env: name,
+        field,
+        message: `${name} is ignored: where the TOTP secret lives is set only in config.json (totp.${field}).`,
+      });
       continue;
     }
     if (isStricterOrEqual(direction, fileValue, envValue)) {

@@ -42,7 +42,10 @@ export function parseBase32Secret(text: string): { ok: true; secret: string } | 
   if (!/^[A-Z2-7]+$/.test(secret)) return { ok: false, problem: "it is not base32 (letters A-Z and digits 2-7)" };
   const bytes = Math.floor((secret.length * 5) / 8);
   if (bytes < MIN_SECRET_BYTES) {
-    return { ok: false, problem: `it holds only ${bytes} bytes, fewer than the ${MIN_SECRET_BYTES} a TOTP secret needs (partial write?)` };
+    return {
+      ok: false,
+      problem: `it holds only ${bytes} bytes, fewer than the ${MIN_SECRET_BYTES} a TOTP secret needs (partial write?)`,
+    };
   }
   return { ok: true, secret };
 }

@@ -33,7 +33,10 @@ const secretCommandSchema = z.unknown().transform((value, context): string[] => 
     }
     return value.trim().split(/\s+/);
   }
-  context.addIssue({ code: "custom", message: 'must be a program and its arguments, e.g. ["sudo", "-n", "cat", "/etc/credpool/totp.secret"]' });
+  context.addIssue({
+    code: "custom",
+    message: 'must be a program and its arguments, e.g. ["sudo", "-n", "cat", "/etc/credpool/totp.secret"]',
+  });
   return [];
 });
 
@@ -63,7 +66,9 @@ export const totpConfigSchema = z
 
 /** Which environment variables `credpool sync` seeds API keys from, e.g. {"env": {"MY_OPENROUTER_KEY": "openrouter"}}. */
 export const sourcesConfigSchema = z.object({
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string().min(1)).optional(),
+  env: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string().min(1))
+    .optional(),
 });
 
 export const credpoolConfigSchema = z.looseObject({

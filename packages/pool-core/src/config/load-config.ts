@@ -11,7 +11,11 @@ import { CONFIG_FILE_NAME, credpoolConfigSchema, type CredpoolConfig, type TotpC
 type EnvKind = "integer" | "boolean" | "string";
 
 /** Each override: the variable, the field it sets, and how its text becomes a value. */
-export const TOTP_ENV_OVERRIDES: readonly { readonly env: string; readonly field: keyof TotpConfig; readonly kind: EnvKind }[] = [
+export const TOTP_ENV_OVERRIDES: readonly {
+  readonly env: string;
+  readonly field: keyof TotpConfig;
+  readonly kind: EnvKind;
+}[] = [
   { env: "CREDPOOL_TOTP_SECRET_FILE", field: "secretFile", kind: "string" },
   { env: "CREDPOOL_TOTP_SECRET_COMMAND", field: "secretCommand", kind: "string" },
   { env: "CREDPOOL_TOTP_SECRET_COMMAND_TIMEOUT_MS", field: "secretCommandTimeoutMs", kind: "integer" },
@@ -77,7 +81,9 @@ async function readConfigText(path: string): Promise<string | null> {
     const info = await handle.stat();
     const uid = process.getuid?.();
     if (uid !== undefined && info.uid !== uid) {
-      throw invalid(`${path} belongs to uid ${info.uid}, not to you (uid ${uid}); credpool will not take settings from it. Fix: chown $(id -u) ${path}`);
+      throw invalid(
+        `${path} belongs to uid ${info.uid}, not to you (uid ${uid}); credpool will not take settings from it. Fix: chown $(id -u) ${path}`,
+      );
     }
     if ((info.mode & 0o022) !== 0) {
       throw invalid(
@@ -124,7 +130,8 @@ function applyRenamedKeys(raw: Record<string, unknown>): Record<string, unknown>
   const refresh = raw.refresh;
   if (!isObject(refresh) || refresh.adapters === undefined) return raw;
   const { adapters, ...rest } = refresh;
-  const providers = isObject(adapters) && isObject(rest.providers) ? { ...adapters, ...rest.providers } : (rest.providers ?? adapters);
+  const providers =
+    isObject(adapters) && isObject(rest.providers) ? { ...adapters, ...rest.providers } : (rest.providers ?? adapters);
   return { ...raw, refresh: { ...rest, providers } };
 }
 
@@ -136,7 +143,11 @@ export function findConfigWarnings(raw: unknown, path = CONFIG_FILE_NAME): Confi
     const [section, name] = key.split(".");
     const holder = section === undefined ? undefined : raw[section];
     if (name !== undefined && isObject(holder) && holder[name] !== undefined) {
-      warnings.push({ key, file: path, message: `\`${key}\` in ${path} is the old name of \`${renamed}\`; it still works, but rename it.` });
+      warnings.push({
+        key,
+        file: path,
+        message: `\`${key}\` in ${path} is the old name of \`${renamed}\`; it still works, but rename it.`,
+      });
     }
   }
   const read = applyRenamedKeys(raw);
@@ -153,7 +164,11 @@ export function findConfigWarnings(raw: unknown, path = CONFIG_FILE_NAME): Confi
 }
 
 /** Validates a raw config object with the environment applied on top. Exported for tests and other layers. */
-export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, path = CONFIG_FILE_NAME): CredpoolConfig {
+export function resolveConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+  path = CONFIG_FILE_NAME,
+): CredpoolConfig {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw invalid(`${path} must hold a JSON object.`);
   const merged: Record<string, unknown> = applyRenamedKeys({ ...(raw as Record<string, unknown>) });
   const fileTotp = merged.totp;
@@ -195,7 +210,10 @@ export async function loadCredpoolConfig(options: LoadConfigOptions = {}): Promi
     } catch (error) {
       // The parser's message can quote file content; keep only its position.
       const position = /position (\d+)/.exec(error instanceof Error ? error.message : "")?.[1];
-      throw invalid(`${path} is not valid JSON${position === undefined ? "" : ` (at character ${position})`}; fix or remove it.`, error);
+      throw invalid(
+        `${path} is not valid JSON${position === undefined ? "" : ` (at character ${position})`}; fix or remove it.`,
+        error,
+      );
     }
   }
   const config = resolveConfig(raw, env, path);

@@ -14,10 +14,18 @@ export async function inspectConfig(options: InspectConfigOptions): Promise<Doct
     loaded = await loadCredpoolConfig({ home: options.home, ...(options.env ? { env: options.env } : {}) });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    return [{ check: "config", severity: "error", message, fix: "Fix config.json or the CREDPOOL_* variables named above." }];
+    return [
+      { check: "config", severity: "error", message, fix: "Fix config.json or the CREDPOOL_* variables named above." },
+    ];
   }
   if (loaded.warnings.length === 0) {
-    return [{ check: "config", severity: "ok", message: loaded.fileExists ? `${loaded.path}: every key is known` : "no config.json: defaults apply" }];
+    return [
+      {
+        check: "config",
+        severity: "ok",
+        message: loaded.fileExists ? `${loaded.path}: every key is known` : "no config.json: defaults apply",
+      },
+    ];
   }
   return loaded.warnings.map((warning) => ({
     check: "config",

@@ -105,7 +105,14 @@ async function inspectNamedLocks(dir: string, staleMs: number, now: number): Pro
   };
 }
 
-function modeFinding(check: string, path: string, mode: number, wanted: number, what: string, severity: FindingSeverity): DoctorFinding {
+function modeFinding(
+  check: string,
+  path: string,
+  mode: number,
+  wanted: number,
+  what: string,
+  severity: FindingSeverity,
+): DoctorFinding {
   if ((mode & 0o077) === 0) return { check, severity: "ok", message: `${path} has mode ${octal(mode)}` };
   return {
     check,
@@ -143,7 +150,16 @@ export async function inspectPool(options: InspectPoolOptions): Promise<DoctorFi
     });
     return findings;
   }
-  findings.push(modeFinding("pool-dir", files.dir, dirInfo.mode, 0o700, "other users can list it and see lock and temp files", "warning"));
+  findings.push(
+    modeFinding(
+      "pool-dir",
+      files.dir,
+      dirInfo.mode,
+      0o700,
+      "other users can list it and see lock and temp files",
+      "warning",
+    ),
+  );
   if (uid !== undefined && dirInfo.uid !== uid) {
     findings.push({
       check: "pool-dir",
@@ -156,7 +172,9 @@ export async function inspectPool(options: InspectPoolOptions): Promise<DoctorFi
   const link = await lstat(files.path).catch(() => undefined);
   if (link?.isSymbolicLink()) {
     // Commands refuse it (see readDocumentText); a rename-based write would land in the target, outside this directory.
-    const target = await readlink(files.path).then((to) => resolve(dirname(files.path), to)).catch(() => "an unreadable target");
+    const target = await readlink(files.path)
+      .then((to) => resolve(dirname(files.path), to))
+      .catch(() => "an unreadable target");
     findings.push({
       check: "pool-file",
       severity: options.allowSymlink === true ? "warning" : "error",
@@ -173,11 +191,15 @@ export async function inspectPool(options: InspectPoolOptions): Promise<DoctorFi
       check: "pool-file",
       severity: "error",
       message: `There is no pool file ${files.path}.`,
-      fix: backup.doc ? `Its backup is valid (rev ${backup.doc.rev}): run \`credpool doctor --restore\`.` : "Run `credpool init`.",
+      fix: backup.doc
+        ? `Its backup is valid (rev ${backup.doc.rev}): run \`credpool doctor --restore\`.`
+        : "Run `credpool init`.",
       fixable: backup.doc !== undefined,
     });
   } else {
-    findings.push(modeFinding("pool-file", files.path, fileInfo.mode, 0o600, "other users can read the secrets in it", "error"));
+    findings.push(
+      modeFinding("pool-file", files.path, fileInfo.mode, 0o600, "other users can read the secrets in it", "error"),
+    );
     if (uid !== undefined && fileInfo.uid !== uid) {
       findings.push({
         check: "pool-file",
@@ -188,7 +210,10 @@ export async function inspectPool(options: InspectPoolOptions): Promise<DoctorFi
     }
     const current = await parseFile(files.path);
     if (current.doc) {
-      const count = Object.values(current.doc.providers).reduce((sum, provider) => sum + provider.credentials.length, 0);
+      const count = Object.values(current.doc.providers).reduce(
+        (sum, provider) => sum + provider.credentials.length,
+        0,
+      );
       findings.push({
         check: "schema",
         severity: "ok",
@@ -208,7 +233,11 @@ export async function inspectPool(options: InspectPoolOptions): Promise<DoctorFi
   }
 
   if (backup.missing) {
-    findings.push({ check: "backup", severity: "ok", message: `no backup yet (${files.backupPath} is written on the next change)` });
+    findings.push({
+      check: "backup",
+      severity: "ok",
+      message: `no backup yet (${files.backupPath} is written on the next change)`,
+    });
   } else if (backup.doc) {
     findings.push({ check: "backup", severity: "ok", message: `${files.backupPath} is valid (rev ${backup.doc.rev})` });
   } else {
@@ -224,7 +253,9 @@ export async function inspectPool(options: InspectPoolOptions): Promise<DoctorFi
   const named = await inspectNamedLocks(files.namedLockDir, staleMs, now);
   if (named) findings.push(named);
 
-  const leftovers = (await readdir(files.dir).catch(() => [] as string[])).filter((name) => isLeftoverTempName(files.fileName, name));
+  const leftovers = (await readdir(files.dir).catch(() => [] as string[])).filter((name) =>
+    isLeftoverTempName(files.fileName, name),
+  );
   findings.push(
     leftovers.length === 0
       ? { check: "temp-files", severity: "ok", message: "no leftover temp files" }
@@ -247,13 +278,19 @@ export async function inspectPool(options: InspectPoolOptions): Promise<DoctorFi
       const mode = link.ownership === "own" ? constants.R_OK | constants.W_OK : constants.R_OK;
       try {
         await access(link.path, mode);
-        findings.push({ check: "source", severity: "ok", message: `${where}: ${link.path} is ${link.ownership === "own" ? "writable" : "readable"}` });
+        findings.push({
+          check: "source",
+          severity: "ok",
+          message: `${where}: ${link.path} is ${link.ownership === "own" ? "writable" : "readable"}`,
+        });
       } catch (error) {
         findings.push({
           check: "source",
           severity: "warning",
           message: `${where}: cannot ${link.ownership === "own" ? "write" : "read"} ${link.path} (${errnoCode(error) ?? "error"}); ${
-            link.ownership === "own" ? "rotated tokens cannot be written back" : "new logins in that tool are not picked up"
+            link.ownership === "own"
+              ? "rotated tokens cannot be written back"
+              : "new logins in that tool are not picked up"
           }.`,
           fix: `${reloginAdvice(credential)} Or fix the file's permissions.`,
         });

@@ -65,7 +65,8 @@ export async function repairPool(options: RepairPoolOptions): Promise<RepairActi
   await tighten(files.path, 0o600, "pool-file", actions);
   await tighten(files.backupPath, 0o600, "backup", actions);
 
-  if (await removeIfStale(files.lockPath, staleMs)) actions.push({ check: "lock", message: `removed the stale lock ${files.lockPath}` });
+  if (await removeIfStale(files.lockPath, staleMs))
+    actions.push({ check: "lock", message: `removed the stale lock ${files.lockPath}` });
   for (const name of await readdir(files.namedLockDir).catch(() => [] as string[])) {
     if (name.endsWith(".lock") && (await removeIfStale(join(files.namedLockDir, name), staleMs))) {
       actions.push({ check: "named-locks", message: `removed the stale lock ${join(files.namedLockDir, name)}` });
@@ -111,15 +112,21 @@ export async function restorePoolBackup(options: RepairPoolOptions & { force?: b
   try {
     const backupText = await readDocumentText(files.backupPath);
     if (backupText === null) {
-      throw new PoolError("E_NOT_FOUND", `There is no backup ${files.backupPath} to restore.`, { details: { path: files.backupPath } });
+      throw new PoolError("E_NOT_FOUND", `There is no backup ${files.backupPath} to restore.`, {
+        details: { path: files.backupPath },
+      });
     }
     let backup;
     try {
       backup = parseDocument(files.backupPath, backupText, poolDocumentSchema);
     } catch (error) {
-      throw new PoolError("E_POOL_CORRUPT", `The backup cannot be restored: ${isPoolError(error) ? error.message : String(error)}`, {
-        cause: error,
-      });
+      throw new PoolError(
+        "E_POOL_CORRUPT",
+        `The backup cannot be restored: ${isPoolError(error) ? error.message : String(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     const currentText = await readDocumentText(files.path);
     let currentValid = false;

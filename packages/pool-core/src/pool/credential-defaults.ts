@@ -2,7 +2,12 @@
 import { z } from "zod";
 import { PoolError, fromZodError } from "../errors.js";
 import { randomId } from "../ids.js";
-import { credentialSecretsSchema, type Credential, type CredentialSecrets, type PoolDocument } from "../store/schema.js";
+import {
+  credentialSecretsSchema,
+  type Credential,
+  type CredentialSecrets,
+  type PoolDocument,
+} from "../store/schema.js";
 import { assertProviderName } from "./providers.js";
 import { listCredentials } from "./targets.js";
 

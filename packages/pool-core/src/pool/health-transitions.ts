@@ -41,9 +41,12 @@ export function applyFailure(
   // "Sole credential" means for the request that failed: others benched for this model cannot stand in for it.
   const others = (doc.providers[credential.provider]?.credentials ?? []).filter(
     (other) =>
-      other.id !== credential.id && checkAvailability(other, at, perModel ? { model: failure.model } : {}) === undefined,
+      other.id !== credential.id &&
+      checkAvailability(other, at, perModel ? { model: failure.model } : {}) === undefined,
   );
-  const current = perModel ? findModelCooldown(credential, failure.model, at) ?? latestModelStatus(credential, failure.model) : credential.status;
+  const current = perModel
+    ? (findModelCooldown(credential, failure.model, at) ?? latestModelStatus(credential, failure.model))
+    : credential.status;
   const next = computeFailureStatus(failure, {
     now: at,
     current,
@@ -55,7 +58,10 @@ export function applyFailure(
   if (perModel && next.state === "exhausted") {
     // Other models' entries stay even once expired: they carry those models' 429 ladders, which only a success on
     // that model ends (clearExpiredCooldowns), as the credential's own status does.
-    credential.modelCooldowns = [...(credential.modelCooldowns ?? []).filter((status) => status.model !== failure.model), next];
+    credential.modelCooldowns = [
+      ...(credential.modelCooldowns ?? []).filter((status) => status.model !== failure.model),
+      next,
+    ];
   } else {
     credential.status = next;
   }

@@ -8,14 +8,30 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 export const healthConfigSchema = z.strictObject({
-  unauthorizedMs: z.number().int().positive().default(5 * MINUTE),
-  billingMs: z.number().int().positive().default(24 * HOUR),
+  unauthorizedMs: z
+    .number()
+    .int()
+    .positive()
+    .default(5 * MINUTE),
+  billingMs: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * HOUR),
   rateLimitBaseMs: z.number().int().positive().default(MINUTE),
-  rateLimitMaxMs: z.number().int().positive().default(60 * MINUTE),
+  rateLimitMaxMs: z
+    .number()
+    .int()
+    .positive()
+    .default(60 * MINUTE),
   serverErrorMs: z.number().int().positive().default(MINUTE),
   soleCredentialMaxMs: z.number().int().positive().default(MINUTE),
   /** Provider-supplied reset times are capped at this. */
-  maxCooldownMs: z.number().int().positive().default(24 * HOUR),
+  maxCooldownMs: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * HOUR),
 });
 export type HealthConfig = z.output<typeof healthConfigSchema>;
 
@@ -58,7 +74,8 @@ export interface HealthContext {
   readonly secrets?: readonly string[];
 }
 
-const BILLING = /billing|insufficient[_ ]quota|credit balance|payment required|quota exceeded for billing|out of credits/i;
+const BILLING =
+  /billing|insufficient[_ ]quota|credit balance|payment required|quota exceeded for billing|out of credits/i;
 /**
  * Softer billing words that providers send with 400, 404 or 429 instead of 402: OpenRouter's "Insufficient
  * credits", Nous Portal's 404 "not available on the Free Tier" / "requires available credits", Groq's "Monthly quota

@@ -9,10 +9,17 @@ import { healthConfigSchema } from "./health.js";
 const DEFAULT_LEASE_TTL_MS = 10 * 60_000;
 
 export const openPoolOptionsSchema = z.object({
-  backend: z.custom<PoolBackend>((value) => typeof value === "object" && value !== null, "must be a pool backend").optional(),
+  backend: z
+    .custom<PoolBackend>((value) => typeof value === "object" && value !== null, "must be a pool backend")
+    .optional(),
   file: fileBackendOptionsSchema.optional(),
   health: healthConfigSchema.prefault({}),
-  defaultLeaseTtlMs: z.number().int().positive().max(24 * 3_600_000).default(DEFAULT_LEASE_TTL_MS),
+  defaultLeaseTtlMs: z
+    .number()
+    .int()
+    .positive()
+    .max(24 * 3_600_000)
+    .default(DEFAULT_LEASE_TTL_MS),
   usageFlushMs: z.number().int().positive().max(60_000).default(1000),
   holder: z.string().min(1).optional(),
   refresher: functionOption.optional(),
@@ -21,7 +28,13 @@ export const openPoolOptionsSchema = z.object({
 });
 
 /** The settings `openPool` derives from its options; the rest (backend, hooks) it takes as given. */
-export function parsePoolOptions(options: unknown): Pick<z.output<typeof openPoolOptionsSchema>, "defaultLeaseTtlMs" | "usageFlushMs" | "health"> {
-  const { defaultLeaseTtlMs, usageFlushMs, health } = parseOptions(openPoolOptionsSchema, options ?? {}, "pool options");
+export function parsePoolOptions(
+  options: unknown,
+): Pick<z.output<typeof openPoolOptionsSchema>, "defaultLeaseTtlMs" | "usageFlushMs" | "health"> {
+  const { defaultLeaseTtlMs, usageFlushMs, health } = parseOptions(
+    openPoolOptionsSchema,
+    options ?? {},
+    "pool options",
+  );
   return { defaultLeaseTtlMs, usageFlushMs, health };
 }

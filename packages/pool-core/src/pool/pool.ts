@@ -7,7 +7,16 @@ import { randomId } from "../ids.js";
 import type { DocumentChange } from "../store/backend.js";
 import { createFileBackend, type FileBackendOptions } from "../store/file-backend.js";
 import type { PoolBackend } from "../store/index.js";
-import { secretReleaseOf, secretReleaseSchema, strategySchema, type Credential, type PoolDocument, type ProviderPool, type SecretRelease, type Strategy } from "../store/schema.js";
+import {
+  secretReleaseOf,
+  secretReleaseSchema,
+  strategySchema,
+  type Credential,
+  type PoolDocument,
+  type ProviderPool,
+  type SecretRelease,
+  type Strategy,
+} from "../store/schema.js";
 import { openSnapshot, type Snapshot } from "../store/snapshot.js";
 import { checkAvailability, describeUnavailability, liveLeases, type Unavailability } from "./availability.js";
 import { insertNewCredential, parseAddInput, type AddCredentialInput } from "./credential-defaults.js";
@@ -169,7 +178,9 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
         { details: { provider, credentials: [] } },
       );
     }
-    const checks = credentials.map((credential) => checkAvailability(credential, at, { ...options, extraLeases: extraLeasesOf(credential, doc) }));
+    const checks = credentials.map((credential) =>
+      checkAvailability(credential, at, { ...options, extraLeases: extraLeasesOf(credential, doc) }),
+    );
     const reasons = credentials.map((credential, index) => {
       const reason = checks[index];
       return {
@@ -188,7 +199,12 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     const last = lastNoCredentialLog.get(provider) ?? 0;
     if (at - last >= NO_CREDENTIAL_LOG_INTERVAL_MS) {
       lastNoCredentialLog.set(provider, at);
-      emit({ event: "pool.no_credential", provider, retryAfterMs, reasons: reasons.map((r) => `${r.label}: ${r.reason}`) });
+      emit({
+        event: "pool.no_credential",
+        provider,
+        retryAfterMs,
+        reasons: reasons.map((r) => `${r.label}: ${r.reason}`),
+      });
     }
     const summary = reasons.map((entry) => `${entry.label}: ${entry.reason}`).join("; ");
     const seconds = Math.ceil((retryAfterMs ?? 0) / 1000);
@@ -229,7 +245,9 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
       isAvailable: (credential) => {
         // This runs for every credential on every select(): no allocation unless the credential is capped.
         const extraLeases = extraLeasesOf(credential, doc);
-        return checkAvailability(credential, at, extraLeases === 0 ? options : { ...options, extraLeases }) === undefined;
+        return (
+          checkAvailability(credential, at, extraLeases === 0 ? options : { ...options, extraLeases }) === undefined
+        );
       },
     });
   }
@@ -346,7 +364,13 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
           if (pool) pool.cursor = (pool.cursor ?? 0) + fresh.cursorAdvance;
         }
         if (chosen.maxConcurrent !== undefined || persist) {
-          addLeaseRecord(chosen, { id, startedAt: at, expiresAt: at + ttlMs, holder, ...(request.model ? { model: request.model } : {}) });
+          addLeaseRecord(chosen, {
+            id,
+            startedAt: at,
+            expiresAt: at + ttlMs,
+            holder,
+            ...(request.model ? { model: request.model } : {}),
+          });
         }
       });
       if (failure) throw failure;
@@ -455,7 +479,10 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     return created;
   }
 
-  async function mutateTarget(target: string, fn: (credential: Credential, doc: PoolDocument) => void): Promise<Credential> {
+  async function mutateTarget(
+    target: string,
+    fn: (credential: Credential, doc: PoolDocument) => void,
+  ): Promise<Credential> {
     const id = resolveTarget(snapshot.doc, target).id;
     let result: Credential | undefined;
     await backend.update((doc) => {
@@ -476,7 +503,8 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
   }
 
   async function setPriority(target: string, priority: number): Promise<Credential> {
-    if (!Number.isInteger(priority)) throw new PoolError("E_INVALID_INPUT", `Priority must be an integer, got ${priority}.`);
+    if (!Number.isInteger(priority))
+      throw new PoolError("E_INVALID_INPUT", `Priority must be an integer, got ${priority}.`);
     return mutateTarget(target, (credential) => {
       credential.priority = priority;
     });
@@ -500,7 +528,10 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
   async function setSecretRelease(mode: SecretRelease): Promise<void> {
     const parsed = secretReleaseSchema.safeParse(mode);
     if (!parsed.success) {
-      throw new PoolError("E_INVALID_INPUT", `Unknown secrets.release "${String(mode)}": use one of ${secretReleaseSchema.options.join(", ")}.`);
+      throw new PoolError(
+        "E_INVALID_INPUT",
+        `Unknown secrets.release "${String(mode)}": use one of ${secretReleaseSchema.options.join(", ")}.`,
+      );
     }
     await backend.update((doc) => {
       const settings = (doc.settings ??= {});

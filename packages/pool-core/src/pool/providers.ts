@@ -28,6 +28,9 @@ export function assertProviderName(provider: string): void {
 export function getProviderDefaults(provider: string): ProviderDefaults {
   const known = KNOWN_PROVIDERS[provider];
   if (known) return known;
-  const name = provider.replace(/^custom:/, "").toUpperCase().replace(/[^A-Z0-9]/g, "_");
+  const name = provider
+    .replace(/^custom:/, "")
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, "_");
   return { envVar: `${name}_API_KEY` };
 }

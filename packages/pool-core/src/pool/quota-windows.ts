@@ -46,7 +46,9 @@ function instantOf(text: string | undefined): number | undefined {
 }
 
 function compact(window: { name: string } & Partial<Record<keyof QuotaWindow, unknown>>): QuotaWindow {
-  return Object.fromEntries(Object.entries(window).filter(([, value]) => value !== undefined)) as unknown as QuotaWindow;
+  return Object.fromEntries(
+    Object.entries(window).filter(([, value]) => value !== undefined),
+  ) as unknown as QuotaWindow;
 }
 
 /**
@@ -57,7 +59,9 @@ function compact(window: { name: string } & Partial<Record<keyof QuotaWindow, un
 function readUnified(headers: Map<string, string>): QuotaReading | undefined {
   const names = new Set<string>();
   for (const name of headers.keys()) {
-    const window = name.startsWith(UNIFIED) ? /^(.+)-(status|reset|utilization)$/.exec(name.slice(UNIFIED.length))?.[1] : undefined;
+    const window = name.startsWith(UNIFIED)
+      ? /^(.+)-(status|reset|utilization)$/.exec(name.slice(UNIFIED.length))?.[1]
+      : undefined;
     if (window && window !== "overage") names.add(window);
   }
   const claim = headers.get(`${UNIFIED}representative-claim`);
@@ -80,9 +84,16 @@ function readUnified(headers: Map<string, string>): QuotaReading | undefined {
 }
 
 /** One window from a limit / remaining / reset triple; utilisation needs the limit. */
-function bucketWindow(name: string, limit: number | undefined, remaining: number | undefined, resetAt: number | undefined): QuotaWindow {
-  const utilisation = limit !== undefined && limit > 0 && remaining !== undefined ? clampShare((limit - remaining) / limit) : undefined;
-  const status: QuotaWindowStatus | undefined = remaining === undefined ? undefined : remaining <= 0 ? "rejected" : "allowed";
+function bucketWindow(
+  name: string,
+  limit: number | undefined,
+  remaining: number | undefined,
+  resetAt: number | undefined,
+): QuotaWindow {
+  const utilisation =
+    limit !== undefined && limit > 0 && remaining !== undefined ? clampShare((limit - remaining) / limit) : undefined;
+  const status: QuotaWindowStatus | undefined =
+    remaining === undefined ? undefined : remaining <= 0 ? "rejected" : "allowed";
   return compact({ name, utilisation, resetAt, status });
 }
 
@@ -113,7 +124,12 @@ function readOpenAiBuckets(headers: Map<string, string>, now: number): QuotaWind
     const get = (field: string) => headers.get(bucket ? `x-ratelimit-${field}-${bucket}` : `x-ratelimit-${field}`);
     const reset = get("reset");
     const resetIn = reset === undefined ? undefined : parseResetValue(reset, now);
-    return bucketWindow(bucket || "requests", toNumber(get("limit")), toNumber(get("remaining")), resetIn === undefined ? undefined : now + resetIn);
+    return bucketWindow(
+      bucket || "requests",
+      toNumber(get("limit")),
+      toNumber(get("remaining")),
+      resetIn === undefined ? undefined : now + resetIn,
+    );
   });
 }
 
@@ -155,7 +171,12 @@ function readCodex(headers: Map<string, string>, now: number): QuotaWindow[] {
 export function parseQuotaWindows(headers: HeaderBag, now: number): QuotaReading {
   const map = normaliseHeaders(headers);
   const unified = readUnified(map);
-  const windows = [...(unified?.windows ?? []), ...readAnthropicBuckets(map), ...readOpenAiBuckets(map, now), ...readCodex(map, now)];
+  const windows = [
+    ...(unified?.windows ?? []),
+    ...readAnthropicBuckets(map),
+    ...readOpenAiBuckets(map, now),
+    ...readCodex(map, now),
+  ];
   return { windows, ...(unified?.representative ? { representative: unified.representative } : {}) };
 }
 
@@ -167,10 +188,17 @@ export interface QuotaFormatOptions {
 
 /** `5h 62% · resets 14:05`; a reset a day or more away names its date: `7d 40% · resets Jun 3 09:00`. */
 export function formatQuotaWindow(window: QuotaWindow, options: QuotaFormatOptions): string {
-  const parts = [window.utilisation === undefined ? window.name : `${window.name} ${Math.round(window.utilisation * 100)}%`];
+  const parts = [
+    window.utilisation === undefined ? window.name : `${window.name} ${Math.round(window.utilisation * 100)}%`,
+  ];
   if (window.status === "rejected") parts.push("rejected");
   if (window.resetAt !== undefined && window.resetAt > options.now) {
-    const clock = new Intl.DateTimeFormat("en-US", { timeZone: options.timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    const clock = new Intl.DateTimeFormat("en-US", {
+      timeZone: options.timeZone,
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    });
     const day = new Intl.DateTimeFormat("en-US", { timeZone: options.timeZone, month: "short", day: "numeric" });
     const farOff = window.resetAt - options.now >= 24 * 3_600_000;
     parts.push(`resets ${farOff ? `${day.format(window.resetAt)} ` : ""}${clock.format(window.resetAt)}`);

@@ -175,7 +175,10 @@ function unifiedReset(headers: Map<string, string>, now: number): number | undef
   const claim = headers.get(`${prefix}representative-claim`);
   const claimReset = claim ? headers.get(`${prefix}${unifiedWindowOfClaim(claim)}-reset`) : undefined;
   const overall = headers.get(`${prefix}reset`);
-  return latest([claimReset ? parseInstant(claimReset, now) : undefined]) ?? (overall ? parseInstant(overall, now) : undefined);
+  return (
+    latest([claimReset ? parseInstant(claimReset, now) : undefined]) ??
+    (overall ? parseInstant(overall, now) : undefined)
+  );
 }
 
 function parseHeaders(headers: HeaderBag, now: number): number | undefined {
@@ -254,11 +257,25 @@ function zonedParts(instant: number, timeZone: string | undefined) {
     second: "numeric",
   }).formatToParts(instant);
   const part = (type: string) => Number(parts.find((entry) => entry.type === type)?.value);
-  return { year: part("year"), month: part("month"), day: part("day"), hour: part("hour"), minute: part("minute"), second: part("second") };
+  return {
+    year: part("year"),
+    month: part("month"),
+    day: part("day"),
+    hour: part("hour"),
+    minute: part("minute"),
+    second: part("second"),
+  };
 }
 
 /** The instant a wall-clock time in `timeZone` names, correct across a DST change. */
-function wallClockToInstant(year: number, month: number, day: number, hour: number, minute: number, timeZone: string | undefined): number {
+function wallClockToInstant(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  timeZone: string | undefined,
+): number {
   const asUtc = Date.UTC(year, month - 1, day, hour, minute);
   const offsetAt = (instant: number) => {
     const p = zonedParts(instant, timeZone);
@@ -288,7 +305,10 @@ function nextClockTime(hour: number, minute: number, timeZone: string | undefine
 }
 
 function parseClockTime(message: string, now: number): number | undefined {
-  const match = /resets?\s+(?:at\s+)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?:\s*\(([A-Za-z_]+(?:\/[A-Za-z0-9_+-]+)*)\))?/i.exec(message);
+  const match =
+    /resets?\s+(?:at\s+)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?:\s*\(([A-Za-z_]+(?:\/[A-Za-z0-9_+-]+)*)\))?/i.exec(
+      message,
+    );
   if (!match?.[1]) return undefined;
   const [, hourText, minuteText, meridiem, timeZone] = match;
   // A bare `resets 5` is not a time; a number with neither minutes nor am/pm may be anything.
@@ -315,7 +335,9 @@ function parseMessage(message: string, now: number): number | undefined {
   const epoch = /limit reached\|(\d{10,13})\b/i.exec(message)?.[1];
   if (epoch) return parseInstant(epoch, now);
   // `resets at 2026-08-24T10:00:00Z`; a time without a zone is read as UTC, not as this host's local time.
-  const iso = /resets?\s+at\s+(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?/i.exec(message);
+  const iso = /resets?\s+at\s+(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?/i.exec(
+    message,
+  );
   if (iso?.[1]) return parseInstant(`${iso[1].replace(" ", "T")}${iso[2] ?? "Z"}`, now);
   for (const pattern of MESSAGE_PATTERNS) {
     const match = pattern.exec(message);

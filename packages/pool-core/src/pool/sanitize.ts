@@ -25,8 +25,9 @@ export function scrubMessage(message: string | undefined): string | undefined {
 
 // Whole escape sequences go first, so no printable remains ("]0;title", "[2J") are left behind: OSC (ESC ] or
 // C1 0x9d, up to BEL or ST), CSI (ESC [ or C1 0x9b, up to its final byte), and any other two-byte ESC sequence.
-// eslint-disable-next-line no-control-regex
-const ESCAPE_SEQUENCE = /(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|\x1b[ -~]?/g;
+const ESCAPE_SEQUENCE =
+  // eslint-disable-next-line no-control-regex
+  /(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|\x1b[ -~]?/g;
 
 /** Every secret a credential holds: what must never appear in text anyone else reads. */
 export function secretValuesOf(secrets: CredentialSecrets | undefined): string[] {
@@ -70,7 +71,10 @@ export function sanitizeLabelText(text: string): string {
  * A message from outside (a provider error, a token endpoint body, a client's release report) as it may be stored
  * and shown: known secrets out by value, key-like strings scrubbed, control characters removed, at most 300 chars.
  */
-export function sanitizeMessage(message: string | undefined, secrets: Iterable<string | undefined> = []): string | undefined {
+export function sanitizeMessage(
+  message: string | undefined,
+  secrets: Iterable<string | undefined> = [],
+): string | undefined {
   if (message === undefined) return undefined;
   const cleaned = stripControlCharacters(redactValues(message, secrets), { multiline: true });
   return scrubMessage(cleaned);

@@ -36,7 +36,10 @@ export function resolveTarget(doc: PoolDocument, target: string): Credential {
       { details: { candidates: byLabel.map((credential) => credential.id) } },
     );
   }
-  throw new PoolError("E_NOT_FOUND", `No credential matches "${target}" (by id, label or provider#N). Run \`credpool list\`.`);
+  throw new PoolError(
+    "E_NOT_FOUND",
+    `No credential matches "${target}" (by id, label or provider#N). Run \`credpool list\`.`,
+  );
 }
 
 /** The same credential inside another (fresher) copy of the document. */

@@ -90,7 +90,9 @@ export function createUsageLedger(options: {
     }
   }
 
-  async function commitUsage(mutate: (doc: PoolDocument, usage: Map<string, UsageDelta>) => void): Promise<PoolDocument> {
+  async function commitUsage(
+    mutate: (doc: PoolDocument, usage: Map<string, UsageDelta>) => void,
+  ): Promise<PoolDocument> {
     const usage = new Map(pendingUsage);
     pendingUsage.clear();
     // Keep these counts visible to least_used until the snapshot holds the committed ones.

@@ -18,7 +18,12 @@ export const adapterOptionsSchema = z.object({
   bodyStyle: z.enum(["json", "form"]).optional(),
   scope: z.string().optional(),
   /** Refresh this long before the access token expires. */
-  skewMs: z.number().int().nonnegative().max(24 * 3_600_000).optional(),
+  skewMs: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(24 * 3_600_000)
+    .optional(),
 });
 export type AdapterOptions = z.input<typeof adapterOptionsSchema>;
 
@@ -92,7 +97,13 @@ export function adapterKindFor(provider: string, options?: AdapterOptions): Adap
 
 /** `custom:my-idp` becomes MY_IDP, as in CREDPOOL_MY_IDP_TOKEN_URL. */
 export function envNameFor(provider: string, kind: AdapterKind): string {
-  return BUILT_IN[kind].envName ?? provider.replace(/^custom:/, "").toUpperCase().replace(/[^A-Z0-9]/g, "_");
+  return (
+    BUILT_IN[kind].envName ??
+    provider
+      .replace(/^custom:/, "")
+      .toUpperCase()
+      .replace(/[^A-Z0-9]/g, "_")
+  );
 }
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
@@ -145,11 +156,17 @@ export function resolveTokenEndpoint(
   }
   const bodyFromEnv = envValue(env, `CREDPOOL_${name}_TOKEN_BODY`);
   if (bodyFromEnv !== undefined && bodyFromEnv !== "json" && bodyFromEnv !== "form") {
-    throw new PoolError("E_INVALID_OPTIONS", `CREDPOOL_${name}_TOKEN_BODY must be "json" or "form", got "${bodyFromEnv}".`);
+    throw new PoolError(
+      "E_INVALID_OPTIONS",
+      `CREDPOOL_${name}_TOKEN_BODY must be "json" or "form", got "${bodyFromEnv}".`,
+    );
   }
   const skewFromEnv = envValue(env, `CREDPOOL_${name}_REFRESH_SKEW_MS`);
   if (skewFromEnv !== undefined && !/^\d+$/.test(skewFromEnv)) {
-    throw new PoolError("E_INVALID_OPTIONS", `CREDPOOL_${name}_REFRESH_SKEW_MS must be a whole number of milliseconds.`);
+    throw new PoolError(
+      "E_INVALID_OPTIONS",
+      `CREDPOOL_${name}_REFRESH_SKEW_MS must be a whole number of milliseconds.`,
+    );
   }
   return {
     provider,

@@ -25,7 +25,12 @@ export {
   type RefreshResult,
   type SourceLinks,
 } from "./refresher.js";
-export { postRefreshRequest, REFRESH_TERMINAL_REASONS, type TokenCallResult, type TokenRequestOptions } from "./token-request.js";
+export {
+  postRefreshRequest,
+  REFRESH_TERMINAL_REASONS,
+  type TokenCallResult,
+  type TokenRequestOptions,
+} from "./token-request.js";
 export {
   accessTokenExpiresAt,
   describeCredential,

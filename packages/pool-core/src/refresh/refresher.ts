@@ -54,12 +54,28 @@ export const refresherConfigSchema = z.object({
   /** Waiting for another process's refresh of the same credential. Defaults to timeoutMs + 15 s. */
   lockTimeoutMs: z.number().int().positive().max(600_000).optional(),
   /** Backoff after 429/5xx when the endpoint gives no Retry-After: base * 2^(strikes-1), capped. */
-  backoffBaseMs: z.number().int().positive().default(10 * SECOND),
-  backoffMaxMs: z.number().int().positive().default(15 * MINUTE),
+  backoffBaseMs: z
+    .number()
+    .int()
+    .positive()
+    .default(10 * SECOND),
+  backoffMaxMs: z
+    .number()
+    .int()
+    .positive()
+    .default(15 * MINUTE),
   /** After a refusal that is not the token's fault (bad client id), wait this long before trying again. */
-  rejectedBackoffMs: z.number().int().positive().default(15 * MINUTE),
+  rejectedBackoffMs: z
+    .number()
+    .int()
+    .positive()
+    .default(15 * MINUTE),
   /** A borrowed credential found expired is benched this long, unless its file brings a new token sooner. */
-  borrowedRecheckMs: z.number().int().positive().default(5 * MINUTE),
+  borrowedRecheckMs: z
+    .number()
+    .int()
+    .positive()
+    .default(5 * MINUTE),
 });
 export type RefresherConfig = z.input<typeof refresherConfigSchema>;
 
@@ -120,7 +136,10 @@ function timeoutFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const raw = env.CREDPOOL_REFRESH_TIMEOUT_MS?.trim();
   if (!raw) return undefined;
   if (!/^\d+$/.test(raw) || Number(raw) <= 0) {
-    throw new PoolError("E_INVALID_OPTIONS", `CREDPOOL_REFRESH_TIMEOUT_MS must be a positive number of milliseconds, got "${raw}".`);
+    throw new PoolError(
+      "E_INVALID_OPTIONS",
+      `CREDPOOL_REFRESH_TIMEOUT_MS must be a positive number of milliseconds, got "${raw}".`,
+    );
   }
   return Number(raw);
 }
@@ -162,7 +181,10 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
   async function readCredential(backend: PoolBackend, id: string): Promise<Credential> {
     const { doc } = await backend.read();
     const found = findCredential(doc, id);
-    if (!found) throw new PoolError("E_NOT_FOUND", `Credential ${id} was removed from the pool.`, { details: { credentialId: id } });
+    if (!found)
+      throw new PoolError("E_NOT_FOUND", `Credential ${id} was removed from the pool.`, {
+        details: { credentialId: id },
+      });
     return found;
   }
 
@@ -184,7 +206,11 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
     return { applied, credential: findCredential(doc, id) };
   }
 
-  function failure(credential: Credential, message: string, extra: { reason: string; retryAfterMs?: number; cause?: unknown }) {
+  function failure(
+    credential: Credential,
+    message: string,
+    extra: { reason: string; retryAfterMs?: number; cause?: unknown },
+  ) {
     emit({ event: "refresh.failed", provider: credential.provider, credentialId: credential.id, reason: extra.reason });
     return new PoolError("E_REFRESH_FAILED", message, {
       ...(extra.cause === undefined ? {} : { cause: extra.cause }),
@@ -224,7 +250,12 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
    * Another live process sent this refresh token and lost the lock while waiting for the answer (it was paused past
    * the lock's stale time). Its result is coming; sending the same token now would burn the login.
    */
-  async function waitForOtherAttempt(backend: PoolBackend, id: string, refreshToken: string, marker: RefreshInFlight): Promise<boolean> {
+  async function waitForOtherAttempt(
+    backend: PoolBackend,
+    id: string,
+    refreshToken: string,
+    marker: RefreshInFlight,
+  ): Promise<boolean> {
     const deadline = marker.since + timeoutMs + inFlightGraceMs;
     while (now() < deadline) {
       await sleep(100);
@@ -237,7 +268,11 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
   }
 
   /** Before declaring a token dead or lost: is there a newer one in the pool, or in the linked source file? */
-  async function findNewerPair(backend: PoolBackend, id: string, refreshToken: string): Promise<Credential | undefined> {
+  async function findNewerPair(
+    backend: PoolBackend,
+    id: string,
+    refreshToken: string,
+  ): Promise<Credential | undefined> {
     const current = await readCredential(backend, id);
     if (current.secrets.refreshToken !== refreshToken) return current;
     if (links && sourceLinkOf(current)) {
@@ -259,7 +294,10 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
       try {
         return await swap(backend, id, refreshToken, apply);
       } catch (error) {
-        const transient = isPoolError(error, "E_LOCK_TIMEOUT") || isPoolError(error, "E_LOCK_COMPROMISED") || isPoolError(error, "E_POOL_IO");
+        const transient =
+          isPoolError(error, "E_LOCK_TIMEOUT") ||
+          isPoolError(error, "E_LOCK_COMPROMISED") ||
+          isPoolError(error, "E_POOL_IO");
         if (!transient || attempt >= COMMIT_ATTEMPTS) throw error;
         await sleep(50 * 2 ** attempt);
       }
@@ -292,7 +330,14 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
             }
             updateRefreshState(credential, (next) => {
               if (grant.refreshToken && grant.refreshToken !== refreshToken) rememberUsedToken(next, refreshToken);
-              for (const key of ["inFlight", "backoffUntil", "strikes", "lastError", "unknownTokenFp", "rejectedTokenFp"]) {
+              for (const key of [
+                "inFlight",
+                "backoffUntil",
+                "strikes",
+                "lastError",
+                "unknownTokenFp",
+                "rejectedTokenFp",
+              ]) {
                 delete next[key];
               }
               next.lastRefreshAt = at;
@@ -316,10 +361,20 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
         if (links && link?.ownership === "own") {
           // Written while we still hold the refresh lock, so no other credpool process rotates again meanwhile.
           await links.writeBack(credential).catch((error: unknown) => {
-            emit({ event: "refresh.write_back_failed", credentialId: credential.id, path: link.path, error: (error as Error).message });
+            emit({
+              event: "refresh.write_back_failed",
+              credentialId: credential.id,
+              path: link.path,
+              error: (error as Error).message,
+            });
           });
         }
-        emit({ event: "refresh.refreshed", provider: credential.provider, credentialId: credential.id, generation: credential.tokenGeneration });
+        emit({
+          event: "refresh.refreshed",
+          provider: credential.provider,
+          credentialId: credential.id,
+          generation: credential.tokenGeneration,
+        });
         return { credential, outcome: "refreshed" };
       }
 
@@ -382,9 +437,7 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
         const until = at + delay;
         const expired = isAccessTokenExpired(fresh, at);
         const hint =
-          result.kind === "rejected"
-            ? ` Check the token URL and client id configured for ${fresh.provider}.`
-            : "";
+          result.kind === "rejected" ? ` Check the token URL and client id configured for ${fresh.provider}.` : "";
         const message = `${who}: the token endpoint answered ${result.message}; no process will try again before ${iso(until)}.${hint}`;
         const recorded = await recordFailure(backend, fresh, refreshToken, (credential) => {
           updateRefreshState(credential, (next) => {
@@ -429,9 +482,13 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
 
       const refreshToken = fresh.secrets.refreshToken;
       if (!refreshToken) {
-        throw failure(fresh, `${who} has no refresh token, so its access token cannot be renewed. ${reloginAdvice(fresh)}`, {
-          reason: "no_refresh_token",
-        });
+        throw failure(
+          fresh,
+          `${who} has no refresh token, so its access token cannot be renewed. ${reloginAdvice(fresh)}`,
+          {
+            reason: "no_refresh_token",
+          },
+        );
       }
       const fp = fingerprintToken(refreshToken);
       const state = refreshStateOf(fresh);
@@ -458,10 +515,14 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
       if (!force && (state.backoffUntil ?? 0) > at) {
         if (!isAccessTokenExpired(fresh, at)) return { credential: fresh, outcome: "fresh" };
         const waitMs = (state.backoffUntil ?? at) - at;
-        throw failure(fresh, `${who}: refreshing is backed off until ${iso(state.backoffUntil ?? at)} (${state.lastError ?? "token endpoint unavailable"}).`, {
-          reason: "refresh_backoff",
-          retryAfterMs: waitMs,
-        });
+        throw failure(
+          fresh,
+          `${who}: refreshing is backed off until ${iso(state.backoffUntil ?? at)} (${state.lastError ?? "token endpoint unavailable"}).`,
+          {
+            reason: "refresh_backoff",
+            retryAfterMs: waitMs,
+          },
+        );
       }
 
       let interrupted: RefreshInFlight | undefined;
@@ -471,10 +532,14 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
             known = fresh;
             continue;
           }
-          throw failure(fresh, `${who}: process ${state.inFlight.pid} on ${state.inFlight.host} is still refreshing it; try again shortly.`, {
-            reason: "refresh_in_progress",
-            retryAfterMs: 5 * SECOND,
-          });
+          throw failure(
+            fresh,
+            `${who}: process ${state.inFlight.pid} on ${state.inFlight.host} is still refreshing it; try again shortly.`,
+            {
+              reason: "refresh_in_progress",
+              retryAfterMs: 5 * SECOND,
+            },
+          );
         }
         interrupted = state.inFlight;
       }
@@ -497,7 +562,10 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
             if (next.inFlight?.since === marker.since && next.inFlight.pid === marker.pid) delete next.inFlight;
           });
         });
-        throw failure(fresh, `${who}: lost the refresh lock before sending; try again.`, { reason: "refresh_lock_lost", retryAfterMs: SECOND });
+        throw failure(fresh, `${who}: lost the refresh lock before sending; try again.`, {
+          reason: "refresh_lock_lost",
+          retryAfterMs: SECOND,
+        });
       }
       emit({ event: "refresh.started", provider: fresh.provider, credentialId: fresh.id, forced: force });
       // From here on the lock may be lost (the process paused); the commit is still safe because it is a CAS.
@@ -603,7 +671,10 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
         if (adopted) return { adopted };
         const waited = now() - started;
         if (waited >= lockTimeoutMs) {
-          throw new PoolError("E_LOCK_TIMEOUT", `Waited ${waited} ms for the refresh lock of ${describeCredential(seen)}.`);
+          throw new PoolError(
+            "E_LOCK_TIMEOUT",
+            `Waited ${waited} ms for the refresh lock of ${describeCredential(seen)}.`,
+          );
         }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, backoffMs * (0.5 + Math.random()));
@@ -622,11 +693,19 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
     }
   }
 
-  async function run(backend: PoolBackend, credentialId: string, request: RefreshRequest, pool?: Pool): Promise<RefreshResult> {
+  async function run(
+    backend: PoolBackend,
+    credentialId: string,
+    request: RefreshRequest,
+    pool?: Pool,
+  ): Promise<RefreshResult> {
     const force = request.force === true;
     const seen = request.seen ?? (await readCredential(backend, credentialId));
     if (seen.kind !== "oauth") {
-      throw new PoolError("E_INVALID_INPUT", `${describeCredential(seen)} is an API key; only OAuth credentials refresh.`);
+      throw new PoolError(
+        "E_INVALID_INPUT",
+        `${describeCredential(seen)} is an API key; only OAuth credentials refresh.`,
+      );
     }
     if (ownershipOf(seen) === "borrow") return refreshBorrowed(backend, seen, force);
     if (!force && !isDue(seen)) return { credential: seen, outcome: "fresh" };
@@ -641,7 +720,11 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
       if (!isAccessTokenExpired(seen, now())) return { credential: seen, outcome: "fresh" };
       const message = `${describeCredential(seen)}: its access token expired and it cannot be refreshed. ${error.message}`;
       await benchExpired(backend, seen, seen.secrets.accessToken, message, config.rejectedBackoffMs);
-      throw failure(seen, message, { reason: "refresh_unconfigured", retryAfterMs: config.rejectedBackoffMs, cause: error });
+      throw failure(seen, message, {
+        reason: "refresh_unconfigured",
+        retryAfterMs: config.rejectedBackoffMs,
+        cause: error,
+      });
     }
     const link = sourceLinkOf(seen);
     if (link?.ownership === "own" && !links) {
@@ -664,11 +747,15 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
       if (!isAccessTokenExpired(fresh, now()) && (tokensChanged(seen, fresh) || !force)) {
         return { credential: fresh, outcome: tokensChanged(seen, fresh) ? "adopted" : "fresh" };
       }
-      throw failure(fresh, `${describeCredential(fresh)}: another process has held its refresh lock for over ${lockTimeoutMs} ms; try again.`, {
-        reason: "refresh_lock_timeout",
-        retryAfterMs: 5 * SECOND,
-        cause: error,
-      });
+      throw failure(
+        fresh,
+        `${describeCredential(fresh)}: another process has held its refresh lock for over ${lockTimeoutMs} ms; try again.`,
+        {
+          reason: "refresh_lock_timeout",
+          retryAfterMs: 5 * SECOND,
+          cause: error,
+        },
+      );
     }
     try {
       return await refreshUnderLock(backend, seen, force, endpoint, lock);

@@ -140,13 +140,23 @@ export async function postRefreshRequest(
       };
     }
     if (signal.aborted) {
-      return { kind: "unknown", message: `no answer from ${new URL(endpoint.tokenUrl).host} within ${options.timeoutMs} ms` };
+      return {
+        kind: "unknown",
+        message: `no answer from ${new URL(endpoint.tokenUrl).host} within ${options.timeoutMs} ms`,
+      };
     }
     const causeMessage = ((error as Error).cause as Error | undefined)?.message ?? "";
     if (/redirect/i.test(causeMessage)) {
-      return { kind: "rejected", status: 0, message: `${endpoint.tokenUrl} answered with a redirect; configure the final URL` };
+      return {
+        kind: "rejected",
+        status: 0,
+        message: `${endpoint.tokenUrl} answered with a redirect; configure the final URL`,
+      };
     }
-    return { kind: "unknown", message: `the request failed after it may have been sent (${code ?? (error as Error).message})` };
+    return {
+      kind: "unknown",
+      message: `the request failed after it may have been sent (${code ?? (error as Error).message})`,
+    };
   }
 
   let text: string;
@@ -154,7 +164,8 @@ export async function postRefreshRequest(
     text = await response.text();
   } catch (error) {
     // The status line arrived, the body did not: a 2xx may carry tokens we never saw.
-    if (response.ok) return { kind: "unknown", message: `the response body was lost (${causeCode(error) ?? "read failed"})` };
+    if (response.ok)
+      return { kind: "unknown", message: `the response body was lost (${causeCode(error) ?? "read failed"})` };
     text = "";
   }
 

@@ -1,12 +1,7 @@
 // Applies what the sources offer to a pool document, inside one transaction. Pure and deterministic apart from new
 // ids, so a dry run on a copy tells whether the real transaction would write anything.
 import { findCredential, listCredentials } from "../pool/index.js";
-import {
-  isClearedByNewTokens,
-  isSpentRefreshToken,
-  rememberUsedToken,
-  updateRefreshState,
-} from "../refresh/index.js";
+import { isClearedByNewTokens, isSpentRefreshToken, rememberUsedToken, updateRefreshState } from "../refresh/index.js";
 import type { Credential, CredentialSecrets, PoolDocument } from "../store/schema.js";
 import { randomId } from "../ids.js";
 import type { CredentialCandidate } from "./types.js";
@@ -50,7 +45,9 @@ function sameJson(a: unknown, b: unknown): boolean {
 }
 
 function uniqueLabel(doc: PoolDocument, provider: string, wanted: string): string {
-  const taken = new Set((doc.providers[provider]?.credentials ?? []).map((credential) => credential.label.toLowerCase()));
+  const taken = new Set(
+    (doc.providers[provider]?.credentials ?? []).map((credential) => credential.label.toLowerCase()),
+  );
   if (!taken.has(wanted.toLowerCase())) return wanted;
   for (let n = 2; ; n++) {
     const label = `${wanted.slice(0, 60)}-${n}`;
@@ -115,7 +112,11 @@ function updateLinked(linked: Credential, candidate: CredentialCandidate, now: n
   }
   const adoptedMtime = typeof linked.sourceMtimeMs === "number" ? linked.sourceMtimeMs : 0;
   if ((candidate.sourceMtimeMs ?? 0) < adoptedMtime) {
-    return { ...base, action: touched ? "updated" : "skipped", reason: "an older read of the file than the one adopted" };
+    return {
+      ...base,
+      action: touched ? "updated" : "skipped",
+      reason: "an older read of the file than the one adopted",
+    };
   }
   const previousRefreshToken = linked.secrets.refreshToken;
   const secrets: CredentialSecrets = { ...linked.secrets, ...candidate.secrets };
@@ -130,7 +131,8 @@ function updateLinked(linked: Credential, candidate: CredentialCandidate, now: n
     linked.statusClearedAt = now;
   }
   updateRefreshState(linked, (state) => {
-    if (previousRefreshToken && previousRefreshToken !== secrets.refreshToken) rememberUsedToken(state, previousRefreshToken);
+    if (previousRefreshToken && previousRefreshToken !== secrets.refreshToken)
+      rememberUsedToken(state, previousRefreshToken);
     for (const key of ["backoffUntil", "strikes", "lastError", "unknownTokenFp", "rejectedTokenFp"]) delete state[key];
   });
   return { ...base, action: "updated", reason: "new tokens" };
@@ -167,7 +169,13 @@ export function applyCandidates(
           credential.hermesId === candidate.extra.hermesId),
     );
     if (twin) {
-      changes.push({ ...base, action: "unchanged", label: twin.label, credentialId: twin.id, reason: "already in the pool" });
+      changes.push({
+        ...base,
+        action: "unchanged",
+        label: twin.label,
+        credentialId: twin.id,
+        reason: "already in the pool",
+      });
       continue;
     }
     if (!options.addNew) {

@@ -36,7 +36,8 @@ export function parseCodexFile(file: SourceFile): CredentialCandidate[] {
     const accessToken = optionalString(record.access_token, path, "tokens.access_token");
     const refreshToken = optionalString(record.refresh_token, path, "tokens.refresh_token");
     const idToken = optionalString(record.id_token, path, "tokens.id_token");
-    const accountId = optionalString(record.account_id, path, "tokens.account_id") ?? openaiAccountId(idToken, accessToken);
+    const accountId =
+      optionalString(record.account_id, path, "tokens.account_id") ?? openaiAccountId(idToken, accessToken);
     const expiresAt = jwtExpiresAt(accessToken);
     if (accessToken || refreshToken) {
       candidates.push({

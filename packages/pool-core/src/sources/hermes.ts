@@ -45,7 +45,10 @@ function integer(value: unknown): number | undefined {
 
 /** credpool labels have no spaces or '#' and are at most 64 characters. */
 function toLabel(raw: string): string {
-  const label = raw.replace(/[\s#]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 64);
+  const label = raw
+    .replace(/[\s#]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 64);
   return label === "" ? "hermes" : label;
 }
 
@@ -95,7 +98,10 @@ function invalid(path: string, problem: string): PoolError {
 }
 
 /** Every importable entry of every provider, plus why the others were left out. */
-export function parseHermesFile(file: SourceFile, now: number): { candidates: CredentialCandidate[]; skipped: SkippedEntry[] } {
+export function parseHermesFile(
+  file: SourceFile,
+  now: number,
+): { candidates: CredentialCandidate[]; skipped: SkippedEntry[] } {
   const { path, json } = file;
   if (json === null || typeof json !== "object" || Array.isArray(json)) throw invalid(path, "it is not a JSON object");
   const pool = (json as Record<string, unknown>).credential_pool;
@@ -125,7 +131,10 @@ export function parseHermesFile(file: SourceFile, now: number): { candidates: Cr
       const hermesSource = text(entry.source) ?? "manual";
       if (hermesSource === "claude_code") {
         // hermes mirrors Claude Code's own file here; importing a copy would give the login two refreshers.
-        skipped.push({ label: name, reason: "mirrors Claude Code's credentials file; run `credpool import claude-code` instead" });
+        skipped.push({
+          label: name,
+          reason: "mirrors Claude Code's credentials file; run `credpool import claude-code` instead",
+        });
         return;
       }
       const accessToken = text(entry.access_token);

@@ -1,7 +1,13 @@
 // The refresher's bridge to linked files: re-read a borrowed credential's file (a one-file sync), and write
 // refreshed pairs back to an owned one (write-back.ts).
 import { findCredential } from "../pool/index.js";
-import { createRefresher, sourceLinkOf, type Refresher, type RefresherOptions, type SourceLinks } from "../refresh/index.js";
+import {
+  createRefresher,
+  sourceLinkOf,
+  type Refresher,
+  type RefresherOptions,
+  type SourceLinks,
+} from "../refresh/index.js";
 import { syncSources } from "./sync.js";
 import { writeBackCredential } from "./write-back.js";
 
@@ -38,6 +44,8 @@ export function createSourceLinks(options: SourceLinksOptions = {}): SourceLinks
 export function createLinkedRefresher(options: RefresherOptions = {}): Refresher {
   return createRefresher({
     ...options,
-    links: options.links ?? createSourceLinks({ ...(options.env ? { env: options.env } : {}), ...(options.now ? { now: options.now } : {}) }),
+    links:
+      options.links ??
+      createSourceLinks({ ...(options.env ? { env: options.env } : {}), ...(options.now ? { now: options.now } : {}) }),
   });
 }

@@ -79,7 +79,10 @@ function withOwnership(candidates: CredentialCandidate[], ownership: Ownership |
 }
 
 /** Reads one source. Failures are returned, not thrown, so one broken file never blocks the others. */
-export async function readSource(spec: SourceSpec, options: { env?: NodeJS.ProcessEnv; now?: () => number } = {}): Promise<SourceReading> {
+export async function readSource(
+  spec: SourceSpec,
+  options: { env?: NodeJS.ProcessEnv; now?: () => number } = {},
+): Promise<SourceReading> {
   const env = options.env ?? process.env;
   const now = options.now ?? Date.now;
   if (spec.kind === "env") {
@@ -96,9 +99,21 @@ export async function readSource(spec: SourceSpec, options: { env?: NodeJS.Proce
     if (file === null) return { spec, path, state: "missing", candidates: [], skipped: [] };
     switch (spec.kind) {
       case "claude-code":
-        return { spec, path, state: "found", candidates: withOwnership(parseClaudeCodeFile(file), spec.ownership), skipped: [] };
+        return {
+          spec,
+          path,
+          state: "found",
+          candidates: withOwnership(parseClaudeCodeFile(file), spec.ownership),
+          skipped: [],
+        };
       case "codex":
-        return { spec, path, state: "found", candidates: withOwnership(parseCodexFile(file), spec.ownership), skipped: [] };
+        return {
+          spec,
+          path,
+          state: "found",
+          candidates: withOwnership(parseCodexFile(file), spec.ownership),
+          skipped: [],
+        };
       case "hermes": {
         const { candidates, skipped } = parseHermesFile(file, now());
         return { spec, path, state: "found", candidates, skipped };
@@ -147,7 +162,11 @@ export async function syncSources(
   for (const change of changes) {
     if (!change.staleFile || change.credentialId === undefined) continue;
     await repairWriteBack(backend, change.credentialId, now).catch((error: unknown) => {
-      options.onEvent?.({ event: "sources.repair_failed", credentialId: change.credentialId, error: (error as Error).message });
+      options.onEvent?.({
+        event: "sources.repair_failed",
+        credentialId: change.credentialId,
+        error: (error as Error).message,
+      });
     });
   }
   return { committed, rev, changes, readings, errors };

@@ -5,7 +5,14 @@ import { dirname, isAbsolute, join, sep } from "node:path";
 import { watch as chokidarWatch, type FSWatcher } from "chokidar";
 import type { PoolBackend } from "../store/index.js";
 import type { PoolDocument } from "../store/schema.js";
-import { defaultSourceSpecs, linkedSourceSpecs, sourcePathOf, syncSources, type SyncOptions, type SyncResult } from "./sync.js";
+import {
+  defaultSourceSpecs,
+  linkedSourceSpecs,
+  sourcePathOf,
+  syncSources,
+  type SyncOptions,
+  type SyncResult,
+} from "./sync.js";
 import type { SourceSpec } from "./types.js";
 
 export interface WatchSourcesOptions extends SyncOptions {
@@ -105,7 +112,9 @@ export function watchSources(backend: PoolBackend, options: WatchSourcesOptions 
   }
 
   const specsOf = (doc: PoolDocument): SourceSpec[] =>
-    typeof options.specs === "function" ? [...options.specs(doc)] : [...defaultSourceSpecs(), ...linkedSourceSpecs(doc)];
+    typeof options.specs === "function"
+      ? [...options.specs(doc)]
+      : [...defaultSourceSpecs(), ...linkedSourceSpecs(doc)];
 
   async function currentSpecs(): Promise<SourceSpec[]> {
     if (options.specs && typeof options.specs !== "function") return [...options.specs];
@@ -114,7 +123,11 @@ export function watchSources(backend: PoolBackend, options: WatchSourcesOptions 
 
   const watchedFilesOf = (specs: readonly SourceSpec[]): string[] =>
     [
-      ...new Set(specs.filter((spec) => spec.kind === "claude-code" || spec.kind === "codex").map((spec) => sourcePathOf(spec, env) ?? "")),
+      ...new Set(
+        specs
+          .filter((spec) => spec.kind === "claude-code" || spec.kind === "codex")
+          .map((spec) => sourcePathOf(spec, env) ?? ""),
+      ),
     ].filter((path) => path !== "");
 
   /** Points the directory watchers at each file, or at its nearest existing ancestor until the file's dir exists. */

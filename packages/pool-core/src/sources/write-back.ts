@@ -19,13 +19,18 @@ export async function writeBackCredential(credential: Credential, now: number = 
   if (!link || link.ownership !== "own" || !credential.secrets.refreshToken) return false;
   return rewriteSourceFile(link.path, (json) => {
     const inFile = link.kind === "claude-code" ? claudeCodeRefreshToken(json) : codexRefreshToken(json);
-    if (!inFile || inFile === credential.secrets.refreshToken || !isSpentRefreshToken(credential, inFile)) return undefined;
+    if (!inFile || inFile === credential.secrets.refreshToken || !isSpentRefreshToken(credential, inFile))
+      return undefined;
     return link.kind === "claude-code" ? patchClaudeCodeFile(json, credential) : patchCodexFile(json, credential, now);
   });
 }
 
 /** Redoes a lost write-back, under the credential's refresh lock so it cannot interleave with a refresh. */
-export async function repairWriteBack(backend: PoolBackend, credentialId: string, now: () => number = Date.now): Promise<boolean> {
+export async function repairWriteBack(
+  backend: PoolBackend,
+  credentialId: string,
+  now: () => number = Date.now,
+): Promise<boolean> {
   const lock = await backend.lock(refreshLockName(credentialId));
   try {
     const credential = findCredential((await backend.read()).doc, credentialId);

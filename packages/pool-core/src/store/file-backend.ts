@@ -189,9 +189,12 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
           // The caller gets E_USAGE; the discarded promise's own rejection would otherwise be unhandled and can
           // crash the process. See test/backend-conformance/suite.ts ("without leaving an unhandled rejection").
           (result as unknown as PromiseLike<unknown>).then(undefined, () => undefined);
-          throw new PoolError("E_USAGE", "update() mutators must be synchronous; do async work outside the transaction.");
+          throw new PoolError(
+            "E_USAGE",
+            "update() mutators must be synchronous; do async work outside the transaction.",
+          );
         }
-        draft = (result ?? copy);
+        draft = result ?? copy;
         applied.push(op);
       } catch (error) {
         failed.push([op, error]);
@@ -251,7 +254,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     // Callers settle only after the lock is released: a process that exits as soon as its update() resolves must
     // not leave the lock behind for others to wait out (see test/store/torn-files.test.ts).
     const settlements: Array<() => void> = [];
-    const settleLater = <T,>(settle: (value: T) => void, value: T): void => {
+    const settleLater = <T>(settle: (value: T) => void, value: T): void => {
       settlements.push(() => settle(value));
     };
     try {

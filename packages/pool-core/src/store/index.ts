@@ -29,4 +29,3 @@ export { fsyncDirectory, parseDocument, publishDocument, readDocumentText, seria
 export { POOL_FILE_NAME, resolveCredpoolHome, resolvePoolOption, resolvePoolPath } from "./paths.js";
 export * from "./schema.js";
 export { openSnapshot, type Snapshot } from "./snapshot.js";
-

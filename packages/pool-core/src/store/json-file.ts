@@ -116,9 +116,13 @@ export async function readDocumentText(path: string, options: ReadDocumentOption
   try {
     const info = await handle.stat();
     if (!info.isFile()) {
-      throw new PoolError("E_POOL_IO", `Could not read ${path}: it is ${describeFileType(info)}, not a regular file. Move it away.`, {
-        details: { path },
-      });
+      throw new PoolError(
+        "E_POOL_IO",
+        `Could not read ${path}: it is ${describeFileType(info)}, not a regular file. Move it away.`,
+        {
+          details: { path },
+        },
+      );
     }
     return await handle.readFile("utf8");
   } catch (error) {

@@ -63,7 +63,8 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): PoolBac
       throw new PoolError("E_USAGE", "update() mutators must be synchronous; do async work outside the transaction.");
     }
     const checked = poolDocumentSchema.safeParse(result ?? draft);
-    if (!checked.success) throw fromZodError("E_POOL_INVALID", `The update would make ${location} invalid`, checked.error);
+    if (!checked.success)
+      throw fromZodError("E_POOL_INVALID", `The update would make ${location} invalid`, checked.error);
     if (JSON.stringify(checked.data) === JSON.stringify(current)) return structuredClone(current);
     const committed: PoolDocument = { ...checked.data, rev: current.rev + 1, updatedAt: new Date().toISOString() };
     store.doc = committed;
@@ -74,7 +75,11 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): PoolBac
   function watch(onChange: (change: DocumentChange<PoolDocument>) => void): () => void {
     let lastSeenRev = -1;
     const listener = (previousRev: number, doc: PoolDocument): void => {
-      const change = { previousRev: lastSeenRev < 0 ? previousRev : lastSeenRev, rev: doc.rev, doc: structuredClone(doc) };
+      const change = {
+        previousRev: lastSeenRev < 0 ? previousRev : lastSeenRev,
+        rev: doc.rev,
+        doc: structuredClone(doc),
+      };
       lastSeenRev = doc.rev;
       try {
         onChange(change);
@@ -92,7 +97,10 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): PoolBac
 
   async function lock(lockName: string, lockOptions: LockOptions = {}): Promise<NamedLock> {
     if (!/^[\w.:@-]{1,128}$/.test(lockName)) {
-      throw new PoolError("E_USAGE", `Invalid lock name ${JSON.stringify(lockName)}: use letters, digits and . : @ _ -`);
+      throw new PoolError(
+        "E_USAGE",
+        `Invalid lock name ${JSON.stringify(lockName)}: use letters, digits and . : @ _ -`,
+      );
     }
     const timeoutMs = lockOptions.timeoutMs ?? lockTimeoutMs;
     // The queue's head holds the lock; the rest wait in order.
@@ -104,7 +112,12 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): PoolBac
       if (queue[0] === waiter) return resolve();
       const timer = setTimeout(() => {
         queue.splice(queue.indexOf(waiter), 1);
-        reject(new PoolError("E_LOCK_TIMEOUT", `Timed out after ${timeoutMs} ms waiting for lock ${lockName} on ${location}.`));
+        reject(
+          new PoolError(
+            "E_LOCK_TIMEOUT",
+            `Timed out after ${timeoutMs} ms waiting for lock ${lockName} on ${location}.`,
+          ),
+        );
       }, timeoutMs);
       waiter.grant = () => {
         clearTimeout(timer);

@@ -20,7 +20,10 @@ export function resolvePoolPath(env: NodeJS.ProcessEnv = process.env): string {
  * file is the pool file; an existing directory, or any other path, is its directory (as CREDPOOL_HOME is), with
  * `pool.json` inside. Without the option, the default from the environment.
  */
-export async function resolvePoolOption(given: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function resolvePoolOption(
+  given: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   if (given === undefined) return resolvePoolPath(env);
   if (given.endsWith(".json")) return given;
   const info = await stat(given).catch(() => undefined);

@@ -49,14 +49,20 @@ describe("fail closed", () => {
   });
 
   it("points at the backup when there is a good one", async () => {
-    await expect(gate.verify("alice", wrongCodes(1, Date.now())[0] ?? "")).rejects.toMatchObject({ code: "E_TOTP_INVALID" });
+    await expect(gate.verify("alice", wrongCodes(1, Date.now())[0] ?? "")).rejects.toMatchObject({
+      code: "E_TOTP_INVALID",
+    });
     await writeFile(seeded.statePath, "{");
     const denied = await stateErrorOf(gate.verify("alice", codeAt(Date.now())));
     expect(denied.message).toContain(`cp ${seeded.statePath}.bak ${seeded.statePath}`);
   });
 
   it("denies when the state is valid JSON but partial (a required field is missing)", async () => {
-    await writeFile(seeded.statePath, JSON.stringify({ schemaVersion: 1, rev: 3, updatedAt: new Date().toISOString() }), { mode: 0o600 });
+    await writeFile(
+      seeded.statePath,
+      JSON.stringify({ schemaVersion: 1, rev: 3, updatedAt: new Date().toISOString() }),
+      { mode: 0o600 },
+    );
     const denied = await stateErrorOf(gate.verify("alice", codeAt(Date.now())));
     expect(denied.message).toMatch(/principals/);
   });
@@ -77,13 +83,16 @@ describe("fail closed", () => {
   });
 
   // Only root can give a file away; as anyone else the case cannot be set up.
-  it.skipIf(process.getuid?.() !== 0)("denies when the secret file belongs to another user, even with mode 0600", async () => {
-    await chown(seeded.secretPath, 65534, 65534);
-    const denied = await stateErrorOf(gate.verify("alice", codeAt(Date.now())));
-    expect(denied.reason).toBe("secret-owner");
-    expect(denied.message).toContain("belongs to uid 65534");
-    expect(denied.message).toContain("totp.secretCommand");
-  });
+  it.skipIf(process.getuid?.() !== 0)(
+    "denies when the secret file belongs to another user, even with mode 0600",
+    async () => {
+      await chown(seeded.secretPath, 65534, 65534);
+      const denied = await stateErrorOf(gate.verify("alice", codeAt(Date.now())));
+      expect(denied.reason).toBe("secret-owner");
+      expect(denied.message).toContain("belongs to uid 65534");
+      expect(denied.message).toContain("totp.secretCommand");
+    },
+  );
 
   it("denies when the secret file is partial", async () => {
     await writeFile(seeded.secretPath, TEST_SECRET.slice(0, 12), { mode: 0o600 });
@@ -126,7 +135,10 @@ describe("fail closed", () => {
 
   it("denies when the secret command fails, and never calls it 'not configured'", async () => {
     await gate.close();
-    gate = createTotpGate({ home: dir.path, config: { secretCommand: ["sh", "-c", "echo 'sudo: a password is required' >&2; exit 1"] } });
+    gate = createTotpGate({
+      home: dir.path,
+      config: { secretCommand: ["sh", "-c", "echo 'sudo: a password is required' >&2; exit 1"] },
+    });
     const denied = await stateErrorOf(gate.verify("alice", codeAt(Date.now())));
     expect(denied.message).toMatch(/exited with status 1/);
     expect(denied.message).toMatch(/a password is required/);

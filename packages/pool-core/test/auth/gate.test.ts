@@ -9,7 +9,9 @@ import { TEST_SECRET, codeAt, readAuthState, seedConfiguredTotp, wrongCodes, typ
 
 const T0 = 1_700_000_010_000;
 
-async function rejectionOf(promise: Promise<unknown>): Promise<{ code: string; message: string; retryAfterMs?: number; details?: Record<string, unknown> }> {
+async function rejectionOf(
+  promise: Promise<unknown>,
+): Promise<{ code: string; message: string; retryAfterMs?: number; details?: Record<string, unknown> }> {
   try {
     await promise;
   } catch (error) {
@@ -34,7 +36,12 @@ describe("TOTP gate", () => {
   let gate: TotpGate;
 
   const open = (config: TotpGateOptions["config"] = {}): TotpGate =>
-    createTotpGate({ home: dir.path, config: { auditThrottleSeconds: 0, ...config }, clock: () => now, audit: (event) => events.push(event) });
+    createTotpGate({
+      home: dir.path,
+      config: { auditThrottleSeconds: 0, ...config },
+      clock: () => now,
+      audit: (event) => events.push(event),
+    });
 
   beforeEach(async () => {
     dir = await createTempDir();
@@ -105,7 +112,11 @@ describe("TOTP gate", () => {
     expect(first).toMatchObject({ code: "E_TOTP_INVALID", details: { failures: 1, remaining: 2 } });
     expect((await rejectionOf(gate.verify("alice", wrong[1] ?? ""))).code).toBe("E_TOTP_INVALID");
     const third = await rejectionOf(gate.verify("alice", wrong[2] ?? ""));
-    expect(third).toMatchObject({ code: "E_TOTP_LOCKED", retryAfterMs: 15 * 60_000, details: { reason: "lockout", failures: 3 } });
+    expect(third).toMatchObject({
+      code: "E_TOTP_LOCKED",
+      retryAfterMs: 15 * 60_000,
+      details: { reason: "lockout", failures: 3 },
+    });
 
     now += 5 * 60_000;
     const valid = await rejectionOf(gate.verify("alice", codeAt(now)));
@@ -196,7 +207,12 @@ describe("TOTP gate", () => {
     for (const code of wrongCodes(3, now)) await rejectionOf(gate.verify("alice", code));
     now += 60_000;
     const status = await gate.status("alice");
-    expect(status).toMatchObject({ state: "configured", failures: 3, lockoutAttempts: 3, block: { reason: "lockout", remainingMs: 14 * 60_000 } });
+    expect(status).toMatchObject({
+      state: "configured",
+      failures: 3,
+      lockoutAttempts: 3,
+      block: { reason: "lockout", remainingMs: 14 * 60_000 },
+    });
     expect((await gate.status("bob")).block).toBeUndefined();
   });
 
@@ -230,7 +246,10 @@ describe("TOTP gate", () => {
     gate = open({ auditThrottleSeconds: 60, lockoutAttempts: 50, burstAttempts: 100 });
     for (let i = 0; i < 5; i++) await rejectionOf(gate.verify("alice", "12345"));
     await rejectionOf(gate.verify("bob", "12345"));
-    expect(events.map((event) => `${event.type}:${event.suppressed ?? 0}`)).toEqual(["totp.verify.malformed:0", "totp.verify.malformed:0"]);
+    expect(events.map((event) => `${event.type}:${event.suppressed ?? 0}`)).toEqual([
+      "totp.verify.malformed:0",
+      "totp.verify.malformed:0",
+    ]);
     now += 61_000;
     await rejectionOf(gate.verify("alice", "12345"));
     expect(events.at(-1)).toMatchObject({ type: "totp.verify.malformed", suppressed: 4 });

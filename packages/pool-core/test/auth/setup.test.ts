@@ -21,19 +21,24 @@ describe("TOTP setup and reset", () => {
   });
   afterEach(async () => dir.remove());
 
-  const codeFor = (secret: string, at = Date.now()): string => generateTotpCode({ secret, algorithm: "SHA1", timestamp: at });
+  const codeFor = (secret: string, at = Date.now()): string =>
+    generateTotpCode({ secret, algorithm: "SHA1", timestamp: at });
 
   it("begins with a 20-byte secret and an otpauth URI (issuer credpool, the user as label), active only after confirm", async () => {
     const begun = await beginTotpSetup({ home: dir.path, label: "alice" });
     expect(begun.secret).toMatch(/^[A-Z2-7]{32}$/);
-    expect(begun.uri).toBe(`otpauth://totp/credpool:alice?issuer=credpool&secret=${begun.secret}&algorithm=SHA1&digits=6&period=30`);
+    expect(begun.uri).toBe(
+      `otpauth://totp/credpool:alice?issuer=credpool&secret=${begun.secret}&algorithm=SHA1&digits=6&period=30`,
+    );
     expect((await stat(begun.pendingPath ?? "")).mode & 0o777).toBe(0o600);
 
     const gate = createTotpGate({ home: dir.path });
     expect((await gate.inspect()).state).toBe("setup-pending");
     await expect(gate.authorize("alice", { action: "reveal x" })).resolves.toEqual({ method: "not-configured" });
 
-    await expect(confirmTotpSetup({ home: dir.path, principal: "alice", code: wrongCodes(1, Date.now(), begun.secret)[0] ?? "" })).rejects.toMatchObject({
+    await expect(
+      confirmTotpSetup({ home: dir.path, principal: "alice", code: wrongCodes(1, Date.now(), begun.secret)[0] ?? "" }),
+    ).rejects.toMatchObject({
       code: "E_TOTP_INVALID",
     });
     await expect(stat(join(dir.path, "totp.secret"))).rejects.toMatchObject({ code: "ENOENT" });
@@ -63,12 +68,23 @@ describe("TOTP setup and reset", () => {
     const begun = await beginTotpSetup({ home: dir.path, label: "alice" });
     const now = Date.now();
     await confirmTotpSetup({ home: dir.path, principal: "alice", code: codeFor(begun.secret, now - 30_000) });
-    await expect(resetTotp({ home: dir.path, principal: "alice", force: false })).rejects.toMatchObject({ code: "E_TOTP_REQUIRED" });
-    await expect(resetTotp({ home: dir.path, principal: "alice", force: false, code: wrongCodes(1, now, begun.secret)[0] ?? "" })).rejects.toMatchObject({
+    await expect(resetTotp({ home: dir.path, principal: "alice", force: false })).rejects.toMatchObject({
+      code: "E_TOTP_REQUIRED",
+    });
+    await expect(
+      resetTotp({ home: dir.path, principal: "alice", force: false, code: wrongCodes(1, now, begun.secret)[0] ?? "" }),
+    ).rejects.toMatchObject({
       code: "E_TOTP_INVALID",
     });
-    const reset = await resetTotp({ home: dir.path, principal: "alice", force: false, code: codeFor(begun.secret, now) });
-    expect(reset.removed).toEqual(expect.arrayContaining([join(dir.path, "totp.secret"), join(dir.path, "auth-state.json")]));
+    const reset = await resetTotp({
+      home: dir.path,
+      principal: "alice",
+      force: false,
+      code: codeFor(begun.secret, now),
+    });
+    expect(reset.removed).toEqual(
+      expect.arrayContaining([join(dir.path, "totp.secret"), join(dir.path, "auth-state.json")]),
+    );
     const gate = createTotpGate({ home: dir.path });
     expect((await gate.inspect()).state).toBe("not-configured");
     await gate.close();
@@ -77,9 +93,13 @@ describe("TOTP setup and reset", () => {
   it("reset with force works even when the state is broken", async () => {
     const begun = await beginTotpSetup({ home: dir.path, label: "alice" });
     await confirmTotpSetup({ home: dir.path, principal: "alice", code: codeFor(begun.secret) });
-    await writeFile(join(dir.path, "auth-state.json"), "{\"schemaVer");
-    await expect(resetTotp({ home: dir.path, principal: "alice", force: false, code: "123456" })).rejects.toMatchObject({ code: "E_TOTP_STATE" });
-    await expect(resetTotp({ home: dir.path, principal: "alice", force: true })).resolves.toMatchObject({ source: "file" });
+    await writeFile(join(dir.path, "auth-state.json"), '{"schemaVer');
+    await expect(resetTotp({ home: dir.path, principal: "alice", force: false, code: "123456" })).rejects.toMatchObject(
+      { code: "E_TOTP_STATE" },
+    );
+    await expect(resetTotp({ home: dir.path, principal: "alice", force: true })).resolves.toMatchObject({
+      source: "file",
+    });
     await expect(stat(join(dir.path, "totp.secret"))).rejects.toMatchObject({ code: "ENOENT" });
   });
 
@@ -94,7 +114,9 @@ describe("TOTP setup and reset", () => {
     expect(begun.pendingPath).toBeUndefined();
     expect(begun.command).toEqual(["cat", secretFile]);
     await writeFile(secretFile, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\n");
-    await expect(confirmTotpSetup({ home: dir.path, principal: "alice", code: "123456", config })).rejects.toMatchObject({
+    await expect(
+      confirmTotpSetup({ home: dir.path, principal: "alice", code: "123456", config }),
+    ).rejects.toMatchObject({
       code: "E_TOTP_STATE",
       details: { reason: "secret-mismatch" },
     });
@@ -105,9 +127,15 @@ describe("TOTP setup and reset", () => {
   });
 
   it("prints the exact install and sudoers lines for `sudo -n cat FILE`", async () => {
-    const lines = await describeSecretCommandSetup(["sudo", "-n", "cat", "/etc/credpool/totp.secret"], "svc", { PATH: "/usr/bin:/bin" });
-    expect(lines).toContain("echo 'svc ALL=(root) NOPASSWD: /usr/bin/cat /etc/credpool/totp.secret' | sudo tee /etc/sudoers.d/credpool-totp >/dev/null");
-    expect(lines).toContain("sudo sh -c 'umask 077; cat > /etc/credpool/totp.secret' && sudo chown root /etc/credpool/totp.secret && sudo chmod 0600 /etc/credpool/totp.secret");
+    const lines = await describeSecretCommandSetup(["sudo", "-n", "cat", "/etc/credpool/totp.secret"], "svc", {
+      PATH: "/usr/bin:/bin",
+    });
+    expect(lines).toContain(
+      "echo 'svc ALL=(root) NOPASSWD: /usr/bin/cat /etc/credpool/totp.secret' | sudo tee /etc/sudoers.d/credpool-totp >/dev/null",
+    );
+    expect(lines).toContain(
+      "sudo sh -c 'umask 077; cat > /etc/credpool/totp.secret' && sudo chown root /etc/credpool/totp.secret && sudo chmod 0600 /etc/credpool/totp.secret",
+    );
     expect(lines).toContain("sudo -n cat /etc/credpool/totp.secret");
   });
 });

@@ -26,7 +26,13 @@ export async function seedConfiguredTotp(home: string, secret = TEST_SECRET): Pr
   await writeFile(secretPath, `${secret}\n`, { mode: 0o600 });
   const backend = createDocumentFileBackend(authStateDocumentSpec, { path: statePath });
   await backend.update((draft) => {
-    draft.totp = { configuredAt: Date.now(), source: "file", algorithm: "SHA1", label: "tester", secretFingerprint: fingerprintSecret(secret) };
+    draft.totp = {
+      configuredAt: Date.now(),
+      source: "file",
+      algorithm: "SHA1",
+      label: "tester",
+      secretFingerprint: fingerprintSecret(secret),
+    };
   });
   await backend.close();
   return { home, secretPath, statePath };
@@ -50,7 +56,9 @@ export function wrongCodes(count: number, timestamp: number, secret = TEST_SECRE
   const valid = new Set([-2, -1, 0, 1, 2].map((offset) => codeAt(timestamp + offset * 30_000, secret)));
   const codes: string[] = [];
   for (let n = 0; codes.length < count; n++) {
-    const code = String(n * 7919).padStart(6, "0").slice(-6);
+    const code = String(n * 7919)
+      .padStart(6, "0")
+      .slice(-6);
     if (!valid.has(code) && !codes.includes(code)) codes.push(code);
   }
   return codes;

@@ -44,12 +44,16 @@ const VECTORS: ReadonlyArray<[number, string, TotpAlgorithm]> = [
 
 describe("RFC 6238 test vectors", () => {
   it.each(VECTORS)("at T=%i generates %s with %s and its own seed", (seconds, expected, algorithm) => {
-    expect(generateTotpCode({ secret: SEEDS[algorithm], algorithm, timestamp: seconds * 1000, digits: 8 })).toBe(expected);
+    expect(generateTotpCode({ secret: SEEDS[algorithm], algorithm, timestamp: seconds * 1000, digits: 8 })).toBe(
+      expected,
+    );
   });
 
   it.each(VECTORS)("at T=%i accepts the six-digit form of %s (%s) for its own step", (seconds, expected, algorithm) => {
     const step = Math.floor(seconds / 30);
-    expect(findTotpStep({ secret: SEEDS[algorithm], algorithm, timestamp: seconds * 1000, code: expected.slice(-6) })).toBe(step);
+    expect(
+      findTotpStep({ secret: SEEDS[algorithm], algorithm, timestamp: seconds * 1000, code: expected.slice(-6) }),
+    ).toBe(step);
   });
 
   it("does not accept a SHA1 vector under SHA256, or with another algorithm's seed", () => {

@@ -27,11 +27,18 @@ describe("credpool config", () => {
       algorithm: "SHA1",
       requireTotpToServe: false,
     });
-    expect(resolveTotpSecretSource(loaded.config.totp, dir.path)).toEqual({ kind: "file", path: dir.file("totp.secret") });
+    expect(resolveTotpSecretSource(loaded.config.totp, dir.path)).toEqual({
+      kind: "file",
+      path: dir.file("totp.secret"),
+    });
   });
 
   it("lets the environment override the file, and keeps sections it does not know", async () => {
-    await writeFile(dir.file("config.json"), JSON.stringify({ totp: { lockoutAttempts: 5, sessionMinutes: 10 }, gateway: { port: 1 } }), { mode: 0o600 });
+    await writeFile(
+      dir.file("config.json"),
+      JSON.stringify({ totp: { lockoutAttempts: 5, sessionMinutes: 10 }, gateway: { port: 1 } }),
+      { mode: 0o600 },
+    );
     const loaded = await loadCredpoolConfig({ home: dir.path, env: { CREDPOOL_TOTP_LOCKOUT_ATTEMPTS: "7" } });
     expect(loaded.config.totp.lockoutAttempts).toBe(7);
     expect(loaded.config.totp.sessionMinutes).toBe(10);
@@ -44,7 +51,10 @@ describe("credpool config", () => {
       file,
       JSON.stringify({
         totp: { lockoutAtempts: 5, sessionMinutes: 10 },
-        refresh: { timeoutMs: 5000, providers: { "custom:idp": { tokenUrl: "https://idp.example/token", clientID: "cid" } } },
+        refresh: {
+          timeoutMs: 5000,
+          providers: { "custom:idp": { tokenUrl: "https://idp.example/token", clientID: "cid" } },
+        },
         gateway: { port: 1 },
       }),
       { mode: 0o600 },
@@ -53,7 +63,11 @@ describe("credpool config", () => {
     expect(loaded.config.totp.sessionMinutes).toBe(10);
     expect(loaded.config.totp.lockoutAttempts).toBe(3);
     expect(loaded.warnings).toEqual([
-      { key: "totp.lockoutAtempts", file, message: `unknown key \`totp.lockoutAtempts\` in ${file} is ignored; did you mean \`totp.lockoutAttempts\`?` },
+      {
+        key: "totp.lockoutAtempts",
+        file,
+        message: `unknown key \`totp.lockoutAtempts\` in ${file} is ignored; did you mean \`totp.lockoutAttempts\`?`,
+      },
       {
         key: "refresh.providers.custom:idp.clientID",
         file,
@@ -65,7 +79,11 @@ describe("credpool config", () => {
 
   it("has no warnings for a file that uses only known keys, or for no file", async () => {
     expect((await loadCredpoolConfig({ home: dir.path, env: {} })).warnings).toEqual([]);
-    await writeFile(dir.file("config.json"), JSON.stringify({ totp: { lockoutAttempts: 5 }, refresh: { providers: { x: { skewMs: 1 } } } }), { mode: 0o600 });
+    await writeFile(
+      dir.file("config.json"),
+      JSON.stringify({ totp: { lockoutAttempts: 5 }, refresh: { providers: { x: { skewMs: 1 } } } }),
+      { mode: 0o600 },
+    );
     expect((await loadCredpoolConfig({ home: dir.path, env: {} })).warnings).toEqual([]);
   });
 
@@ -73,11 +91,15 @@ describe("credpool config", () => {
     expect(() => resolveConfig({}, { CREDPOOL_TOTP_LOCKOUT_ATTEMPTS: "0" })).toThrow(
       /totp\.lockoutAttempts \(from CREDPOOL_TOTP_LOCKOUT_ATTEMPTS\): must be at least 1 attempts/,
     );
-    expect(() => resolveConfig({}, { CREDPOOL_TOTP_SESSION_MINUTES: "soon" })).toThrow(/CREDPOOL_TOTP_SESSION_MINUTES must be a whole number, got "soon"/);
+    expect(() => resolveConfig({}, { CREDPOOL_TOTP_SESSION_MINUTES: "soon" })).toThrow(
+      /CREDPOOL_TOTP_SESSION_MINUTES must be a whole number, got "soon"/,
+    );
   });
 
   it("rejects an out-of-range value from config.json, naming the field and the file", async () => {
-    await writeFile(dir.file("config.json"), JSON.stringify({ totp: { challengeSeconds: 5, lockoutMinutes: 2.5 } }), { mode: 0o600 });
+    await writeFile(dir.file("config.json"), JSON.stringify({ totp: { challengeSeconds: 5, lockoutMinutes: 2.5 } }), {
+      mode: 0o600,
+    });
     const failure = loadCredpoolConfig({ home: dir.path, env: {} });
     await expect(failure).rejects.toMatchObject({ code: "E_INVALID_OPTIONS" });
     const message = await failure.catch((error: Error) => error.message);
@@ -86,13 +108,25 @@ describe("credpool config", () => {
   });
 
   it("takes a secret command as an argument list, or a plain string split on spaces, and refuses shell syntax", () => {
-    expect(resolveConfig({ totp: { secretCommand: ["sudo", "-n", "cat", "/etc/x"] } }, {}).totp.secretCommand).toEqual(["sudo", "-n", "cat", "/etc/x"]);
-    expect(resolveConfig({}, { CREDPOOL_TOTP_SECRET_COMMAND: "sudo -n cat /etc/x" }).totp.secretCommand).toEqual(["sudo", "-n", "cat", "/etc/x"]);
+    expect(resolveConfig({ totp: { secretCommand: ["sudo", "-n", "cat", "/etc/x"] } }, {}).totp.secretCommand).toEqual([
+      "sudo",
+      "-n",
+      "cat",
+      "/etc/x",
+    ]);
+    expect(resolveConfig({}, { CREDPOOL_TOTP_SECRET_COMMAND: "sudo -n cat /etc/x" }).totp.secretCommand).toEqual([
+      "sudo",
+      "-n",
+      "cat",
+      "/etc/x",
+    ]);
     expect(() => resolveConfig({}, { CREDPOOL_TOTP_SECRET_COMMAND: "cat /etc/x | head" })).toThrow(/no shell/);
   });
 
   it("refuses both secret sources in one place, and lets the environment replace the file's choice", () => {
-    expect(() => resolveConfig({ totp: { secretFile: "/a", secretCommand: ["cat", "/b"] } }, {})).toThrow(/either secretFile or secretCommand/);
+    expect(() => resolveConfig({ totp: { secretFile: "/a", secretCommand: ["cat", "/b"] } }, {})).toThrow(
+      /either secretFile or secretCommand/,
+    );
     const fromEnv = resolveConfig({ totp: { secretCommand: ["cat", "/b"] } }, { CREDPOOL_TOTP_SECRET_FILE: "/a" });
     expect(fromEnv.totp.secretCommand).toBeUndefined();
     expect(fromEnv.totp.secretFile).toBe("/a");
@@ -101,7 +135,9 @@ describe("credpool config", () => {
   it("refuses a config.json that group or others can write (it chooses which command runs)", async () => {
     await writeFile(dir.file("config.json"), "{}");
     await chmod(dir.file("config.json"), 0o664);
-    await expect(loadCredpoolConfig({ home: dir.path, env: {} })).rejects.toThrow(/writable by group or others.*chmod 600/);
+    await expect(loadCredpoolConfig({ home: dir.path, env: {} })).rejects.toThrow(
+      /writable by group or others.*chmod 600/,
+    );
   });
 
   it("reports invalid JSON without quoting the file", async () => {

@@ -38,13 +38,17 @@ describe("reported failures, classified beyond the status code", () => {
     await p.report("a", { error: { status: 429, model: "deepseek/deepseek-r1:free", message } });
     const a = p.resolve("a");
     expect(a.status.state).toBe("ok");
-    expect(a.modelCooldowns).toEqual([expect.objectContaining({ model: "deepseek/deepseek-r1:free", until: NOW + MINUTE })]);
+    expect(a.modelCooldowns).toEqual([
+      expect.objectContaining({ model: "deepseek/deepseek-r1:free", until: NOW + MINUTE }),
+    ]);
     expect(p.select("openrouter", { model: "openai/gpt-4o" }).label).toBe("a");
   });
 
   it("leaves a key alone after a 429 that says the service is overloaded (Z.AI's wording)", async () => {
     const p = await poolWith("openrouter", ["a", "b"]);
-    await p.report("a", { error: { status: 429, message: "The service may be temporarily overloaded, please try again later" } });
+    await p.report("a", {
+      error: { status: 429, message: "The service may be temporarily overloaded, please try again later" },
+    });
     expect(p.resolve("a").status).toMatchObject({ state: "ok" });
     expect(p.resolve("a").modelCooldowns).toBeUndefined();
   });
@@ -53,7 +57,10 @@ describe("reported failures, classified beyond the status code", () => {
     const p = await poolWith("anthropic", ["a", "b"]);
     const message = JSON.stringify({
       type: "error",
-      error: { type: "rate_limit_error", message: "Extra usage is required for long context requests over 200k tokens" },
+      error: {
+        type: "rate_limit_error",
+        message: "Extra usage is required for long context requests over 200k tokens",
+      },
     });
     await p.report("a", { error: { status: 429, model: "claude-sonnet-4", message } });
     expect(p.resolve("a").status).toMatchObject({ state: "ok" });

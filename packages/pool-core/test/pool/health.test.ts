@@ -28,7 +28,12 @@ describe("cooldown without reset information", () => {
     // case, failure, cooldown with another credential available, cooldown as the sole remaining credential
     ["401", { status: 401 }, 5 * MINUTE, MINUTE],
     ["402", { status: 402 }, 24 * HOUR, 24 * HOUR],
-    ["a billing reason on a 400", { status: 400, message: "Your credit balance is too low to access the API" }, 24 * HOUR, 24 * HOUR],
+    [
+      "a billing reason on a 400",
+      { status: 400, message: "Your credit balance is too low to access the API" },
+      24 * HOUR,
+      24 * HOUR,
+    ],
     ["insufficient_quota on a 429", { status: 429, reason: "insufficient_quota" }, 24 * HOUR, 24 * HOUR],
     ["a first 429", { status: 429 }, MINUTE, MINUTE],
     ["500", { status: 500 }, MINUTE, MINUTE],
@@ -36,10 +41,13 @@ describe("cooldown without reset information", () => {
     ["503", { status: 503 }, MINUTE, MINUTE],
     ["529 (overloaded)", { status: 529 }, MINUTE, MINUTE],
     ["a timeout (status 0)", { status: 0, message: "request timed out" }, MINUTE, MINUTE],
-  ])("%s benches for the class default, capped at 60 s for the sole credential except billing", (_case, failure, normal, sole) => {
-    expect(cooldownAfter(failure)).toBe(normal);
-    expect(cooldownAfter(failure, { sole: true })).toBe(sole);
-  });
+  ])(
+    "%s benches for the class default, capped at 60 s for the sole credential except billing",
+    (_case, failure, normal, sole) => {
+      expect(cooldownAfter(failure)).toBe(normal);
+      expect(cooldownAfter(failure, { sole: true })).toBe(sole);
+    },
+  );
 
   it("leaves the credential alone after a 400 that is the request's fault", () => {
     expect(statusAfter({ status: 400, message: "max_tokens: must be positive" })).toBeUndefined();
@@ -54,8 +62,8 @@ describe("cooldown without reset information", () => {
       serverErrorMs: 3 * SECOND,
     });
     const until = (failure: FailureReport) =>
-      (computeFailureStatus(failure, { now: NOW, current: undefined, soleCredential: false, config: custom })?.until ?? NaN) -
-      NOW;
+      (computeFailureStatus(failure, { now: NOW, current: undefined, soleCredential: false, config: custom })?.until ??
+        NaN) - NOW;
     expect(until({ status: 401 })).toBe(2 * SECOND);
     expect(until({ status: 402 })).toBe(HOUR);
     expect(until({ status: 429 })).toBe(10 * SECOND);
@@ -68,7 +76,13 @@ describe("cooldown without reset information", () => {
       model: "claude-opus-4",
       message: "rate limited for key sk-ant-api03-abcdefghijklmnop",
     });
-    expect(status).toMatchObject({ state: "exhausted", since: NOW, httpStatus: 429, reason: "rate_limit", model: "claude-opus-4" });
+    expect(status).toMatchObject({
+      state: "exhausted",
+      since: NOW,
+      httpStatus: 429,
+      reason: "rate_limit",
+      model: "claude-opus-4",
+    });
     expect(status?.message).toContain("rate limited");
     expect(status?.message).not.toContain("abcdefghijklmnop");
   });
@@ -122,12 +136,24 @@ describe("429 escalation", () => {
   });
 
   it("starts again at 60 s after a failure of another class", () => {
-    const server: CredentialStatus = { state: "exhausted", since: NOW - 2 * MINUTE, until: NOW - MINUTE, reason: "server", strikes: 1 };
+    const server: CredentialStatus = {
+      state: "exhausted",
+      since: NOW - 2 * MINUTE,
+      until: NOW - MINUTE,
+      reason: "server",
+      strikes: 1,
+    };
     expect(cooldownAfter({ status: 429 }, { current: server })).toBe(MINUTE);
   });
 
   it("escalates but stays within 60 s for the sole credential", () => {
-    const struck: CredentialStatus = { state: "exhausted", since: NOW - 10 * MINUTE, until: NOW - MINUTE, reason: "rate_limit", strikes: 4 };
+    const struck: CredentialStatus = {
+      state: "exhausted",
+      since: NOW - 10 * MINUTE,
+      until: NOW - MINUTE,
+      reason: "rate_limit",
+      strikes: 4,
+    };
     const next = statusAfter({ status: 429 }, { current: struck, sole: true });
     expect(next?.strikes).toBe(5);
     expect((next?.until ?? NaN) - NOW).toBe(MINUTE);
@@ -150,7 +176,13 @@ describe("inside an open window", () => {
   });
 
   it("does not shorten a billing cooldown when an in-flight request then fails with a 5xx or 401", () => {
-    const billing: CredentialStatus = { state: "exhausted", since: NOW - HOUR, until: NOW + 23 * HOUR, reason: "billing", strikes: 1 };
+    const billing: CredentialStatus = {
+      state: "exhausted",
+      since: NOW - HOUR,
+      until: NOW + 23 * HOUR,
+      reason: "billing",
+      strikes: 1,
+    };
     for (const failure of [{ status: 503 }, { status: 401 }, { status: 429 }, { status: 0 }]) {
       expect(statusAfter(failure, { current: billing })?.until).toBe(billing.until);
     }
@@ -181,7 +213,11 @@ describe("classification beyond the status code", () => {
       {
         status: 404,
         model: "gpt-5",
-        message: body({ status: 404, message: "Model 'gpt-5' is not available on the Free Tier. Upgrade at https://portal.nousresearch.com or pick a free model." }),
+        message: body({
+          status: 404,
+          message:
+            "Model 'gpt-5' is not available on the Free Tier. Upgrade at https://portal.nousresearch.com or pick a free model.",
+        }),
       },
       "billing",
       24 * HOUR,
@@ -190,7 +226,11 @@ describe("classification beyond the status code", () => {
       "Nous Portal 404: paid model without credits",
       {
         status: 404,
-        message: body({ status: 404, message: "Model 'openai/gpt-5.5-pro' requires available credits. Your account balance is too low to use paid models." }),
+        message: body({
+          status: 404,
+          message:
+            "Model 'openai/gpt-5.5-pro' requires available credits. Your account balance is too low to use paid models.",
+        }),
       },
       "billing",
       24 * HOUR,
@@ -198,7 +238,16 @@ describe("classification beyond the status code", () => {
     ["Groq 429: Monthly quota reached", { status: 429, message: "Monthly quota reached." }, "billing", 24 * HOUR],
     [
       "Anthropic 400: credit balance too low",
-      { status: 400, message: body({ type: "error", error: { type: "invalid_request_error", message: "Your credit balance is too low to access the Anthropic API." } }) },
+      {
+        status: 400,
+        message: body({
+          type: "error",
+          error: {
+            type: "invalid_request_error",
+            message: "Your credit balance is too low to access the Anthropic API.",
+          },
+        }),
+      },
       "billing",
       24 * HOUR,
     ],
@@ -235,7 +284,13 @@ describe("classification beyond the status code", () => {
       {
         status: 429,
         model: "claude-sonnet-4",
-        message: body({ type: "error", error: { type: "rate_limit_error", message: "Extra usage is required for long context requests over 200k tokens" } }),
+        message: body({
+          type: "error",
+          error: {
+            type: "rate_limit_error",
+            message: "Extra usage is required for long context requests over 200k tokens",
+          },
+        }),
       },
       "request",
       undefined,
@@ -249,7 +304,10 @@ describe("classification beyond the status code", () => {
           error: {
             message: "Provider returned error",
             code: 429,
-            metadata: { raw: "deepseek/deepseek-r1:free is temporarily rate-limited upstream. Please retry shortly.", provider_name: "Chutes" },
+            metadata: {
+              raw: "deepseek/deepseek-r1:free is temporarily rate-limited upstream. Please retry shortly.",
+              provider_name: "Chutes",
+            },
           },
         }),
       },
@@ -260,7 +318,13 @@ describe("classification beyond the status code", () => {
       "OpenRouter 429: daily free-model limit that mentions credits stays a rate limit",
       {
         status: 429,
-        message: body({ error: { message: "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day", code: 429 } }),
+        message: body({
+          error: {
+            message:
+              "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day",
+            code: 429,
+          },
+        }),
       },
       "rate_limit",
       MINUTE,
@@ -284,24 +348,46 @@ describe("classification beyond the status code", () => {
   });
 
   it("does not add a strike for an overloaded 429, so the next real 429 still starts the ladder at 60 s", () => {
-    const struck: CredentialStatus = { state: "exhausted", since: NOW - 10 * MINUTE, until: NOW - MINUTE, reason: "rate_limit", strikes: 2 };
-    expect(statusAfter({ status: 429, message: "The service may be temporarily overloaded" }, { current: struck })).toBeUndefined();
+    const struck: CredentialStatus = {
+      state: "exhausted",
+      since: NOW - 10 * MINUTE,
+      until: NOW - MINUTE,
+      reason: "rate_limit",
+      strikes: 2,
+    };
+    expect(
+      statusAfter({ status: 429, message: "The service may be temporarily overloaded" }, { current: struck }),
+    ).toBeUndefined();
   });
 
   it.each<[string, FailureReport, string]>([
     [
       "Anthropic token endpoint 400 invalid_grant",
-      { status: 400, message: body({ error: "invalid_grant", error_description: "Refresh token not found or invalid" }) },
+      {
+        status: 400,
+        message: body({ error: "invalid_grant", error_description: "Refresh token not found or invalid" }),
+      },
       "invalid_grant",
     ],
     [
       "a token endpoint 400 invalid_refresh_token",
-      { status: 400, message: body({ error: "invalid_refresh_token", error_description: "The refresh token is invalid" }) },
+      {
+        status: 400,
+        message: body({ error: "invalid_refresh_token", error_description: "The refresh token is invalid" }),
+      },
       "invalid_refresh_token",
     ],
     [
       "OpenAI auth 401 refresh_token_expired",
-      { status: 401, message: body({ error: { message: "Your refresh token has expired. Please try signing in again.", code: "refresh_token_expired" } }) },
+      {
+        status: 401,
+        message: body({
+          error: {
+            message: "Your refresh token has expired. Please try signing in again.",
+            code: "refresh_token_expired",
+          },
+        }),
+      },
       "refresh_token_expired",
     ],
   ])("%s makes the credential dead", (_case, failure, reason) => {

@@ -137,8 +137,17 @@ describe("add", () => {
   it("fills in defaults: label, rising priority, kind from the secret, ok status, zero usage", async () => {
     const p = await openTestPool();
     const first = await p.add({ provider: "openrouter", secrets: { apiKey: "fake-1" } });
-    const second = await p.add({ provider: "openrouter", secrets: { accessToken: "fake-at", refreshToken: "fake-rt" } });
-    expect(first).toMatchObject({ label: "openrouter-1", priority: 0, kind: "api_key", source: "manual", tokenGeneration: 0 });
+    const second = await p.add({
+      provider: "openrouter",
+      secrets: { accessToken: "fake-at", refreshToken: "fake-rt" },
+    });
+    expect(first).toMatchObject({
+      label: "openrouter-1",
+      priority: 0,
+      kind: "api_key",
+      source: "manual",
+      tokenGeneration: 0,
+    });
     expect(first.status).toEqual({ state: "ok" });
     expect(first.usage).toEqual({ requests: 0, failures: 0 });
     expect(second).toMatchObject({ label: "openrouter-2", priority: 1, kind: "oauth" });
@@ -176,12 +185,18 @@ describe("add", () => {
 
   it("accepts a custom provider with a base URL and an unknown provider name", async () => {
     const p = await openTestPool();
-    const custom = await p.add({ provider: "custom:local", baseUrl: "http://127.0.0.1:8080/v1", secrets: { apiKey: "k" } });
+    const custom = await p.add({
+      provider: "custom:local",
+      baseUrl: "http://127.0.0.1:8080/v1",
+      secrets: { apiKey: "k" },
+    });
     expect(custom).toMatchObject({ label: "local-1", baseUrl: "http://127.0.0.1:8080/v1" });
     const lease = await p.lease("custom:local");
     expect(lease.baseUrl).toBe("http://127.0.0.1:8080/v1");
     await lease.release();
-    await expect(p.add({ provider: "mistral", secrets: { apiKey: "k" } })).resolves.toMatchObject({ provider: "mistral" });
+    await expect(p.add({ provider: "mistral", secrets: { apiKey: "k" } })).resolves.toMatchObject({
+      provider: "mistral",
+    });
   });
 });
 
@@ -212,7 +227,8 @@ describe("strategies in one process", () => {
     const p = await poolWith("least_used");
     await p.update((doc) => {
       const counts: Record<string, number> = { a: 6, b: 0, c: 3, d: 1 };
-      for (const credential of doc.providers.anthropic!.credentials) credential.usage.requests = counts[credential.label]!;
+      for (const credential of doc.providers.anthropic!.credentials)
+        credential.usage.requests = counts[credential.label]!;
     });
     // 10 requests on top of 6/0/3/1: b catches up with d, then with c, and the three rise together below a.
     const picks = await leaseLabels(p, 10);
@@ -246,7 +262,12 @@ describe("health through leases", () => {
     expect(lease.label).toBe("a");
     await lease.release({ error: { status: 401, message: "invalid x-api-key" } });
     const a = p.resolve("a");
-    expect(a.status).toMatchObject({ state: "exhausted", reason: "unauthorized", httpStatus: 401, until: NOW + 5 * MINUTE });
+    expect(a.status).toMatchObject({
+      state: "exhausted",
+      reason: "unauthorized",
+      httpStatus: 401,
+      until: NOW + 5 * MINUTE,
+    });
     expect(a.usage).toMatchObject({ requests: 1, failures: 1 });
     // Committed at once, so every other process stops using it.
     expect((await readDisk()).providers.anthropic?.credentials[0]?.status.state).toBe("exhausted");
@@ -261,7 +282,9 @@ describe("health through leases", () => {
 
     const solo = p.resolve("solo");
     expect(solo.status.state).toBe("ok");
-    expect(solo.modelCooldowns).toEqual([expect.objectContaining({ model: "claude-opus-4", until: NOW + 120 * SECOND })]);
+    expect(solo.modelCooldowns).toEqual([
+      expect.objectContaining({ model: "claude-opus-4", until: NOW + 120 * SECOND }),
+    ]);
     const error = await caught(p.lease("anthropic", { model: "claude-opus-4" }));
     expect(error.code).toBe("E_NO_CREDENTIAL");
     expect(error.retryAfterMs).toBe(120 * SECOND);
@@ -278,8 +301,14 @@ describe("health through leases", () => {
   it("benches the whole credential for 24 h on a billing 429, even one that names a model", async () => {
     const p = await openTestPool();
     await addKeys(p, ["a", "b"]);
-    await p.report("a", { error: { status: 429, model: "gpt-5", message: "You exceeded your current quota", reason: "insufficient_quota" } });
-    expect(p.resolve("a").status).toMatchObject({ state: "exhausted", reason: "billing", until: NOW + 24 * 60 * MINUTE });
+    await p.report("a", {
+      error: { status: 429, model: "gpt-5", message: "You exceeded your current quota", reason: "insufficient_quota" },
+    });
+    expect(p.resolve("a").status).toMatchObject({
+      state: "exhausted",
+      reason: "billing",
+      until: NOW + 24 * 60 * MINUTE,
+    });
     expect(p.resolve("a").modelCooldowns).toBeUndefined();
     expect(p.select("anthropic", { model: "gpt-5-mini" }).label).toBe("b");
   });
@@ -299,7 +328,8 @@ describe("health through leases", () => {
     expect(p.resolve("dead").status).toMatchObject({ state: "dead", reason: "invalid_api_key" });
     // The dead one has the lowest priority and the fewest requests, so each strategy would otherwise prefer it.
     await p.update((doc) => {
-      for (const credential of doc.providers.anthropic!.credentials) credential.usage.requests = credential.label === "dead" ? 0 : 50;
+      for (const credential of doc.providers.anthropic!.credentials)
+        credential.usage.requests = credential.label === "dead" ? 0 : 50;
     });
     for (const strategy of ["fill_first", "round_robin", "least_used", "random"] as const) {
       await p.setStrategy("anthropic", strategy);
@@ -565,7 +595,12 @@ describe("leases in one process", () => {
       },
     });
     for (const label of ["first", "second"]) {
-      await p.add({ provider: "anthropic", label, kind: "oauth", secrets: { accessToken: `at-${label}-0123456789`, refreshToken: `rt-${label}-0123456789` } });
+      await p.add({
+        provider: "anthropic",
+        label,
+        kind: "oauth",
+        secrets: { accessToken: `at-${label}-0123456789`, refreshToken: `rt-${label}-0123456789` },
+      });
     }
     refused.add("first");
     const lease = await p.lease("anthropic");
@@ -606,7 +641,11 @@ describe("usage counters", () => {
     pool = undefined;
     const disk = await readDisk();
     expect(disk.rev).toBe(rev + 1);
-    expect(disk.providers.anthropic?.credentials[0]?.usage).toMatchObject({ requests: 10, failures: 0, lastUsedAt: NOW });
+    expect(disk.providers.anthropic?.credentials[0]?.usage).toMatchObject({
+      requests: 10,
+      failures: 0,
+      lastUsedAt: NOW,
+    });
   });
 
   it("are flushed by the timer without any call", async () => {

@@ -166,7 +166,11 @@ describe("parseQuotaWindows", () => {
 describe("formatQuotaWindow", () => {
   const options = { now: NOW, timeZone: "UTC" };
   it.each<[string, Parameters<typeof formatQuotaWindow>[0], string]>([
-    ["a 5h window", { name: "5h", utilisation: 0.62, resetAt: Date.parse("2025-06-01T14:05:00Z") }, "5h 62% · resets 14:05"],
+    [
+      "a 5h window",
+      { name: "5h", utilisation: 0.62, resetAt: Date.parse("2025-06-01T14:05:00Z") },
+      "5h 62% · resets 14:05",
+    ],
     [
       "a 7d window a day or more away, with its date",
       { name: "7d", utilisation: 0.4, resetAt: Date.parse("2025-06-03T09:00:00Z") },

@@ -54,7 +54,11 @@ describe("parseResetInfo: headers", () => {
     ["x-ratelimit-reset-requests as 1m30s", { "x-ratelimit-reset-requests": "1m30s" }, 90 * SECOND],
     ["x-ratelimit-reset-tokens as 6ms", { "x-ratelimit-reset-tokens": "6ms" }, 6],
     ["x-ratelimit-reset-tokens as 2.5s", { "x-ratelimit-reset-tokens": "2.5s" }, 2500],
-    ["x-ratelimit-reset-requests as 1h2m3s", { "x-ratelimit-reset-requests": "1h2m3s" }, HOUR + 2 * MINUTE + 3 * SECOND],
+    [
+      "x-ratelimit-reset-requests as 1h2m3s",
+      { "x-ratelimit-reset-requests": "1h2m3s" },
+      HOUR + 2 * MINUTE + 3 * SECOND,
+    ],
     [
       "the longer of x-ratelimit-reset-requests and x-ratelimit-reset-tokens",
       { "x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "6m0s" },
@@ -173,7 +177,11 @@ describe("parseResetInfo: x-ratelimit-reset as a duration, epoch seconds or epoc
       { "x-ratelimit-limit": "60", "x-ratelimit-remaining": "0", "x-ratelimit-reset": epochSeconds(NOW + 90 * SECOND) },
       90 * SECOND,
     ],
-    ["Anthropic usage limit relayed with x-ratelimit-reset: 3600 (bare seconds)", { "x-ratelimit-reset": "3600" }, HOUR],
+    [
+      "Anthropic usage limit relayed with x-ratelimit-reset: 3600 (bare seconds)",
+      { "x-ratelimit-reset": "3600" },
+      HOUR,
+    ],
     ["Go duration 20ms", { "x-ratelimit-reset-requests": "20ms" }, 20],
     ["Go duration 6m0s", { "x-ratelimit-reset-tokens": "6m0s" }, 6 * MINUTE],
     ["Go duration 1h0m0s", { "x-ratelimit-reset-requests": "1h0m0s" }, HOUR],
@@ -305,16 +313,27 @@ describe("parseResetInfo: only the bucket that ran out counts", () => {
   });
 
   it("benches an OpenRouter key for its per-minute reset, not the 24 h cap", () => {
-    const headers = { "X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": String(NOW + 45 * SECOND) };
-    expect(cooldownOf({ headers, message: '{"error":{"message":"Rate limit exceeded: limit_rpm/google/gemini-2.5-pro","code":429}}' })).toBe(
-      45 * SECOND,
-    );
+    const headers = {
+      "X-RateLimit-Limit": "20",
+      "X-RateLimit-Remaining": "0",
+      "X-RateLimit-Reset": String(NOW + 45 * SECOND),
+    };
+    expect(
+      cooldownOf({
+        headers,
+        message: '{"error":{"message":"Rate limit exceeded: limit_rpm/google/gemini-2.5-pro","code":429}}',
+      }),
+    ).toBe(45 * SECOND);
   });
 
   it("falls back to default cooldowns when the empty bucket's reset is missing, instead of another bucket's", () => {
     expect(
       parseResetInfo(
-        { "x-ratelimit-remaining-requests": "0", "x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "6m0s" },
+        {
+          "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-remaining-tokens": "100",
+          "x-ratelimit-reset-tokens": "6m0s",
+        },
         undefined,
         NOW,
       ),
@@ -325,10 +344,26 @@ describe("parseResetInfo: only the bucket that ran out counts", () => {
 describe("parseResetInfo: absolute times and JSON fields in the message", () => {
   // NOW is 2025-06-01T12:00:00Z: 07:00 in Chicago (CDT), 17:30 in Kolkata, 02:00 in Honolulu.
   it.each<[string, string, number]>([
-    ["Claude subscription limit, later today in Chicago", "5-hour limit reached ∙ resets 9:37pm (America/Chicago)", 14 * HOUR + 37 * MINUTE],
-    ["Claude subscription limit, already past today in Chicago: tomorrow", "You've hit your limit · resets 6am (America/Chicago)", 23 * HOUR],
-    ["Claude subscription limit in Kolkata", "Claude usage limit reached. resets 11pm (Asia/Kolkata)", 5 * HOUR + 30 * MINUTE],
-    ["Claude subscription limit at midnight in Honolulu", "You've hit your limit · resets 12am (Pacific/Honolulu)", 22 * HOUR],
+    [
+      "Claude subscription limit, later today in Chicago",
+      "5-hour limit reached ∙ resets 9:37pm (America/Chicago)",
+      14 * HOUR + 37 * MINUTE,
+    ],
+    [
+      "Claude subscription limit, already past today in Chicago: tomorrow",
+      "You've hit your limit · resets 6am (America/Chicago)",
+      23 * HOUR,
+    ],
+    [
+      "Claude subscription limit in Kolkata",
+      "Claude usage limit reached. resets 11pm (Asia/Kolkata)",
+      5 * HOUR + 30 * MINUTE,
+    ],
+    [
+      "Claude subscription limit at midnight in Honolulu",
+      "You've hit your limit · resets 12am (Pacific/Honolulu)",
+      22 * HOUR,
+    ],
     ["Claude Code's epoch after the bar", `Claude AI usage limit reached|${epochSeconds(NOW + 3 * HOUR)}`, 3 * HOUR],
     ["an ISO time after 'resets at'", "usage limit reached; resets at 2025-06-01T15:30:00Z", 3 * HOUR + 30 * MINUTE],
     ["an ISO time with an offset", "Usage limit reached, resets at 2025-06-01T10:00:00-05:00", 3 * HOUR],
@@ -346,19 +381,31 @@ describe("parseResetInfo: absolute times and JSON fields in the message", () => 
     ],
     [
       "Codex usage_limit_reached body with only resets_at (epoch seconds)",
-      JSON.stringify({ error: { type: "usage_limit_reached", message: "The usage limit has been reached", resets_at: Number(epochSeconds(NOW + 2 * HOUR)) } }),
+      JSON.stringify({
+        error: {
+          type: "usage_limit_reached",
+          message: "The usage limit has been reached",
+          resets_at: Number(epochSeconds(NOW + 2 * HOUR)),
+        },
+      }),
       2 * HOUR,
     ],
     [
       "Anthropic-style usage_limit_reached body with resets_at as RFC 3339",
       JSON.stringify({
-        error: { type: "usage_limit_reached", message: "Your account has reached its usage limit.", resets_at: "2025-06-01T20:00:00Z" },
+        error: {
+          type: "usage_limit_reached",
+          message: "Your account has reached its usage limit.",
+          resets_at: "2025-06-01T20:00:00Z",
+        },
       }),
       8 * HOUR,
     ],
     [
       "a relay's body with retry_after in seconds",
-      JSON.stringify({ error: { type: "usage_limit_reached", message: "Your account has reached its usage limit.", retry_after: 3600 } }),
+      JSON.stringify({
+        error: { type: "usage_limit_reached", message: "Your account has reached its usage limit.", retry_after: 3600 },
+      }),
       HOUR,
     ],
     [
@@ -373,7 +420,9 @@ describe("parseResetInfo: absolute times and JSON fields in the message", () => 
   it("reads a clock time across a daylight-saving change in the named zone", () => {
     // 2025-03-08 10:00 EST; New York moves to EDT at 02:00 the next morning, so 9am tomorrow is 22 h away, not 23.
     const beforeDst = Date.parse("2025-03-08T15:00:00Z");
-    expect(parseResetInfo(undefined, "You've hit your limit · resets 9am (America/New_York)", beforeDst)).toBe(22 * HOUR);
+    expect(parseResetInfo(undefined, "You've hit your limit · resets 9am (America/New_York)", beforeDst)).toBe(
+      22 * HOUR,
+    );
   });
 
   it.each<[string, string]>([
@@ -386,7 +435,9 @@ describe("parseResetInfo: absolute times and JSON fields in the message", () => 
   });
 
   it("benches a Codex account until its usage limit resets", () => {
-    const message = JSON.stringify({ error: { type: "usage_limit_reached", message: "The usage limit has been reached", resets_in_seconds: 7200 } });
+    const message = JSON.stringify({
+      error: { type: "usage_limit_reached", message: "The usage limit has been reached", resets_in_seconds: 7200 },
+    });
     expect(cooldownOf({ message })).toBe(2 * HOUR);
   });
 });

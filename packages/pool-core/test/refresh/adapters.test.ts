@@ -63,11 +63,13 @@ describe("token endpoint resolution", () => {
       skewMs: 1234,
     });
     expect(resolveTokenEndpoint("openai-codex", undefined, env).tokenUrl).toBe("http://localhost:9/openai");
-    expect(resolveTokenEndpoint("anthropic", { tokenUrl: "https://idp.example/token", skewMs: 10 }, env)).toMatchObject({
-      tokenUrl: "http://127.0.0.1:9/token",
-      clientId: "env-client",
-      skewMs: 1234,
-    });
+    expect(resolveTokenEndpoint("anthropic", { tokenUrl: "https://idp.example/token", skewMs: 10 }, env)).toMatchObject(
+      {
+        tokenUrl: "http://127.0.0.1:9/token",
+        clientId: "env-client",
+        skewMs: 1234,
+      },
+    );
     expect(resolveTokenEndpoint("anthropic", { tokenUrl: "https://idp.example/token", skewMs: 10 }, {})).toMatchObject({
       tokenUrl: "https://idp.example/token",
       clientId: "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
@@ -81,7 +83,9 @@ describe("token endpoint resolution", () => {
       CREDPOOL_MY_IDP_CLIENT_ID: "abc",
     });
     expect(endpoint).toMatchObject({ adapter: "oauth2", clientId: "abc", bodyStyle: "form" });
-    expect(resolveTokenEndpoint("custom:my-idp", { tokenUrl: "https://idp.example/t", bodyStyle: "json" }, {}).bodyStyle).toBe("json");
+    expect(
+      resolveTokenEndpoint("custom:my-idp", { tokenUrl: "https://idp.example/t", bodyStyle: "json" }, {}).bodyStyle,
+    ).toBe("json");
   });
 
   it("refuses to refresh a generic provider without a token URL, naming the variable to set", () => {
@@ -95,7 +99,9 @@ describe("token endpoint resolution", () => {
 
   it("never sends refresh tokens over plain http to a non-loopback host", () => {
     expect(() => resolveTokenEndpoint("anthropic", { tokenUrl: "http://idp.example/token" }, {})).toThrow(/https/);
-    expect(() => resolveTokenEndpoint("anthropic", undefined, { CREDPOOL_ANTHROPIC_TOKEN_URL: "ftp://x" })).toThrow(/https/);
+    expect(() => resolveTokenEndpoint("anthropic", undefined, { CREDPOOL_ANTHROPIC_TOKEN_URL: "ftp://x" })).toThrow(
+      /https/,
+    );
   });
 
   it("refreshes ahead of expiry by each adapter's skew", () => {
@@ -192,7 +198,10 @@ describe("adapter requests against the fake token server", () => {
     try {
       const tokens = strict.issue();
       const endpoint = resolveTokenEndpoint("custom:idp", { tokenUrl: strict.tokenUrl, clientId: "wrong" }, {});
-      expect(await postRefreshRequest(endpoint, tokens.refreshToken, requestOptions())).toMatchObject({ kind: "rejected", status: 401 });
+      expect(await postRefreshRequest(endpoint, tokens.refreshToken, requestOptions())).toMatchObject({
+        kind: "rejected",
+        status: 401,
+      });
     } finally {
       await strict.close();
     }
@@ -244,9 +253,18 @@ describe("error bodies in provider styles", () => {
   it("reads OpenAI's nested error code refresh_token_reused as terminal", async () => {
     reply = {
       status: 401,
-      body: JSON.stringify({ error: { message: "Your refresh token has already been used", type: "invalid_request_error", code: "refresh_token_reused" } }),
+      body: JSON.stringify({
+        error: {
+          message: "Your refresh token has already been used",
+          type: "invalid_request_error",
+          code: "refresh_token_reused",
+        },
+      }),
     };
-    expect(await postRefreshRequest(endpoint, "rt", requestOptions())).toMatchObject({ kind: "terminal", reason: "refresh_token_reused" });
+    expect(await postRefreshRequest(endpoint, "rt", requestOptions())).toMatchObject({
+      kind: "terminal",
+      reason: "refresh_token_reused",
+    });
   });
 
   // Issue 13, 6b: the refresh-token reasons each provider sends. invalid_grant stays terminal on a 400, the status
@@ -256,7 +274,13 @@ describe("error bodies in provider styles", () => {
     [
       "OpenAI auth 401 with the nested code refresh_token_expired",
       401,
-      { error: { message: "Your refresh token has expired. Please try signing in again.", type: "invalid_request_error", code: "refresh_token_expired" } },
+      {
+        error: {
+          message: "Your refresh token has expired. Please try signing in again.",
+          type: "invalid_request_error",
+          code: "refresh_token_expired",
+        },
+      },
       { kind: "terminal", reason: "refresh_token_expired" },
     ],
     [
@@ -271,7 +295,12 @@ describe("error bodies in provider styles", () => {
       { error: "invalid_grant", error_description: "Refresh token not found or invalid" },
       { kind: "terminal", reason: "invalid_grant" },
     ],
-    ["a 401 invalid_token", 401, { error: "invalid_token", error_description: "The access token is invalid" }, { kind: "rejected" }],
+    [
+      "a 401 invalid_token",
+      401,
+      { error: "invalid_token", error_description: "The access token is invalid" },
+      { kind: "rejected" },
+    ],
   ])("classifies %s", async (_case, status, body, expected) => {
     reply = { status, body: JSON.stringify(body) };
     expect(await postRefreshRequest(endpoint, "rt", requestOptions())).toMatchObject(expected);
@@ -285,7 +314,10 @@ describe("error bodies in provider styles", () => {
   });
 
   it("keeps secrets out of error messages", async () => {
-    reply = { status: 400, body: JSON.stringify({ error: "invalid_grant", error_description: "token sk-ant-ort01-abcdefghijklmnop is bad" }) };
+    reply = {
+      status: 400,
+      body: JSON.stringify({ error: "invalid_grant", error_description: "token sk-ant-ort01-abcdefghijklmnop is bad" }),
+    };
     const result = await postRefreshRequest(endpoint, "rt", requestOptions());
     expect(result).toMatchObject({ kind: "terminal", reason: "invalid_grant" });
     expect(JSON.stringify(result)).not.toContain("abcdefghijklmnop");

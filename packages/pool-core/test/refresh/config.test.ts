@@ -21,11 +21,20 @@ function oauth(provider: string): Credential {
 describe("refresh configuration", () => {
   it("configures a generic provider's endpoint and skew from config.json", () => {
     const config = resolveConfig(
-      { refresh: { timeoutMs: 5000, providers: { "custom:idp": { tokenUrl: "https://idp.example/token", clientId: "cid", skewMs: 120_000 } } } },
+      {
+        refresh: {
+          timeoutMs: 5000,
+          providers: { "custom:idp": { tokenUrl: "https://idp.example/token", clientId: "cid", skewMs: 120_000 } },
+        },
+      },
       {},
     );
     const refresher = createRefresher({ ...config.refresh, env: {} });
-    expect(refresher.endpointFor(oauth("custom:idp"))).toMatchObject({ tokenUrl: "https://idp.example/token", clientId: "cid", bodyStyle: "form" });
+    expect(refresher.endpointFor(oauth("custom:idp"))).toMatchObject({
+      tokenUrl: "https://idp.example/token",
+      clientId: "cid",
+      bodyStyle: "form",
+    });
     // 90 s left and a 120 s skew: due.
     expect(refresher.isDue(oauth("custom:idp"))).toBe(true);
     // The environment beats the file, as for every other credpool setting.
@@ -41,20 +50,28 @@ describe("refresh configuration", () => {
       expect(isPoolError(error, "E_INVALID_OPTIONS")).toBe(true);
       expect((error as Error).message).toMatch(/refresh\.timeoutMs/);
     }
-    expect(() => resolveConfig({ sources: { env: { "NOT A VAR": "openrouter" } } }, {})).toThrow(/sources\.env\.NOT A VAR/);
+    expect(() => resolveConfig({ sources: { env: { "NOT A VAR": "openrouter" } } }, {})).toThrow(
+      /sources\.env\.NOT A VAR/,
+    );
   });
 
   it("keeps loading a config written by a newer build with fields this one does not know", () => {
     const raw = { refresh: { futureKnob: true, providers: { anthropic: { futureField: 1 } } } };
     const config = resolveConfig(raw, {});
     expect(() => createRefresher({ ...config.refresh, env: {} })).not.toThrow();
-    expect(findConfigWarnings(raw).map((warning) => warning.key)).toEqual(["refresh.futureKnob", "refresh.providers.anthropic.futureField"]);
+    expect(findConfigWarnings(raw).map((warning) => warning.key)).toEqual([
+      "refresh.futureKnob",
+      "refresh.providers.anthropic.futureField",
+    ]);
   });
 
   it("still reads the old name refresh.adapters, with a warning to rename it; refresh.providers wins per provider", () => {
     const raw = {
       refresh: {
-        adapters: { "custom:idp": { tokenUrl: "https://old.example/token" }, "custom:other": { tokenUrl: "https://other.example/token" } },
+        adapters: {
+          "custom:idp": { tokenUrl: "https://old.example/token" },
+          "custom:other": { tokenUrl: "https://other.example/token" },
+        },
         providers: { "custom:idp": { tokenUrl: "https://new.example/token" } },
       },
     };
@@ -65,7 +82,8 @@ describe("refresh configuration", () => {
       {
         key: "refresh.adapters",
         file: "/h/config.json",
-        message: "`refresh.adapters` in /h/config.json is the old name of `refresh.providers`; it still works, but rename it.",
+        message:
+          "`refresh.adapters` in /h/config.json is the old name of `refresh.providers`; it still works, but rename it.",
       },
     ]);
   });

@@ -17,7 +17,13 @@ import {
   type PoolError,
   type Refresher,
 } from "@credpool/pool-core";
-import { createTempDir, startFakeTokenServer, type FakeTokenServer, type IssuedTokens, type TempDir } from "@credpool/pool-testkit";
+import {
+  createTempDir,
+  startFakeTokenServer,
+  type FakeTokenServer,
+  type IssuedTokens,
+  type TempDir,
+} from "@credpool/pool-testkit";
 
 const HOUR = 3_600_000;
 
@@ -216,7 +222,14 @@ describe("refresher", () => {
     const exited = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid ?? 999_999;
     await seed({
       source: "claude-code",
-      refreshState: { inFlight: { since: Date.now() - 1000, host: (await import("node:os")).hostname(), pid: exited, tokenFp: fingerprintToken(tokens.refreshToken) } },
+      refreshState: {
+        inFlight: {
+          since: Date.now() - 1000,
+          host: (await import("node:os")).hostname(),
+          pid: exited,
+          tokenFp: fingerprintToken(tokens.refreshToken),
+        },
+      },
     });
     // What that process's request did at the provider: rotate the token, then die before committing.
     await fetch(server.tokenUrl, {
@@ -234,7 +247,14 @@ describe("refresher", () => {
 
   it("waits for a live process that is still mid-request instead of sending the same token", async () => {
     await seed({
-      refreshState: { inFlight: { since: Date.now(), host: (await import("node:os")).hostname(), pid: process.ppid, tokenFp: fingerprintToken(tokens.refreshToken) } },
+      refreshState: {
+        inFlight: {
+          since: Date.now(),
+          host: (await import("node:os")).hostname(),
+          pid: process.ppid,
+          tokenFp: fingerprintToken(tokens.refreshToken),
+        },
+      },
     });
     const refresher = makeRefresher({ timeoutMs: 300 });
     const error = await refreshError(refresher.refresh(backend, "cred1"));
@@ -251,7 +271,11 @@ describe("refresher", () => {
     await backend.update((doc) => {
       const credential = findCredential(doc, "cred1");
       if (!credential) return;
-      credential.secrets = { accessToken: relogin.accessToken, refreshToken: relogin.refreshToken, expiresAt: relogin.expiresAt };
+      credential.secrets = {
+        accessToken: relogin.accessToken,
+        refreshToken: relogin.refreshToken,
+        expiresAt: relogin.expiresAt,
+      };
       credential.tokenGeneration += 1;
     });
     server.releaseHeld();
@@ -263,7 +287,16 @@ describe("refresher", () => {
   it("never refreshes a borrowed credential, but re-reads its file and adopts the new token", async () => {
     const file = dir.file("claude.json");
     await seed({ source: "claude-code", sourcePath: file, ownership: "borrow" });
-    await writeFile(file, JSON.stringify({ claudeAiOauth: { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: Date.now() - 1000 } }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: tokens.accessToken,
+          refreshToken: tokens.refreshToken,
+          expiresAt: Date.now() - 1000,
+        },
+      }),
+    );
     const refresher = makeRefresher({ links: createSourceLinks({ env: {} }), borrowedRecheckMs: 60_000 });
     const error = await refreshError(refresher.refresh(backend, "cred1"));
     expect(error.message).toMatch(/borrowed from .*claude\.json: Claude Code refreshes it/);
@@ -272,7 +305,16 @@ describe("refresher", () => {
 
     // Claude Code refreshed: the next attempt reads the file and adopts, clearing the bench.
     const rotated = server.issue();
-    await writeFile(file, JSON.stringify({ claudeAiOauth: { accessToken: rotated.accessToken, refreshToken: rotated.refreshToken, expiresAt: Date.now() + HOUR } }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        claudeAiOauth: {
+          accessToken: rotated.accessToken,
+          refreshToken: rotated.refreshToken,
+          expiresAt: Date.now() + HOUR,
+        },
+      }),
+    );
     const result = await refresher.refresh(backend, "cred1", { force: true });
     expect(result.outcome).toBe("adopted");
     expect(result.credential.secrets.accessToken).toBe(rotated.accessToken);

@@ -28,7 +28,9 @@ function file(json: unknown, path = "/x/creds.json"): SourceFile {
 
 describe("source paths", () => {
   it("finds Claude Code's file under $CLAUDE_CONFIG_DIR, else ~/.claude", () => {
-    expect(resolveClaudeCodePath({ CLAUDE_CONFIG_DIR: "/cfg/claude", HOME: "/home/u" })).toBe("/cfg/claude/.credentials.json");
+    expect(resolveClaudeCodePath({ CLAUDE_CONFIG_DIR: "/cfg/claude", HOME: "/home/u" })).toBe(
+      "/cfg/claude/.credentials.json",
+    );
     expect(resolveClaudeCodePath({ HOME: "/home/u" })).toBe("/home/u/.claude/.credentials.json");
   });
 
@@ -65,7 +67,9 @@ describe("Claude Code reader", () => {
 
   it("offers nothing for a logged-out file and rejects a wrongly shaped one", () => {
     expect(parseClaudeCodeFile(file({ other: 1 }))).toEqual([]);
-    expect(() => parseClaudeCodeFile(file({ claudeAiOauth: { accessToken: 5 } }))).toThrow(/accessToken is not a string/);
+    expect(() => parseClaudeCodeFile(file({ claudeAiOauth: { accessToken: 5 } }))).toThrow(
+      /accessToken is not a string/,
+    );
     expect(() => parseClaudeCodeFile(file([1]))).toThrow(/not a Claude Code credentials file/);
   });
 });
@@ -76,7 +80,12 @@ describe("Codex reader", () => {
     const accessToken = fakeJwt({ exp });
     const idToken = fakeJwt({ "https://api.openai.com/auth": { chatgpt_account_id: "acct-7" } });
     const candidates = parseCodexFile(
-      file({ auth_mode: "chatgpt", OPENAI_API_KEY: null, tokens: { id_token: idToken, access_token: accessToken, refresh_token: "rt" }, last_refresh: "2025-01-01T00:00:00Z" }),
+      file({
+        auth_mode: "chatgpt",
+        OPENAI_API_KEY: null,
+        tokens: { id_token: idToken, access_token: accessToken, refresh_token: "rt" },
+        last_refresh: "2025-01-01T00:00:00Z",
+      }),
     );
     expect(candidates).toHaveLength(1);
     expect(candidates[0]).toMatchObject({
@@ -88,20 +97,33 @@ describe("Codex reader", () => {
 
   it("maps an API-key login to an openai api_key candidate", () => {
     const candidates = parseCodexFile(file({ OPENAI_API_KEY: "sk-proj-123" }));
-    expect(candidates).toEqual([expect.objectContaining({ provider: "openai", kind: "api_key", secrets: { apiKey: "sk-proj-123" } })]);
+    expect(candidates).toEqual([
+      expect.objectContaining({ provider: "openai", kind: "api_key", secrets: { apiKey: "sk-proj-123" } }),
+    ]);
   });
 });
 
 describe("environment reader", () => {
   it("reads the default variables and skips empty ones", () => {
-    const { candidates } = readEnvCandidates(resolveEnvMap(undefined, {}), { ANTHROPIC_API_KEY: "sk-ant-1", OPENAI_API_KEY: " " });
+    const { candidates } = readEnvCandidates(resolveEnvMap(undefined, {}), {
+      ANTHROPIC_API_KEY: "sk-ant-1",
+      OPENAI_API_KEY: " ",
+    });
     expect(candidates).toEqual([
-      expect.objectContaining({ provider: "anthropic", kind: "api_key", source: "env:ANTHROPIC_API_KEY", secrets: { apiKey: "sk-ant-1" } }),
+      expect.objectContaining({
+        provider: "anthropic",
+        kind: "api_key",
+        source: "env:ANTHROPIC_API_KEY",
+        secrets: { apiKey: "sk-ant-1" },
+      }),
     ]);
   });
 
   it("takes a configurable map from CREDPOOL_ENV_SOURCES and rejects malformed entries", () => {
-    expect(resolveEnvMap(undefined, { CREDPOOL_ENV_SOURCES: "MY_KEY=openrouter, OTHER=groq" })).toEqual({ MY_KEY: "openrouter", OTHER: "groq" });
+    expect(resolveEnvMap(undefined, { CREDPOOL_ENV_SOURCES: "MY_KEY=openrouter, OTHER=groq" })).toEqual({
+      MY_KEY: "openrouter",
+      OTHER: "groq",
+    });
     expect(() => resolveEnvMap(undefined, { CREDPOOL_ENV_SOURCES: "oops" })).toThrow(/VAR=provider/);
   });
 });
@@ -123,7 +145,13 @@ describe("reading source files", () => {
     const path = dir.file("auth.json");
     await writeFile(path, '{"tokens": {"access_tok');
     const finishing = new Promise<void>((resolve) => {
-      setTimeout(() => void writeFile(path, JSON.stringify({ tokens: { access_token: "a", refresh_token: "r" } })).then(() => resolve()), 30);
+      setTimeout(
+        () =>
+          void writeFile(path, JSON.stringify({ tokens: { access_token: "a", refresh_token: "r" } })).then(() =>
+            resolve(),
+          ),
+        30,
+      );
     });
     const read = await readSourceFile(path);
     await finishing;

@@ -40,11 +40,20 @@ describe("syncSources", () => {
   });
 
   async function writeClaude(accessToken: string, refreshToken: string, expiresAt = Date.now() + HOUR): Promise<void> {
-    await writeFile(claudePath, JSON.stringify({ claudeAiOauth: { accessToken, refreshToken, expiresAt, scopes: ["user:inference"] } }));
+    await writeFile(
+      claudePath,
+      JSON.stringify({ claudeAiOauth: { accessToken, refreshToken, expiresAt, scopes: ["user:inference"] } }),
+    );
   }
 
   async function writeCodex(accessToken: string, refreshToken: string): Promise<void> {
-    await writeFile(codexPath, JSON.stringify({ OPENAI_API_KEY: null, tokens: { access_token: accessToken, refresh_token: refreshToken, id_token: "id", account_id: "acct" } }));
+    await writeFile(
+      codexPath,
+      JSON.stringify({
+        OPENAI_API_KEY: null,
+        tokens: { access_token: accessToken, refresh_token: refreshToken, id_token: "id", account_id: "acct" },
+      }),
+    );
   }
 
   async function doc(): Promise<PoolDocument> {
@@ -66,8 +75,17 @@ describe("syncSources", () => {
     expect(writes).toBe(1);
     const after = await doc();
     expect(after.rev).toBe(1);
-    expect(listCredentials(after).map((c) => c.source).sort()).toEqual(["claude-code", "codex", "env:ANTHROPIC_API_KEY", "env:OPENROUTER_API_KEY"]);
-    expect(bySource(after, "claude-code")).toMatchObject({ ownership: "borrow", sourcePath: claudePath, kind: "oauth", provider: "anthropic" });
+    expect(
+      listCredentials(after)
+        .map((c) => c.source)
+        .sort(),
+    ).toEqual(["claude-code", "codex", "env:ANTHROPIC_API_KEY", "env:OPENROUTER_API_KEY"]);
+    expect(bySource(after, "claude-code")).toMatchObject({
+      ownership: "borrow",
+      sourcePath: claudePath,
+      kind: "oauth",
+      provider: "anthropic",
+    });
 
     const second = await syncSources(backend, specs, { env });
     expect(second.committed).toBe(false);
@@ -79,7 +97,9 @@ describe("syncSources", () => {
     await writeClaude("at-c1", "rt-c1");
     await syncSources(backend, specs, { env: { ANTHROPIC_API_KEY: "sk-ant-api-1" } });
     const before = await doc();
-    const result = await syncSources(backend, [{ kind: "claude-code", path: dir.file("gone.json") }, { kind: "env" }], { env: {} });
+    const result = await syncSources(backend, [{ kind: "claude-code", path: dir.file("gone.json") }, { kind: "env" }], {
+      env: {},
+    });
     expect(result.committed).toBe(false);
     expect(await doc()).toEqual(before);
   });

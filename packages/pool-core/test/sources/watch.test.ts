@@ -65,12 +65,22 @@ describe("watchSources", () => {
 
     const created = nextCommit(syncs);
     await mkdir(claudeDir, { recursive: true });
-    await writeFile(path, JSON.stringify({ claudeAiOauth: { accessToken: "at-1", refreshToken: "rt-1", expiresAt: Date.now() + 3_600_000 } }));
+    await writeFile(
+      path,
+      JSON.stringify({
+        claudeAiOauth: { accessToken: "at-1", refreshToken: "rt-1", expiresAt: Date.now() + 3_600_000 },
+      }),
+    );
     await created;
     expect(listCredentials((await backend.read()).doc)[0]?.secrets.refreshToken).toBe("rt-1");
 
     const relogin = nextCommit(syncs);
-    await writeFile(`${path}.tmp`, JSON.stringify({ claudeAiOauth: { accessToken: "at-2", refreshToken: "rt-2", expiresAt: Date.now() + 3_600_000 } }));
+    await writeFile(
+      `${path}.tmp`,
+      JSON.stringify({
+        claudeAiOauth: { accessToken: "at-2", refreshToken: "rt-2", expiresAt: Date.now() + 3_600_000 },
+      }),
+    );
     await rename(`${path}.tmp`, path);
     await relogin;
     const [credential] = listCredentials((await backend.read()).doc);
@@ -85,7 +95,10 @@ describe("watchSources", () => {
     const linkedPath = join(dir.path, "agent", ".credentials.json");
     await mkdir(claudeDir, { recursive: true });
     await mkdir(join(dir.path, "agent"), { recursive: true });
-    const pair = (n: number) => JSON.stringify({ claudeAiOauth: { accessToken: `at-${n}`, refreshToken: `rt-${n}`, expiresAt: Date.now() + 3_600_000 } });
+    const pair = (n: number) =>
+      JSON.stringify({
+        claudeAiOauth: { accessToken: `at-${n}`, refreshToken: `rt-${n}`, expiresAt: Date.now() + 3_600_000 },
+      });
     await writeFile(defaultPath, pair(0));
     const syncs: SyncResult[] = [];
     const errors: unknown[] = [];

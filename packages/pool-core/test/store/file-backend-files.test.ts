@@ -96,7 +96,9 @@ describe("file backend on disk", () => {
     await unlink(path);
     const backupBefore = await readFile(backend.backupPath, "utf8");
 
-    const readError = await open(path).read().catch((reason: unknown) => reason);
+    const readError = await open(path)
+      .read()
+      .catch((reason: unknown) => reason);
     expect(isPoolError(readError, "E_POOL_CORRUPT")).toBe(true);
     expect((readError as Error).message).toContain(path);
     expect((readError as Error).message).toContain(backend.backupPath);
@@ -129,9 +131,16 @@ describe("file backend on disk", () => {
 
   it("rejects with E_POOL_CORRUPT naming the failing field path when the schema does not match", async () => {
     const path = dir.file("pool.json");
-    const text = JSON.stringify({ schemaVersion: 1, rev: 1, updatedAt: "x", providers: { openai: { credentials: [{ id: 5 }] } } });
+    const text = JSON.stringify({
+      schemaVersion: 1,
+      rev: 1,
+      updatedAt: "x",
+      providers: { openai: { credentials: [{ id: 5 }] } },
+    });
     await writeFile(path, text, { mode: 0o600 });
-    const error = await open(path).read().catch((reason: unknown) => reason);
+    const error = await open(path)
+      .read()
+      .catch((reason: unknown) => reason);
     expect(isPoolError(error, "E_POOL_CORRUPT")).toBe(true);
     expect((error as Error).message).toContain("providers.openai.credentials[0].id");
     expect(await readFile(path, "utf8")).toBe(text);

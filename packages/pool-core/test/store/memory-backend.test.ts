@@ -9,14 +9,20 @@ describe("a pool on the memory backend", () => {
     const pool = await openPool({ backend: createMemoryBackend({ name }) });
     const other = await openPool({ backend: createMemoryBackend({ name }) });
     try {
-      const added = await pool.add({ provider: "openai", label: "work", secrets: { apiKey: "sk-memory-0123456789abcdef" } });
+      const added = await pool.add({
+        provider: "openai",
+        label: "work",
+        secrets: { apiKey: "sk-memory-0123456789abcdef" },
+      });
       const lease = await pool.lease("openai");
       expect(lease.credentialId).toBe(added.id);
       expect(lease.token).toBe("sk-memory-0123456789abcdef");
       await lease.release();
       await pool.flush();
       const { doc } = await other.backend.read();
-      expect(doc.providers.openai?.credentials.map((credential) => [credential.label, credential.usage.requests])).toEqual([["work", 1]]);
+      expect(
+        doc.providers.openai?.credentials.map((credential) => [credential.label, credential.usage.requests]),
+      ).toEqual([["work", 1]]);
       expect(other.list("openai").map((view) => view.credential.label)).toEqual(["work"]);
     } finally {
       await pool.close();

@@ -8,7 +8,9 @@ export function createAccessControlMiddleware(): Middleware {
     if (route.scope === "admin" && client?.scope !== "admin") {
       return errorResponse(
         "E_FORBIDDEN",
-        client ? `Token "${client.name}" has scope ${client.scope}; this route needs an admin token.` : "This route needs an admin token.",
+        client
+          ? `Token "${client.name}" has scope ${client.scope}; this route needs an admin token.`
+          : "This route needs an admin token.",
       );
     }
     // A proxy token reaches upstreams through the gateway; it never holds a raw credential itself.

@@ -41,7 +41,9 @@ export function createIdempotencyMiddleware(options: IdempotencyOptions): Middle
       .update("\0")
       .update(key)
       .digest("hex");
-    const bodyHash = createHash("sha256").update(context.request.body ?? "").digest("hex");
+    const bodyHash = createHash("sha256")
+      .update(context.request.body ?? "")
+      .digest("hex");
     const now = Date.now();
     sweep(now);
     const existing = entries.get(scope);

@@ -24,7 +24,11 @@ export function createRateLimitMiddleware(options: RateLimitOptions): Middleware
     buckets.set(key, bucket);
     if (bucket.tokens < 1) {
       const waitMs = ((1 - bucket.tokens) / options.ratePerSecond) * 1000;
-      return errorResponse("E_RATE_LIMITED", `Rate limit of ${options.ratePerSecond}/s exceeded for this client.`, waitMs);
+      return errorResponse(
+        "E_RATE_LIMITED",
+        `Rate limit of ${options.ratePerSecond}/s exceeded for this client.`,
+        waitMs,
+      );
     }
     bucket.tokens -= 1;
     return next();

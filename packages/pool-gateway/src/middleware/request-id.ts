@@ -14,7 +14,7 @@ export function createRequestIdMiddleware(): Middleware {
     context.requestId =
       presented && SAFE_ID.test(presented)
         ? presented
-        : prefix + ((counter = (counter + 1) >>> 0)).toString(16).padStart(8, "0");
+        : prefix + (counter = (counter + 1) >>> 0).toString(16).padStart(8, "0");
     const response = await next();
     response.headers["x-request-id"] = context.requestId;
     return response;

@@ -21,7 +21,10 @@ export function createTokenBuckets(options: TokenBucketsOptions): TokenBuckets {
       const at = options.now();
       let bucket = buckets.get(key);
       if (bucket) {
-        bucket.tokens = Math.min(options.burst, bucket.tokens + ((at - bucket.updatedAt) / 1000) * options.ratePerSecond);
+        bucket.tokens = Math.min(
+          options.burst,
+          bucket.tokens + ((at - bucket.updatedAt) / 1000) * options.ratePerSecond,
+        );
         bucket.updatedAt = at;
       } else {
         if (buckets.size >= options.maxKeys) {

@@ -43,7 +43,8 @@ export function createValidationMiddleware(): Middleware {
       return errorResponse("E_INVALID_INPUT", "The request body is not valid JSON.");
     }
     const result = schema.safeParse(value);
-    if (!result.success) return errorResponse("E_INVALID_INPUT", `Invalid request body:\n${z.prettifyError(result.error)}`);
+    if (!result.success)
+      return errorResponse("E_INVALID_INPUT", `Invalid request body:\n${z.prettifyError(result.error)}`);
     context.body = result.data;
     if (cache && result.data !== undefined) {
       // A client cycling through distinct bodies only ever costs a bounded map; start over when it fills.

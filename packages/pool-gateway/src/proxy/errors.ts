@@ -30,7 +30,13 @@ const OPENAI_TYPES: Record<number, string> = {
 };
 
 /** `code` is credpool's own (e.g. `credpool_no_credential`), shown in OpenAI's `code` field. */
-export function proxyError(format: ErrorFormat, status: number, code: string, message: string, retryAfterMs?: number): ProxyErrorReply {
+export function proxyError(
+  format: ErrorFormat,
+  status: number,
+  code: string,
+  message: string,
+  retryAfterMs?: number,
+): ProxyErrorReply {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (retryAfterMs !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
   const body =

@@ -4,7 +4,15 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { ErrorFormat } from "./routes.js";
 
 /** RFC 9110 §7.6.1 connection-specific fields, plus the proxy variants still seen in the wild. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
 
 /** Never forwarded upstream: the client's auth (the gateway token), its cookies, and what names the client. */
 const CLIENT_ONLY = new Set([
@@ -55,7 +63,11 @@ export function mergeBetaFlag(existing: string | string[] | undefined, flag: str
   return flags.join(",");
 }
 
-export function buildUpstreamHeaders(incoming: IncomingHttpHeaders, auth: UpstreamAuth, bodyLength: number): Record<string, string | string[]> {
+export function buildUpstreamHeaders(
+  incoming: IncomingHttpHeaders,
+  auth: UpstreamAuth,
+  bodyLength: number,
+): Record<string, string | string[]> {
   const named = connectionNamed(incoming);
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(incoming)) {
@@ -82,7 +94,9 @@ export function buildUpstreamHeaders(incoming: IncomingHttpHeaders, auth: Upstre
 export function buildClientHeaders(upstream: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
   const connection = upstream.connection;
   const named = new Set(
-    (Array.isArray(connection) ? connection.join(",") : (connection ?? "")).split(",").map((name) => name.trim().toLowerCase()),
+    (Array.isArray(connection) ? connection.join(",") : (connection ?? ""))
+      .split(",")
+      .map((name) => name.trim().toLowerCase()),
   );
   const headers: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(upstream)) {

@@ -18,7 +18,14 @@ import type { ClientToken } from "../tokens.js";
 import { proxyError, type ProxyErrorReply } from "./errors.js";
 import { buildClientHeaders, buildUpstreamHeaders, presentedToken } from "./headers.js";
 import { parseProxyConfig, type ProxyConfig, type ProxyConfigInput } from "./options.js";
-import { DEFAULT_UPSTREAMS, isProxyPath, resolveProxyTarget, upstreamAddress, type ErrorFormat, type ProxyRoute } from "./routes.js";
+import {
+  DEFAULT_UPSTREAMS,
+  isProxyPath,
+  resolveProxyTarget,
+  upstreamAddress,
+  type ErrorFormat,
+  type ProxyRoute,
+} from "./routes.js";
 import { readSmallBody, readStreamHead } from "./stream-head.js";
 import { createUpstreamClient, describeNetworkError, type UpstreamClient, type UpstreamResponse } from "./upstream.js";
 
@@ -45,7 +52,12 @@ const FAILOVER_STATUSES = new Set([429, 500, 502, 503, 504, 529]);
 
 /** An attempt that did not reach the client: what to pass on if it was the last. */
 type Failure =
-  | { readonly kind: "http"; readonly status: number; readonly headers: UpstreamResponse["headers"]; readonly body: Buffer }
+  | {
+      readonly kind: "http";
+      readonly status: number;
+      readonly headers: UpstreamResponse["headers"];
+      readonly body: Buffer;
+    }
   | { readonly kind: "network"; readonly reason: string };
 
 interface RequestState {
@@ -81,7 +93,10 @@ function reply(response: ServerResponse, answer: ProxyErrorReply, close = false)
     response.destroy();
     return;
   }
-  const headers: Record<string, string> = { ...answer.headers, "content-length": String(Buffer.byteLength(answer.body)) };
+  const headers: Record<string, string> = {
+    ...answer.headers,
+    "content-length": String(Buffer.byteLength(answer.body)),
+  };
   if (close) headers.connection = "close";
   response.writeHead(answer.status, headers);
   response.end(answer.body);
@@ -119,7 +134,10 @@ function modelOf(body: Buffer, contentType: string | undefined): string | undefi
   }
 }
 
-type RelayEnd = { readonly kind: "done" } | { readonly kind: "client_closed" } | { readonly kind: "upstream_failed"; readonly reason: string };
+type RelayEnd =
+  | { readonly kind: "done" }
+  | { readonly kind: "client_closed" }
+  | { readonly kind: "upstream_failed"; readonly reason: string };
 
 /**
  * Copies `body` to `response` chunk by chunk with backpressure. Says which side ended it: a client that went away
@@ -172,13 +190,17 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     try {
       await lease.release(outcome);
     } catch (error) {
-      deps.logger?.warn({ event: "proxy.release_failed", credentialId: lease.credentialId, error: (error as Error).message }, "release failed");
+      deps.logger?.warn(
+        { event: "proxy.release_failed", credentialId: lease.credentialId, error: (error as Error).message },
+        "release failed",
+      );
     }
   }
 
   /** A fresh access token for an OAuth credential the upstream refused: another request's refresh, or our own. */
   async function renewAccessToken(lease: Lease, used: string): Promise<string> {
-    if (!deps.refresher) throw new PoolError("E_REFRESH_FAILED", "This gateway has no refresher for OAuth credentials.");
+    if (!deps.refresher)
+      throw new PoolError("E_REFRESH_FAILED", "This gateway has no refresher for OAuth credentials.");
     const current = findCredential(deps.pool.doc, lease.credentialId);
     if (!current) throw new PoolError("E_NOT_FOUND", `Credential ${lease.label} was removed from the pool.`);
     const known = current.secrets.accessToken;
@@ -191,7 +213,13 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     return renewed;
   }
 
-  function failureOutcome(state: RequestState, status: number, headers: UpstreamResponse["headers"] | undefined, message: string, reason?: string): LeaseOutcome {
+  function failureOutcome(
+    state: RequestState,
+    status: number,
+    headers: UpstreamResponse["headers"] | undefined,
+    message: string,
+    reason?: string,
+  ): LeaseOutcome {
     return {
       error: {
         status,
@@ -204,7 +232,12 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
   }
 
   /** Streams an answer that may go to the client; its first byte ends failover. */
-  async function deliver(state: RequestState, lease: Lease, upstream: UpstreamResponse, held: readonly Buffer[]): Promise<number> {
+  async function deliver(
+    state: RequestState,
+    lease: Lease,
+    upstream: UpstreamResponse,
+    held: readonly Buffer[],
+  ): Promise<number> {
     const { response } = state;
     response.writeHead(upstream.status, buildClientHeaders(upstream.headers));
     for (const chunk of held) response.write(chunk);
@@ -235,7 +268,11 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
         upstream = await client.send({
           ...address,
           method: state.request.method ?? "GET",
-          headers: buildUpstreamHeaders(state.request.headers, { provider: state.route.provider, format: state.format, token, tokenType: lease.tokenType }, state.body.length),
+          headers: buildUpstreamHeaders(
+            state.request.headers,
+            { provider: state.route.provider, format: state.format, token, tokenType: lease.tokenType },
+            state.body.length,
+          ),
           body: state.body.length > 0 ? state.body : undefined,
           signal: state.abort.signal,
         });
@@ -269,7 +306,10 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
             token = await renewAccessToken(lease, token);
             continue;
           } catch (error) {
-            deps.logger?.info({ event: "proxy.renew_failed", credential: lease.label, errorCode: (error as PoolError).code }, "renew after 401 failed");
+            deps.logger?.info(
+              { event: "proxy.renew_failed", credential: lease.label, errorCode: (error as PoolError).code },
+              "renew after 401 failed",
+            );
           }
         }
         const failure: Failure = { kind: "http", status: upstream.status, headers: upstream.headers, body: errorBody };
@@ -299,7 +339,10 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
             return 0;
           }
           const reason = describeNetworkError(error);
-          await release(lease, failureOutcome(state, 0, undefined, `upstream stream broke off before content (${reason})`));
+          await release(
+            lease,
+            failureOutcome(state, 0, undefined, `upstream stream broke off before content (${reason})`),
+          );
           return { kind: "network", reason };
         }
         if (head.kind === "error") {
@@ -316,7 +359,15 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
 
   function sendFailure(state: RequestState, failure: Failure): void {
     if (failure.kind === "network") {
-      reply(state.response, proxyError(state.format, 502, "credpool_upstream_unreachable", `The upstream could not be reached (${failure.reason}).`));
+      reply(
+        state.response,
+        proxyError(
+          state.format,
+          502,
+          "credpool_upstream_unreachable",
+          `The upstream could not be reached (${failure.reason}).`,
+        ),
+      );
       return;
     }
     const headers = buildClientHeaders(failure.headers);
@@ -344,7 +395,8 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     let lastFailure: Failure | undefined;
     for (;;) {
       if (state.abort.signal.aborted) return 0;
-      if (state.attempts >= config.maxAttempts || (state.attempts > 0 && now() - state.startedAt >= config.deadlineMs)) break;
+      if (state.attempts >= config.maxAttempts || (state.attempts > 0 && now() - state.startedAt >= config.deadlineMs))
+        break;
       let lease: Lease;
       try {
         lease = await deps.pool.lease(state.route.provider, {
@@ -365,14 +417,31 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
           }
           if (lastFailure?.kind === "http") break;
           if (waitMs !== undefined) {
-            reply(state.response, proxyError(state.format, 429, "credpool_no_credential", `No ${state.route.provider} credential can serve now; the soonest recovers in ${Math.ceil(waitMs / 1000)} s.`, waitMs));
+            reply(
+              state.response,
+              proxyError(
+                state.format,
+                429,
+                "credpool_no_credential",
+                `No ${state.route.provider} credential can serve now; the soonest recovers in ${Math.ceil(waitMs / 1000)} s.`,
+                waitMs,
+              ),
+            );
             return 429;
           }
           reply(state.response, proxyError(state.format, 503, "credpool_no_credential", error.message));
           return 503;
         }
         const status = isPoolError(error, "E_REFRESH_FAILED") ? 502 : 503;
-        reply(state.response, proxyError(state.format, status, "credpool_pool_error", isPoolError(error) ? error.message : "The pool could not lease a credential."));
+        reply(
+          state.response,
+          proxyError(
+            state.format,
+            status,
+            "credpool_pool_error",
+            isPoolError(error) ? error.message : "The pool could not lease a credential.",
+          ),
+        );
         return status;
       }
       state.attempts++;
@@ -396,14 +465,41 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     const presented = presentedToken(request.headers);
     const clientToken = presented === undefined ? undefined : deps.verifyToken(presented);
     if (!clientToken) {
-      return reply(response, proxyError(format, 401, "credpool_unauthorized", "A credpool gateway token with scope proxy is required, in x-api-key or Authorization: Bearer."), true);
+      return reply(
+        response,
+        proxyError(
+          format,
+          401,
+          "credpool_unauthorized",
+          "A credpool gateway token with scope proxy is required, in x-api-key or Authorization: Bearer.",
+        ),
+        true,
+      );
     }
     if (clientToken.scope !== "proxy" && clientToken.scope !== "admin") {
-      return reply(response, proxyError(format, 403, "credpool_forbidden", `Gateway token "${clientToken.name}" has scope ${clientToken.scope}; proxy routes need scope proxy.`), true);
+      return reply(
+        response,
+        proxyError(
+          format,
+          403,
+          "credpool_forbidden",
+          `Gateway token "${clientToken.name}" has scope ${clientToken.scope}; proxy routes need scope proxy.`,
+        ),
+        true,
+      );
     }
     const body = await readRequestBody(request, config.maxBodyBytes);
     if (body === null) {
-      return reply(response, proxyError(format, 413, "credpool_body_too_large", `The request body exceeds the proxy's limit of ${config.maxBodyBytes} bytes (proxy.maxBodyBytes).`), true);
+      return reply(
+        response,
+        proxyError(
+          format,
+          413,
+          "credpool_body_too_large",
+          `The request body exceeds the proxy's limit of ${config.maxBodyBytes} bytes (proxy.maxBodyBytes).`,
+        ),
+        true,
+      );
     }
     const abort = new AbortController();
     response.once("close", () => {
@@ -452,7 +548,8 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
           return;
         }
         deps.logger?.error({ event: "proxy.internal_error", error: (error as Error).message }, "proxy failed");
-        if (!response.headersSent) reply(response, proxyError("openai", 500, "credpool_internal", "Internal error; see the gateway log."), true);
+        if (!response.headersSent)
+          reply(response, proxyError("openai", 500, "credpool_internal", "Internal error; see the gateway log."), true);
         else response.destroy();
       });
     },

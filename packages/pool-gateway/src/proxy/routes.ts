@@ -38,7 +38,9 @@ export function isProxyPath(url: string): boolean {
 
 function fixedRouteOf(url: string): ProxyRoute | undefined {
   return FIXED_ROUTES.find(
-    (route) => url.startsWith(route.prefix) && (url.length === route.prefix.length || "/?".includes(url.charAt(route.prefix.length))),
+    (route) =>
+      url.startsWith(route.prefix) &&
+      (url.length === route.prefix.length || "/?".includes(url.charAt(route.prefix.length))),
   );
 }
 
@@ -59,8 +61,10 @@ export function resolveProxyTarget(url: string): ProxyTarget | undefined {
   let rest: string;
   if (url.startsWith(CUSTOM_PREFIX)) {
     const end = url.slice(CUSTOM_PREFIX.length).search(/[/?]/);
-    const name = end === -1 ? url.slice(CUSTOM_PREFIX.length) : url.slice(CUSTOM_PREFIX.length, CUSTOM_PREFIX.length + end);
-    if (!CUSTOM_NAME.test(name)) return refuse("openai", "The custom provider name in the path is not valid: use /custom/<name>/v1/...");
+    const name =
+      end === -1 ? url.slice(CUSTOM_PREFIX.length) : url.slice(CUSTOM_PREFIX.length, CUSTOM_PREFIX.length + end);
+    if (!CUSTOM_NAME.test(name))
+      return refuse("openai", "The custom provider name in the path is not valid: use /custom/<name>/v1/...");
     route = { provider: `custom:${name}`, prefix: `${CUSTOM_PREFIX}${name}`, format: "openai" };
     rest = url.slice(route.prefix.length);
   } else {
@@ -71,7 +75,8 @@ export function resolveProxyTarget(url: string): ProxyTarget | undefined {
   const queryAt = rest.indexOf("?");
   const path = queryAt === -1 ? rest : rest.slice(0, queryAt);
   const query = queryAt === -1 ? "" : rest.slice(queryAt);
-  if (!path.startsWith("/") || path === "/") return refuse(route.format, `No API path after ${route.prefix}; e.g. ${route.prefix}/v1/...`);
+  if (!path.startsWith("/") || path === "/")
+    return refuse(route.format, `No API path after ${route.prefix}; e.g. ${route.prefix}/v1/...`);
   if (FORBIDDEN_IN_PATH.test(path) || FORBIDDEN_IN_QUERY.test(query)) {
     return refuse(route.format, "The request path contains characters or escapes the proxy does not forward.");
   }

@@ -42,7 +42,9 @@ function streamErrorOf(message: EventSourceMessage, format: ErrorFormat): Stream
   }
   const error = (parsed as { error?: { type?: unknown; code?: unknown; message?: unknown } } | null)?.error;
   if (message.event !== "error" && (typeof error !== "object" || error === null)) {
-    return format === "anthropic" && PRELUDE_EVENTS.has(String((parsed as { type?: unknown }).type)) ? "prelude" : "content";
+    return format === "anthropic" && PRELUDE_EVENTS.has(String((parsed as { type?: unknown }).type))
+      ? "prelude"
+      : "content";
   }
   const type = [error?.type, error?.code].filter((part) => typeof part === "string").join(" ");
   const text = typeof error?.message === "string" ? error.message : "error event in stream";

@@ -35,7 +35,14 @@ export function createAdminRoutes(services: GatewayServices): RouteDefinition[] 
 
   function audit(context: RequestContext, action: string, fields: Record<string, unknown> = {}): void {
     services.logger.info(
-      { event: "admin.action", action, requestId: context.requestId, principal: context.client?.name, tokenId: context.client?.id, ...fields },
+      {
+        event: "admin.action",
+        action,
+        requestId: context.requestId,
+        principal: context.client?.name,
+        tokenId: context.client?.id,
+        ...fields,
+      },
       `admin ${action}`,
     );
   }
@@ -80,7 +87,12 @@ export function createAdminRoutes(services: GatewayServices): RouteDefinition[] 
         } catch (error) {
           services.metrics.totpFailures.inc();
           services.logger.warn(
-            { event: "auth.denied", requestId: context.requestId, principal: maskValue(principal), errorCode: (error as PoolError).code },
+            {
+              event: "auth.denied",
+              requestId: context.requestId,
+              principal: maskValue(principal),
+              errorCode: (error as PoolError).code,
+            },
             "admin session denied",
           );
           throw error;

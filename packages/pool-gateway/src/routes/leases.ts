@@ -9,10 +9,22 @@ import type { GatewayServices } from "./services.js";
 const leaseBody = z.strictObject({
   provider: z.string().min(1).max(80),
   model: z.string().min(1).max(200).optional(),
-  ttlMs: z.number().int().positive().max(24 * 3_600_000).optional(),
+  ttlMs: z
+    .number()
+    .int()
+    .positive()
+    .max(24 * 3_600_000)
+    .optional(),
 });
 
-const renewBody = z.strictObject({ ttlMs: z.number().int().positive().max(24 * 3_600_000).optional() });
+const renewBody = z.strictObject({
+  ttlMs: z
+    .number()
+    .int()
+    .positive()
+    .max(24 * 3_600_000)
+    .optional(),
+});
 
 const headerValue = z.union([z.string().max(4096), z.array(z.string().max(4096)).max(16)]);
 const releaseBody = z.discriminatedUnion("outcome", [
@@ -74,15 +86,29 @@ export function createLeaseRoutes(services: GatewayServices): RouteDefinition[] 
           });
           services.leases.add(lease, context.client?.id ?? "");
           services.metrics.leases.inc({ provider: services.metrics.providerLabel(body.provider), outcome: "granted" });
-          if (services.logger.isLevelEnabled("debug")) services.logger.debug(
-            { event: "lease.granted", requestId: context.requestId, client: context.client?.name, provider: body.provider, credentialId: lease.credentialId, leaseId: lease.id },
-            "lease granted",
-          );
+          if (services.logger.isLevelEnabled("debug"))
+            services.logger.debug(
+              {
+                event: "lease.granted",
+                requestId: context.requestId,
+                client: context.client?.name,
+                provider: body.provider,
+                credentialId: lease.credentialId,
+                leaseId: lease.id,
+              },
+              "lease granted",
+            );
           return jsonResponse(201, toLeaseJson(lease));
         } catch (error) {
           services.metrics.leases.inc({ provider: services.metrics.providerLabel(body.provider), outcome: "denied" });
           services.logger.info(
-            { event: "lease.denied", requestId: context.requestId, client: context.client?.name, provider: body.provider, errorCode: (error as PoolError).code },
+            {
+              event: "lease.denied",
+              requestId: context.requestId,
+              client: context.client?.name,
+              provider: body.provider,
+              errorCode: (error as PoolError).code,
+            },
             "lease denied",
           );
           throw error;
@@ -127,11 +153,22 @@ export function createLeaseRoutes(services: GatewayServices): RouteDefinition[] 
             },
           });
         }
-        services.metrics.leases.inc({ provider: services.metrics.providerLabel(lease.provider), outcome: body.outcome });
-        if (services.logger.isLevelEnabled("debug")) services.logger.debug(
-          { event: "lease.released", requestId: context.requestId, client: context.client?.name, leaseId: lease.id, outcome: body.outcome, status: body.outcome === "error" ? body.status : undefined },
-          "lease released",
-        );
+        services.metrics.leases.inc({
+          provider: services.metrics.providerLabel(lease.provider),
+          outcome: body.outcome,
+        });
+        if (services.logger.isLevelEnabled("debug"))
+          services.logger.debug(
+            {
+              event: "lease.released",
+              requestId: context.requestId,
+              client: context.client?.name,
+              leaseId: lease.id,
+              outcome: body.outcome,
+              status: body.outcome === "error" ? body.status : undefined,
+            },
+            "lease released",
+          );
         return jsonResponse(200, { released: true });
       },
     },

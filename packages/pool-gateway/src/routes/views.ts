@@ -20,7 +20,10 @@ export function toCredentialJson(view: CredentialView): Record<string, unknown> 
       httpStatus: credential.status.httpStatus,
       until: credential.status.until,
       // Redacted again on the way out: a message stored by an older build may still hold this credential's secret.
-      message: credential.status.message === undefined ? undefined : redactValues(credential.status.message, secretValuesOf(credential.secrets)),
+      message:
+        credential.status.message === undefined
+          ? undefined
+          : redactValues(credential.status.message, secretValuesOf(credential.secrets)),
     },
     available: view.available,
     unavailable: view.unavailable,

@@ -70,7 +70,11 @@ describe("proxy headers", () => {
   };
 
   it("sends an Anthropic API key as x-api-key and nothing of the client's auth, cookies or hop-by-hop headers", () => {
-    const headers = buildUpstreamHeaders(incoming, { provider: "anthropic", format: "anthropic", token: "sk-ant-key", tokenType: "api_key" }, 2);
+    const headers = buildUpstreamHeaders(
+      incoming,
+      { provider: "anthropic", format: "anthropic", token: "sk-ant-key", tokenType: "api_key" },
+      2,
+    );
     expect(headers).toEqual({
       "x-api-key": "sk-ant-key",
       "anthropic-version": "2023-06-01",
@@ -81,7 +85,11 @@ describe("proxy headers", () => {
   });
 
   it("sends a Claude OAuth token as Bearer with the OAuth beta merged into the client's", () => {
-    const headers = buildUpstreamHeaders(incoming, { provider: "anthropic", format: "anthropic", token: "sk-ant-oat", tokenType: "bearer" }, 0);
+    const headers = buildUpstreamHeaders(
+      incoming,
+      { provider: "anthropic", format: "anthropic", token: "sk-ant-oat", tokenType: "bearer" },
+      0,
+    );
     expect(headers.authorization).toBe("Bearer sk-ant-oat");
     expect(headers["x-api-key"]).toBeUndefined();
     expect(headers["anthropic-beta"]).toBe("prompt-caching-2024-07-31,oauth-2025-04-20");
@@ -89,14 +97,25 @@ describe("proxy headers", () => {
   });
 
   it("sends an OpenAI-compatible key as Bearer", () => {
-    const headers = buildUpstreamHeaders(incoming, { provider: "openai", format: "openai", token: "sk-proj", tokenType: "api_key" }, 0);
+    const headers = buildUpstreamHeaders(
+      incoming,
+      { provider: "openai", format: "openai", token: "sk-proj", tokenType: "api_key" },
+      0,
+    );
     expect(headers.authorization).toBe("Bearer sk-proj");
     expect(headers["x-api-key"]).toBeUndefined();
   });
 
   it("passes no hop-by-hop header or cookie back to the client", () => {
     expect(
-      buildClientHeaders({ "content-type": "text/event-stream", connection: "close, x-up", "x-up": "1", "set-cookie": ["a=b"], "transfer-encoding": "chunked", "retry-after": "3" }),
+      buildClientHeaders({
+        "content-type": "text/event-stream",
+        connection: "close, x-up",
+        "x-up": "1",
+        "set-cookie": ["a=b"],
+        "transfer-encoding": "chunked",
+        "retry-after": "3",
+      }),
     ).toEqual({ "content-type": "text/event-stream", "retry-after": "3" });
   });
 });
