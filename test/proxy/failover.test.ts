@@ -115,6 +115,17 @@ describe("proxy failover before the first byte", () => {
     expect((await world.credential("key1")).status.state).toBe("exhausted");
   });
 
+  it("says the upstream was unreachable, in the provider's format, when the only credential's connection is refused", async () => {
+    const port = await closedPort();
+    world = await startProxyWorld({ credentials: threeKeys([{ baseUrl: `http://127.0.0.1:${port}` }]).slice(0, 1) });
+    const response = await messages(world, false);
+    expect(response.status).toBe(502);
+    const body = (await response.json()) as { type: string; error: { type: string; message: string } };
+    expect(body.type).toBe("error");
+    expect(body.error.message).toContain("ECONNREFUSED");
+    expect(world.upstream.requests).toHaveLength(0);
+  });
+
   it("passes the last upstream error on when every attempt fails, in the provider's format", async () => {
     world = await startProxyWorld({ credentials: threeKeys() });
     for (const key of KEYS) world.upstream.behave(key, { type: "status", status: 529 });

@@ -415,7 +415,8 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
             exclude.length = 0;
             continue;
           }
-          if (lastFailure?.kind === "http") break;
+          // What this request met says more than "no credential": the upstream's own error, or why it was unreachable.
+          if (lastFailure) break;
           if (waitMs !== undefined) {
             reply(
               state.response,
