@@ -59,7 +59,8 @@ export function describeStatus(view: CredentialView, now: number): StatusLine {
       };
     case "at_capacity":
       return {
-        text: `busy ${unavailable.held}/${unavailable.max} leases · ${formatDuration(unavailable.until - now)} left`,
+        // Not the retry hint (a second): how long the soonest lease may still run, e.g. a 24 h lease shows 24h.
+        text: `busy ${unavailable.held}/${unavailable.max} leases · ${formatDuration(unavailable.leasesEndAt - now)} left`,
         style: "yellow",
       };
     case "no_secret":

@@ -323,3 +323,15 @@ describe("credpool exec", () => {
     expect(noDashes.stderr).toContain('Put "--" before the command');
   });
 });
+
+describe("a capped credential held by a long lease", () => {
+  it("lists as busy for as long as the lease may still run, not for the one-second retry hint", async () => {
+    const pool = await freshPool();
+    await pool.seed([{ provider: "openrouter", label: "capped", maxConcurrent: 1 }]);
+    const lease = await pool.run(["lease", "openrouter", "--ttl", "24h", "--json"], { revealsSecrets: true });
+    expect(lease.code, lease.stderr).toBe(0);
+    const list = await pool.run(["list", "--wide"]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain("busy 1/1 leases · 1d left");
+  });
+});

@@ -4,7 +4,15 @@ import type { Credential, CredentialStatus, LeaseRecord } from "../store/schema.
 export type Unavailability =
   | { readonly kind: "dead"; readonly reason: string }
   | { readonly kind: "exhausted"; readonly until: number; readonly reason: string; readonly model?: string }
-  | { readonly kind: "at_capacity"; readonly until: number; readonly held: number; readonly max: number }
+  | {
+      readonly kind: "at_capacity";
+      /** When to retry: within a second, since a holder may release at any moment. */
+      readonly until: number;
+      /** When the first lease runs out at the latest (its TTL), which is what a person wants to see. */
+      readonly leasesEndAt: number;
+      readonly held: number;
+      readonly max: number;
+    }
   | { readonly kind: "excluded" }
   | { readonly kind: "no_secret" };
 
@@ -64,8 +72,15 @@ export function checkAvailability(
     if (held >= credential.maxConcurrent) {
       // A slot frees whenever a holder releases, which nothing predicts, and holders usually release long before
       // their TTL: hint a retry within a second rather than at the earliest expiry, often minutes away.
-      const until = Math.min(...live.map((lease) => lease.expiresAt), now + CAPACITY_RETRY_MS);
-      return { kind: "at_capacity", until, held, max: credential.maxConcurrent };
+      const leasesEndAt = Math.min(...live.map((lease) => lease.expiresAt), Number.POSITIVE_INFINITY);
+      const until = Math.min(leasesEndAt, now + CAPACITY_RETRY_MS);
+      return {
+        kind: "at_capacity",
+        until,
+        leasesEndAt: Number.isFinite(leasesEndAt) ? leasesEndAt : until,
+        held,
+        max: credential.maxConcurrent,
+      };
     }
   }
   return undefined;
