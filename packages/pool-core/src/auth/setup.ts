@@ -17,7 +17,7 @@ import {
   type TotpSecretKind,
 } from "./auth-state.js";
 import { createAuthStore } from "./auth-store.js";
-import { createAuditThrottle, maskPrincipal, type AuditEvent } from "./audit.js";
+import { createAuditThrottle, maskPrincipal, type AuditEvent, type AuditSink } from "./audit.js";
 import { createTotpGate, totpGateOptionsSchema, type TotpGateOptions, type TotpInspection } from "./gate.js";
 import { createLockedError, createMalformedError, createVerdictError } from "./gate-errors.js";
 import { updatePoolGate } from "./pool-gate.js";
@@ -136,6 +136,25 @@ export async function beginTotpSetup(options: TotpGateOptions & { label: string 
   };
 }
 
+type AuditExtra = Omit<AuditEvent, "type" | "at" | "principal">;
+
+/** Setup and reset audit every step unthrottled: each is rare, and each one matters. */
+function setupAuditRecorder(
+  options: { audit?: AuditSink | undefined; principal: string },
+  clock: () => number,
+  base: AuditExtra,
+): (type: AuditEvent["type"], extra?: AuditExtra) => void {
+  const audit = createAuditThrottle({ sink: options.audit, windowMs: 0, clock });
+  return (type, extra = {}) =>
+    audit.record({
+      type,
+      at: new Date(clock()).toISOString(),
+      principal: maskPrincipal(options.principal),
+      ...base,
+      ...extra,
+    });
+}
+
 /**
  * Confirms setup with a code from the authenticator. File secrets: the pending secret (or, when state was lost, the
  * secret already in place) becomes the secret. Command secrets: the command's output must be the generated secret.
@@ -144,15 +163,7 @@ export async function confirmTotpSetup(
   options: TotpGateOptions & { principal: string; code: string; label?: string },
 ): Promise<ConfirmTotpSetupResult> {
   const { config, source, clock } = settingsOf(options);
-  const audit = createAuditThrottle({ sink: options.audit, windowMs: 0, clock });
-  const record = (type: AuditEvent["type"], extra: Omit<AuditEvent, "type" | "at" | "principal"> = {}): void =>
-    audit.record({
-      type,
-      at: new Date(clock()).toISOString(),
-      principal: maskPrincipal(options.principal),
-      action: "totp setup",
-      ...extra,
-    });
+  const record = setupAuditRecorder(options, clock, { action: "totp setup" });
   const now = clock();
   if (!isWellFormedCode(options.code)) {
     record("totp.verify.malformed");
@@ -333,16 +344,7 @@ export async function resetTotp(
   options: TotpGateOptions & { principal: string; code?: string; force: boolean },
 ): Promise<ResetTotpResult> {
   const { source, clock } = settingsOf(options);
-  const audit = createAuditThrottle({ sink: options.audit, windowMs: 0, clock });
-  const record = (type: AuditEvent["type"], extra: Omit<AuditEvent, "type" | "at" | "principal"> = {}): void =>
-    audit.record({
-      type,
-      at: new Date(clock()).toISOString(),
-      principal: maskPrincipal(options.principal),
-      action: "totp reset",
-      forced: options.force,
-      ...extra,
-    });
+  const record = setupAuditRecorder(options, clock, { action: "totp reset", forced: options.force });
   const gate = createTotpGate(gateOptionsOf(options));
   try {
     const inspection = await gate.inspect();
