@@ -64,4 +64,19 @@ describe("unknown keys in config.json", () => {
     ]);
     expect(json.stderr).not.toContain("warning");
   });
+
+  it("knows the gateway's proxy section, and names a misspelt key inside it", async () => {
+    const pool = await testPool();
+    const file = join(dirname(pool.path), "config.json");
+    await writeFile(file, JSON.stringify({ proxy: { maxAttempts: 2, maxAtempts: 3, upstreams: {} } }), {
+      mode: 0o600,
+    });
+    const json = await pool.run(["doctor", "--json"]);
+    const messages = (JSON.parse(json.stdout) as { findings: { check: string; message: string }[] }).findings
+      .filter((finding) => finding.check === "config")
+      .map((finding) => finding.message);
+    expect(messages).toEqual([
+      `unknown key \`proxy.maxAtempts\` in ${file} is ignored; did you mean \`proxy.maxAttempts\`?`,
+    ]);
+  });
 });

@@ -136,7 +136,14 @@ export {
 } from "./auth/index.js";
 
 // Settings: config.json with CREDPOOL_* overrides.
-export { loadCredpoolConfig, type ConfigWarning, type LoadedConfig } from "./config/index.js";
+export {
+  loadCredpoolConfig,
+  proxyConfigSchema,
+  type ConfigWarning,
+  type LoadedConfig,
+  type ProxyConfig,
+  type ProxyConfigInput,
+} from "./config/index.js";
 
 // `credpool doctor`: findings about the files around a pool, and the safe repairs.
 export {
