@@ -24,9 +24,6 @@ const CLIENT_ONLY = new Set([
   "content-length",
   "expect",
   "forwarded",
-  "x-forwarded-for",
-  "x-forwarded-host",
-  "x-forwarded-proto",
   "x-real-ip",
 ]);
 
@@ -72,7 +69,8 @@ export function buildUpstreamHeaders(
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || HOP_BY_HOP.has(name) || CLIENT_ONLY.has(name) || named.has(name)) continue;
-    if (name.startsWith("x-credpool-")) continue;
+    // Every X-Forwarded-* (for, host, proto, port, prefix, ...) describes the client's side, never the upstream's.
+    if (name.startsWith("x-credpool-") || name.startsWith("x-forwarded-")) continue;
     headers[name] = value;
   }
   // The response is passed through byte for byte and an SSE head is read on the way: ask for it uncompressed.

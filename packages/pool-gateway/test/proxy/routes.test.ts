@@ -67,6 +67,11 @@ describe("proxy headers", () => {
     "anthropic-version": "2023-06-01",
     "anthropic-beta": "prompt-caching-2024-07-31",
     "x-credpool-session": "s1",
+    forwarded: "for=10.0.0.1",
+    "x-forwarded-for": "10.0.0.1",
+    "x-forwarded-port": "443",
+    "x-forwarded-prefix": "/internal",
+    "x-real-ip": "10.0.0.1",
   };
 
   it("sends an Anthropic API key as x-api-key and nothing of the client's auth, cookies or hop-by-hop headers", () => {
