@@ -225,7 +225,14 @@ describe("proxy security", () => {
       body: JSON.stringify({ provider: "anthropic" }),
     });
     expect(lease.status).toBe(403);
+    // Used the moment it is created, before the gateway's watcher can have seen the token file change.
     const leaseToken = await world.createToken("lease-worker", "lease");
+    const leased = await fetch(`${world.gateway.url}/v1/leases`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${leaseToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ provider: "anthropic" }),
+    });
+    expect(leased.status).toBe(201);
     const proxied = await fetch(`${world.gateway.url}/anthropic/v1/models`, { headers: { "x-api-key": leaseToken } });
     expect(proxied.status).toBe(403);
     expect(isAnthropicError(await proxied.text())).toBe(true);

@@ -65,7 +65,10 @@ function isObject(value: unknown): boolean {
 /** Every option, so a misspelt one is refused (with the closest suggested) instead of ignored. */
 const handlerOptionsSchema = gatewayOptionsSchema.extend({
   /** Checks bearer tokens; usually a TokenStore's `verify`. */
-  verifyToken: z.custom<(token: string) => ClientToken | undefined>(isFunction, "must be a function"),
+  verifyToken: z.custom<(token: string) => ClientToken | undefined | Promise<ClientToken | undefined>>(
+    isFunction,
+    "must be a function",
+  ),
   gate: z.custom<AdminGate>(isObject, "must be an admin gate").optional(),
   logger: z.custom<Logger>(isObject, "must be a pino logger").optional(),
   metrics: z.custom<GatewayMetrics>(isObject, "must be gateway metrics").optional(),

@@ -164,7 +164,8 @@ async function runGateway(argv: string[]): Promise<void> {
     },
   });
   const handler = createGatewayHandler(pool, {
-    verifyToken: (token) => tokens.verify(token),
+    // A token created a moment ago is found by one re-read of the file, before the watcher delivers it.
+    verifyToken: (token) => tokens.verify(token) ?? tokens.verifyFresh(token),
     gate: createAdminGate(totp),
     logger,
     metrics,
@@ -174,7 +175,7 @@ async function runGateway(argv: string[]): Promise<void> {
   // Provider routes (/anthropic, /openai, ...) with the `proxy` section of config.json; see README "Proxy".
   const proxy = createGatewayProxy({
     pool,
-    verifyToken: (token) => tokens.verify(token),
+    verifyToken: (token) => tokens.verify(token) ?? tokens.verifyFresh(token),
     refresher,
     logger,
     config: parseProxyConfig((config as { proxy?: unknown }).proxy, "proxy section of config.json"),

@@ -1,5 +1,6 @@
 // Client bearer tokens: shown once, stored only as SHA-256 hashes in a 0600 file, compared in constant time.
 import { hash, randomBytes, timingSafeEqual } from "node:crypto";
+import { stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
   PoolError,
@@ -45,6 +46,11 @@ export interface TokenStore {
   revoke(idOrName: string): Promise<ClientToken>;
   /** Checks a presented bearer token against the in-memory copy; no disk I/O. */
   verify(presented: string): ClientToken | undefined;
+  /**
+   * `verify`, and on a miss for a well-formed token, one re-read of the file (shared by concurrent misses, at most
+   * every 100 ms): a token created a moment ago works at once, before the watcher has caught up.
+   */
+  verifyFresh(presented: string): Promise<ClientToken | undefined>;
   /** Starts following the file so revocations and new tokens apply without a restart. */
   open(): Promise<void>;
   close(): Promise<void>;
@@ -119,6 +125,30 @@ export function createTokenStore(options: { dir: string }): TokenStore {
     { path },
   );
   let snapshot: Snapshot<TokenDocument> | undefined;
+  // A document read on a verify miss, used while it is newer than what the watcher has delivered. Misses share one
+  // check in flight, and the file is read again only when its stat changed, so a flood of bad tokens costs a stat.
+  let reread: TokenDocument | undefined;
+  let rereading: Promise<void> | undefined;
+  let lastStamp = "";
+
+  async function recheckFile(): Promise<void> {
+    try {
+      const info = await stat(path);
+      const stamp = `${info.ino}:${info.size}:${info.mtimeMs}`;
+      if (stamp === lastStamp) return;
+      lastStamp = stamp;
+      reread = (await backend.read()).doc;
+    } catch {
+      // Unreadable now: answer from memory; the watcher reports the file's state.
+    } finally {
+      rereading = undefined;
+    }
+  }
+
+  function current(): TokenDocument {
+    if (!snapshot) throw new PoolError("E_USAGE", "TokenStore.open() was not called.");
+    return reread !== undefined && reread.rev > snapshot.doc.rev ? reread : snapshot.doc;
+  }
 
   return {
     path,
@@ -153,8 +183,20 @@ export function createTokenStore(options: { dir: string }): TokenStore {
       return removed;
     },
     verify(presented) {
-      if (!snapshot) throw new PoolError("E_USAGE", "TokenStore.open() was not called.");
-      return verifyAgainst(snapshot.doc.tokens, presented);
+      return verifyAgainst(current().tokens, presented);
+    },
+    async verifyFresh(presented) {
+      let found = verifyAgainst(current().tokens, presented);
+      if (found || !TOKEN_FORMAT.test(presented)) return found;
+      // A check already in flight may have looked before this token was written: let it finish, then look again.
+      if (rereading !== undefined) {
+        await rereading;
+        found = verifyAgainst(current().tokens, presented);
+        if (found) return found;
+      }
+      rereading ??= recheckFile();
+      await rereading;
+      return verifyAgainst(current().tokens, presented);
     },
     async open() {
       snapshot ??= await openSnapshot(backend);

@@ -12,7 +12,8 @@ import { header, type Middleware } from "../types.js";
 import { createTokenBuckets } from "./token-buckets.js";
 
 export interface AuthenticationOptions {
-  verify: (token: string) => ClientToken | undefined;
+  /** May answer a promise for a token not in memory yet (see TokenStore.verifyFresh). */
+  verify: (token: string) => ClientToken | undefined | Promise<ClientToken | undefined>;
   /** Failed authentications per second, all clients together, and the burst above that. */
   failureRatePerSecond: number;
   failureBurst: number;
@@ -51,7 +52,10 @@ export function createAuthenticationMiddleware(options: AuthenticationOptions): 
     const { route } = context;
     const authorization = header(context.request, "authorization");
     const presented = authorization === undefined ? undefined : /^Bearer (\S+)$/i.exec(authorization)?.[1];
-    const client = presented === undefined ? undefined : options.verify(presented);
+    let verified = presented === undefined ? undefined : options.verify(presented);
+    // Awaited only on a miss that re-reads the token file: a known token costs no extra tick.
+    if (verified instanceof Promise) verified = await verified;
+    const client = verified;
     if (client) {
       context.client = client;
       return next();

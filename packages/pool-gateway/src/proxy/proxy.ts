@@ -31,7 +31,7 @@ import { createUpstreamClient, describeNetworkError, type UpstreamClient, type U
 
 export interface ProxyDependencies {
   readonly pool: Pool;
-  verifyToken(token: string): ClientToken | undefined;
+  verifyToken(token: string): ClientToken | undefined | Promise<ClientToken | undefined>;
   /** The pool's single-flight refresher: a 401 on an OAuth credential forces a refresh (or adopts a newer token). */
   readonly refresher?: Pick<Refresher, "refresh">;
   readonly logger?: Logger;
@@ -464,7 +464,7 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     if (!target.ok) return reply(response, proxyError(target.format, 400, "credpool_bad_path", target.message), true);
     const format = target.route.format;
     const presented = presentedToken(request.headers);
-    const clientToken = presented === undefined ? undefined : deps.verifyToken(presented);
+    const clientToken = presented === undefined ? undefined : await deps.verifyToken(presented);
     if (!clientToken) {
       return reply(
         response,
