@@ -30,7 +30,9 @@ const chatJson = JSON.stringify({
   object: "chat.completion",
   created: 1_700_000_000,
   model: "gpt-bench-1",
-  choices: [{ index: 0, message: { role: "assistant", content: "Hello from the bench upstream." }, finish_reason: "stop" }],
+  choices: [
+    { index: 0, message: { role: "assistant", content: "Hello from the bench upstream." }, finish_reason: "stop" },
+  ],
   usage: { prompt_tokens: 12, completion_tokens: 6, total_tokens: 18 },
 });
 const anthropicThrottle = JSON.stringify({

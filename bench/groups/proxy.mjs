@@ -32,12 +32,14 @@ const SSE_TRIALS = 100;
 const LAG_STREAMS = 4;
 const LAG_EVENTS = 100;
 const LAG_INTERVAL_MS = 5;
-const LAG_ROUNDS = 3;
+const LAG_ROUNDS = 5;
 const STREAM_BYTES = 200 * 1024 * 1024;
 /** The slow reader takes this many bytes a second: well under what the gateway can relay. */
 const READER_BYTES_PER_S = 40 * 1024 * 1024;
 const FAILOVER_REQUESTS = 1000;
 const FAILOVER_CLIENTS = 8;
+/** Paced so the 1000 requests span several retry-after windows: each throttled key recovers and throttles again. */
+const FAILOVER_THINK_MS = 20;
 
 const MESSAGE = { model: "claude-bench-1", max_tokens: 64, messages: [{ role: "user", content: "Say hello." }] };
 
@@ -48,7 +50,11 @@ function log(line) {
 async function seed(root, upstreamUrl) {
   const pool = await openPool({ file: { path: join(root, "pool.json") } });
   for (let i = 1; i <= 3; i++) {
-    await pool.add({ provider: "anthropic", label: `ant-${i}`, secrets: { apiKey: `sk-ant-bench-${i}`.padEnd(60, "x") } });
+    await pool.add({
+      provider: "anthropic",
+      label: `ant-${i}`,
+      secrets: { apiKey: `sk-ant-bench-${i}`.padEnd(60, "x") },
+    });
   }
   // Two of three keys throttle on every request (429, retry-after 1 s): the failover phase.
   for (const [label, apiKey] of [
@@ -68,11 +74,13 @@ async function seed(root, upstreamUrl) {
 }
 
 /** `node packages/pool-gateway/dist/main.js` at its default log level, logging to a file; resolves once listening. */
-function startGateway(root) {
+function startGateway(root, logPath) {
   const env = { ...process.env };
   delete env.CREDPOOL_LOG_LEVEL;
-  const logFd = openSync(join(root, "gateway.log"), "a");
-  const child = spawn(process.execPath, [gatewayMain, "--pool", join(root, "pool.json"), "--port", "0"], {
+  const logFd = openSync(logPath, "a");
+  // e.g. CREDPOOL_BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway under load.
+  const nodeArgs = (process.env.CREDPOOL_BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
+  const child = spawn(process.execPath, [...nodeArgs, gatewayMain, "--pool", join(root, "pool.json"), "--port", "0"], {
     env,
     stdio: ["ignore", logFd, "pipe"],
   });
@@ -94,7 +102,8 @@ function startGateway(root) {
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       const result = await exited;
-      if (result.code !== 0) throw new Error(`gateway did not shut down cleanly (${result.code ?? result.signal}): ${stderr}`);
+      if (result.code !== 0)
+        throw new Error(`gateway did not shut down cleanly (${result.code ?? result.signal}): ${stderr}`);
     },
     kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -111,7 +120,12 @@ function target(url, prefix, headers = {}) {
  * `concurrency` keep-alive connections each sending POSTs back to back; requests that start and finish inside the
  * measuring window count. Anything but a 200 is an error.
  */
-async function load(to, { concurrency, warmupMs, durationMs, path = "/v1/messages", body = MESSAGE, label }) {
+async function load(
+  to,
+  { concurrency, warmupMs, durationMs, path = "/v1/messages", body = MESSAGE, label, serverPid },
+) {
+  const cpuBefore = serverPid === undefined ? undefined : await cpuMicros(serverPid);
+  let completed = 0;
   const pool = new Pool(to.origin, { connections: concurrency, pipelining: 1 });
   const payload = JSON.stringify(body);
   const started = performance.now();
@@ -132,6 +146,7 @@ async function load(to, { concurrency, warmupMs, durationMs, path = "/v1/message
       });
       await answer.dump({ limit: Infinity });
       const t1 = performance.now();
+      completed++;
       if (statusCode !== 200) {
         errors++;
         statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
@@ -147,7 +162,10 @@ async function load(to, { concurrency, warmupMs, durationMs, path = "/v1/message
   }
   if (errors > 0) throw new Error(`${label}: ${errors} failed requests ${JSON.stringify(statuses)}`);
   if (latencies.length === 0) throw new Error(`${label}: no request completed`);
-  return { rps: latencies.length / (durationMs / 1000), latencies };
+  const cpuAfter = serverPid === undefined ? undefined : await cpuMicros(serverPid);
+  // Over the whole phase, warm-up included: on a shared machine it moves far less than throughput does.
+  const cpuPerRequest = cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / completed;
+  return { rps: latencies.length / (durationMs / 1000), latencies, cpuPerRequest };
 }
 
 /**
@@ -187,7 +205,12 @@ async function firstEventTimes(to, trials) {
   try {
     const times = [];
     for (let i = 0; i < trials; i++) {
-      const { firstEventMs } = await stream(pool, to, { ...MESSAGE, stream: true, bench_events: 2, bench_interval_ms: 1 });
+      const { firstEventMs } = await stream(pool, to, {
+        ...MESSAGE,
+        stream: true,
+        bench_events: 2,
+        bench_interval_ms: 1,
+      });
       times.push(firstEventMs);
     }
     return times;
@@ -196,20 +219,24 @@ async function firstEventTimes(to, trials) {
   }
 }
 
+/** LAG_STREAMS streams at once through `to`: each timed event's delay from the upstream's write to its arrival. */
 async function eventLags(to) {
   const pool = new Pool(to.origin, { connections: LAG_STREAMS });
   const body = { ...MESSAGE, stream: true, bench_events: LAG_EVENTS, bench_interval_ms: LAG_INTERVAL_MS };
   try {
-    const lags = [];
-    for (let i = 0; i < LAG_ROUNDS; i++) {
-      const results = await Promise.all(Array.from({ length: LAG_STREAMS }, () => stream(pool, to, body)));
-      for (const result of results) lags.push(...result.lags);
-    }
-    if (lags.length !== LAG_ROUNDS * LAG_STREAMS * LAG_EVENTS) throw new Error(`only ${lags.length} timed events`);
+    const results = await Promise.all(Array.from({ length: LAG_STREAMS }, () => stream(pool, to, body)));
+    const lags = results.flatMap((result) => result.lags);
+    if (lags.length !== LAG_STREAMS * LAG_EVENTS) throw new Error(`only ${lags.length} timed events`);
     return lags;
   } finally {
     await pool.close();
   }
+}
+
+/** User + system CPU of a process so far, in microseconds (Linux /proc). */
+async function cpuMicros(pid) {
+  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 async function rssBytes(pid) {
@@ -285,6 +312,7 @@ async function failoverErrors(to, upstream) {
         errors++;
         statuses[error.code ?? "network"] = (statuses[error.code ?? "network"] ?? 0) + 1;
       }
+      await new Promise((resolve) => setTimeout(resolve, FAILOVER_THINK_MS));
     }
   }
   const started = performance.now();
@@ -305,6 +333,7 @@ async function failoverErrors(to, upstream) {
 
 export async function run(report) {
   const root = await mkdtemp(join(tmpdir(), "credpool-bench-proxy-"));
+  const logDir = await mkdtemp(join(tmpdir(), "credpool-bench-proxy-log-"));
   const children = [];
   let gateway;
   try {
@@ -320,7 +349,8 @@ export async function run(report) {
     ]);
     children.push(floor);
     const floorUrl = (await floor.waitFor((message) => message.type === "listening")).url;
-    gateway = startGateway(root);
+    // Beside the pool's directory, not in it: the gateway watches that directory for changes to the pool file.
+    gateway = startGateway(root, join(logDir, "gateway.log"));
     const gatewayUrl = await gateway.url;
 
     const anthropic = { "x-api-key": token, "anthropic-version": "2023-06-01" };
@@ -337,19 +367,25 @@ export async function run(report) {
     const gatewayRps = [];
     const floorRps = [];
     const gatewayP50 = [];
+    const floorCpu = [];
+    const gatewayCpu = [];
     const floorP50 = [];
     const latencyPhase = { concurrency: 1, warmupMs: 200, durationMs: LATENCY_MS };
     for (let i = 1; i <= ROUNDS; i++) {
-      const floorRun = await load(viaFloor, { ...phase, label: `floor round ${i}` });
-      const gatewayRun = await load(viaGateway, { ...phase, label: `gateway round ${i}` });
+      const floorRun = await load(viaFloor, { ...phase, label: `floor round ${i}`, serverPid: floor.pid });
+      const gatewayRun = await load(viaGateway, { ...phase, label: `gateway round ${i}`, serverPid: gateway.pid });
       const floorLatency = await load(viaFloor, { ...latencyPhase, label: `floor latency ${i}` });
       const gatewayLatency = await load(viaGateway, { ...latencyPhase, label: `gateway latency ${i}` });
+      floorCpu.push(floorRun.cpuPerRequest);
+      gatewayCpu.push(gatewayRun.cpuPerRequest);
       floorRps.push(floorRun.rps);
       gatewayRps.push(gatewayRun.rps);
       floorP50.push(median(floorLatency.latencies));
       gatewayP50.push(median(gatewayLatency.latencies));
       log(
-        `round ${i}: floor ${round(floorRun.rps, 0)} rps, gateway ${round(gatewayRun.rps, 0)} rps; ` +
+        `round ${i}: floor ${round(floorRun.rps, 0)} rps (${round(floorRun.cpuPerRequest, 0)} us CPU/request), ` +
+          `gateway ${round(gatewayRun.rps, 0)} rps (${round(gatewayRun.cpuPerRequest, 0)} us CPU/request), ` +
+          `ratio ${round(gatewayRun.rps / floorRun.rps, 2)}; ` +
           `1-client p50 floor ${round(floorP50.at(-1), 3)} ms, gateway ${round(gatewayP50.at(-1), 3)} ms`,
       );
     }
@@ -360,6 +396,8 @@ export async function run(report) {
     report("proxy.vs_floor", round(jsonRps / floorMedian, 3));
     // Per round, so both latencies of a difference come from the same moment of the machine's load.
     report("proxy.added_p50_ms", round(median(gatewayP50.map((value, i) => value - floorP50[i])), 3));
+    report("proxy.server_cpu_us_per_request", round(median(gatewayCpu), 1));
+    report("proxy.floor.server_cpu_us_per_request", round(median(floorCpu), 1));
 
     // Time to first event: gateway and direct alternate in blocks so drift hits both.
     const viaGatewayFirst = [];
@@ -370,15 +408,24 @@ export async function run(report) {
       directFirst.push(...(await firstEventTimes(direct, SSE_TRIALS / 4)));
       viaGatewayFirst.push(...(await firstEventTimes(viaGateway, SSE_TRIALS / 4)));
     }
-    log(`first SSE event p50: direct ${round(median(directFirst), 3)} ms, gateway ${round(median(viaGatewayFirst), 3)} ms`);
+    log(
+      `first SSE event p50: direct ${round(median(directFirst), 3)} ms, gateway ${round(median(viaGatewayFirst), 3)} ms`,
+    );
     report("proxy.sse.first_event_added_ms", round(median(viaGatewayFirst) - median(directFirst), 3));
 
-    const directLags = await eventLags(direct);
-    const gatewayLags = await eventLags(viaGateway);
+    // Direct, floor and gateway take turns, so a stall of the shared machine lands on all three alike.
+    const directLags = [];
+    const floorLags = [];
+    const gatewayLags = [];
+    for (let i = 0; i < LAG_ROUNDS; i++) {
+      directLags.push(...(await eventLags(direct)));
+      floorLags.push(...(await eventLags(viaFloor)));
+      gatewayLags.push(...(await eventLags(viaGateway)));
+    }
+    const lagFigures = (lags) => `p50 ${round(percentile(lags, 50), 3)} / p99 ${round(percentile(lags, 99), 3)} ms`;
     log(
-      `event lag (${gatewayLags.length} events, ${LAG_STREAMS} streams at once): direct p50 ${round(percentile(directLags, 50), 3)} / ` +
-        `p99 ${round(percentile(directLags, 99), 3)} ms, gateway p50 ${round(percentile(gatewayLags, 50), 3)} / ` +
-        `p99 ${round(percentile(gatewayLags, 99), 3)} ms`,
+      `event lag (${gatewayLags.length} events each, ${LAG_STREAMS} streams at once): direct ${lagFigures(directLags)}, ` +
+        `floor ${lagFigures(floorLags)}, gateway ${lagFigures(gatewayLags)}`,
     );
     report("proxy.sse.event_lag_p99_ms", round(percentile(gatewayLags, 99), 3));
 
@@ -387,7 +434,10 @@ export async function run(report) {
     log(`RSS growth: floor ${round(floorGrowth, 1)} MB, gateway ${round(gatewayGrowth, 1)} MB`);
     report("proxy.stream.rss_growth_mb", round(gatewayGrowth, 1));
 
-    report("proxy.failover.client_errors", await failoverErrors(target(gatewayUrl, "", { authorization: `Bearer ${token}` }), upstream));
+    report(
+      "proxy.failover.client_errors",
+      await failoverErrors(target(gatewayUrl, "", { authorization: `Bearer ${token}` }), upstream),
+    );
 
     await gateway.stop();
     gateway = undefined;
@@ -395,5 +445,6 @@ export async function run(report) {
     gateway?.kill();
     await stopChildren(children);
     await rm(root, { recursive: true, force: true });
+    await rm(logDir, { recursive: true, force: true });
   }
 }
