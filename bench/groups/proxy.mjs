@@ -24,10 +24,12 @@ const gatewayMain = process.env.CREDPOOL_BENCH_GATEWAY_MAIN ?? join(gatewayDir, 
 const { Pool } = await import(pathToFileURL(createRequire(join(gatewayDir, "package.json")).resolve("undici")).href);
 
 const CLIENTS = 32;
-const WARMUP_MS = 1000;
-const MEASURE_MS = 3000;
-const LATENCY_MS = 2000;
-const ROUNDS = 5;
+/** Each phase opens fresh connections; the servers are already warm from the unmeasured first phases. */
+const WARMUP_MS = 500;
+/** Many short alternating rounds rather than a few long ones: other load on the machine comes in bursts of seconds. */
+const MEASURE_MS = 1500;
+const LATENCY_MS = 1000;
+const ROUNDS = 10;
 const SSE_TRIALS = 100;
 const LAG_STREAMS = 4;
 const LAG_EVENTS = 100;
@@ -122,9 +124,11 @@ function target(url, prefix, headers = {}) {
  */
 async function load(
   to,
-  { concurrency, warmupMs, durationMs, path = "/v1/messages", body = MESSAGE, label, serverPid },
+  { concurrency, warmupMs, durationMs, path = "/v1/messages", body = MESSAGE, label, serverPid, upstreamPid },
 ) {
   const cpuBefore = serverPid === undefined ? undefined : await cpuMicros(serverPid);
+  const upstreamBefore = upstreamPid === undefined ? undefined : await cpuMicros(upstreamPid);
+  const selfBefore = process.cpuUsage();
   let completed = 0;
   const pool = new Pool(to.origin, { connections: concurrency, pipelining: 1 });
   const payload = JSON.stringify(body);
@@ -165,7 +169,14 @@ async function load(
   const cpuAfter = serverPid === undefined ? undefined : await cpuMicros(serverPid);
   // Over the whole phase, warm-up included: on a shared machine it moves far less than throughput does.
   const cpuPerRequest = cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / completed;
-  return { rps: latencies.length / (durationMs / 1000), latencies, cpuPerRequest };
+  const self = process.cpuUsage(selfBefore);
+  const upstreamAfter = upstreamPid === undefined ? undefined : await cpuMicros(upstreamPid);
+  // What the whole exchange costs the machine: this load generator, the server under test and the upstream.
+  const totalCpuPerRequest =
+    upstreamAfter === undefined || cpuPerRequest === undefined
+      ? undefined
+      : cpuPerRequest + (upstreamAfter - upstreamBefore + self.user + self.system) / completed;
+  return { rps: latencies.length / (durationMs / 1000), latencies, cpuPerRequest, totalCpuPerRequest };
 }
 
 /**
@@ -361,21 +372,35 @@ export async function run(report) {
     log(`${CLIENTS} clients, ${ROUNDS} rounds of ${MEASURE_MS} ms each side; latency at 1 client, ${LATENCY_MS} ms`);
     const phase = { concurrency: CLIENTS, warmupMs: WARMUP_MS, durationMs: MEASURE_MS };
     // Unmeasured: JIT warm-up for the servers and this process.
-    await load(viaFloor, { ...phase, label: "warm-up floor" });
-    await load(viaGateway, { ...phase, label: "warm-up gateway" });
+    await load(viaFloor, { ...phase, warmupMs: 1000, durationMs: 3000, label: "warm-up floor" });
+    await load(viaGateway, { ...phase, warmupMs: 1000, durationMs: 3000, label: "warm-up gateway" });
 
     const gatewayRps = [];
     const floorRps = [];
     const gatewayP50 = [];
     const floorCpu = [];
+    const floorTotalCpu = [];
+    const gatewayTotalCpu = [];
     const gatewayCpu = [];
     const floorP50 = [];
     const latencyPhase = { concurrency: 1, warmupMs: 200, durationMs: LATENCY_MS };
     for (let i = 1; i <= ROUNDS; i++) {
-      const floorRun = await load(viaFloor, { ...phase, label: `floor round ${i}`, serverPid: floor.pid });
-      const gatewayRun = await load(viaGateway, { ...phase, label: `gateway round ${i}`, serverPid: gateway.pid });
+      const floorRun = await load(viaFloor, {
+        ...phase,
+        label: `floor round ${i}`,
+        serverPid: floor.pid,
+        upstreamPid: upstream.pid,
+      });
+      const gatewayRun = await load(viaGateway, {
+        ...phase,
+        label: `gateway round ${i}`,
+        serverPid: gateway.pid,
+        upstreamPid: upstream.pid,
+      });
       const floorLatency = await load(viaFloor, { ...latencyPhase, label: `floor latency ${i}` });
       const gatewayLatency = await load(viaGateway, { ...latencyPhase, label: `gateway latency ${i}` });
+      floorTotalCpu.push(floorRun.totalCpuPerRequest);
+      gatewayTotalCpu.push(gatewayRun.totalCpuPerRequest);
       floorCpu.push(floorRun.cpuPerRequest);
       gatewayCpu.push(gatewayRun.cpuPerRequest);
       floorRps.push(floorRun.rps);
@@ -398,6 +423,13 @@ export async function run(report) {
     report("proxy.added_p50_ms", round(median(gatewayP50.map((value, i) => value - floorP50[i])), 3));
     report("proxy.server_cpu_us_per_request", round(median(gatewayCpu), 1));
     report("proxy.floor.server_cpu_us_per_request", round(median(floorCpu), 1));
+    // With the machine to itself, CPU-bound throughput goes as the inverse of what a request costs all three
+    // processes together: the ratio the throughput figures would show without other load on the machine.
+    log(
+      `CPU per request, load generator + proxy + upstream: floor ${round(median(floorTotalCpu), 0)} us, ` +
+        `gateway ${round(median(gatewayTotalCpu), 0)} us; CPU-bound estimate of vs_floor ` +
+        `${round(median(floorTotalCpu) / median(gatewayTotalCpu), 3)}`,
+    );
 
     // Time to first event: gateway and direct alternate in blocks so drift hits both.
     const viaGatewayFirst = [];
