@@ -70,7 +70,7 @@ export function sumUsage(
 ): UsageTotals {
   const totals: UsageTotals = { requests: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
   for (const bucket of buckets) {
-    if (Object.entries(filter).some(([key, value]) => bucket[key as keyof UsageBucket] !== value)) continue;
+    if (Object.entries(filter).some(([key, value]) => bucket[key as keyof typeof filter] !== value)) continue;
     totals.requests += bucket.requests;
     totals.input += bucket.input;
     totals.output += bucket.output;

@@ -217,9 +217,11 @@ async function runGateway(argv: string[]): Promise<void> {
     void (async () => {
       await gateway.close();
       await proxy.close();
-      await usage.close().catch((error: unknown) =>
-        logger.warn({ event: "usage.flush_failed", error: (error as Error).message }, "usage flush failed"),
-      );
+      await usage
+        .close()
+        .catch((error: unknown) =>
+          logger.warn({ event: "usage.flush_failed", error: (error as Error).message }, "usage flush failed"),
+        );
       await handler.close();
       await sources.close();
       await pool.close();

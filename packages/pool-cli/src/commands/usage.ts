@@ -94,7 +94,7 @@ export const { help, run } = defineCommand({
       return cells;
     });
     if (rows.length > 1) {
-      const cells: (Row[number])[] = [
+      const cells: Row[number][] = [
         { text: "total", style: "bold" as const },
         ...[total.requests, total.input, total.output, total.cacheRead, total.cacheWrite].map(String),
       ];

@@ -53,7 +53,10 @@ export function findPrice(prices: PriceTable | undefined, model: string): ModelP
   return best?.[1];
 }
 
-export function costOf(bucket: Pick<UsageBucket, "input" | "output" | "cacheRead" | "cacheWrite">, price: ModelPrice): number {
+export function costOf(
+  bucket: Pick<UsageBucket, "input" | "output" | "cacheRead" | "cacheWrite">,
+  price: ModelPrice,
+): number {
   return (
     (bucket.input * (price.input ?? 0) +
       bucket.output * (price.output ?? 0) +

@@ -41,10 +41,30 @@ describe("createUsageRecorder", () => {
       const reader = openUsageBackend(path);
       const { doc } = await reader.read();
       await reader.close();
-      expect(doc.buckets).toEqual([
-        { ...entry, ...entry.tokens, hour: "2026-01-10T10:00:00.000Z", requests: 2, input: 20, output: 10, cacheRead: 4, cacheWrite: 2 },
-        { ...entry, hour: "2026-01-10T11:00:00.000Z", client: "other", requests: 1, input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
-      ].map(({ tokens: _tokens, ...bucket }) => bucket));
+      expect(doc.buckets).toEqual(
+        [
+          {
+            ...entry,
+            ...entry.tokens,
+            hour: "2026-01-10T10:00:00.000Z",
+            requests: 2,
+            input: 20,
+            output: 10,
+            cacheRead: 4,
+            cacheWrite: 2,
+          },
+          {
+            ...entry,
+            hour: "2026-01-10T11:00:00.000Z",
+            client: "other",
+            requests: 1,
+            input: 0,
+            output: 0,
+            cacheRead: 0,
+            cacheWrite: 0,
+          },
+        ].map(({ tokens: _tokens, ...bucket }) => bucket),
+      );
     } finally {
       await dir.remove();
     }
@@ -71,15 +91,23 @@ describe("summarizeUsage", () => {
     expect(findPrice(prices, "claude-x")).toEqual({ output: 1_000_000 });
     expect(findPrice(prices, "claude-z")).toEqual({ input: 1_000_000 });
     expect(findPrice(prices, "gpt-y")).toEqual({ input: 5 });
-    const rows = summarizeUsage(buckets, { sinceMs: now - 2 * HOUR, by: "credential", prices: { "claude-x": { output: 1 } } });
+    const rows = summarizeUsage(buckets, {
+      sinceMs: now - 2 * HOUR,
+      by: "credential",
+      prices: { "claude-x": { output: 1 } },
+    });
     expect(rows.map((row) => [row.key, row.requests, row.input, row.cost, row.unpricedRequests])).toEqual([
       ["anthropic/main", 2, 10, 5 / 1_000_000, 0],
       ["openai/oai", 1, 10, null, 1],
     ]);
-    expect(summarizeUsage(buckets, { sinceMs: now - 48 * HOUR, by: "model" }).map((row) => [row.key, row.requests])).toEqual([
+    expect(
+      summarizeUsage(buckets, { sinceMs: now - 48 * HOUR, by: "model" }).map((row) => [row.key, row.requests]),
+    ).toEqual([
       ["anthropic/claude-x", 52],
       ["openai/gpt-y", 1],
     ]);
-    expect(summarizeUsage(buckets, { sinceMs: now - 48 * HOUR, by: "client" }).map((row) => row.key)).toEqual(["agent"]);
+    expect(summarizeUsage(buckets, { sinceMs: now - 48 * HOUR, by: "client" }).map((row) => row.key)).toEqual([
+      "agent",
+    ]);
   });
 });

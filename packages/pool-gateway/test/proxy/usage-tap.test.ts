@@ -9,7 +9,10 @@ const SSE = "text/event-stream; charset=utf-8";
 
 function sse(events: readonly [string | undefined, unknown][]): string {
   return events
-    .map(([name, data]) => `${name ? `event: ${name}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`)
+    .map(
+      ([name, data]) =>
+        `${name ? `event: ${name}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`,
+    )
     .join("");
 }
 
@@ -117,7 +120,9 @@ describe("createUsageTap", () => {
   });
 
   it("skips an SSE event larger than its bound and still reads the events after it", () => {
-    const big = sse([[undefined, { usage: { prompt_tokens: 999, completion_tokens: 999 }, pad: "y".repeat(1_200_000) }]]);
+    const big = sse([
+      [undefined, { usage: { prompt_tokens: 999, completion_tokens: 999 }, pad: "y".repeat(1_200_000) }],
+    ]);
     const after = sse([[undefined, { choices: [], usage: { prompt_tokens: 3, completion_tokens: 2 } }]]);
     expect(tapAll(SSE, big + after, 16_384)?.tokens).toEqual({ input: 3, output: 2, cacheRead: 0, cacheWrite: 0 });
   });
@@ -140,7 +145,9 @@ describe("accountRequest", () => {
     for (let i = 0; i < 150; i++) accountRequest({ metrics }, { ...request, attempts: 1, model: `invented-${i}` });
     const text = await metrics.registry.metrics();
     expect(text).toContain('credpool_proxy_failovers_total{provider="anthropic"} 2');
-    expect(text).toContain('credpool_tokens_total{provider="anthropic",credential="main",model="claude-x",type="output"} 6');
+    expect(text).toContain(
+      'credpool_tokens_total{provider="anthropic",credential="main",model="claude-x",type="output"} 6',
+    );
     expect(text).not.toContain('type="cache_read"');
     const models = new Set(
       text
