@@ -239,3 +239,45 @@ describe("usage accounting in real processes", () => {
     expect(findSecretLines(gateway.child, [ANTHROPIC_KEY, OPENAI_KEY, current.token, admin])).toEqual([]);
   });
 });
+
+describe("failover in the metrics and the usage file", () => {
+  let world: ProxyWorld | undefined;
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it("counts one failover and books the request and its tokens to the credential that answered", async () => {
+    const first = "sk-ant-api03-FIXTUREproxyUsageFIRST-0123456789abcdef";
+    const second = "sk-ant-api03-FIXTUREproxyUsageSECOND-0123456789abcde";
+    world = await startProxyWorld({
+      credentials: [
+        { provider: "anthropic", label: "first", priority: 0, secrets: { apiKey: first } },
+        { provider: "anthropic", label: "second", priority: 1, secrets: { apiKey: second } },
+      ],
+      upstreamText: TEXT,
+    });
+    world.upstream.behave(first, { type: "status", status: 429, headers: { "retry-after": "30" } });
+    await askOk(world.gateway.url, world.token, "claude-failover");
+    const admin = await world.createToken("ops", "admin");
+    const metrics = await (
+      await fetch(`${world.gateway.url}/metrics`, { headers: { authorization: `Bearer ${admin}` } })
+    ).text();
+    expect(metrics).toContain('credpool_proxy_failovers_total{provider="anthropic"} 1');
+    expect(metrics).toContain(
+      'credpool_proxy_requests_total{provider="anthropic",credential="second",model="claude-failover",status="200"} 1',
+    );
+    expect(metrics).toContain('credpool_proxy_upstream_seconds_count{provider="anthropic"} 2');
+    const line = await world.gateway.child.waitFor<Record<string, unknown>>(
+      (message) => message.event === "proxy.request" && message.model === "claude-failover",
+    );
+    expect(line).toMatchObject({ credential: "second", attempts: 2, status: 200 });
+    expect(await waitForUsage(world.poolPath, { model: "claude-failover" }, 1)).toEqual({
+      requests: 1,
+      input: 12,
+      output: OUTPUT,
+      cacheRead: 0,
+      cacheWrite: 0,
+    });
+    expect(sumUsage(await readUsageBuckets(world.poolPath), { credentialLabel: "first" }).requests).toBe(0);
+  });
+});
