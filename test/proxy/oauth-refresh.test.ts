@@ -70,5 +70,13 @@ describe("proxy: 401 on an OAuth credential", () => {
       expect(raw).not.toContain(tokenServer.current("proxy401").refreshToken);
     }
     expect((await world.credential("claude-max")).status.state).toBe("ok");
+    // Each request that met the 401 was sent again once, after the (shared) renewal.
+    const refused = world.upstream.requestsFor(issued.accessToken).length;
+    expect(refused).toBeGreaterThan(0);
+    const admin = await world.createToken("ops", "admin");
+    const metrics = await (
+      await fetch(`${gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${admin}` } })
+    ).text();
+    expect(metrics).toContain(`credpool_proxy_refresh_retries_total{provider="anthropic"} ${refused}`);
   });
 });

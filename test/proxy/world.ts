@@ -1,9 +1,23 @@
 // A proxy world: a temp pool, a proxy token, the fake upstream in this process, and a real gateway process whose
 // config.json points the providers at the fake.
 import { writeFile } from "node:fs/promises";
-import { createFileBackend, type AddCredentialInput, type Credential, openPool } from "@credpool/pool-core";
+import {
+  createFileBackend,
+  openPool,
+  openUsageBackend,
+  usagePathFor,
+  type AddCredentialInput,
+  type Credential,
+  type UsageBucket,
+} from "@credpool/pool-core";
 import { createTokenStore, type TokenScope } from "@credpool/pool-gateway";
-import { createTempDir, startFakeUpstream, type FakeUpstream, type TempDir } from "@credpool/pool-testkit";
+import {
+  createTempDir,
+  startFakeUpstream,
+  type FakeUpstream,
+  type FakeUpstreamOptions,
+  type TempDir,
+} from "@credpool/pool-testkit";
 import { isRunning, startGatewayProcess, type GatewayProcess } from "../gateway/gateway-process.js";
 
 export interface ProxyWorld {
@@ -25,12 +39,68 @@ export interface ProxyWorldOptions {
   proxy?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
   upstreamText?: string;
+  /** More options for the fake upstream (token counts, ...). */
+  upstream?: FakeUpstreamOptions;
+  /** More sections of config.json besides `proxy` (e.g. `prices`). */
+  config?: Record<string, unknown>;
+}
+
+export interface UsageTotals {
+  requests: number;
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+}
+
+/** The buckets usage.json beside `poolPath` holds now (none before the gateway's first flush). */
+export async function readUsageBuckets(poolPath: string): Promise<UsageBucket[]> {
+  const backend = openUsageBackend(usagePathFor(poolPath));
+  try {
+    return (await backend.read()).doc.buckets;
+  } finally {
+    await backend.close();
+  }
+}
+
+/** Sums the buckets that match every field of `filter`. */
+export function sumUsage(
+  buckets: readonly UsageBucket[],
+  filter: Partial<Pick<UsageBucket, "provider" | "credentialLabel" | "model" | "client">> = {},
+): UsageTotals {
+  const totals: UsageTotals = { requests: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
+  for (const bucket of buckets) {
+    if (Object.entries(filter).some(([key, value]) => bucket[key as keyof typeof filter] !== value)) continue;
+    totals.requests += bucket.requests;
+    totals.input += bucket.input;
+    totals.output += bucket.output;
+    totals.cacheRead += bucket.cacheRead;
+    totals.cacheWrite += bucket.cacheWrite;
+  }
+  return totals;
+}
+
+/** Polls usage.json until the matching buckets count `requests` requests (the gateway flushes within a second). */
+export async function waitForUsage(
+  poolPath: string,
+  filter: Parameters<typeof sumUsage>[1],
+  requests: number,
+): Promise<UsageTotals> {
+  const guardUntil = Date.now() + 15_000;
+  for (;;) {
+    const totals = sumUsage(await readUsageBuckets(poolPath), filter);
+    if (totals.requests >= requests || Date.now() > guardUntil) return totals;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 export async function startProxyWorld(options: ProxyWorldOptions): Promise<ProxyWorld> {
   const dir = await createTempDir("credpool-proxy-");
   const poolPath = dir.file("pool.json");
-  const upstream = await startFakeUpstream(options.upstreamText ? { text: options.upstreamText } : {});
+  const upstream = await startFakeUpstream({
+    ...(options.upstreamText ? { text: options.upstreamText } : {}),
+    ...options.upstream,
+  });
   const seed = await openPool({ file: { path: poolPath } });
   for (const credential of options.credentials) await seed.add(credential);
   await seed.close();
@@ -38,7 +108,7 @@ export async function startProxyWorld(options: ProxyWorldOptions): Promise<Proxy
     upstreams: { anthropic: upstream.url, openai: `${upstream.url}/v1`, openrouter: upstream.url },
     ...(options.proxy ?? {}),
   };
-  await writeFile(dir.file("config.json"), JSON.stringify({ proxy }));
+  await writeFile(dir.file("config.json"), JSON.stringify({ ...options.config, proxy }));
   const tokens = createTokenStore({ dir: dir.path });
   const { token } = await tokens.create("agent", "proxy");
   await tokens.close();

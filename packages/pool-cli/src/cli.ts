@@ -39,6 +39,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "sync the pool with Claude Code, Codex, linked files and env, in one commit",
     load: () => import("./commands/sync.js"),
   },
+  usage: {
+    summary: "tokens and requests through the gateway's proxy, per credential, model or client",
+    load: () => import("./commands/usage.js"),
+  },
   exec: { summary: "run a command with a leased credential in its env", load: () => import("./commands/exec.js") },
   watch: { summary: "live view of the pool, redrawn on every change", load: () => import("./commands/watch.js") },
   doctor: { summary: "check modes, locks, schema, backup and temp files", load: () => import("./commands/doctor.js") },

@@ -155,3 +155,25 @@ export {
   type RepairAction,
   type RestoreResult,
 } from "./doctor/index.js";
+
+// Usage accounting: token counts of proxied requests in usage.json, batched, and the report with optional prices.
+export {
+  USAGE_FILE_NAME,
+  USAGE_GROUPINGS,
+  USAGE_RETENTION_MS,
+  createUsageRecorder,
+  findPrice,
+  openUsageBackend,
+  pricesConfigSchema,
+  summarizeUsage,
+  usagePathFor,
+  type ModelPrice,
+  type PriceTable,
+  type TokenCounts,
+  type UsageBucket,
+  type UsageDocument,
+  type UsageEntry,
+  type UsageGrouping,
+  type UsageRecorder,
+  type UsageRow,
+} from "./usage/index.js";

@@ -7,6 +7,7 @@ import {
   AUDIT_LOG_FILE_NAME,
   PoolError,
   createAuditFileSink,
+  createUsageRecorder,
   createLinkedRefresher,
   createTotpGate,
   isPoolError,
@@ -15,6 +16,7 @@ import {
   readPoolGate,
   resolvePoolOption,
   tightenTotpConfig,
+  usagePathFor,
   watchLinkedSources,
   type PoolEvent,
 } from "@credpool/pool-core";
@@ -172,8 +174,16 @@ async function runGateway(argv: string[]): Promise<void> {
     metricsPublic: values["metrics-public"] === true,
     requireTotpToServe: values["require-totp-to-serve"] === true || totpConfig.requireTotpToServe,
   });
+  // Token usage of proxied requests, in usage.json beside the pool, written at most once a second.
+  const usage = createUsageRecorder({
+    path: usagePathFor(poolPath),
+    onFlushError: (error) =>
+      logger.warn({ event: "usage.flush_failed", error: (error as Error).message }, "usage flush failed"),
+  });
   // Provider routes (/anthropic, /openai, ...) with the `proxy` section of config.json; see README "Proxy".
   const proxy = createGatewayProxy({
+    metrics,
+    usage,
     pool,
     verifyToken: (token) => tokens.verify(token) ?? tokens.verifyFresh(token),
     refresher,
@@ -207,6 +217,11 @@ async function runGateway(argv: string[]): Promise<void> {
     void (async () => {
       await gateway.close();
       await proxy.close();
+      await usage
+        .close()
+        .catch((error: unknown) =>
+          logger.warn({ event: "usage.flush_failed", error: (error as Error).message }, "usage flush failed"),
+        );
       await handler.close();
       await sources.close();
       await pool.close();

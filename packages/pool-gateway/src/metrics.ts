@@ -4,6 +4,8 @@ import { KNOWN_PROVIDERS, type Pool, type WriteInfo } from "@credpool/pool-core"
 
 /** The label an unknown provider is counted under: one series, however many names clients invent. */
 export const OTHER_PROVIDER_LABEL = "other";
+/** Distinct `model` label values kept before the rest are counted as "other". */
+export const MODEL_LABEL_LIMIT = 100;
 
 // C0, DEL and C1 controls: a label is for a terminal and a scraper, never for bytes like these.
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
@@ -15,6 +17,23 @@ export interface GatewayMetrics {
   readonly refreshes: Counter<"result">;
   readonly totpFailures: Counter;
   readonly httpDuration: Histogram<"route" | "status">;
+  /** Proxied requests; `credential` is the credential's label (never a secret), `none` when none was leased. */
+  readonly proxyRequests: Counter<"provider" | "credential" | "model" | "status">;
+  /** Tokens the upstream reported, by type: input (uncached), output, cache_read, cache_write. */
+  readonly tokens: Counter<"provider" | "credential" | "model" | "type">;
+  /** From sending a proxied request upstream to its response headers, per attempt. */
+  readonly upstreamSeconds: Histogram<"provider">;
+  /** Proxied requests moved to another credential after a failure, counted per move. */
+  readonly failovers: Counter<"provider">;
+  /** A 401 on an OAuth credential answered by renewing its token and sending again. */
+  readonly refreshRetries: Counter<"provider">;
+  /**
+   * The `model` label for a name a client sent: the first MODEL_LABEL_LIMIT distinct names as they are, later ones
+   * as "other", so clients cannot grow the series without bound.
+   */
+  modelLabel(model: string | undefined): string;
+  /** A credential label with control characters removed. */
+  credentialLabel(label: string | undefined): string;
   /** Feed for the store's onWrite hook. */
   observeWrite(info: WriteInfo): void;
   /** Credentials-by-state is computed from the pool at scrape time. */
@@ -66,6 +85,38 @@ export function createGatewayMetrics(): GatewayMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
     registers: [registry],
   });
+  const proxyRequests = new Counter({
+    name: "credpool_proxy_requests_total",
+    help: "Proxied requests by provider, credential label, model and status (client_closed when the client left first).",
+    labelNames: ["provider", "credential", "model", "status"] as const,
+    registers: [registry],
+  });
+  const tokens = new Counter({
+    name: "credpool_tokens_total",
+    help: "Tokens reported by the upstream for proxied requests, by type (input, output, cache_read, cache_write).",
+    labelNames: ["provider", "credential", "model", "type"] as const,
+    registers: [registry],
+  });
+  const upstreamSeconds = new Histogram({
+    name: "credpool_proxy_upstream_seconds",
+    help: "Time from sending a proxied request upstream to its response headers, per attempt.",
+    labelNames: ["provider"] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [registry],
+  });
+  const failovers = new Counter({
+    name: "credpool_proxy_failovers_total",
+    help: "Proxied requests moved to another credential after a failure.",
+    labelNames: ["provider"] as const,
+    registers: [registry],
+  });
+  const refreshRetries = new Counter({
+    name: "credpool_proxy_refresh_retries_total",
+    help: "OAuth 401s answered by renewing the token and sending the request again.",
+    labelNames: ["provider"] as const,
+    registers: [registry],
+  });
+  const models = new Set<string>();
   let attached: Pool | undefined;
   new Gauge({
     name: "credpool_credentials",
@@ -97,6 +148,22 @@ export function createGatewayMetrics(): GatewayMetrics {
     refreshes,
     totpFailures,
     httpDuration,
+    proxyRequests,
+    tokens,
+    upstreamSeconds,
+    failovers,
+    refreshRetries,
+    modelLabel(model) {
+      if (model === undefined || model === "") return "unknown";
+      const clean = model.replace(CONTROL_CHARACTERS, "").slice(0, 100);
+      if (models.has(clean)) return clean;
+      if (models.size >= MODEL_LABEL_LIMIT) return OTHER_PROVIDER_LABEL;
+      models.add(clean);
+      return clean;
+    },
+    credentialLabel(label) {
+      return label === undefined ? "none" : label.replace(CONTROL_CHARACTERS, "");
+    },
     observeWrite(info) {
       lockWait.observe(info.lockWaitMs / 1000);
       commitDuration.observe(info.commitMs / 1000);

@@ -3,12 +3,20 @@
 export interface FakeUpstreamOptions {
   /** The assistant text every successful answer carries, split into one delta per word. */
   text?: string;
+  /** Uncached input tokens of every answer (default 12). */
   inputTokens?: number;
+  /** Cached input tokens read (default 0): Anthropic's cache_read_input_tokens, OpenAI's cached_tokens. */
+  cacheReadTokens?: number;
+  /** Input tokens written to the cache (default 0): Anthropic's cache_creation_input_tokens. */
+  cacheWriteTokens?: number;
 }
 
 /** What the fake does with one request of a key; queued with `script()` or set as the key's default with `behave()`. */
 export type FakeUpstreamBehavior =
-  /** A real answer for the path: JSON, or SSE when the body asks for `stream: true`. */
+  /**
+   * A real answer for the path: JSON, or SSE when the body asks for `stream: true` (Anthropic messages, chat
+   * completions with a final usage chunk under stream_options.include_usage, and the Responses API).
+   */
   | { type: "ok"; headers?: Record<string, string>; text?: string; delayMs?: number; eventDelayMs?: number }
   /** An error in the provider's format (Anthropic for /v1/messages*, OpenAI otherwise) unless `body` is given. */
   | {

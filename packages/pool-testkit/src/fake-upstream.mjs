@@ -64,6 +64,13 @@ function sseEvent(name, data) {
 export async function startFakeUpstream(options = {}) {
   const text = options.text ?? DEFAULT_TEXT;
   const inputTokens = options.inputTokens ?? 12;
+  // Anthropic counts cached tokens apart from input_tokens; OpenAI counts them inside prompt/input tokens.
+  const cacheReadTokens = options.cacheReadTokens ?? 0;
+  const cacheWriteTokens = options.cacheWriteTokens ?? 0;
+  const openaiPromptUsage = () => ({
+    prompt_tokens: inputTokens + cacheReadTokens,
+    prompt_tokens_details: { cached_tokens: cacheReadTokens, audio_tokens: 0 },
+  });
   const requests = [];
   const scripts = new Map();
   const defaults = new Map();
@@ -113,8 +120,8 @@ export async function startFakeUpstream(options = {}) {
           usage: {
             input_tokens: inputTokens,
             output_tokens: 1,
-            cache_creation_input_tokens: 0,
-            cache_read_input_tokens: 0,
+            cache_creation_input_tokens: cacheWriteTokens,
+            cache_read_input_tokens: cacheReadTokens,
           },
         },
       }),
@@ -166,7 +173,7 @@ export async function startFakeUpstream(options = {}) {
     events.push(chunk({}, "stop"));
     if (includeUsage) {
       events.push(
-        `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage: { prompt_tokens: inputTokens, completion_tokens: parts.length, total_tokens: inputTokens + parts.length } })}\n\n`,
+        `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage: { ...openaiPromptUsage(), completion_tokens: parts.length, total_tokens: inputTokens + cacheReadTokens + parts.length } })}\n\n`,
       );
     }
     events.push("data: [DONE]\n\n");
@@ -221,8 +228,8 @@ export async function startFakeUpstream(options = {}) {
           usage: {
             input_tokens: inputTokens,
             output_tokens: parts.length,
-            cache_creation_input_tokens: 0,
-            cache_read_input_tokens: 0,
+            cache_creation_input_tokens: cacheWriteTokens,
+            cache_read_input_tokens: cacheReadTokens,
           },
         }),
       );
@@ -259,9 +266,9 @@ export async function startFakeUpstream(options = {}) {
             },
           ],
           usage: {
-            prompt_tokens: inputTokens,
+            ...openaiPromptUsage(),
             completion_tokens: parts.length,
-            total_tokens: inputTokens + parts.length,
+            total_tokens: inputTokens + cacheReadTokens + parts.length,
           },
         }),
       );
@@ -284,25 +291,71 @@ export async function startFakeUpstream(options = {}) {
       return;
     }
     if (path.startsWith("/v1/responses")) {
+      const response = (status, content) => ({
+        id: `resp_fake${counter}`,
+        object: "response",
+        created_at: Math.floor(Date.now() / 1000),
+        status,
+        model,
+        output:
+          content === undefined
+            ? []
+            : [
+                {
+                  type: "message",
+                  id: "msg_1",
+                  role: "assistant",
+                  status,
+                  content: [{ type: "output_text", text: content, annotations: [] }],
+                },
+              ],
+        usage:
+          status === "completed"
+            ? {
+                input_tokens: inputTokens + cacheReadTokens,
+                input_tokens_details: { cached_tokens: cacheReadTokens },
+                output_tokens: parts.length,
+                output_tokens_details: { reasoning_tokens: 0 },
+                total_tokens: inputTokens + cacheReadTokens + parts.length,
+              }
+            : null,
+      });
+      ++counter;
+      if (body?.stream === true) {
+        res.writeHead(200, {
+          ...headers,
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+        });
+        let sequence = 0;
+        const event = (type, data) => sseEvent(type, { type, sequence_number: sequence++, ...data });
+        const item = { type: "message", id: "msg_1", role: "assistant", status: "in_progress", content: [] };
+        const events = [
+          event("response.created", { response: response("in_progress") }),
+          event("response.in_progress", { response: response("in_progress") }),
+          event("response.output_item.added", { output_index: 0, item }),
+          event("response.content_part.added", {
+            item_id: "msg_1",
+            output_index: 0,
+            content_index: 0,
+            part: { type: "output_text", text: "", annotations: [] },
+          }),
+          ...parts.map((part) =>
+            event("response.output_text.delta", { item_id: "msg_1", output_index: 0, content_index: 0, delta: part }),
+          ),
+          event("response.output_text.done", {
+            item_id: "msg_1",
+            output_index: 0,
+            content_index: 0,
+            text: parts.join(""),
+          }),
+          event("response.completed", { response: response("completed", parts.join("")) }),
+        ];
+        await writeEvents(res, record, events, behavior);
+        return;
+      }
       res.writeHead(200, { ...headers, "content-type": "application/json" });
-      res.end(
-        JSON.stringify({
-          id: `resp_fake${++counter}`,
-          object: "response",
-          status: "completed",
-          model,
-          output: [
-            {
-              type: "message",
-              id: "msg_1",
-              role: "assistant",
-              status: "completed",
-              content: [{ type: "output_text", text: parts.join(""), annotations: [] }],
-            },
-          ],
-          usage: { input_tokens: inputTokens, output_tokens: parts.length, total_tokens: inputTokens + parts.length },
-        }),
-      );
+      res.end(JSON.stringify(response("completed", parts.join(""))));
       return;
     }
     // Any other path echoes what arrived, so routing tests can see the path and query the upstream got.

@@ -3,6 +3,7 @@
 // them; unknown keys inside a section are dropped, so factories that refuse unknown options can take a section.
 import { z } from "zod";
 import { refresherConfigSchema } from "../refresh/index.js";
+import { pricesConfigSchema } from "../usage/usage-report.js";
 
 export const CONFIG_FILE_NAME = "config.json";
 
@@ -127,6 +128,8 @@ export const credpoolConfigSchema = z.looseObject({
   refresh: refresherConfigSchema.optional(),
   sources: sourcesConfigSchema.optional(),
   proxy: proxyConfigSchema.optional(),
+  /** Dollars per million tokens by model name or glob, for `credpool usage`; nothing is priced without it. */
+  prices: pricesConfigSchema.optional(),
 });
 
 export type CredpoolConfigInput = z.input<typeof credpoolConfigSchema>;

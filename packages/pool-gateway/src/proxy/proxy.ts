@@ -2,6 +2,7 @@
 // through as they arrive. One request: authenticate, hold the body, lease a credential, send; before the first byte
 // reaches the client a throttle, overload, 5xx or network failure is recorded on that credential and the request
 // moves to the next one. See DESIGN.md "Proxy" and test/proxy/*.test.ts.
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import {
@@ -12,8 +13,11 @@ import {
   type LeaseOutcome,
   type Pool,
   type Refresher,
+  type TokenCounts,
+  type UsageRecorder,
 } from "@credpool/pool-core";
 import type { Logger } from "pino";
+import type { GatewayMetrics } from "../metrics.js";
 import type { ClientToken } from "../tokens.js";
 import { proxyError, type ProxyErrorReply } from "./errors.js";
 import { buildClientHeaders, buildUpstreamHeaders, presentedToken } from "./headers.js";
@@ -28,6 +32,8 @@ import {
 } from "./routes.js";
 import { readSmallBody, readStreamHead } from "./stream-head.js";
 import { createUpstreamClient, describeNetworkError, type UpstreamClient, type UpstreamResponse } from "./upstream.js";
+import { accountRequest } from "./usage-accounting.js";
+import { createUsageTap, type UsageTap } from "./usage-tap.js";
 
 export interface ProxyDependencies {
   readonly pool: Pool;
@@ -37,6 +43,10 @@ export interface ProxyDependencies {
   readonly logger?: Logger;
   readonly config?: ProxyConfigInput;
   readonly now?: () => number;
+  /** Proxy counters and the upstream latency histogram on /metrics. */
+  readonly metrics?: GatewayMetrics;
+  /** Token usage per credential × model × client, flushed in batches to usage.json. */
+  readonly usage?: UsageRecorder;
 }
 
 export interface GatewayProxy {
@@ -74,6 +84,12 @@ interface RequestState {
   readonly startedAt: number;
   attempts: number;
   credentialLabel?: string;
+  credentialId?: string;
+  /** What the delivered answer said it used, and the model it named. */
+  tokens?: TokenCounts;
+  answerModel?: string;
+  /** The last attempt's time from sending to response headers. */
+  upstreamMs?: number;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -143,7 +159,7 @@ type RelayEnd =
  * Copies `body` to `response` chunk by chunk with backpressure. Says which side ended it: a client that went away
  * tells nothing about the credential, an upstream that broke off mid-answer does.
  */
-function relay(body: Readable, response: ServerResponse): Promise<RelayEnd> {
+function relay(body: Readable, response: ServerResponse, tap?: UsageTap): Promise<RelayEnd> {
   return new Promise((resolve) => {
     let ended = false;
     const settle = (end: RelayEnd): void => {
@@ -153,6 +169,7 @@ function relay(body: Readable, response: ServerResponse): Promise<RelayEnd> {
     };
     body.on("data", (chunk: Buffer) => {
       if (!response.write(chunk)) body.pause();
+      tap?.feed(chunk);
     });
     response.on("drain", () => body.resume());
     body.once("end", () => response.end());
@@ -174,6 +191,14 @@ function relay(body: Readable, response: ServerResponse): Promise<RelayEnd> {
 export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
   const config = parseProxyConfig(deps.config);
   const now = deps.now ?? Date.now;
+  // Request ids for the log: the client's X-Request-Id when it is sane, else a per-process prefix and a counter.
+  const idPrefix = randomBytes(4).toString("hex");
+  let idCounter = 0;
+  function requestIdOf(request: IncomingMessage): string {
+    const presented = request.headers["x-request-id"];
+    if (typeof presented === "string" && /^[A-Za-z0-9._-]{1,64}$/.test(presented)) return presented;
+    return idPrefix + (idCounter = (idCounter + 1) >>> 0).toString(16).padStart(8, "0");
+  }
   const upstreams: Record<string, string> = { ...DEFAULT_UPSTREAMS, ...config.upstreams };
   // The one line per request: its fields are fixed and none is named like a secret, so the logger's redaction
   // (which costs more than the rest of the line; see bench/groups/proxy.mjs) would change nothing in it.
@@ -243,8 +268,17 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
   ): Promise<number> {
     const { response } = state;
     response.writeHead(upstream.status, buildClientHeaders(upstream.headers));
-    for (const chunk of held) response.write(chunk);
-    const end = await relay(upstream.body, response);
+    const tap = createUsageTap(upstream.status, String(upstream.headers["content-type"] ?? ""));
+    for (const chunk of held) {
+      response.write(chunk);
+      tap?.feed(chunk);
+    }
+    const end = await relay(upstream.body, response, tap);
+    const usage = tap?.finish();
+    if (usage) {
+      state.tokens = usage.tokens;
+      state.answerModel = usage.model;
+    }
     if (end.kind === "upstream_failed") {
       await release(lease, failureOutcome(state, 0, undefined, `the upstream broke off the answer (${end.reason})`));
       return -1;
@@ -267,6 +301,7 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     const address = upstreamAddress(baseUrl, state.path, state.query);
     for (;;) {
       let upstream: UpstreamResponse;
+      const sentAt = now();
       try {
         upstream = await client.send({
           ...address,
@@ -288,6 +323,11 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
         await release(lease, failureOutcome(state, 0, undefined, `upstream request failed (${reason})`));
         return { kind: "network", reason };
       }
+      state.upstreamMs = now() - sentAt;
+      deps.metrics?.upstreamSeconds.observe(
+        { provider: deps.metrics.providerLabel(state.route.provider) },
+        state.upstreamMs / 1000,
+      );
 
       if (upstream.status >= 400) {
         let errorBody: Buffer;
@@ -307,6 +347,7 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
           renewed = true;
           try {
             token = await renewAccessToken(lease, token);
+            deps.metrics?.refreshRetries.inc({ provider: deps.metrics.providerLabel(state.route.provider) });
             continue;
           } catch (error) {
             deps.logger?.info(
@@ -450,6 +491,7 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
       }
       state.attempts++;
       state.credentialLabel = lease.label;
+      state.credentialId = lease.credentialId;
       exclude.push(lease.credentialId);
       const result = await attempt(state, lease);
       if (typeof result === "number") return result;
@@ -523,22 +565,37 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
       startedAt,
       attempts: 0,
     };
-    const status = await serve(state);
+    const served = await serve(state);
+    const status = abort.signal.aborted && served === 0 ? "client_closed" : served;
+    const model = state.model ?? state.answerModel;
     requestLog?.info(
       {
         event: "proxy.request",
+        requestId: requestIdOf(request),
         client: clientToken.name,
         provider: target.route.provider,
         credential: state.credentialLabel,
-        model: state.model,
+        model,
         method: request.method,
         path: target.path,
-        status: abort.signal.aborted && status === 0 ? "client_closed" : status,
+        status,
         attempts: state.attempts,
+        upstreamMs: state.upstreamMs,
         ms: now() - startedAt,
+        tokens: state.tokens,
       },
       "proxied",
     );
+    accountRequest(deps, {
+      provider: target.route.provider,
+      client: clientToken.name,
+      credentialId: state.credentialId,
+      credentialLabel: state.credentialLabel,
+      model,
+      status,
+      attempts: state.attempts,
+      tokens: state.tokens,
+    });
   }
 
   return {
