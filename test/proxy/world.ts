@@ -1,7 +1,13 @@
 // A proxy world: a temp pool, a proxy token, the fake upstream in this process, and a real gateway process whose
 // config.json points the providers at the fake.
 import { writeFile } from "node:fs/promises";
-import { createFileBackend, type AddCredentialInput, type Credential, openPool } from "@credpool/pool-core";
+import {
+  createFileBackend,
+  type AddCredentialInput,
+  type Credential,
+  openPool,
+  type Strategy,
+} from "@credpool/pool-core";
 import { createTokenStore, type TokenScope } from "@credpool/pool-gateway";
 import { createTempDir, startFakeUpstream, type FakeUpstream, type TempDir } from "@credpool/pool-testkit";
 import { isRunning, startGatewayProcess, type GatewayProcess } from "../gateway/gateway-process.js";
@@ -21,8 +27,13 @@ export interface ProxyWorld {
 
 export interface ProxyWorldOptions {
   credentials: AddCredentialInput[];
-  /** The `proxy` section of config.json; upstreams default to the fake for anthropic, openai and openrouter. */
+  /**
+   * The `proxy` section of config.json; upstreams default to the fake for anthropic, openai, openai-codex (under
+   * /backend-api/codex, as the real Codex backend) and openrouter.
+   */
   proxy?: Record<string, unknown>;
+  /** Selection strategy per provider, set before the gateway starts (the pool's default is fill_first). */
+  strategies?: Record<string, Strategy>;
   env?: NodeJS.ProcessEnv;
   upstreamText?: string;
 }
@@ -33,9 +44,16 @@ export async function startProxyWorld(options: ProxyWorldOptions): Promise<Proxy
   const upstream = await startFakeUpstream(options.upstreamText ? { text: options.upstreamText } : {});
   const seed = await openPool({ file: { path: poolPath } });
   for (const credential of options.credentials) await seed.add(credential);
+  for (const [provider, strategy] of Object.entries(options.strategies ?? {}))
+    await seed.setStrategy(provider, strategy);
   await seed.close();
   const proxy = {
-    upstreams: { anthropic: upstream.url, openai: `${upstream.url}/v1`, openrouter: upstream.url },
+    upstreams: {
+      anthropic: upstream.url,
+      openai: `${upstream.url}/v1`,
+      "openai-codex": `${upstream.url}/backend-api/codex`,
+      openrouter: upstream.url,
+    },
     ...(options.proxy ?? {}),
   };
   await writeFile(dir.file("config.json"), JSON.stringify({ proxy }));
