@@ -97,19 +97,35 @@ describe("proxy session affinity", () => {
 
   it("moves a session off a key benched by a 429 within the same request, and keeps it off while the key cools", async () => {
     world = await startProxyWorld({ credentials: threeKeys(), strategies: { anthropic: "round_robin" } });
-    for (let index = 0; index < 3; index++) expect(await turn(world, "s0", "x-credpool-session", index)).toBe(200);
-    const [bound] = keysBySession(world).get("s0")!;
-    expect(new Set(keysBySession(world).get("s0"))).toEqual(new Set([bound]));
-    world.upstream.script(bound!, { type: "status", status: 429, headers: { "retry-after": "60" } });
-    for (let index = 3; index < 10; index++) expect(await turn(world, "s0", "x-credpool-session", index)).toBe(200);
+    // Four sessions one after the other: round robin gives s3 the key s0 has.
+    for (let session = 0; session < 4; session++) {
+      expect(await turn(world, `s${session}`, "x-credpool-session", 0)).toBe(200);
+    }
+    for (let index = 1; index < 3; index++) expect(await turn(world, "s0", "x-credpool-session", index)).toBe(200);
+    const before = keysBySession(world);
+    const bound = before.get("s0")![0]!;
+    expect(before.get("s0")).toEqual([bound, bound, bound]);
+    expect(before.get("s3")).toEqual([bound]);
+    const requestsBefore = world.upstream.requests.length;
 
-    const after = keysBySession(world).get("s0")!.slice(3);
+    world.upstream.script(bound, { type: "status", status: 429, headers: { "retry-after": "60" } });
+    for (let index = 3; index < 10; index++) expect(await turn(world, "s0", "x-credpool-session", index)).toBe(200);
+    // s3 is still bound to the benched key: the pool does not honour that binding while the key cools.
+    for (let index = 1; index < 6; index++) expect(await turn(world, "s3", "x-credpool-session", index)).toBe(200);
+
+    const after = keysBySession(world);
+    const s0 = after.get("s0")!.slice(3);
     // The first turn after the bench met the 429 and was served by another key in the same request ...
-    expect(after[0]).toBe(bound);
-    const moved = after[1];
+    expect(s0[0]).toBe(bound);
+    const moved = s0[1];
     expect(moved).not.toBe(bound);
     // ... which keeps the session from then on: round robin alone would alternate between the two keys left.
-    expect(after.slice(1)).toEqual(Array(7).fill(moved));
+    expect(s0.slice(1)).toEqual(Array(7).fill(moved));
+    const s3 = after.get("s3")!.slice(1);
+    expect(s3[0]).not.toBe(bound);
+    expect(s3).toEqual(Array(5).fill(s3[0]));
+    // The benched key was asked once after the bench (the 429) and never again.
+    expect(world.upstream.requests.slice(requestsBefore).filter((request) => request.key === bound)).toHaveLength(1);
     const label = `key${KEYS.indexOf(bound as (typeof KEYS)[number]) + 1}`;
     expect(benchedForSeconds(await world.credential(label), MODEL)).toBeGreaterThan(30);
   });
