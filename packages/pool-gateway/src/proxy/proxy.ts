@@ -1,7 +1,8 @@
-// The provider routes (/anthropic, /openai, /openai-codex, /openrouter, /custom/<name>) at the node:http level, so answers stream
-// through as they arrive. One request: authenticate, hold the body, lease a credential, send; before the first byte
-// reaches the client a throttle, overload, 5xx or network failure is recorded on that credential and the request
-// moves to the next one. See DESIGN.md "Proxy" and test/proxy/*.test.ts.
+// The provider routes (/anthropic, /openai, /openai-codex, /openrouter, /custom/<name>) at the node:http level, so
+// answers stream through as they arrive. One request: authenticate, hold the body, lease a credential (the session's
+// own while it can serve, see affinity.ts), send; before the first byte reaches the client a throttle, overload, 5xx
+// or network failure is recorded on that credential and the request moves to the next one. See DESIGN.md "Proxy"
+// and test/proxy/*.test.ts.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import {
