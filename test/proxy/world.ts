@@ -8,6 +8,7 @@ import {
   usagePathFor,
   type AddCredentialInput,
   type Credential,
+  type Strategy,
   type UsageBucket,
 } from "@credpool/pool-core";
 import { createTokenStore, type TokenScope } from "@credpool/pool-gateway";
@@ -35,8 +36,13 @@ export interface ProxyWorld {
 
 export interface ProxyWorldOptions {
   credentials: AddCredentialInput[];
-  /** The `proxy` section of config.json; upstreams default to the fake for anthropic, openai and openrouter. */
+  /**
+   * The `proxy` section of config.json; upstreams default to the fake for anthropic, openai, openai-codex (under
+   * /backend-api/codex, as the real Codex backend) and openrouter.
+   */
   proxy?: Record<string, unknown>;
+  /** Selection strategy per provider, set before the gateway starts (the pool's default is fill_first). */
+  strategies?: Record<string, Strategy>;
   env?: NodeJS.ProcessEnv;
   upstreamText?: string;
   /** More options for the fake upstream (token counts, ...). */
@@ -103,9 +109,16 @@ export async function startProxyWorld(options: ProxyWorldOptions): Promise<Proxy
   });
   const seed = await openPool({ file: { path: poolPath } });
   for (const credential of options.credentials) await seed.add(credential);
+  for (const [provider, strategy] of Object.entries(options.strategies ?? {}))
+    await seed.setStrategy(provider, strategy);
   await seed.close();
   const proxy = {
-    upstreams: { anthropic: upstream.url, openai: `${upstream.url}/v1`, openrouter: upstream.url },
+    upstreams: {
+      anthropic: upstream.url,
+      openai: `${upstream.url}/v1`,
+      "openai-codex": `${upstream.url}/backend-api/codex`,
+      openrouter: upstream.url,
+    },
     ...(options.proxy ?? {}),
   };
   await writeFile(dir.file("config.json"), JSON.stringify({ ...options.config, proxy }));

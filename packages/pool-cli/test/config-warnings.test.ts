@@ -68,15 +68,20 @@ describe("unknown keys in config.json", () => {
   it("knows the gateway's proxy section, and names a misspelt key inside it", async () => {
     const pool = await testPool();
     const file = join(dirname(pool.path), "config.json");
-    await writeFile(file, JSON.stringify({ proxy: { maxAttempts: 2, maxAtempts: 3, upstreams: {} } }), {
-      mode: 0o600,
-    });
+    await writeFile(
+      file,
+      JSON.stringify({
+        proxy: { maxAttempts: 2, maxAtempts: 3, upstreams: {}, affinity: { ttlMs: 60_000, maxSesions: 5 } },
+      }),
+      { mode: 0o600 },
+    );
     const json = await pool.run(["doctor", "--json"]);
     const messages = (JSON.parse(json.stdout) as { findings: { check: string; message: string }[] }).findings
       .filter((finding) => finding.check === "config")
       .map((finding) => finding.message);
     expect(messages).toEqual([
       `unknown key \`proxy.maxAtempts\` in ${file} is ignored; did you mean \`proxy.maxAttempts\`?`,
+      `unknown key \`proxy.affinity.maxSesions\` in ${file} is ignored; did you mean \`proxy.affinity.maxSessions\`?`,
     ]);
   });
 });

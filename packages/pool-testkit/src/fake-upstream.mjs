@@ -1,7 +1,7 @@
-// A fake model provider on loopback that speaks the real wire formats: Anthropic Messages (JSON and SSE) and OpenAI
-// chat completions (JSON and SSE chunks), their error bodies and rate-limit headers. Scriptable per credential key
-// (the x-api-key or Bearer token it receives), and it records every request's headers so tests can check what
-// reached it. Plain JavaScript so benches can import it too.
+// A fake model provider on loopback that speaks the real wire formats: Anthropic Messages (JSON and SSE), OpenAI
+// chat completions (JSON and SSE chunks) and the Responses API (also at the Codex backend's /codex/responses), their
+// error bodies and rate-limit headers. Scriptable per credential key (the x-api-key or Bearer token it receives), and
+// it records every request's headers so tests can check what reached it. Plain JavaScript so benches can import it.
 import { createServer } from "node:http";
 
 const DEFAULT_TEXT = "Hello from the fake upstream, one word at a time.";
@@ -290,7 +290,8 @@ export async function startFakeUpstream(options = {}) {
       );
       return;
     }
-    if (path.startsWith("/v1/responses")) {
+    // The Codex backend serves the same Responses API at <base>/responses (e.g. /backend-api/codex/responses).
+    if (path.startsWith("/v1/responses") || path.endsWith("/codex/responses")) {
       const response = (status, content) => ({
         id: `resp_fake${counter}`,
         object: "response",

@@ -120,6 +120,20 @@ export const proxyConfigSchema = z.object({
     .positive()
     .max(24 * 3_600_000)
     .default(30 * 60_000),
+  /** Session affinity: the requests of one conversation keep one credential while it can serve (prompt caching). */
+  affinity: z
+    .object({
+      /** A binding unused this long is forgotten; every request of the session restarts the clock. */
+      ttlMs: z
+        .number()
+        .int()
+        .positive()
+        .max(7 * 24 * 3_600_000)
+        .default(3_600_000),
+      /** Bindings kept in memory per gateway process; the least recently used goes first. 0 turns affinity off. */
+      maxSessions: z.number().int().min(0).max(10_000_000).default(10_000),
+    })
+    .default({ ttlMs: 3_600_000, maxSessions: 10_000 }),
 });
 
 export const credpoolConfigSchema = z.looseObject({

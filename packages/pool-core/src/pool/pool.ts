@@ -75,6 +75,11 @@ export interface PoolOptions {
 export interface SelectOptions {
   model?: string;
   exclude?: readonly string[];
+  /**
+   * Take this credential (by id) if it can serve under the normal rules (not excluded, benched, dead or at its
+   * cap); otherwise the provider's strategy chooses as usual. The proxy's session affinity uses it.
+   */
+  prefer?: string;
 }
 
 export interface LeaseOptions extends SelectOptions {
@@ -242,6 +247,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
       ordered: orderedOf(doc, pool?.credentials ?? []),
       cursor: pool?.cursor ?? 0,
       requestsOf: ledger.requestsOf,
+      prefer: options.prefer,
       isAvailable: (credential) => {
         // This runs for every credential on every select(): no allocation unless the credential is capped.
         const extraLeases = extraLeasesOf(credential, doc);

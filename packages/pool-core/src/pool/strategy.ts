@@ -10,6 +10,8 @@ export interface StrategyInput {
   readonly cursor: number;
   /** Request count including this process's unflushed usage. */
   readonly requestsOf: (credential: Credential) => number;
+  /** A credential id to take when it is available (session affinity); otherwise the strategy chooses. */
+  readonly prefer?: string | undefined;
 }
 
 export interface StrategyChoice {
@@ -27,6 +29,11 @@ export function orderCredentials(credentials: readonly Credential[]): Credential
 
 export function chooseCredential(strategy: Strategy, input: StrategyInput): StrategyChoice | undefined {
   const { ordered, isAvailable } = input;
+  if (input.prefer !== undefined) {
+    const preferred = ordered.find((credential) => credential.id === input.prefer);
+    // Not a strategy pick: the round-robin cursor stays where it is for the requests that have no preference.
+    if (preferred && isAvailable(preferred)) return { credential: preferred, cursorAdvance: 0 };
+  }
   switch (strategy) {
     case "fill_first": {
       const credential = ordered.find(isAvailable);

@@ -254,6 +254,45 @@ describe("strategies in one process", () => {
   });
 });
 
+describe("prefer (the proxy's session affinity)", () => {
+  async function preferred(p: Pool, label: string, options: { model?: string; exclude?: string[] } = {}) {
+    const lease = await p.lease("anthropic", { ...options, prefer: p.resolve(label).id });
+    await lease.release();
+    return lease.label;
+  }
+
+  it("takes the preferred credential without moving the round-robin cursor", async () => {
+    const p = await openTestPool();
+    await addKeys(p, ["a", "b", "c"]);
+    await p.setStrategy("anthropic", "round_robin");
+    expect(await leaseLabels(p, 1)).toEqual(["a"]);
+    expect([await preferred(p, "c"), await preferred(p, "c")]).toEqual(["c", "c"]);
+    expect(await leaseLabels(p, 3)).toEqual(["b", "c", "a"]);
+  });
+
+  it("is ignored for a credential that is benched, benched for the model, dead, excluded or at its cap", async () => {
+    const p = await openTestPool();
+    await addKeys(p, ["a", "b", "c", "d"]);
+    await addKeys(p, ["capped"], { maxConcurrent: 1 });
+    expect(await preferred(p, "b")).toBe("b");
+    await p.report("b", { error: { status: 429 } });
+    expect(await preferred(p, "b")).toBe("a");
+    await p.report("c", { error: { status: 429, model: "opus" } });
+    expect(await preferred(p, "c", { model: "opus" })).toBe("a");
+    expect(await preferred(p, "c", { model: "sonnet" })).toBe("c");
+    await p.report("d", { error: { status: 401, message: '{"error":{"type":"invalid_api_key"}}' } });
+    expect(p.resolve("d").status.state).toBe("dead");
+    expect(await preferred(p, "d")).toBe("a");
+    expect(await preferred(p, "capped", { exclude: [p.resolve("capped").id] })).toBe("a");
+    expect(await preferred(p, "capped")).toBe("capped");
+    const held = await p.lease("anthropic", { prefer: p.resolve("capped").id });
+    expect(held.label).toBe("capped");
+    expect(await preferred(p, "capped")).toBe("a");
+    await held.release();
+    expect(await preferred(p, "capped")).toBe("capped");
+  });
+});
+
 describe("health through leases", () => {
   it("benches a credential for the class default and records the failure", async () => {
     const p = await openTestPool();

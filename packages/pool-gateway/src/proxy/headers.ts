@@ -38,7 +38,12 @@ export interface UpstreamAuth {
   /** The API key or OAuth access token. */
   readonly token: string;
   readonly tokenType: "api_key" | "bearer";
+  /** The ChatGPT account a Codex (openai-codex) token belongs to; its backend wants it beside the token. */
+  readonly accountId?: string | undefined;
 }
+
+/** The header the Codex backend reads the ChatGPT account id from. */
+export const CODEX_ACCOUNT_HEADER = "chatgpt-account-id";
 
 function connectionNamed(headers: IncomingHttpHeaders): Set<string> {
   const named = new Set<string>();
@@ -85,6 +90,11 @@ export function buildUpstreamHeaders(
     }
   } else {
     headers.authorization = `Bearer ${auth.token}`;
+  }
+  if (auth.provider === "openai-codex") {
+    // The account is the credential's, never the client's: a client's own account id would not match the token.
+    delete headers[CODEX_ACCOUNT_HEADER];
+    if (auth.accountId) headers[CODEX_ACCOUNT_HEADER] = auth.accountId;
   }
   return headers;
 }

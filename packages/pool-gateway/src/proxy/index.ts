@@ -10,3 +10,11 @@ export {
   type ProxyRoute,
   type ProxyTarget,
 } from "./routes.js";
+export {
+  createSessionAffinity,
+  sessionKeyOf,
+  type SessionAffinity,
+  type SessionAffinityOptions,
+  type SessionKey,
+  type SessionSource,
+} from "./affinity.js";

@@ -1,7 +1,8 @@
-// The provider routes (/anthropic, /openai, /openrouter, /custom/<name>) at the node:http level, so answers stream
-// through as they arrive. One request: authenticate, hold the body, lease a credential, send; before the first byte
-// reaches the client a throttle, overload, 5xx or network failure is recorded on that credential and the request
-// moves to the next one. See DESIGN.md "Proxy" and test/proxy/*.test.ts.
+// The provider routes (/anthropic, /openai, /openai-codex, /openrouter, /custom/<name>) at the node:http level, so
+// answers stream through as they arrive. One request: authenticate, hold the body, lease a credential (the session's
+// own while it can serve, see affinity.ts), send; before the first byte reaches the client a throttle, overload, 5xx
+// or network failure is recorded on that credential and the request moves to the next one. See DESIGN.md "Proxy"
+// and test/proxy/*.test.ts.
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
@@ -19,6 +20,7 @@ import {
 import type { Logger } from "pino";
 import type { GatewayMetrics } from "../metrics.js";
 import type { ClientToken } from "../tokens.js";
+import { createSessionAffinity, sessionKeyOf } from "./affinity.js";
 import { proxyError, type ProxyErrorReply } from "./errors.js";
 import { buildClientHeaders, buildUpstreamHeaders, presentedToken } from "./headers.js";
 import { parseProxyConfig, type ProxyConfig, type ProxyConfigInput } from "./options.js";
@@ -208,6 +210,14 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     headersTimeoutMs: config.headersTimeoutMs,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
   });
+  const affinity = createSessionAffinity({ ...config.affinity, now });
+
+  /** The request's session binding (route, client token and conversation), or undefined: no affinity. */
+  function sessionBindingOf(state: RequestState): string | undefined {
+    if (config.affinity.maxSessions === 0) return undefined;
+    const session = sessionKeyOf(state.request.headers, state.body, state.request.headers["content-type"]);
+    return session && affinity.bindingKey(state.route.provider, state.client.id, session);
+  }
 
   /** A credential's own baseUrl wins over the configured (or built-in) upstream of its provider. */
   function baseUrlFor(lease: Lease, provider: string): string | undefined {
@@ -308,7 +318,13 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
           method: state.request.method ?? "GET",
           headers: buildUpstreamHeaders(
             state.request.headers,
-            { provider: state.route.provider, format: state.format, token, tokenType: lease.tokenType },
+            {
+              provider: state.route.provider,
+              format: state.format,
+              token,
+              tokenType: lease.tokenType,
+              accountId: findCredential(deps.pool.doc, lease.credentialId)?.secrets.accountId,
+            },
             state.body.length,
           ),
           body: state.body.length > 0 ? state.body : undefined,
@@ -437,14 +453,18 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
   async function serve(state: RequestState): Promise<number> {
     const exclude: string[] = [];
     let lastFailure: Failure | undefined;
+    const session = sessionBindingOf(state);
     for (;;) {
       if (state.abort.signal.aborted) return 0;
       if (state.attempts >= config.maxAttempts || (state.attempts > 0 && now() - state.startedAt >= config.deadlineMs))
         break;
       let lease: Lease;
+      // The pool takes the session's credential only while it can serve and was not tried (excluded) here.
+      const prefer = session === undefined ? undefined : affinity.preferred(session);
       try {
         lease = await deps.pool.lease(state.route.provider, {
           ...(state.model ? { model: state.model } : {}),
+          ...(prefer ? { prefer } : {}),
           exclude,
           ttlMs: config.leaseTtlMs,
           // The key is used here and never handed on, so this lease is allowed when keys never leave the pool.
@@ -493,7 +513,11 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
       state.credentialLabel = lease.label;
       state.credentialId = lease.credentialId;
       exclude.push(lease.credentialId);
+      // Bound before the answer starts, so the session's next request (which may follow the last byte at once)
+      // finds it; a credential that fails here loses the session again.
+      if (session !== undefined) affinity.bind(session, lease.credentialId);
       const result = await attempt(state, lease);
+      if (session !== undefined && (typeof result !== "number" || result < 0)) affinity.forget(session);
       if (typeof result === "number") return result;
       lastFailure = result;
     }

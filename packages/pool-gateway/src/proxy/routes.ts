@@ -18,12 +18,15 @@ export type ProxyTarget =
 export const DEFAULT_UPSTREAMS: Readonly<Record<string, string>> = {
   anthropic: "https://api.anthropic.com",
   openai: "https://api.openai.com",
+  // ChatGPT-plan OAuth accounts: the Responses API of the Codex backend (`<base>/responses`), as Codex CLI calls it.
+  "openai-codex": "https://chatgpt.com/backend-api/codex",
   openrouter: "https://openrouter.ai/api",
 };
 
 const FIXED_ROUTES: readonly ProxyRoute[] = [
   { provider: "anthropic", prefix: "/anthropic", format: "anthropic" },
   { provider: "openai", prefix: "/openai", format: "openai" },
+  { provider: "openai-codex", prefix: "/openai-codex", format: "openai" },
   { provider: "openrouter", prefix: "/openrouter", format: "openai" },
 ];
 

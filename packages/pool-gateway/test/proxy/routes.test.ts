@@ -1,6 +1,6 @@
 // Which paths the proxy forwards, where to, and what it refuses before anything is sent.
 import { describe, expect, it } from "vitest";
-import { resolveProxyTarget, upstreamAddress } from "../../src/proxy/routes.js";
+import { DEFAULT_UPSTREAMS, resolveProxyTarget, upstreamAddress } from "../../src/proxy/routes.js";
 import { buildClientHeaders, buildUpstreamHeaders, mergeBetaFlag } from "../../src/proxy/headers.js";
 
 describe("resolveProxyTarget", () => {
@@ -8,6 +8,8 @@ describe("resolveProxyTarget", () => {
     ["/anthropic/v1/messages?beta=true", "anthropic", "/v1/messages", "?beta=true"],
     ["/anthropic/v1/messages/count_tokens", "anthropic", "/v1/messages/count_tokens", ""],
     ["/openai/v1/chat/completions", "openai", "/v1/chat/completions", ""],
+    ["/openai-codex/responses", "openai-codex", "/responses", ""],
+    ["/openai-codex/responses?x=1", "openai-codex", "/responses", "?x=1"],
     ["/openrouter/v1/chat/completions", "openrouter", "/v1/chat/completions", ""],
     ["/custom/local-llm/v1/models?limit=5", "custom:local-llm", "/v1/models", "?limit=5"],
     ["/anthropic/v1/models/claude%20x", "anthropic", "/v1/models/claude%20x", ""],
@@ -31,6 +33,8 @@ describe("resolveProxyTarget", () => {
     "/anthropic",
     "/custom/Bad_Name/v1/models",
     "/custom/../v1/models",
+    "/openai-codex/../responses",
+    "/openai-codex/",
   ])("refuses %s", (url) => {
     expect(resolveProxyTarget(url)).toMatchObject({ ok: false });
   });
@@ -38,6 +42,8 @@ describe("resolveProxyTarget", () => {
   it("leaves the gateway's own routes and look-alike prefixes alone", () => {
     expect(resolveProxyTarget("/v1/leases")).toBeUndefined();
     expect(resolveProxyTarget("/anthropicx/v1/messages")).toBeUndefined();
+    expect(resolveProxyTarget("/openai-codexx/responses")).toBeUndefined();
+    expect(resolveProxyTarget("/openai-x/v1/models")).toBeUndefined();
     expect(resolveProxyTarget("http://evil.example/anthropic/v1/messages")).toBeUndefined();
   });
 });
@@ -49,8 +55,20 @@ describe("upstreamAddress", () => {
     ["https://openrouter.ai/api/v1/", "/v1/models", "", "https://openrouter.ai", "/api/v1/models"],
     ["https://openrouter.ai/api", "/v1/models", "", "https://openrouter.ai", "/api/v1/models"],
     ["http://127.0.0.1:8080/v1", "/health", "", "http://127.0.0.1:8080", "/v1/health"],
+    ["https://chatgpt.com/backend-api/codex", "/responses", "", "https://chatgpt.com", "/backend-api/codex/responses"],
   ])("joins %s and %s without doubling /v1", (base, path, query, origin, joined) => {
     expect(upstreamAddress(base, path, query)).toEqual({ origin, path: joined });
+  });
+
+  it("sends the Codex route to the Codex backend by default", () => {
+    const target = resolveProxyTarget("/openai-codex/responses");
+    if (!target?.ok) throw new Error("the codex route did not resolve");
+    const base = DEFAULT_UPSTREAMS[target.route.provider];
+    expect(base).toBe("https://chatgpt.com/backend-api/codex");
+    expect(upstreamAddress(base!, target.path, target.query)).toEqual({
+      origin: "https://chatgpt.com",
+      path: "/backend-api/codex/responses",
+    });
   });
 });
 
@@ -109,6 +127,24 @@ describe("proxy headers", () => {
     );
     expect(headers.authorization).toBe("Bearer sk-proj");
     expect(headers["x-api-key"]).toBeUndefined();
+  });
+
+  it("sends a Codex token as Bearer with the credential's ChatGPT account id, never the client's", () => {
+    const headers = buildUpstreamHeaders(
+      { ...incoming, "chatgpt-account-id": "acct-of-the-client" },
+      { provider: "openai-codex", format: "openai", token: "codex-access", tokenType: "bearer", accountId: "acct-1" },
+      0,
+    );
+    expect(headers.authorization).toBe("Bearer codex-access");
+    expect(headers["chatgpt-account-id"]).toBe("acct-1");
+    expect(headers["x-api-key"]).toBeUndefined();
+    expect(headers["x-credpool-session"]).toBeUndefined();
+    const without = buildUpstreamHeaders(
+      { ...incoming, "chatgpt-account-id": "acct-of-the-client" },
+      { provider: "openai-codex", format: "openai", token: "codex-access", tokenType: "bearer" },
+      0,
+    );
+    expect(without["chatgpt-account-id"]).toBeUndefined();
   });
 
   it("passes no hop-by-hop header or cookie back to the client", () => {
