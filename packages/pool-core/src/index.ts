@@ -15,13 +15,17 @@ export {
   checkAvailability,
   chooseCredential,
   findCredential,
+  formatQuotaWindow,
   getProviderDefaults,
+  headroomOf,
+  isStaleWindow,
   listCredentialViews,
   listCredentials,
   maskSecret,
   openPool,
   orderCredentials,
   parseDuration,
+  parseQuotaWindows,
   redactValues,
   resolveTarget,
   sanitizeMessage,
@@ -37,6 +41,8 @@ export {
   type Pool,
   type PoolEvent,
   type PoolOptions,
+  type QuotaReading,
+  type QuotaWindow,
   type SelectOptions,
 } from "./pool/index.js";
 
@@ -62,6 +68,7 @@ export {
   serializeDocument,
   type BackendCapabilities,
   type Credential,
+  type CredentialQuota,
   type CredentialSecrets,
   type CredentialStatus,
   type DocumentBackend,
@@ -79,6 +86,7 @@ export {
   type SecretRelease,
   type Snapshot,
   type Strategy,
+  type StoredQuotaWindow,
   type WriteInfo,
 } from "./store/index.js";
 

@@ -8,6 +8,7 @@ import {
   PoolError,
   findCredential,
   isPoolError,
+  parseQuotaWindows,
   type Lease,
   type LeaseOutcome,
   type Pool,
@@ -285,6 +286,8 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
         await release(lease, failureOutcome(state, 0, undefined, `upstream request failed (${reason})`));
         return { kind: "network", reason };
       }
+      // Every response's rate-limit headers, successes included, update the credential's quota windows.
+      deps.pool.observeQuota(lease.credentialId, parseQuotaWindows(upstream.headers, now()));
 
       if (upstream.status >= 400) {
         let errorBody: Buffer;
