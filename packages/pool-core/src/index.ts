@@ -26,6 +26,7 @@ export {
   orderCredentials,
   parseDuration,
   parseQuotaWindows,
+  quotaWindowViews,
   redactValues,
   resolveTarget,
   sanitizeMessage,
@@ -43,6 +44,7 @@ export {
   type PoolOptions,
   type QuotaReading,
   type QuotaWindow,
+  type QuotaWindowView,
   type SelectOptions,
 } from "./pool/index.js";
 

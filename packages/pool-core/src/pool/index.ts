@@ -50,7 +50,14 @@ export {
   type QuotaWindow,
   type QuotaWindowStatus,
 } from "./quota-windows.js";
-export { headroomOf, isStaleWindow, mergeQuota, quotaFromReading } from "./quota-store.js";
+export {
+  headroomOf,
+  isStaleWindow,
+  mergeQuota,
+  quotaFromReading,
+  quotaWindowViews,
+  type QuotaWindowView,
+} from "./quota-store.js";
 export { chooseCredential, orderCredentials, type StrategyChoice, type StrategyInput } from "./strategy.js";
 export { findCredential, listCredentials, resolveTarget } from "./targets.js";
 export { maskSecret } from "./mask.js";

@@ -1,7 +1,7 @@
 // Quota windows kept on each credential: observations merged window by window (the newer one wins), and read back
 // for display and the headroom strategy. Parsing the headers is quota-windows.ts.
 import type { Credential, CredentialQuota, StoredQuotaWindow } from "../store/schema.js";
-import type { QuotaReading } from "./quota-windows.js";
+import { formatQuotaWindow, type QuotaReading } from "./quota-windows.js";
 
 /** What one response reported, stamped with when it arrived; undefined when it reported no window. */
 export function quotaFromReading(reading: QuotaReading, observedAt: number): CredentialQuota | undefined {
@@ -69,4 +69,42 @@ export function quotaWithPending(
   let quota = credential.quota;
   for (const reading of pending) quota = mergeQuota(quota, reading);
   return quota;
+}
+
+export interface QuotaWindowView {
+  readonly name: string;
+  /** Share used, 0..1; null when unknown or stale (the window has reset since it was observed). */
+  readonly utilisation: number | null;
+  readonly resetAt: number | null;
+  readonly status: StoredQuotaWindow["status"] | null;
+  readonly observedAt: number;
+  /** The reset time has passed: what was observed is history. */
+  readonly stale: boolean;
+  /** `5h 62% · resets 14:05`, in the host's time zone unless one is given. */
+  readonly text: string;
+}
+
+/** The credential's windows for display, current ones first, the most used first among them. */
+export function quotaWindowViews(
+  quota: CredentialQuota | undefined,
+  now: number,
+  timeZone?: string,
+): QuotaWindowView[] {
+  const views = (quota?.windows ?? []).map((window): QuotaWindowView => {
+    const stale = isStaleWindow(window, now);
+    return {
+      name: window.name,
+      utilisation: stale ? null : (window.utilisation ?? null),
+      resetAt: window.resetAt ?? null,
+      status: stale ? null : (window.status ?? null),
+      observedAt: window.observedAt,
+      stale,
+      text: formatQuotaWindow(window, { now, ...(timeZone ? { timeZone } : {}) }),
+    };
+  });
+  const used = (view: QuotaWindowView) => (view.status === "rejected" ? 1 : (view.utilisation ?? -1));
+  return views
+    .map((view, index) => ({ view, index }))
+    .sort((a, b) => Number(a.view.stale) - Number(b.view.stale) || used(b.view) - used(a.view) || a.index - b.index)
+    .map((entry) => entry.view);
 }
