@@ -76,7 +76,7 @@ export interface QuotaWindowView {
   /** Share used, 0..1; null when unknown or stale (the window has reset since it was observed). */
   readonly utilisation: number | null;
   readonly resetAt: number | null;
-  readonly status: StoredQuotaWindow["status"] | null;
+  readonly status: NonNullable<StoredQuotaWindow["status"]> | null;
   readonly observedAt: number;
   /** The reset time has passed: what was observed is history. */
   readonly stale: boolean;
