@@ -96,12 +96,10 @@ describe("quota windows across a gateway restart", () => {
       };
       const served = pool.providers.anthropic?.credentials.find((credential) => credential.label === "claude")?.quota;
       expect(served?.representative).toBe("5h");
-      expect(served?.windows.map((window) => [window.name, window.utilisation, window.resetAt, window.stale])).toEqual(
-        [
-          ["5h", 0.62, fiveHourReset, false],
-          ["7d", 0.4, sevenDayReset, false],
-        ],
-      );
+      expect(served?.windows.map((window) => [window.name, window.utilisation, window.resetAt, window.stale])).toEqual([
+        ["5h", 0.62, fiveHourReset, false],
+        ["7d", 0.4, sevenDayReset, false],
+      ]);
       expect(served?.windows[0]?.text).toMatch(/^5h 62% · resets \d{2}:\d{2}$/);
       expect(served?.windows[1]?.text).toMatch(/^7d 40% · resets [A-Z][a-z]{2} \d{1,2} \d{2}:\d{2}$/);
 

@@ -52,14 +52,18 @@ describe("quota windows in list and show", () => {
     expect(credentials.find((credential) => credential.label === "never")?.quota).toEqual([]);
 
     const table = await pool.run(["list", "--wide"]);
-    expect(table.stdout).toMatch(/5h 62% · resets \d{2}:\d{2}, 7d 40% · resets [A-Z][a-z]{2} \d{1,2} \d{2}:\d{2}, \+1 more/);
+    expect(table.stdout).toMatch(
+      /5h 62% · resets \d{2}:\d{2}, 7d 40% · resets [A-Z][a-z]{2} \d{1,2} \d{2}:\d{2}, \+1 more/,
+    );
 
     const shown = await pool.run(["show", "sub"]);
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toMatch(/quota\s+5h 62% · resets/);
     expect(shown.stdout).toMatch(/requests stale · reset \d{2}:\d{2}/);
     expect(shown.stdout).not.toContain("requests 90%");
-    const detail = JSON.parse((await pool.run(["show", "sub", "--json"])).stdout) as { credential: { quota: unknown[] } };
+    const detail = JSON.parse((await pool.run(["show", "sub", "--json"])).stdout) as {
+      credential: { quota: unknown[] };
+    };
     expect(detail.credential.quota).toHaveLength(3);
   });
 

@@ -10,13 +10,7 @@ import {
   type Pool,
   type PoolBackend,
 } from "@credpool/pool-core";
-import {
-  headroomOf,
-  mergeQuota,
-  parseResetInfo,
-  reportsAccountLimit,
-  type HeaderBag,
-} from "../../src/pool/index.js";
+import { headroomOf, mergeQuota, parseResetInfo, reportsAccountLimit, type HeaderBag } from "../../src/pool/index.js";
 
 const NOW = Date.parse("2025-06-01T12:00:00Z");
 const SECOND = 1000;
@@ -59,7 +53,12 @@ const CODEX_PRIMARY_USED_UP: HeaderBag = {
 
 describe("which 429 benches for how long", () => {
   it.each<[string, HeaderBag, number | undefined, boolean]>([
-    ["Anthropic subscription: 5h window rejected, retry-after 60 → the window's reset", CLAUDE_5H_REJECTED, 3 * HOUR, true],
+    [
+      "Anthropic subscription: 5h window rejected, retry-after 60 → the window's reset",
+      CLAUDE_5H_REJECTED,
+      3 * HOUR,
+      true,
+    ],
     ["Anthropic subscription: per-minute throttle, windows allowed → retry-after", CLAUDE_THROTTLE, 20 * SECOND, false],
     [
       "Anthropic subscription: only the top-level status rejected, overall reset 2 h",
@@ -232,7 +231,11 @@ describe("quota windows kept per credential", () => {
   it("merges windows reported by different responses, each newest-first", () => {
     const first = { observedAt: 10, windows: [{ name: "5h", utilisation: 0.5, observedAt: 10 }] };
     const second = { observedAt: 20, windows: [{ name: "requests", utilisation: 0.1, observedAt: 20 }] };
-    expect(mergeQuota(second, first)?.windows.map((window) => window.name).sort()).toEqual(["5h", "requests"]);
+    expect(
+      mergeQuota(second, first)
+        ?.windows.map((window) => window.name)
+        .sort(),
+    ).toEqual(["5h", "requests"]);
     expect(mergeQuota(second, first)?.observedAt).toBe(20);
   });
 });

@@ -1,11 +1,5 @@
 // What the API shows of a credential: everything useful, secrets masked.
-import {
-  maskSecret,
-  quotaWindowViews,
-  redactValues,
-  secretValuesOf,
-  type CredentialView,
-} from "@credpool/pool-core";
+import { maskSecret, quotaWindowViews, redactValues, secretValuesOf, type CredentialView } from "@credpool/pool-core";
 
 export function toCredentialJson(view: CredentialView, now = Date.now()): Record<string, unknown> {
   const { credential } = view;
