@@ -219,13 +219,23 @@ describe("quota windows kept per credential", () => {
     const { backend, failNext } = flakyBackend();
     const p = await openTestPool(backend);
     await addKeys(p, ["a"]);
-    observe(p, "a", unified(0.3, 0.1), NOW + SECOND);
+    observe(p, "a", unified(0.3, 0.15), NOW + SECOND);
     failNext();
     await expect(p.flush()).rejects.toThrow(/injected/);
-    // Observed while the failed commit was on its way: newer, and kept over the one put back.
-    observe(p, "a", unified(0.4, 0.1), NOW + 2 * SECOND);
+    // Observed after the failed commit's reading: newer for 5h, and kept over the 5h put back; 7d comes only from
+    // the failed commit, so it must have been put back.
+    observe(
+      p,
+      "a",
+      {
+        "anthropic-ratelimit-unified-5h-utilization": "0.4",
+        "anthropic-ratelimit-unified-5h-reset": epochSeconds(NOW + 2 * HOUR),
+      },
+      NOW + 2 * SECOND,
+    );
     await p.flush();
-    expect(p.resolve("a").quota?.windows.find((window) => window.name === "5h")?.utilisation).toBe(0.4);
+    const windows = p.resolve("a").quota?.windows.map((window) => [window.name, window.utilisation]);
+    expect(Object.fromEntries(windows ?? [])).toEqual({ "5h": 0.4, "7d": 0.15 });
   });
 
   it("merges windows reported by different responses, each newest-first", () => {
