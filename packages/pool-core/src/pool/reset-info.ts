@@ -212,7 +212,7 @@ function codexReset(headers: Map<string, string>, now: number): number | undefin
 /**
  * Whether the headers say an account-wide window ran out: an Anthropic unified window (or the unified status)
  * `rejected`, or a Codex window used to 100 %. Such a limit covers every model of the account, so the pool benches
- * the whole credential, not only the model the request named. See test/pool/reset-info.test.ts ("account-wide").
+ * the whole credential, not only the model the request named. See test/pool/quota.test.ts ("which 429 benches").
  */
 export function reportsAccountLimit(headers: HeaderBag | undefined): boolean {
   if (!headers) return false;

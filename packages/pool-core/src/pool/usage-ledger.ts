@@ -1,5 +1,6 @@
-// The usage ledger: request and failure counts kept in memory and committed in batches, so a lease costs no
-// write. Counts in flight stay visible to least_used, and a failed commit puts its counts back for the next flush.
+// The usage ledger: request and failure counts, and the quota windows responses reported, kept in memory and
+// committed in batches, so a lease costs no write. What is in flight stays visible to least_used and headroom, and
+// a failed commit puts it back for the next flush.
 import type { PoolBackend } from "../store/index.js";
 import type { Credential, CredentialQuota, PoolDocument } from "../store/schema.js";
 import { clearExpiredCooldowns } from "./health-transitions.js";
