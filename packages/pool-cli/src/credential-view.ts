@@ -2,6 +2,7 @@
 // scripts read. Secrets never leave this module unmasked.
 import {
   maskSecret,
+  quotaWindowViews,
   redactValues,
   reloginAdvice,
   secretValuesOf,
@@ -70,6 +71,41 @@ export function describeStatus(view: CredentialView, now: number): StatusLine {
   }
 }
 
+/** A quota window as `list --json` and `show --json` carry it. */
+export interface QuotaWindowSummary {
+  name: string;
+  /** Share used, 0..1; null when not reported, or stale. */
+  utilisation: number | null;
+  usedPercent: number | null;
+  resetAt: string | null;
+  status: "allowed" | "allowed_warning" | "rejected" | null;
+  observedAt: string | null;
+  /** Its reset has passed since it was observed: the utilisation is history, so it is left out. */
+  stale: boolean;
+  text: string;
+}
+
+export function summarizeQuota(credential: Credential, now: number): QuotaWindowSummary[] {
+  return quotaWindowViews(credential.quota, now).map((view) => ({
+    name: view.name,
+    utilisation: view.utilisation,
+    usedPercent: view.utilisation === null ? null : Math.round(view.utilisation * 100),
+    resetAt: isoOrNull(view.resetAt ?? undefined),
+    status: view.status,
+    observedAt: isoOrNull(view.observedAt),
+    stale: view.stale,
+    text: view.text,
+  }));
+}
+
+/** The windows in one line, the tightest first: `5h 62% · resets 14:05, 7d 40% · resets Jun 3 09:00`. */
+export function describeQuota(credential: Credential, now: number, limit = Infinity): string {
+  const texts = quotaWindowViews(credential.quota, now).map((view) => view.text);
+  if (texts.length === 0) return "";
+  const shown = texts.slice(0, limit).join(", ");
+  return texts.length > limit ? `${shown}, +${texts.length - limit} more` : shown;
+}
+
 /** `list --json` element. Stable: fields are only ever added. */
 export interface CredentialSummary {
   ref: string;
@@ -95,6 +131,8 @@ export interface CredentialSummary {
   activeLeases: number;
   maxConcurrent: number | null;
   createdAt: string | null;
+  /** Quota windows the upstream reported (proxy traffic), tightest first; empty when none was observed. */
+  quota: QuotaWindowSummary[];
 }
 
 export function summarizeCredential(view: CredentialView, now: number): CredentialSummary {
@@ -133,6 +171,7 @@ export function summarizeCredential(view: CredentialView, now: number): Credenti
     activeLeases: view.activeLeases,
     maxConcurrent: credential.maxConcurrent ?? null,
     createdAt: isoOrNull(credential.createdAt),
+    quota: summarizeQuota(credential, now),
   };
 }
 

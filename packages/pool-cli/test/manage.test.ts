@@ -117,6 +117,7 @@ describe("credpool list", () => {
         "activeLeases",
         "maxConcurrent",
         "createdAt",
+        "quota",
       ].sort(),
     );
   });
@@ -210,7 +211,9 @@ describe("changing credentials", () => {
     await pool.seed([{ provider: "anthropic", label: "one" }]);
     const strategy = await pool.run(["strategy", "anthropic", "fastest"]);
     expect(strategy.code).toBe(2);
-    expect(strategy.stderr).toContain("the strategy must be one of fill_first, round_robin, least_used, random");
+    expect(strategy.stderr).toContain(
+      "the strategy must be one of fill_first, round_robin, least_used, random, headroom",
+    );
     const priority = await pool.run(["priority", "one", "1.5"]);
     expect(priority.code).toBe(2);
     expect(priority.stderr).toContain("<n> must be a whole number");

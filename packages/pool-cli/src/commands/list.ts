@@ -3,7 +3,7 @@
 import { DEFAULT_STRATEGY, assertProviderName, listCredentialViews } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
-import { describeStatus, refOf, summarizeCredential } from "../credential-view.js";
+import { describeQuota, describeStatus, refOf, summarizeCredential } from "../credential-view.js";
 import { createOutput, formatAgo, renderTable, terminalColumns } from "../output.js";
 import { readCliPool } from "../pool-access.js";
 
@@ -12,6 +12,8 @@ export const { help, run } = defineCommand({
   usage: "credpool list [provider] [--wide] [--json]",
   description:
     "List credentials in selection order, with their status and how long until a benched one frees up.\n" +
+    "Once an upstream has reported quota windows (through the gateway's proxy), a quota column shows each\n" +
+    "credential's two tightest, e.g. 5h 62% · resets 14:05.\n" +
     "The # column (provider#N) is a target you can pass to other commands. On a terminal the table fits its width:\n" +
     "id, source and kind are left out first, then labels and statuses are cut; --wide (or a pipe) shows it all.",
   args: [{ name: "provider" }],
@@ -57,6 +59,8 @@ export const { help, run } = defineCommand({
       );
       return 0;
     }
+    // The quota column only once some upstream has reported a window: before that it would be empty noise.
+    const showQuota = views.some((view) => (view.credential.quota?.windows.length ?? 0) > 0);
     const rows = views.map((view) => {
       const { credential } = view;
       const status = describeStatus(view, now);
@@ -68,15 +72,21 @@ export const { help, run } = defineCommand({
         String(credential.priority),
         credential.source,
         { text: status.text, style: status.style },
+        // The two tightest windows; `show` has them all.
+        ...(showQuota ? [describeQuota(credential, now, 2)] : []),
         String(credential.usage.requests),
         formatAgo(credential.usage.lastUsedAt, now),
       ];
     });
     // A row that wraps is harder to read than a missing column: on a terminal the least useful columns go first
     // (id, source, kind), then labels and statuses are cut. `--wide`, `show` and piped output have everything.
-    const headers = ["#", "id", "label", "kind", "priority", "source", "status", "requests", "last used"];
+    const headers = [
+      ...["#", "id", "label", "kind", "priority", "source", "status"],
+      ...(showQuota ? ["quota"] : []),
+      ...["requests", "last used"],
+    ];
     const width = input.wide ? undefined : terminalColumns(context.stdout);
-    const fit = width === undefined ? undefined : { width, drop: [1, 5, 3], shrink: [2, 6] };
+    const fit = width === undefined ? undefined : { width, drop: [1, 5, 3], shrink: showQuota ? [7, 2, 6] : [2, 6] };
     output.print(renderTable(output, headers, rows, { fit }));
     return 0;
   },

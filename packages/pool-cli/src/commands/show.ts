@@ -10,7 +10,7 @@ export const { help, run } = defineCommand({
   name: "show",
   usage: "credpool show <target> [--json]",
   description:
-    "Show one credential: status and its reason, usage, leases, token expiry and masked secrets.\n" +
+    "Show one credential: status and its reason, quota windows, usage, leases, token expiry and masked secrets.\n" +
     "<target> is an id, a unique label (any case) or provider#N. Use `credpool reveal` to see a secret.",
   args: [{ name: "target", required: true }],
   options: { json: jsonOption },
@@ -56,6 +56,7 @@ export const { help, run } = defineCommand({
       ]);
     }
     rows.push(["token generation", String(detail.tokenGeneration)]);
+    detail.quota.forEach((window, index) => rows.push([index === 0 ? "quota" : "", window.text]));
     rows.push(["requests", `${detail.requests} (${detail.failures} failed)`]);
     rows.push(["last used", formatAgo(credential.usage.lastUsedAt, now)]);
     rows.push([

@@ -8,13 +8,14 @@ import { readCliPool, withPool } from "../pool-access.js";
 
 export const { help, run } = defineCommand({
   name: "strategy",
-  usage: "credpool strategy <provider> [fill_first|round_robin|least_used|random] [--json]",
+  usage: "credpool strategy <provider> [fill_first|round_robin|least_used|random|headroom] [--json]",
   description:
     "Show or set how credentials of <provider> are chosen:\n" +
     "  fill_first   the first available in priority order (default)\n" +
     "  round_robin  take turns, with the cursor shared by every process\n" +
     "  least_used   the one with the fewest requests so far\n" +
-    "  random       any available one",
+    "  random       any available one\n" +
+    "  headroom     the most quota left in its tightest window (from the upstream's rate-limit headers)",
   args: [
     { name: "provider", required: true },
     { name: "name", required: false },

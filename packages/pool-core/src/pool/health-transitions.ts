@@ -3,6 +3,7 @@
 import type { Credential, CredentialStatus, PoolDocument } from "../store/schema.js";
 import { checkAvailability, findModelCooldown } from "./availability.js";
 import { classifyFailure, computeFailureStatus, type FailureReport, type HealthConfig } from "./health.js";
+import { reportsAccountLimit } from "./reset-info.js";
 import { sanitizeLabelText, secretValuesOf } from "./sanitize.js";
 
 /**
@@ -36,8 +37,10 @@ export function applyFailure(
   const failure = report.model === undefined ? report : { ...report, model: sanitizeLabelText(report.model) };
   // An explicit reset after this request began wins over the request's stale failure.
   if (credential.statusClearedAt !== undefined && observedAt <= credential.statusClearedAt) return undefined;
-  // Only a rate limit is per model: a billing 429 (insufficient_quota) naming a model fails every model alike.
-  const perModel = failure.model !== undefined && classifyFailure(failure) === "rate_limit";
+  // Only a rate limit is per model: a billing 429 (insufficient_quota) naming a model fails every model alike, and so
+  // does a subscription window that ran out (a unified window `rejected`, a Codex window at 100 %): it is the account's.
+  const perModel =
+    failure.model !== undefined && classifyFailure(failure) === "rate_limit" && !reportsAccountLimit(failure.headers);
   // "Sole credential" means for the request that failed: others benched for this model cannot stand in for it.
   const others = (doc.providers[credential.provider]?.credentials ?? []).filter(
     (other) =>

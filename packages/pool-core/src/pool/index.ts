@@ -41,7 +41,7 @@ export {
   stripControlCharacters,
 } from "./sanitize.js";
 export { KNOWN_PROVIDERS, assertProviderName, getProviderDefaults, type ProviderDefaults } from "./providers.js";
-export { parseDuration, parseResetInfo, parseResetValue, type HeaderBag } from "./reset-info.js";
+export { parseDuration, parseResetInfo, parseResetValue, reportsAccountLimit, type HeaderBag } from "./reset-info.js";
 export {
   formatQuotaWindow,
   parseQuotaWindows,
@@ -50,6 +50,14 @@ export {
   type QuotaWindow,
   type QuotaWindowStatus,
 } from "./quota-windows.js";
+export {
+  headroomOf,
+  isStaleWindow,
+  mergeQuota,
+  quotaFromReading,
+  quotaWindowViews,
+  type QuotaWindowView,
+} from "./quota-store.js";
 export { chooseCredential, orderCredentials, type StrategyChoice, type StrategyInput } from "./strategy.js";
 export { findCredential, listCredentials, resolveTarget } from "./targets.js";
 export { maskSecret } from "./mask.js";

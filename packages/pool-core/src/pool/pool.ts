@@ -35,6 +35,8 @@ import {
   type LocalLease,
 } from "./leases.js";
 import { parsePoolOptions } from "./pool-options.js";
+import { headroomOf, quotaFromReading } from "./quota-store.js";
+import type { QuotaReading } from "./quota-windows.js";
 import { sanitizeLabelText } from "./sanitize.js";
 import { assertProviderName } from "./providers.js";
 import { chooseCredential, orderCredentials } from "./strategy.js";
@@ -121,6 +123,11 @@ export interface Pool {
   lease(provider: string, options?: LeaseOptions): Promise<Lease>;
   /** Releases a persisted lease by id, from any process. */
   releaseLease(leaseId: string, outcome?: LeaseOutcome): Promise<Credential>;
+  /**
+   * Records the quota windows an upstream response reported (`parseQuotaWindows`), observed at `observedAt`
+   * (now by default). Written with the next batched usage flush; a newer observation of a window wins.
+   */
+  observeQuota(credentialId: string, reading: QuotaReading, observedAt?: number): void;
   /** Applies a mutation to fresh state in one commit (for layers built on the pool). */
   update(fn: (doc: PoolDocument) => void): Promise<PoolDocument>;
   onChange(listener: (change: DocumentChange<PoolDocument>) => void): () => void;
@@ -248,6 +255,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
       cursor: pool?.cursor ?? 0,
       requestsOf: ledger.requestsOf,
       prefer: options.prefer,
+      headroomOf: (credential) => headroomOf(ledger.quotaOf(credential), at),
       isAvailable: (credential) => {
         // This runs for every credential on every select(): no allocation unless the credential is capped.
         const extraLeases = extraLeasesOf(credential, doc);
@@ -610,6 +618,12 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     return found;
   }
 
+  function observeQuota(credentialId: string, reading: QuotaReading, observedAt = now()): void {
+    if (closed) return;
+    const quota = quotaFromReading(reading, observedAt);
+    if (quota) ledger.observeQuota(credentialId, quota);
+  }
+
   function list(provider?: string): CredentialView[] {
     return listCredentialViews(snapshot.doc, now(), provider);
   }
@@ -649,6 +663,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     select,
     lease,
     releaseLease: releaseById,
+    observeQuota,
     update: (fn) => backend.update(fn),
     onChange: (listener) => snapshot.onChange(listener),
     flush: ledger.flush,

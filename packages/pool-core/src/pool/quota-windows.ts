@@ -186,22 +186,28 @@ export interface QuotaFormatOptions {
   readonly timeZone?: string;
 }
 
-/** `5h 62% · resets 14:05`; a reset a day or more away names its date: `7d 40% · resets Jun 3 09:00`. */
+/**
+ * `5h 62% · resets 14:05`; a reset on another day than today (in the zone shown) names its date:
+ * `7d 40% · resets Jun 3 09:00`. A window whose reset has passed shows no utilisation, which is history by then:
+ * `5h stale · reset 09:00`.
+ */
 export function formatQuotaWindow(window: QuotaWindow, options: QuotaFormatOptions): string {
+  const clock = new Intl.DateTimeFormat("en-US", {
+    timeZone: options.timeZone,
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  });
+  const day = new Intl.DateTimeFormat("en-US", { timeZone: options.timeZone, month: "short", day: "numeric" });
+  const when = (at: number) =>
+    `${day.format(at) === day.format(options.now) ? "" : `${day.format(at)} `}${clock.format(at)}`;
+  if (window.resetAt !== undefined && window.resetAt <= options.now) {
+    return `${window.name} stale · reset ${when(window.resetAt)}`;
+  }
   const parts = [
     window.utilisation === undefined ? window.name : `${window.name} ${Math.round(window.utilisation * 100)}%`,
   ];
   if (window.status === "rejected") parts.push("rejected");
-  if (window.resetAt !== undefined && window.resetAt > options.now) {
-    const clock = new Intl.DateTimeFormat("en-US", {
-      timeZone: options.timeZone,
-      hour: "2-digit",
-      minute: "2-digit",
-      hourCycle: "h23",
-    });
-    const day = new Intl.DateTimeFormat("en-US", { timeZone: options.timeZone, month: "short", day: "numeric" });
-    const farOff = window.resetAt - options.now >= 24 * 3_600_000;
-    parts.push(`resets ${farOff ? `${day.format(window.resetAt)} ` : ""}${clock.format(window.resetAt)}`);
-  }
+  if (window.resetAt !== undefined) parts.push(`resets ${when(window.resetAt)}`);
   return parts.join(" · ");
 }

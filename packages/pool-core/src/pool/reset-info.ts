@@ -181,8 +181,54 @@ function unifiedReset(headers: Map<string, string>, now: number): number | undef
   );
 }
 
+/** Whether a unified window, or the unified status itself, says `rejected` (`overage` aside). */
+function unifiedRejected(headers: Map<string, string>): boolean {
+  const prefix = "anthropic-ratelimit-unified-";
+  for (const [name, value] of headers) {
+    if (!name.startsWith(prefix) || value.toLowerCase() !== "rejected") continue;
+    const window = /^(.*)status$/.exec(name.slice(prefix.length))?.[1];
+    if (window === "" || (window !== undefined && window !== "overage-")) return true;
+  }
+  return false;
+}
+
+function codexWindowExhausted(headers: Map<string, string>, slot: string): boolean {
+  const used = headers.get(`x-codex-${slot}-used-percent`);
+  return used !== undefined && /^\d+(\.\d+)?$/.test(used) && Number(used) >= 100;
+}
+
+/** Codex's `x-codex-{primary,secondary}-used-percent` at 100 or more: the latest reset of those windows. */
+function codexReset(headers: Map<string, string>, now: number): number | undefined {
+  const resets: Array<number | undefined> = [];
+  for (const slot of ["primary", "secondary"]) {
+    if (!codexWindowExhausted(headers, slot)) continue;
+    const at = headers.get(`x-codex-${slot}-reset-at`);
+    const after = headers.get(`x-codex-${slot}-reset-after-seconds`);
+    resets.push(at ? parseInstant(at, now) : after ? parseSeconds(after) : undefined);
+  }
+  return latest(resets);
+}
+
+/**
+ * Whether the headers say an account-wide window ran out: an Anthropic unified window (or the unified status)
+ * `rejected`, or a Codex window used to 100 %. Such a limit covers every model of the account, so the pool benches
+ * the whole credential, not only the model the request named. See test/pool/quota.test.ts ("which 429 benches").
+ */
+export function reportsAccountLimit(headers: HeaderBag | undefined): boolean {
+  if (!headers) return false;
+  const map = normaliseHeaders(headers);
+  return unifiedRejected(map) || hasExhaustedCodexWindow(map);
+}
+
+function hasExhaustedCodexWindow(headers: Map<string, string>): boolean {
+  return codexWindowExhausted(headers, "primary") || codexWindowExhausted(headers, "secondary");
+}
+
 function parseHeaders(headers: HeaderBag, now: number): number | undefined {
   const map = normaliseHeaders(headers);
+  // A window that ran out is not over until it resets: a shorter retry-after would only meet the same refusal.
+  const account = latest([unifiedRejected(map) ? unifiedReset(map, now) : undefined, codexReset(map, now)]);
+  if (account !== undefined) return account;
   const candidates: Array<number | undefined> = [];
   const retryAfterMs = map.get("retry-after-ms");
   if (retryAfterMs && /^\d+(\.\d+)?$/.test(retryAfterMs)) candidates.push(Number(retryAfterMs));

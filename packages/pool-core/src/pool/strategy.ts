@@ -1,4 +1,4 @@
-// The four selection strategies. Each is a pure choice over an ordered candidate list.
+// The five selection strategies. Each is a pure choice over an ordered candidate list.
 import { randomInt } from "node:crypto";
 import type { Credential, Strategy } from "../store/schema.js";
 
@@ -12,6 +12,8 @@ export interface StrategyInput {
   readonly requestsOf: (credential: Credential) => number;
   /** A credential id to take when it is available (session affinity); otherwise the strategy chooses. */
   readonly prefer?: string | undefined;
+  /** Share left in the credential's tightest current quota window (0..1), undefined when unknown. */
+  readonly headroomOf?: (credential: Credential) => number | undefined;
 }
 
 export interface StrategyChoice {
@@ -59,6 +61,24 @@ export function chooseCredential(strategy: Strategy, input: StrategyInput): Stra
         if (count < bestCount) {
           best = credential;
           bestCount = count;
+        }
+      }
+      return best ? { credential: best, cursorAdvance: 0 } : undefined;
+    }
+    case "headroom": {
+      // Most quota left in the tightest window wins; a credential with no known window counts as untouched but
+      // yields to a known one with as much left, and equal ones keep list (priority) order.
+      let best: Credential | undefined;
+      let bestRoom = -1;
+      let bestKnown = false;
+      for (const credential of ordered) {
+        if (!isAvailable(credential)) continue;
+        const known = input.headroomOf?.(credential);
+        const room = known ?? 1;
+        if (room > bestRoom || (room === bestRoom && known !== undefined && !bestKnown)) {
+          best = credential;
+          bestRoom = room;
+          bestKnown = known !== undefined;
         }
       }
       return best ? { credential: best, cursorAdvance: 0 } : undefined;

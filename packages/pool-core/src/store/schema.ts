@@ -3,7 +3,7 @@ import { z } from "zod";
 
 export const SCHEMA_VERSION = 1;
 
-export const STRATEGIES = ["fill_first", "round_robin", "least_used", "random"] as const;
+export const STRATEGIES = ["fill_first", "round_robin", "least_used", "random", "headroom"] as const;
 export const strategySchema = z.enum(STRATEGIES);
 export type Strategy = z.infer<typeof strategySchema>;
 
@@ -53,6 +53,27 @@ export const usageSchema = z.looseObject({
 });
 export type Usage = z.infer<typeof usageSchema>;
 
+/** One quota window as last reported by the upstream (pool/quota-windows.ts reads them off response headers). */
+export const quotaWindowSchema = z.looseObject({
+  /** `5h`, `7d`, `requests`, `tokens`, `input-tokens`, a Codex window named by its length... */
+  name: z.string().min(1),
+  /** Share of the window used, 0..1. */
+  utilisation: z.number().min(0).max(1).optional(),
+  resetAt: epochMs.optional(),
+  status: z.enum(["allowed", "allowed_warning", "rejected"]).optional(),
+  /** When the response that reported this window arrived; a newer observation replaces an older one. */
+  observedAt: epochMs,
+});
+export type StoredQuotaWindow = z.infer<typeof quotaWindowSchema>;
+
+export const credentialQuotaSchema = z.looseObject({
+  windows: z.array(quotaWindowSchema).default([]),
+  /** Anthropic's representative claim as a window name: the window that governs the account. */
+  representative: z.string().optional(),
+  observedAt: epochMs,
+});
+export type CredentialQuota = z.infer<typeof credentialQuotaSchema>;
+
 export const credentialSchema = z.looseObject({
   id: z.string().min(1),
   label: z.string().min(1),
@@ -70,6 +91,7 @@ export const credentialSchema = z.looseObject({
   maxConcurrent: z.number().int().positive().optional(),
   leases: z.array(leaseRecordSchema).optional(),
   createdAt: epochMs.optional(),
+  quota: credentialQuotaSchema.optional(),
 });
 export type Credential = z.infer<typeof credentialSchema>;
 

@@ -182,7 +182,16 @@ describe("formatQuotaWindow", () => {
       "5h 100% · rejected · resets 16:30",
     ],
     ["a window without utilisation or reset", { name: "requests" }, "requests"],
-    ["a reset already past", { name: "tokens", utilisation: 0.1, resetAt: NOW - MINUTE }, "tokens 10%"],
+    [
+      "a reset already past as stale, without its old utilisation",
+      { name: "tokens", utilisation: 0.1, resetAt: NOW - MINUTE },
+      "tokens stale · reset 11:59",
+    ],
+    [
+      "a reset less than a day away but tomorrow, with its date",
+      { name: "5h", utilisation: 0.2, resetAt: Date.parse("2025-06-02T01:00:00Z") },
+      "5h 20% · resets Jun 2 01:00",
+    ],
   ])("shows %s", (_case, window, expected) => {
     expect(formatQuotaWindow(window, options)).toBe(expected);
   });

@@ -10,6 +10,7 @@ import {
   PoolError,
   findCredential,
   isPoolError,
+  parseQuotaWindows,
   type Lease,
   type LeaseOutcome,
   type Pool,
@@ -344,6 +345,8 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
         { provider: deps.metrics.providerLabel(state.route.provider) },
         state.upstreamMs / 1000,
       );
+      // Every response's rate-limit headers, successes included, update the credential's quota windows.
+      deps.pool.observeQuota(lease.credentialId, parseQuotaWindows(upstream.headers, now()));
 
       if (upstream.status >= 400) {
         let errorBody: Buffer;

@@ -16,7 +16,7 @@ export function createStatusRoutes(services: GatewayServices): RouteDefinition[]
           name,
           {
             strategy: doc.providers[name]?.strategy ?? "fill_first",
-            credentials: services.pool.list(name).map(toCredentialJson),
+            credentials: services.pool.list(name).map((view) => toCredentialJson(view)),
           },
         ]),
       ),

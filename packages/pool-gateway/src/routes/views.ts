@@ -1,7 +1,7 @@
 // What the API shows of a credential: everything useful, secrets masked.
-import { maskSecret, redactValues, secretValuesOf, type CredentialView } from "@credpool/pool-core";
+import { maskSecret, quotaWindowViews, redactValues, secretValuesOf, type CredentialView } from "@credpool/pool-core";
 
-export function toCredentialJson(view: CredentialView): Record<string, unknown> {
+export function toCredentialJson(view: CredentialView, now = Date.now()): Record<string, unknown> {
   const { credential } = view;
   const secret = credential.kind === "api_key" ? credential.secrets.apiKey : credential.secrets.accessToken;
   return {
@@ -32,5 +32,11 @@ export function toCredentialJson(view: CredentialView): Record<string, unknown> 
     activeLeases: view.activeLeases,
     expiresAt: credential.secrets.expiresAt,
     tokenGeneration: credential.tokenGeneration,
+    // The windows the upstream last reported, tightest first; a window whose reset has passed is marked stale.
+    quota: {
+      windows: quotaWindowViews(credential.quota, now),
+      representative: credential.quota?.representative,
+      observedAt: credential.quota?.observedAt,
+    },
   };
 }
