@@ -39,7 +39,12 @@ describe("a refresh token echoed by the token endpoint", () => {
     await writeFile(
       join(dirname(pool.path), "config.json"),
       JSON.stringify({
-        refresh: { providers: { "custom:idp": { tokenUrl: endpoint.tokenUrl, clientId: "idp-client" } } },
+        // A backoff far longer than the test: the gateway's lease must not try the 503 credential again, however
+        // slowly the CLI steps before it run on a loaded machine.
+        refresh: {
+          backoffBaseMs: 3_600_000,
+          providers: { "custom:idp": { tokenUrl: endpoint.tokenUrl, clientId: "idp-client" } },
+        },
       }),
       { mode: 0o600 },
     );
