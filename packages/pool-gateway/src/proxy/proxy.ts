@@ -14,7 +14,9 @@ import {
   type Refresher,
 } from "@credpool/pool-core";
 import type { Logger } from "pino";
+import { AUTH_THROTTLE_DEFAULTS, createAuthThrottle, type AuthThrottle } from "../middleware/auth-throttle.js";
 import type { ClientToken } from "../tokens.js";
+import { createClientLimiter } from "./client-limits.js";
 import { proxyError, type ProxyErrorReply } from "./errors.js";
 import { buildClientHeaders, buildUpstreamHeaders, presentedToken } from "./headers.js";
 import { parseProxyConfig, type ProxyConfig, type ProxyConfigInput } from "./options.js";
@@ -35,6 +37,8 @@ export interface ProxyDependencies {
   /** The pool's single-flight refresher: a 401 on an OAuth credential forces a refresh (or adopts a newer token). */
   readonly refresher?: Pick<Refresher, "refresh">;
   readonly logger?: Logger;
+  /** The lease API's failed-authentication throttle (GatewayHandler.authThrottle), so both share its buckets. */
+  readonly authThrottle?: AuthThrottle;
   readonly config?: ProxyConfigInput;
   readonly now?: () => number;
 }
@@ -72,6 +76,8 @@ interface RequestState {
   readonly abort: AbortController;
   readonly client: ClientToken;
   readonly startedAt: number;
+  /** proxy.maxWaitMs, or the client token's own. */
+  readonly maxWaitMs: number;
   attempts: number;
   credentialLabel?: string;
 }
@@ -175,6 +181,13 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
   const config = parseProxyConfig(deps.config);
   const now = deps.now ?? Date.now;
   const upstreams: Record<string, string> = { ...DEFAULT_UPSTREAMS, ...config.upstreams };
+  const limiter = createClientLimiter({ defaultMaxWaitMs: config.maxWaitMs, now });
+  const authThrottle =
+    deps.authThrottle ??
+    createAuthThrottle({
+      ...AUTH_THROTTLE_DEFAULTS,
+      onEvent: ({ event, ...fields }) => deps.logger?.warn({ event, ...fields }, event),
+    });
   const client: UpstreamClient = createUpstreamClient({
     connectTimeoutMs: config.connectTimeoutMs,
     headersTimeoutMs: config.headersTimeoutMs,
@@ -409,7 +422,7 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
       } catch (error) {
         if (isPoolError(error, "E_NO_CREDENTIAL")) {
           const waitMs = exclude.length === 0 ? error.retryAfterMs : soonestRecovery(state);
-          if (waitMs !== undefined && waitMs <= config.maxWaitMs - (now() - state.startedAt)) {
+          if (waitMs !== undefined && waitMs <= state.maxWaitMs - (now() - state.startedAt)) {
             await sleep(waitMs, state.abort.signal);
             // A credential tried earlier has recovered by now; it may serve again.
             exclude.length = 0;
@@ -466,18 +479,28 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     const presented = presentedToken(request.headers);
     const clientToken = presented === undefined ? undefined : await deps.verifyToken(presented);
     if (!clientToken) {
+      // Counted with the lease API's failures (middleware/auth-throttle.ts): past the budget, 429 instead of 401.
+      const verdict = authThrottle.fail(`proxy:${target.route.provider}`, presented);
       return reply(
         response,
-        proxyError(
-          format,
-          401,
-          "credpool_unauthorized",
-          "A credpool gateway token with scope proxy is required, in x-api-key or Authorization: Bearer.",
-        ),
+        verdict.ok
+          ? proxyError(
+              format,
+              401,
+              "credpool_unauthorized",
+              "A credpool gateway token with scope proxy is required, in x-api-key or Authorization: Bearer.",
+            )
+          : proxyError(
+              format,
+              429,
+              "credpool_auth_throttled",
+              "Too many failed authentications; retry later with a valid credpool gateway token.",
+              verdict.waitMs,
+            ),
         true,
       );
     }
-    if (clientToken.scope !== "proxy" && clientToken.scope !== "admin") {
+    if (clientToken.scope !== "proxy" && clientToken.scope !== "delegate" && clientToken.scope !== "admin") {
       return reply(
         response,
         proxyError(
@@ -502,6 +525,20 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
         true,
       );
     }
+    const admission = limiter.admit({
+      client: clientToken,
+      provider: target.route.provider,
+      method: request.method ?? "GET",
+      body,
+      format,
+    });
+    if (!admission.ok) {
+      deps.logger?.info(
+        { event: "proxy.limited", client: clientToken.name, provider: target.route.provider, limit: admission.limit },
+        "token limit",
+      );
+      return reply(response, admission.reply);
+    }
     const abort = new AbortController();
     response.once("close", () => {
       if (!response.writableFinished) abort.abort();
@@ -518,9 +555,15 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
       abort,
       client: clientToken,
       startedAt,
+      maxWaitMs: admission.maxWaitMs,
       attempts: 0,
     };
-    const status = await serve(state);
+    let status: number;
+    try {
+      status = await serve(state);
+    } finally {
+      admission.release();
+    }
     deps.logger?.info(
       {
         event: "proxy.request",
