@@ -180,7 +180,11 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
     [
       createRequestIdMiddleware(),
       createBodyLimitMiddleware(options.maxBodyBytes),
-      createAuthenticationMiddleware({ verify: verifyToken, throttle: authThrottle, metricsPublic: options.metricsPublic }),
+      createAuthenticationMiddleware({
+        verify: verifyToken,
+        throttle: authThrottle,
+        metricsPublic: options.metricsPublic,
+      }),
       createIdempotencyMiddleware({ ttlMs: options.idempotencyTtlMs, maxEntries: options.idempotencyMaxEntries }),
       createAccessControlMiddleware(),
       createRateLimitMiddleware({ ratePerSecond: options.rateLimitPerSecond, burst: options.rateLimitBurst }),

@@ -14,6 +14,9 @@ import {
 import { z } from "zod";
 import { narrowLimits, tokenLimitsSchema, type TokenLimits } from "./token-limits.js";
 
+// The CLI loads this module alone (the `./tokens` entry): what it needs of the limits comes with it.
+export { describeLimits, type TokenLimits } from "./token-limits.js";
+
 export const TOKEN_FILE_NAME = "gateway-tokens.json";
 
 const TOKEN_ID = /^[a-z0-9]{8,32}$/;
@@ -227,12 +230,14 @@ function childTerms(
     throw new PoolError("E_NOT_FOUND", `No parent gateway token "${parentRef}". Run \`credpool gateway token list\`.`);
   const chain = chainOf(byId, parent);
   if (chain.broken || chain.validUntil <= now)
-    throw new PoolError("E_FORBIDDEN", `parent: token "${parent.name}" has expired or lost its own parent.`);
+    throw new PoolError("E_FORBIDDEN", `parent: token "${parent.name}" has expired or lost its own parent.`, {
+      details: { field: "parent" },
+    });
   if (parent.scope !== "delegate" && parent.scope !== "admin") {
     throw new PoolError(
       "E_FORBIDDEN",
-      `scope: token "${parent.name}" has scope ${parent.scope}; only a delegate or admin token can have child tokens.`,
-      { details: { field: "scope" } },
+      `parent: token "${parent.name}" has scope ${parent.scope}; only a delegate or admin token can have child tokens.`,
+      { details: { field: "parent" } },
     );
   }
   if (scope !== "proxy" && scope !== "delegate") {
@@ -241,7 +246,9 @@ function childTerms(
     });
   }
   if (chain.ancestors.length + 1 >= MAX_TOKEN_DEPTH)
-    throw new PoolError("E_FORBIDDEN", `parent: delegation is at most ${MAX_TOKEN_DEPTH} tokens deep.`);
+    throw new PoolError("E_FORBIDDEN", `parent: delegation is at most ${MAX_TOKEN_DEPTH} tokens deep.`, {
+      details: { field: "parent" },
+    });
   const limits = narrowLimits(parent.limits, options.limits ?? {});
   const parentLeft = chain.validUntil - now;
   if (options.ttlMs !== undefined && options.ttlMs > parentLeft) {
@@ -343,7 +350,7 @@ export function createTokenStore(options: { dir: string }): TokenStore {
           throw new PoolError("E_NOT_FOUND", `No gateway token "${idOrName}". Run \`credpool gateway token list\`.`);
         // Its children go too. Verification refuses them anyway (their chain is broken); this keeps the list honest.
         const gone = new Set([record.id]);
-        for (let grew = true; grew; ) {
+        for (let grew = true; grew;) {
           grew = false;
           for (const one of doc.tokens) {
             if (one.parentId !== undefined && gone.has(one.parentId) && !gone.has(one.id)) {

@@ -31,7 +31,10 @@ function ttlOf(body: z.infer<typeof mintTokenBody>): number | undefined {
   if (body.ttl === undefined) return body.ttlMs;
   const ms = parseDuration(body.ttl);
   if (ms === undefined || ms <= 0 || ms > MAX_TTL_MS) {
-    throw new PoolError("E_INVALID_INPUT", `ttl: "${body.ttl}" is not a duration like 2s, 30m or 1h (at most 30 days).`);
+    throw new PoolError(
+      "E_INVALID_INPUT",
+      `ttl: "${body.ttl}" is not a duration like 2s, 30m or 1h (at most 30 days).`,
+    );
   }
   return Math.round(ms);
 }
@@ -50,7 +53,9 @@ export function createTokenRoutes(services: GatewayServices, tokens: TokenStore)
         if (!parent) throw new PoolError("E_UNAUTHORIZED", "A delegate token is required.");
         const { providers, models, maxConcurrent, rpm, maxWaitMs } = body;
         const limits = Object.fromEntries(
-          Object.entries({ providers, models, maxConcurrent, rpm, maxWaitMs }).filter(([, value]) => value !== undefined),
+          Object.entries({ providers, models, maxConcurrent, rpm, maxWaitMs }).filter(
+            ([, value]) => value !== undefined,
+          ),
         );
         const ttlMs = ttlOf(body);
         const { token, client } = await tokens.create(body.name, body.scope, {
