@@ -76,21 +76,42 @@ describe("credpool gateway token", () => {
   it("creates a child token with --parent, --ttl and limits no wider than the parent's, lists and revokes it with its parent", async () => {
     const pool = await freshPool();
     const parent = await pool.run(
-      ["gateway", "token", "create", "--name", "planner", "--scope", "delegate", "--providers", "anthropic,openai"]
-        .concat(["--models", "claude-*,gpt-4o", "--max-concurrent", "4", "--rpm", "120"]),
+      [
+        "gateway",
+        "token",
+        "create",
+        "--name",
+        "planner",
+        "--scope",
+        "delegate",
+        "--providers",
+        "anthropic,openai",
+      ].concat(["--models", "claude-*,gpt-4o", "--max-concurrent", "4", "--rpm", "120"]),
       { revealsSecrets: true },
     );
     expect(parent.code, parent.stderr).toBe(0);
     const child = await pool.run(
-      ["gateway", "token", "create", "--name", "helper", "--parent", "planner", "--ttl", "30m"]
-        .concat(["--providers", "anthropic", "--models", "claude-sonnet-*", "--max-concurrent", "2", "--json"]),
+      ["gateway", "token", "create", "--name", "helper", "--parent", "planner", "--ttl", "30m"].concat([
+        "--providers",
+        "anthropic",
+        "--models",
+        "claude-sonnet-*",
+        "--max-concurrent",
+        "2",
+        "--json",
+      ]),
       { revealsSecrets: true },
     );
     expect(child.code, child.stderr).toBe(0);
     const minted = JSON.parse(child.stdout) as { scope: string; expiresAt: number; limits: Record<string, unknown> };
     expect(minted.scope).toBe("proxy");
     // rpm was not asked for: the parent's applies.
-    expect(minted.limits).toEqual({ providers: ["anthropic"], models: ["claude-sonnet-*"], maxConcurrent: 2, rpm: 120 });
+    expect(minted.limits).toEqual({
+      providers: ["anthropic"],
+      models: ["claude-sonnet-*"],
+      maxConcurrent: 2,
+      rpm: 120,
+    });
     expect(Math.abs(minted.expiresAt - (Date.now() + 30 * 60_000))).toBeLessThan(60_000);
 
     const listed = await pool.run(["gateway", "token", "list"]);
@@ -106,8 +127,14 @@ describe("credpool gateway token", () => {
   it("refuses bad limit values and a child wider than its parent, naming the flag", async () => {
     const pool = await freshPool();
     const made = await pool.run(
-      ["gateway", "token", "create", "--name", "planner", "--scope", "delegate", "--providers", "anthropic"]
-        .concat(["--models", "claude-*", "--rpm", "60", "--ttl", "1h"]),
+      ["gateway", "token", "create", "--name", "planner", "--scope", "delegate", "--providers", "anthropic"].concat([
+        "--models",
+        "claude-*",
+        "--rpm",
+        "60",
+        "--ttl",
+        "1h",
+      ]),
       { revealsSecrets: true },
     );
     expect(made.code, made.stderr).toBe(0);
@@ -124,9 +151,12 @@ describe("credpool gateway token", () => {
       [["--scope", "admin"], "--scope: a child token gets scope proxy or delegate, not admin"],
     ];
     for (const [flags, message] of cases) {
-      const result = await pool.run(["gateway", "token", "create", "--name", "child", "--parent", "planner", ...flags], {
-        revealsSecrets: true,
-      });
+      const result = await pool.run(
+        ["gateway", "token", "create", "--name", "child", "--parent", "planner", ...flags],
+        {
+          revealsSecrets: true,
+        },
+      );
       expect(result.code, flags.join(" ")).toBe(2);
       expect(result.stderr).toContain(message);
     }

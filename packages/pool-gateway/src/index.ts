@@ -4,6 +4,7 @@
 // The handler: tests and embedders call it directly, with no socket.
 export { createGatewayHandler, type GatewayHandler, type GatewayHandlerOptions } from "./handler.js";
 export type { AdminGate } from "./routes/services.js";
+export type { AuthThrottle } from "./middleware/auth-throttle.js";
 export type { GatewayRequest, GatewayResponse } from "./types.js";
 
 // The server: the only thing that listens (loopback by default).
