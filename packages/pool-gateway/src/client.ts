@@ -1,5 +1,7 @@
 // Typed client for workers and delegate agents. Access is inherited through two environment variables alone.
 import { PoolError, type PoolErrorCode } from "@credpool/pool-core";
+import type { TokenLimits } from "./token-limits.js";
+import type { TokenScope } from "./tokens.js";
 
 export interface GatewayClientOptions {
   /** Defaults to $CREDPOOL_GATEWAY_URL, then http://127.0.0.1:7878. */
@@ -25,7 +27,40 @@ export type ReleaseOutcome =
   | { outcome: "ok" }
   | { outcome: "error"; status: number; headers?: Record<string, string>; message?: string; model?: string };
 
+/** A child token to mint with the client's own token (which needs scope delegate or admin). */
+export interface CreateTokenRequest {
+  name: string;
+  /** proxy (default), or delegate when the child may mint tokens of its own. */
+  scope?: "proxy" | "delegate";
+  /** A duration (`30m`, `2s`); default 1 h, never past the parent's own expiry. Or `ttlMs`. */
+  ttl?: string;
+  ttlMs?: number;
+  providers?: string[];
+  /** Exact names or globs such as `claude-sonnet-*`. */
+  models?: string[];
+  maxConcurrent?: number;
+  rpm?: number;
+  maxWaitMs?: number;
+}
+
+export interface MintedToken {
+  readonly id: string;
+  readonly name: string;
+  readonly scope: TokenScope;
+  /** The bearer token itself; shown only in this answer. */
+  readonly token: string;
+  readonly parentId: string;
+  readonly expiresAt: number;
+  /** What the child may do: what it asked for, and the parent's limits where it asked for nothing. */
+  readonly limits: TokenLimits;
+}
+
 export interface GatewayClient {
+  /**
+   * Mints a child token for a delegate agent (POST /v1/tokens). Its limits are no wider than this client's token;
+   * asking for more fails with E_FORBIDDEN naming the field. It ends when it expires or its parent does.
+   */
+  createToken(request: CreateTokenRequest): Promise<MintedToken>;
   lease(provider: string, options?: { model?: string; ttlMs?: number; idempotencyKey?: string }): Promise<LeaseGrant>;
   renew(leaseId: string, ttlMs?: number): Promise<{ leaseId: string; leaseExpiresAt: number }>;
   release(leaseId: string, outcome?: ReleaseOutcome): Promise<void>;
@@ -100,6 +135,7 @@ export function createGatewayClient(options: GatewayClientOptions = {}): Gateway
   }
 
   const client: GatewayClient = {
+    createToken: (request) => call<MintedToken>("/v1/tokens", request),
     lease: (provider, leaseOptions = {}) => {
       const { idempotencyKey, ...rest } = leaseOptions;
       return call<LeaseGrant>(

@@ -7,6 +7,7 @@ import { createLeaseRegistry, type LeaseRegistry } from "./lease-registry.js";
 import { createGatewayLogger } from "./logger.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
 import { createAccessControlMiddleware } from "./middleware/access-control.js";
+import { AUTH_THROTTLE_DEFAULTS, createAuthThrottle, type AuthThrottle } from "./middleware/auth-throttle.js";
 import { createAuthenticationMiddleware } from "./middleware/authenticate.js";
 import { createBodyLimitMiddleware } from "./middleware/body-limit.js";
 import { createIdempotencyMiddleware } from "./middleware/idempotency.js";
@@ -17,7 +18,8 @@ import { createAdminRoutes } from "./routes/admin.js";
 import { createLeaseRoutes } from "./routes/leases.js";
 import type { AdminGate, GatewayServices } from "./routes/services.js";
 import { createStatusRoutes } from "./routes/status.js";
-import type { ClientToken } from "./tokens.js";
+import { createTokenRoutes } from "./routes/tokens.js";
+import type { ClientToken, TokenStore } from "./tokens.js";
 import type { GatewayRequest, GatewayResponse, Middleware, RequestContext, RouteDefinition } from "./types.js";
 
 export const gatewayOptionsSchema = z.strictObject({
@@ -39,16 +41,12 @@ export const gatewayOptionsSchema = z.strictObject({
   rateLimitBurst: z.number().int().positive().default(4000),
   // Failed authentications, all clients together: beyond this a failure is answered 429 instead of 401. A valid
   // token is never throttled (see middleware/authenticate.ts).
-  authFailureRatePerSecond: z.number().positive().default(5),
-  authFailureBurst: z.number().int().positive().default(50),
+  authFailureRatePerSecond: z.number().positive().default(AUTH_THROTTLE_DEFAULTS.failureRatePerSecond),
+  authFailureBurst: z.number().int().positive().default(AUTH_THROTTLE_DEFAULTS.failureBurst),
   // Failed authentications presenting one token id (`cpg_<id>_...`): a client stuck on a revoked or mistyped token.
-  authPrefixFailureRatePerSecond: z.number().positive().default(0.2),
-  authPrefixFailureBurst: z.number().int().positive().default(5),
-  authThrottleEventIntervalMs: z
-    .number()
-    .int()
-    .positive()
-    .default(5 * 60_000),
+  authPrefixFailureRatePerSecond: z.number().positive().default(AUTH_THROTTLE_DEFAULTS.prefixFailureRatePerSecond),
+  authPrefixFailureBurst: z.number().int().positive().default(AUTH_THROTTLE_DEFAULTS.prefixFailureBurst),
+  authThrottleEventIntervalMs: z.number().int().positive().default(AUTH_THROTTLE_DEFAULTS.throttleEventIntervalMs),
   metricsPublic: z.boolean().default(false),
   /** Serve no leases until an admin has authenticated with TOTP since start-up. */
   requireTotpToServe: z.boolean().default(false),
@@ -69,6 +67,8 @@ const handlerOptionsSchema = gatewayOptionsSchema.extend({
     isFunction,
     "must be a function",
   ),
+  /** The token store, for POST /v1/tokens (minting child tokens); without it that route does not exist. */
+  tokens: z.custom<TokenStore>(isObject, "must be a token store").optional(),
   gate: z.custom<AdminGate>(isObject, "must be an admin gate").optional(),
   logger: z.custom<Logger>(isObject, "must be a pino logger").optional(),
   metrics: z.custom<GatewayMetrics>(isObject, "must be gateway metrics").optional(),
@@ -82,6 +82,8 @@ export interface GatewayHandler {
   readonly services: GatewayServices;
   /** Requests currently inside the pipeline (for graceful shutdown). */
   readonly inFlight: number;
+  /** The failed-authentication throttle; give it to the proxy so both count against the same buckets. */
+  readonly authThrottle: AuthThrottle;
   /** Releases held leases and stops timers; the pool itself is the caller's to close. */
   close(): Promise<void>;
 }
@@ -134,6 +136,7 @@ function compose(middlewares: Middleware[], final: (context: RequestContext) => 
 export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptions): GatewayHandler {
   const {
     verifyToken,
+    tokens,
     gate,
     logger: givenLogger,
     metrics: givenMetrics,
@@ -158,7 +161,18 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
     ...createLeaseRoutes(services),
     ...createStatusRoutes(services),
     ...createAdminRoutes(services),
+    ...(tokens ? createTokenRoutes(services, tokens) : []),
   ]);
+
+  const authThrottle = createAuthThrottle({
+    failureRatePerSecond: options.authFailureRatePerSecond,
+    failureBurst: options.authFailureBurst,
+    prefixFailureRatePerSecond: options.authPrefixFailureRatePerSecond,
+    prefixFailureBurst: options.authPrefixFailureBurst,
+    throttleEventIntervalMs: options.authThrottleEventIntervalMs,
+    onEvent: ({ event, ...fields }) => logger.warn({ event, ...fields }, event),
+    ...(now ? { now } : {}),
+  });
 
   // The pipeline, in order: request id, body limit, authentication, idempotency, access control (scopes), rate
   // limit, validation, handler. Idempotency comes after authentication, so a replay needs a token valid now.
@@ -168,14 +182,8 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
       createBodyLimitMiddleware(options.maxBodyBytes),
       createAuthenticationMiddleware({
         verify: verifyToken,
-        failureRatePerSecond: options.authFailureRatePerSecond,
-        failureBurst: options.authFailureBurst,
-        prefixFailureRatePerSecond: options.authPrefixFailureRatePerSecond,
-        prefixFailureBurst: options.authPrefixFailureBurst,
-        throttleEventIntervalMs: options.authThrottleEventIntervalMs,
+        throttle: authThrottle,
         metricsPublic: options.metricsPublic,
-        onEvent: ({ event, ...fields }) => logger.warn({ event, ...fields }, event),
-        ...(now ? { now } : {}),
       }),
       createIdempotencyMiddleware({ ttlMs: options.idempotencyTtlMs, maxEntries: options.idempotencyMaxEntries }),
       createAccessControlMiddleware(),
@@ -252,6 +260,7 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
 
   return Object.assign(handle, {
     services,
+    authThrottle,
     get inFlight() {
       return inFlight;
     },

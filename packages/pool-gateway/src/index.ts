@@ -4,16 +4,34 @@
 // The handler: tests and embedders call it directly, with no socket.
 export { createGatewayHandler, type GatewayHandler, type GatewayHandlerOptions } from "./handler.js";
 export type { AdminGate } from "./routes/services.js";
+export type { AuthThrottle } from "./middleware/auth-throttle.js";
 export type { GatewayRequest, GatewayResponse } from "./types.js";
 
 // The server: the only thing that listens (loopback by default).
 export { startGatewayServer, type GatewayServerOptions, type RunningGateway } from "./server.js";
 
 // The client: lease and release over HTTP.
-export { createGatewayClient, type GatewayClient, type GatewayClientOptions, type LeaseGrant } from "./client.js";
+export {
+  createGatewayClient,
+  type CreateTokenRequest,
+  type GatewayClient,
+  type GatewayClientOptions,
+  type LeaseGrant,
+  type MintedToken,
+} from "./client.js";
 
 // Client tokens (also the `./tokens` entry, which the CLI loads without the rest of the gateway).
-export { createTokenStore, type ClientToken, type TokenScope, type TokenStore } from "./tokens.js";
+export {
+  DEFAULT_CHILD_TTL_MS,
+  TOKEN_SCOPES,
+  createTokenStore,
+  type ClientToken,
+  type CreateTokenOptions,
+  type TokenInfo,
+  type TokenScope,
+  type TokenStore,
+} from "./tokens.js";
+export { describeLimits, modelMatches, narrowLimits, tokenLimitsSchema, type TokenLimits } from "./token-limits.js";
 
 // The proxy: provider routes (/anthropic, /openai, ...) served before the handler, with failover across credentials.
 export {

@@ -168,6 +168,8 @@ async function runGateway(argv: string[]): Promise<void> {
   const handler = createGatewayHandler(pool, {
     // A token created a moment ago is found by one re-read of the file, before the watcher delivers it.
     verifyToken: (token) => tokens.verify(token) ?? tokens.verifyFresh(token),
+    // POST /v1/tokens: delegate tokens mint children for the agents they start.
+    tokens,
     gate: createAdminGate(totp),
     logger,
     metrics,
@@ -188,6 +190,8 @@ async function runGateway(argv: string[]): Promise<void> {
     verifyToken: (token) => tokens.verify(token) ?? tokens.verifyFresh(token),
     refresher,
     logger,
+    // One failed-authentication budget for the lease API and the proxy routes together.
+    authThrottle: handler.authThrottle,
     config: parseProxyConfig((config as { proxy?: unknown }).proxy, "proxy section of config.json"),
   });
   const tls =

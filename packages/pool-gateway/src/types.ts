@@ -19,7 +19,8 @@ export interface GatewayResponse {
   readonly body: string;
 }
 
-export type RouteScope = "public" | "lease" | "admin";
+/** delegate: minting child tokens, for delegate and admin tokens. */
+export type RouteScope = "public" | "lease" | "admin" | "delegate";
 
 export interface RequestContext {
   readonly request: GatewayRequest;

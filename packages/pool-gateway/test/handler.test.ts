@@ -419,7 +419,12 @@ describe("startGatewayServer", () => {
         request.url === "/broken"
           ? Promise.resolve({ status: 200, headers: { "x-broken": "line\nbreak" }, body: "{}" })
           : fixture.handler(request),
-      { services: fixture.handler.services, inFlight: 0, close: () => fixture.handler.close() },
+      {
+        services: fixture.handler.services,
+        authThrottle: fixture.handler.authThrottle,
+        inFlight: 0,
+        close: () => fixture.handler.close(),
+      },
     );
     const gateway = await startGatewayServer({ handler: broken, port: 0 });
     try {

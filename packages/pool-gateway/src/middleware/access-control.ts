@@ -13,9 +13,21 @@ export function createAccessControlMiddleware(): Middleware {
           : "This route needs an admin token.",
       );
     }
-    // A proxy token reaches upstreams through the gateway; it never holds a raw credential itself.
-    if (route.scope === "lease" && client?.scope === "proxy") {
-      return errorResponse("E_FORBIDDEN", `Token "${client.name}" has scope proxy; this route needs a lease token.`);
+    // A proxy or delegate token reaches upstreams through the gateway; it never holds a raw credential itself.
+    if (route.scope === "lease" && (client?.scope === "proxy" || client?.scope === "delegate")) {
+      return errorResponse(
+        "E_FORBIDDEN",
+        `Token "${client.name}" has scope ${client.scope}; this route needs a lease token.`,
+      );
+    }
+    // Admin implies delegate: an admin token can do everything a child could be given.
+    if (route.scope === "delegate" && client?.scope !== "delegate" && client?.scope !== "admin") {
+      return errorResponse(
+        "E_FORBIDDEN",
+        client
+          ? `Token "${client.name}" has scope ${client.scope}; minting tokens needs scope delegate.`
+          : "Minting tokens needs a token with scope delegate.",
+      );
     }
     return next();
   };

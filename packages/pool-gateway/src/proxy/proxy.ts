@@ -20,8 +20,10 @@ import {
 } from "@credpool/pool-core";
 import type { Logger } from "pino";
 import type { GatewayMetrics } from "../metrics.js";
+import { AUTH_THROTTLE_DEFAULTS, createAuthThrottle, type AuthThrottle } from "../middleware/auth-throttle.js";
 import type { ClientToken } from "../tokens.js";
 import { createSessionAffinity, sessionKeyOf } from "./affinity.js";
+import { createClientLimiter } from "./client-limits.js";
 import { proxyError, type ProxyErrorReply } from "./errors.js";
 import { buildClientHeaders, buildUpstreamHeaders, presentedToken } from "./headers.js";
 import { parseProxyConfig, type ProxyConfig, type ProxyConfigInput } from "./options.js";
@@ -44,6 +46,8 @@ export interface ProxyDependencies {
   /** The pool's single-flight refresher: a 401 on an OAuth credential forces a refresh (or adopts a newer token). */
   readonly refresher?: Pick<Refresher, "refresh">;
   readonly logger?: Logger;
+  /** The lease API's failed-authentication throttle (GatewayHandler.authThrottle), so both share its buckets. */
+  readonly authThrottle?: AuthThrottle;
   readonly config?: ProxyConfigInput;
   readonly now?: () => number;
   /** Proxy counters and the upstream latency histogram on /metrics. */
@@ -85,6 +89,8 @@ interface RequestState {
   readonly abort: AbortController;
   readonly client: ClientToken;
   readonly startedAt: number;
+  /** proxy.maxWaitMs, or the client token's own. */
+  readonly maxWaitMs: number;
   attempts: number;
   credentialLabel?: string;
   credentialId?: string;
@@ -206,6 +212,13 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
   // The one line per request: its fields are fixed and none is named like a secret, so the logger's redaction
   // (which costs more than the rest of the line; see bench/groups/proxy.mjs) would change nothing in it.
   const requestLog = deps.logger?.child({}, { redact: [] });
+  const limiter = createClientLimiter({ defaultMaxWaitMs: config.maxWaitMs, now });
+  const authThrottle =
+    deps.authThrottle ??
+    createAuthThrottle({
+      ...AUTH_THROTTLE_DEFAULTS,
+      onEvent: ({ event, ...fields }) => deps.logger?.warn({ event, ...fields }, event),
+    });
   const client: UpstreamClient = createUpstreamClient({
     connectTimeoutMs: config.connectTimeoutMs,
     headersTimeoutMs: config.headersTimeoutMs,
@@ -476,7 +489,7 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
       } catch (error) {
         if (isPoolError(error, "E_NO_CREDENTIAL")) {
           const waitMs = exclude.length === 0 ? error.retryAfterMs : soonestRecovery(state);
-          if (waitMs !== undefined && waitMs <= config.maxWaitMs - (now() - state.startedAt)) {
+          if (waitMs !== undefined && waitMs <= state.maxWaitMs - (now() - state.startedAt)) {
             await sleep(waitMs, state.abort.signal);
             // A credential tried earlier has recovered by now; it may serve again.
             exclude.length = 0;
@@ -538,18 +551,28 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     const presented = presentedToken(request.headers);
     const clientToken = presented === undefined ? undefined : await deps.verifyToken(presented);
     if (!clientToken) {
+      // Counted with the lease API's failures (middleware/auth-throttle.ts): past the budget, 429 instead of 401.
+      const verdict = authThrottle.fail(`proxy:${target.route.provider}`, presented);
       return reply(
         response,
-        proxyError(
-          format,
-          401,
-          "credpool_unauthorized",
-          "A credpool gateway token with scope proxy is required, in x-api-key or Authorization: Bearer.",
-        ),
+        verdict.ok
+          ? proxyError(
+              format,
+              401,
+              "credpool_unauthorized",
+              "A credpool gateway token with scope proxy is required, in x-api-key or Authorization: Bearer.",
+            )
+          : proxyError(
+              format,
+              429,
+              "credpool_auth_throttled",
+              "Too many failed authentications; retry later with a valid credpool gateway token.",
+              verdict.waitMs,
+            ),
         true,
       );
     }
-    if (clientToken.scope !== "proxy" && clientToken.scope !== "admin") {
+    if (clientToken.scope !== "proxy" && clientToken.scope !== "delegate" && clientToken.scope !== "admin") {
       return reply(
         response,
         proxyError(
@@ -574,6 +597,20 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
         true,
       );
     }
+    const admission = limiter.admit({
+      client: clientToken,
+      provider: target.route.provider,
+      method: request.method ?? "GET",
+      body,
+      format,
+    });
+    if (!admission.ok) {
+      deps.logger?.info(
+        { event: "proxy.limited", client: clientToken.name, provider: target.route.provider, limit: admission.limit },
+        "token limit",
+      );
+      return reply(response, admission.reply);
+    }
     const abort = new AbortController();
     response.once("close", () => {
       if (!response.writableFinished) abort.abort();
@@ -590,9 +627,15 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
       abort,
       client: clientToken,
       startedAt,
+      maxWaitMs: admission.maxWaitMs,
       attempts: 0,
     };
-    const served = await serve(state);
+    let served: number;
+    try {
+      served = await serve(state);
+    } finally {
+      admission.release();
+    }
     const status = abort.signal.aborted && served === 0 ? "client_closed" : served;
     const model = state.model ?? state.answerModel;
     requestLog?.info(
