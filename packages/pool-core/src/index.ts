@@ -135,6 +135,27 @@ export {
   type TotpStatus,
 } from "./auth/index.js";
 
+// Logging in: PKCE and device-code flows; the credential is credpool's own (source `login`).
+export {
+  LOGIN_SOURCE,
+  checkAnswer,
+  exchangeCode,
+  parsePastedAnswer,
+  resolveLoginProfile,
+  runDeviceFlow,
+  saveLogin,
+  startAuthorization,
+  startLoopback,
+  type DeviceAuthorization,
+  type LoginConfig,
+  type LoginFlow,
+  type LoginGrant,
+  type LoginProfile,
+  type LoopbackServer,
+  type PendingAuthorization,
+  type SaveLoginResult,
+} from "./login/index.js";
+
 // Settings: config.json with CREDPOOL_* overrides.
 export {
   loadCredpoolConfig,
