@@ -5,7 +5,13 @@ import { writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
-import { openPool, type Credential } from "@credpool/pool-core";
+import {
+  beginTotpSetup,
+  confirmTotpSetup,
+  generateTotpCode,
+  openPool,
+  type Credential,
+} from "@credpool/pool-core";
 import { startFakeTokenServer, type FakeTokenServer } from "@credpool/pool-testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI_BIN, recordOutput, registerSecret, useTestPools, type CliResult, type TestPool } from "./helpers/cli.js";
@@ -429,5 +435,29 @@ describe("credpool login custom:<name>", () => {
     const bad = await pool.run(["login", "custom:idp"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/login\.providers\.custom:idp\.loopbackPort/);
+  });
+});
+
+describe("credpool login behind TOTP", () => {
+  it("is gated like add: no code, no authorize URL and nothing stored; with a code the login goes through", async () => {
+    const pool = await freshPool();
+    const home = dirname(pool.path);
+    const setup = await beginTotpSetup({ home, label: "test" });
+    await confirmTotpSetup({
+      home,
+      principal: "test-setup",
+      code: generateTotpCode({ secret: setup.secret, algorithm: setup.algorithm, timestamp: Date.now() - 30_000 }),
+    });
+    const refused = await pool.run(["login", "anthropic", "--no-browser"], { env: anthropicEnv() });
+    expect(refused.code).toBe(9);
+    expect(refused.stderr).toMatch(/needs a TOTP code/);
+    expect(refused.stderr).not.toMatch(/oauth\/authorize/);
+
+    const code = generateTotpCode({ secret: setup.secret, algorithm: setup.algorithm, timestamp: Date.now() });
+    const { result } = await anthropicLogin(pool, ["--totp-code", code]);
+    expect(result.code, result.stderr).toBe(0);
+    const stored = await credentialsOf(pool, "anthropic");
+    registerIssuedSecrets(stored);
+    expect(stored).toHaveLength(1);
   });
 });
