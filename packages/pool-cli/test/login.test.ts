@@ -5,13 +5,7 @@ import { writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
-import {
-  beginTotpSetup,
-  confirmTotpSetup,
-  generateTotpCode,
-  openPool,
-  type Credential,
-} from "@credpool/pool-core";
+import { beginTotpSetup, confirmTotpSetup, generateTotpCode, openPool, type Credential } from "@credpool/pool-core";
 import { startFakeTokenServer, type FakeTokenServer } from "@credpool/pool-testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI_BIN, recordOutput, registerSecret, useTestPools, type CliResult, type TestPool } from "./helpers/cli.js";

@@ -13,6 +13,7 @@ import {
   loadCredpoolConfig,
   openPool,
   readPoolGate,
+  resolveLoginProfile,
   resolvePoolOption,
   tightenTotpConfig,
   watchLinkedSources,
@@ -167,6 +168,12 @@ async function runGateway(argv: string[]): Promise<void> {
     // A token created a moment ago is found by one re-read of the file, before the watcher delivers it.
     verifyToken: (token) => tokens.verify(token) ?? tokens.verifyFresh(token),
     gate: createAdminGate(totp),
+    loginProfile: (provider) =>
+      resolveLoginProfile(provider, {
+        login: config.login,
+        refreshProviders: config.refresh?.providers,
+        env: process.env,
+      }),
     logger,
     metrics,
     metricsPublic: values["metrics-public"] === true,
