@@ -95,6 +95,12 @@ export {
 
 // Sources: Claude Code, Codex, hermes and env credentials; sync, write-back and watching.
 export {
+  CLAUDE_CODE_KEYCHAIN_SERVICE,
+  readClaudeCodeKeychain,
+  usesKeychain,
+  writeClaudeCodeKeychain,
+  type CommandRunner,
+  type KeychainOptions,
   createLinkedRefresher,
   createSourceLinks,
   defaultSourceSpecs,

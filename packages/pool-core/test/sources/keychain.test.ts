@@ -1,0 +1,107 @@
+// Claude Code's macOS Keychain item, read and written through a fake `security` program on PATH that answers like
+// the real one: the item's password with -w, exit 44 when there is no such item, exit 128 when the user denies.
+import { chmod, readFile, writeFile } from "node:fs/promises";
+import { createTempDir, type TempDir } from "@credpool/pool-testkit";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  CLAUDE_CODE_KEYCHAIN_SERVICE,
+  readClaudeCodeKeychain,
+  writeClaudeCodeKeychain,
+} from "../../src/sources/keychain.js";
+
+const FAKE_SECURITY = `#!/usr/bin/env node
+// A stand-in for macOS security(1): find-generic-password -w -s SERVICE, and -i with add-generic-password -U.
+const fs = require("node:fs");
+const store = process.env.FAKE_KEYCHAIN;
+const items = fs.existsSync(store) ? JSON.parse(fs.readFileSync(store, "utf8")) : {};
+fs.appendFileSync(store + ".argv", JSON.stringify(process.argv.slice(2)) + "\\n");
+if (process.env.FAKE_KEYCHAIN_DENY === "1") {
+  process.stderr.write("security: SecKeychainSearchCopyNext: User canceled the operation.\\n");
+  process.exit(128);
+}
+const args = process.argv.slice(2);
+if (args[0] === "find-generic-password") {
+  const service = args[args.indexOf("-s") + 1];
+  const item = items[service];
+  if (!item) {
+    process.stderr.write("security: SecKeychainSearchCopyNext: The specified item could not be found in the keychain.\\n");
+    process.exit(44);
+  }
+  process.stdout.write(item.password + "\\n");
+  process.exit(0);
+}
+if (args[0] === "-i") {
+  const input = fs.readFileSync(0, "utf8");
+  for (const line of input.split("\\n").filter(Boolean)) {
+    const words = line.match(/"(?:[^"\\\\]|\\\\.)*"|\\S+/g).map((w) => (w.startsWith('"') ? JSON.parse(w) : w));
+    if (words[0] !== "add-generic-password" || !words.includes("-U")) process.exit(2);
+    const service = words[words.indexOf("-s") + 1];
+    const account = words[words.indexOf("-a") + 1];
+    const password = Buffer.from(words[words.indexOf("-X") + 1], "hex").toString("utf8");
+    items[service] = { account, password };
+  }
+  fs.writeFileSync(store, JSON.stringify(items));
+  process.exit(0);
+}
+process.exit(2);
+`;
+
+describe("Claude Code's macOS Keychain item", () => {
+  let dir: TempDir | undefined;
+  afterEach(async () => {
+    await dir?.remove();
+  });
+
+  async function fakeSecurity(items: Record<string, { account: string; password: string }>, deny = false) {
+    dir = await createTempDir("credpool-keychain-");
+    await writeFile(dir.file("security"), FAKE_SECURITY);
+    await chmod(dir.file("security"), 0o755);
+    await writeFile(dir.file("keychain.json"), JSON.stringify(items));
+    const env = {
+      ...process.env,
+      PATH: `${dir.path}:${process.env.PATH ?? ""}`,
+      FAKE_KEYCHAIN: dir.file("keychain.json"),
+      FAKE_KEYCHAIN_DENY: deny ? "1" : "0",
+      USER: "tester",
+    };
+    return { env, dir };
+  }
+
+  const login = {
+    claudeAiOauth: { accessToken: "sk-ant-oat01-keychain", refreshToken: "sk-ant-ort01-keychain", expiresAt: 1 },
+  };
+
+  it("reads the item's JSON with find-generic-password -w, and finds nothing on exit 44", async () => {
+    const { env } = await fakeSecurity({
+      [CLAUDE_CODE_KEYCHAIN_SERVICE]: { account: "tester", password: JSON.stringify(login) },
+    });
+    expect(await readClaudeCodeKeychain({ platform: "darwin", env })).toEqual(login);
+    expect(await readClaudeCodeKeychain({ platform: "darwin", env, service: "absent" })).toBeUndefined();
+    // Not macOS: the keychain is never asked.
+    expect(await readClaudeCodeKeychain({ platform: "linux", env })).toBeUndefined();
+    const argv = (await readFile(`${env.FAKE_KEYCHAIN}.argv`, "utf8")).trim().split("\n");
+    expect(argv.map((line) => JSON.parse(line) as string[])).toEqual([
+      ["find-generic-password", "-w", "-s", CLAUDE_CODE_KEYCHAIN_SERVICE],
+      ["find-generic-password", "-w", "-s", "absent"],
+    ]);
+  });
+
+  it("a user who denies access gets an error that says so, not an empty import", async () => {
+    const { env } = await fakeSecurity({}, true);
+    await expect(readClaudeCodeKeychain({ platform: "darwin", env })).rejects.toThrow(
+      /macOS refused access to the Keychain item "Claude Code-credentials" \(security exited 128: .*User canceled/,
+    );
+  });
+
+  it("writes back with add-generic-password -U over stdin, never with the secret on argv", async () => {
+    const { env } = await fakeSecurity({
+      [CLAUDE_CODE_KEYCHAIN_SERVICE]: { account: "tester", password: JSON.stringify(login) },
+    });
+    const next = { claudeAiOauth: { ...login.claudeAiOauth, refreshToken: "sk-ant-ort01-rotated" } };
+    await writeClaudeCodeKeychain(next, { platform: "darwin", env });
+    expect(await readClaudeCodeKeychain({ platform: "darwin", env })).toEqual(next);
+    const argv = await readFile(`${env.FAKE_KEYCHAIN}.argv`, "utf8");
+    expect(argv).not.toContain("rotated");
+    expect(argv).toContain('["-i"]');
+  });
+});
