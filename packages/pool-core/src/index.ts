@@ -96,10 +96,12 @@ export {
 // Sources: Claude Code, Codex, hermes and env credentials; sync, write-back and watching.
 export {
   CLAUDE_CODE_KEYCHAIN_SERVICE,
+  importClaudeCodeKeychain,
   readClaudeCodeKeychain,
   usesKeychain,
   writeClaudeCodeKeychain,
   type CommandRunner,
+  type KeychainImport,
   type KeychainOptions,
   createLinkedRefresher,
   createSourceLinks,

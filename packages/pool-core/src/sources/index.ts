@@ -13,6 +13,7 @@ export {
   type CommandRunner,
   type KeychainOptions,
 } from "./keychain.js";
+export { importClaudeCodeKeychain, type KeychainImport } from "./keychain-import.js";
 export { DEFAULT_ENV_VARS, readEnvCandidates, resolveEnvMap } from "./env.js";
 export { parseHermesFile, resolveHermesPath } from "./hermes.js";
 export { createLinkedRefresher, createSourceLinks, type SourceLinksOptions } from "./links.js";

@@ -3,11 +3,15 @@
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import { ownershipOf, rememberUsedToken, updateRefreshState } from "../../src/refresh/index.js";
+import { importClaudeCodeKeychain } from "../../src/sources/keychain-import.js";
 import {
   CLAUDE_CODE_KEYCHAIN_SERVICE,
   readClaudeCodeKeychain,
   writeClaudeCodeKeychain,
 } from "../../src/sources/keychain.js";
+import { writeBackCredential } from "../../src/sources/write-back.js";
+import { createMemoryBackend } from "../../src/store/index.js";
 
 const FAKE_SECURITY = `#!/usr/bin/env node
 // A stand-in for macOS security(1): find-generic-password -w -s SERVICE, and -i with add-generic-password -U.
@@ -103,5 +107,36 @@ describe("Claude Code's macOS Keychain item", () => {
     const argv = await readFile(`${env.FAKE_KEYCHAIN}.argv`, "utf8");
     expect(argv).not.toContain("rotated");
     expect(argv).toContain('["-i"]');
+  });
+
+  it("import makes an owned credential whose refreshed pair is written back to the item, never over a newer login", async () => {
+    const { env } = await fakeSecurity({
+      [CLAUDE_CODE_KEYCHAIN_SERVICE]: { account: "tester", password: JSON.stringify(login) },
+    });
+    const backend = createMemoryBackend();
+    expect(await importClaudeCodeKeychain(backend, { platform: "linux", env })).toBeUndefined();
+    const imported = await importClaudeCodeKeychain(backend, { platform: "darwin", env, now: 5 });
+    expect(imported?.changes.map((change) => change.action)).toEqual(["added"]);
+    const doc = (await backend.read()).doc;
+    const credential = structuredClone(doc.providers.anthropic?.credentials[0]);
+    if (!credential) throw new Error("nothing imported");
+    expect(credential).toMatchObject({ source: "claude-code", keychainService: CLAUDE_CODE_KEYCHAIN_SERVICE });
+    expect(credential.sourcePath).toBeUndefined();
+    expect(ownershipOf(credential)).toBe("own");
+
+    // As after a refresh: a new pair, and the old refresh token remembered as spent.
+    credential.secrets = { ...credential.secrets, accessToken: "sk-ant-oat01-new", refreshToken: "sk-ant-ort01-new" };
+    updateRefreshState(credential, (state) => rememberUsedToken(state, login.claudeAiOauth.refreshToken));
+    expect(await writeBackCredential(credential, 6, { platform: "darwin", env })).toBe(true);
+    expect(await readClaudeCodeKeychain({ platform: "darwin", env })).toMatchObject({
+      claudeAiOauth: { accessToken: "sk-ant-oat01-new", refreshToken: "sk-ant-ort01-new", expiresAt: 1 },
+    });
+
+    // Claude Code logged in again meanwhile: its token is not one credpool spent, so it is left alone.
+    const relogin = { claudeAiOauth: { accessToken: "sk-ant-oat01-cc", refreshToken: "sk-ant-ort01-cc" } };
+    await writeClaudeCodeKeychain(relogin, { platform: "darwin", env });
+    credential.secrets = { ...credential.secrets, refreshToken: "sk-ant-ort01-newer" };
+    expect(await writeBackCredential(credential, 7, { platform: "darwin", env })).toBe(false);
+    expect(await readClaudeCodeKeychain({ platform: "darwin", env })).toEqual(relogin);
   });
 });
