@@ -1,7 +1,7 @@
 // `credpool login`: real CLI processes against the fake authorization server (testkit), which checks the PKCE
 // verifier (S256), single-use codes, and answers device polls with RFC 8628's errors.
 import { spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { chmod, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
@@ -290,6 +290,42 @@ describe("credpool login openai-codex", () => {
     expect(credential?.secrets.accountId).toBe("chatgpt-acct-1");
     expect(fake.calls.at(-1)).toMatchObject({ grantType: "authorization_code", pkceVerified: true, bodyStyle: "form" });
     expect(await portIsClosed(port)).toBe(true);
+  });
+
+  it("opens $BROWSER with the URL: a browser that follows it completes the login with no pasting", async () => {
+    const pool = await freshPool();
+    const browser = join(pool.dir.path, "fake-browser.mjs");
+    // Follows the authorize URL and its redirect, as a browser would (localhost reaches the 127.0.0.1 server).
+    await writeFile(
+      browser,
+      `#!${process.execPath}\n` +
+        "const first = await fetch(process.argv[2], { redirect: 'manual' });\n" +
+        "const next = first.headers.get('location').replace('://localhost:', '://127.0.0.1:');\n" +
+        "await (await fetch(next)).text();\n",
+    );
+    await chmod(browser, 0o755);
+    fake.approveNext({ accountId: "chatgpt-acct-browser" });
+    const run = startCli(pool, ["login", "openai-codex"], { ...codexEnv(await freePort()), BROWSER: browser });
+    const result = await run.done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/A browser was opened/);
+    const [credential] = await credentialsOf(pool, "openai-codex");
+    registerIssuedSecrets(credential ? [credential] : []);
+    expect(credential?.secrets.accountId).toBe("chatgpt-acct-browser");
+  });
+
+  it("a $BROWSER that does not exist is no error: the URL is printed and pasting still works", async () => {
+    const pool = await freshPool();
+    const run = startCli(pool, ["login", "anthropic"], { ...anthropicEnv(), BROWSER: "/nonexistent/browser" });
+    const [, url] = await run.waitFor(URL_LINE);
+    const page = await fake.browse(url ?? "");
+    registerSecret(page.text.split("#")[0] ?? "");
+    await run.waitFor(/Paste the code/);
+    run.write(`${page.text}\n`);
+    const result = await run.done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toMatch(/A browser was opened/);
+    registerIssuedSecrets(await credentialsOf(pool, "anthropic"));
   });
 
   it("falls back to pasting the redirect URL when the port is taken", async () => {
