@@ -138,5 +138,13 @@ describe("Claude Code's macOS Keychain item", () => {
     credential.secrets = { ...credential.secrets, refreshToken: "sk-ant-ort01-newer" };
     expect(await writeBackCredential(credential, 7, { platform: "darwin", env })).toBe(false);
     expect(await readClaudeCodeKeychain({ platform: "darwin", env })).toEqual(relogin);
+
+    // Importing again adopts that login in place instead of adding a second credential.
+    const again = await importClaudeCodeKeychain(backend, { platform: "darwin", env, now: 8 });
+    expect(again?.changes.map((change) => change.action)).toEqual(["updated"]);
+    const after = (await backend.read()).doc.providers.anthropic?.credentials ?? [];
+    expect(after.map((item) => [item.id, item.secrets.refreshToken, item.tokenGeneration])).toEqual([
+      [credential.id, "sk-ant-ort01-cc", 1],
+    ]);
   });
 });
