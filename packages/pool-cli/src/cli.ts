@@ -31,6 +31,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "refresh an OAuth credential now (single-flight across processes)",
     load: () => import("./commands/refresh.js"),
   },
+  login: {
+    summary: "log in to an OAuth account (anthropic, openai-codex, custom:<name>)",
+    load: () => import("./commands/login.js"),
+  },
   import: {
     summary: "import from Claude Code, Codex, hermes or the environment",
     load: () => import("./commands/import.js"),

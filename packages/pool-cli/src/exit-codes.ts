@@ -57,6 +57,11 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: "the pool's keys never leave credpool (`secrets release never`): no lease or exec",
     codes: ["E_SECRETS_NEVER_RELEASED"],
   },
+  {
+    exit: 17,
+    meaning: "login failed: refused, denied, expired, timed out, cancelled or a state mismatch",
+    codes: ["E_LOGIN_FAILED"],
+  },
 ];
 
 const EXIT_CODES: Partial<Record<PoolErrorCode, number>> = Object.fromEntries(

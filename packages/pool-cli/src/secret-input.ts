@@ -56,7 +56,11 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 }
 
 /** Reads one line from a terminal without echoing it. Ctrl-C or Ctrl-D cancels. */
-async function promptHidden(stdin: NodeJS.ReadStream, stderr: NodeJS.WritableStream, label: string): Promise<string> {
+export async function promptHidden(
+  stdin: NodeJS.ReadStream,
+  stderr: NodeJS.WritableStream,
+  label: string,
+): Promise<string> {
   stderr.write(`${label} (input hidden): `);
   return new Promise<string>((resolve, reject) => {
     let value = "";

@@ -32,6 +32,8 @@ export const POOL_ERROR_CODES = [
   "E_RATE_LIMITED",
   "E_TOO_LARGE",
   "E_METHOD_NOT_ALLOWED",
+  /** A login was refused, denied, expired, cancelled or answered with the wrong state. */
+  "E_LOGIN_FAILED",
 ] as const;
 
 export type PoolErrorCode = (typeof POOL_ERROR_CODES)[number];

@@ -105,6 +105,14 @@ export {
 
 // Sources: Claude Code, Codex, hermes and env credentials; sync, write-back and watching.
 export {
+  CLAUDE_CODE_KEYCHAIN_SERVICE,
+  importClaudeCodeKeychain,
+  readClaudeCodeKeychain,
+  usesKeychain,
+  writeClaudeCodeKeychain,
+  type CommandRunner,
+  type KeychainImport,
+  type KeychainOptions,
   createLinkedRefresher,
   createSourceLinks,
   defaultSourceSpecs,
@@ -144,6 +152,27 @@ export {
   type TotpGateOptions,
   type TotpStatus,
 } from "./auth/index.js";
+
+// Logging in: PKCE and device-code flows; the credential is credpool's own (source `login`).
+export {
+  LOGIN_SOURCE,
+  checkAnswer,
+  exchangeCode,
+  parsePastedAnswer,
+  resolveLoginProfile,
+  runDeviceFlow,
+  saveLogin,
+  startAuthorization,
+  startLoopback,
+  type DeviceAuthorization,
+  type LoginConfig,
+  type LoginFlow,
+  type LoginGrant,
+  type LoginProfile,
+  type LoopbackServer,
+  type PendingAuthorization,
+  type SaveLoginResult,
+} from "./login/index.js";
 
 // Settings: config.json with CREDPOOL_* overrides.
 export {

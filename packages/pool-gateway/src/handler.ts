@@ -1,5 +1,5 @@
 // The gateway as a plain function from request to response (tests need no socket). The pipeline is visible below.
-import { parseOptions, type Pool } from "@credpool/pool-core";
+import { parseOptions, type LoginProfile, type Pool } from "@credpool/pool-core";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { errorResponse, responseForError } from "./http-errors.js";
@@ -73,6 +73,8 @@ const handlerOptionsSchema = gatewayOptionsSchema.extend({
   logger: z.custom<Logger>(isObject, "must be a pino logger").optional(),
   metrics: z.custom<GatewayMetrics>(isObject, "must be gateway metrics").optional(),
   now: z.custom<() => number>(isFunction, "must be a function").optional(),
+  /** Login settings for /v1/admin/login/*; usually resolveLoginProfile over config.json. */
+  loginProfile: z.custom<(provider: string) => LoginProfile>(isFunction, "must be a function").optional(),
 });
 
 export type GatewayHandlerOptions = z.input<typeof handlerOptionsSchema>;
@@ -141,6 +143,7 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
     logger: givenLogger,
     metrics: givenMetrics,
     now,
+    loginProfile,
     ...options
   } = parseOptions(handlerOptionsSchema, rawOptions, "gateway options");
   const logger = givenLogger ?? createGatewayLogger();
@@ -155,6 +158,7 @@ export function createGatewayHandler(pool: Pool, rawOptions: GatewayHandlerOptio
     gate,
     requireAdminSession: options.requireTotpToServe,
     state: { adminAuthenticated: false },
+    loginProfile,
   };
   // Lease routes first: they are nearly all the traffic, and no two patterns overlap, so order changes no answer.
   const routes = compile([

@@ -30,6 +30,7 @@ const HTTP_STATUS: Record<PoolErrorCode | GatewayErrorCode, number> = {
   E_RATE_LIMITED: 429,
   E_REFRESH_FAILED: 502,
   E_SOURCE: 502,
+  E_LOGIN_FAILED: 400,
   E_NO_CREDENTIAL: 503,
   E_POOL_NOT_FOUND: 503,
   E_POOL_CORRUPT: 503,

@@ -14,6 +14,7 @@ import {
   loadCredpoolConfig,
   openPool,
   readPoolGate,
+  resolveLoginProfile,
   resolvePoolOption,
   tightenTotpConfig,
   usagePathFor,
@@ -171,6 +172,12 @@ async function runGateway(argv: string[]): Promise<void> {
     // POST /v1/tokens: delegate tokens mint children for the agents they start.
     tokens,
     gate: createAdminGate(totp),
+    loginProfile: (provider) =>
+      resolveLoginProfile(provider, {
+        login: config.login,
+        refreshProviders: config.refresh?.providers,
+        env: process.env,
+      }),
     logger,
     metrics,
     metricsPublic: values["metrics-public"] === true,

@@ -7,6 +7,41 @@ export interface FakeTokenServerOptions {
   expiresInSec?: number;
   /** When set, any other client_id gets 401 invalid_client. */
   clientId?: string;
+  /** Lifetime of authorization codes (default 60 s). */
+  codeTtlMs?: number;
+}
+
+/** How the user at the fake authorize page answers the next authorization request. */
+export interface FakeApproval {
+  accountId?: string;
+  email?: string;
+  /** The user refuses: the redirect carries error=access_denied. */
+  deny?: boolean;
+  codeTtlMs?: number;
+}
+
+/** One poll answer of a device-code flow, in order; after the script the user approves. */
+export type FakeDeviceStep = "pending" | "slow_down" | "approve" | "deny" | "expire";
+
+export interface FakeDeviceSetup {
+  script?: FakeDeviceStep[];
+  /** Seconds; the server's `interval` (default 5). slow_down adds 5, as RFC 8628 says. */
+  interval?: number;
+  expiresInSec?: number;
+  accountId?: string;
+  email?: string;
+}
+
+export interface FakeAuthorizeRequest {
+  readonly at: number;
+  readonly clientId: string | null;
+  readonly redirectUri: string | null;
+  readonly responseType: string | null;
+  readonly scope: string | null;
+  readonly state: string | null;
+  readonly challenge: string | null;
+  readonly challengeMethod: string | null;
+  readonly params: Readonly<Record<string, string>>;
 }
 
 /** What the server does with the next call; queued with `script()` and used once each. */
@@ -40,6 +75,11 @@ export interface FakeTokenCall {
   readonly reused: boolean;
   readonly outcome: string;
   readonly issuedAccessTokenFp?: string;
+  /** authorization_code grants: whether the code_verifier hashed (S256) to the code_challenge. */
+  readonly pkceVerified?: boolean;
+  readonly codeFp?: string;
+  /** The verifier the client sent (for leak scans). */
+  readonly codeVerifier?: string;
 }
 
 export interface IssuedTokens {
@@ -55,6 +95,18 @@ export interface FakeTokenServer {
   readonly url: string;
   /** POST here with grant_type=refresh_token (JSON or form body). */
   readonly tokenUrl: string;
+  /** GET: answers with a 302 to redirect_uri carrying code and state (or error=access_denied). */
+  readonly authorizeUrl: string;
+  /** POST: RFC 8628 device authorization. */
+  readonly deviceUrl: string;
+  /** A redirect_uri whose page shows `code#state`, like Anthropic's manual callback page. */
+  readonly codePageUrl: string;
+  readonly authorizeRequests: readonly FakeAuthorizeRequest[];
+  approveNext(approval?: FakeApproval): void;
+  /** How the next device authorization behaves. */
+  scriptDevice(setup?: FakeDeviceSetup): void;
+  /** Follows an authorize URL as a browser would: the authorize redirect, then the page it lands on. */
+  browse(authorizeUrl: string): Promise<{ location: string; status: number; text: string }>;
   /** Every token call, in arrival order. */
   readonly calls: readonly FakeTokenCall[];
   /** Calls that sent a refresh token that had already been used. */

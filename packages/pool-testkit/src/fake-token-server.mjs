@@ -6,6 +6,15 @@ import { createServer } from "node:http";
 import { URLSearchParams } from "node:url";
 
 const TOKEN_PATH = "/oauth/token";
+const AUTHORIZE_PATH = "/oauth/authorize";
+const DEVICE_PATH = "/oauth/device/code";
+/** Where a "manual" redirect lands: a page that shows `code#state` for the user to paste, like Anthropic's. */
+const CODE_PAGE_PATH = "/oauth/code/callback";
+const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+
+function s256(verifier) {
+  return createHash("sha256").update(String(verifier)).digest("base64url");
+}
 
 function fingerprint(token) {
   return `sha256:${createHash("sha256").update(String(token)).digest("hex").slice(0, 16)}`;
@@ -46,6 +55,15 @@ export async function startFakeTokenServer(options = {}) {
   const callWaiters = new Set();
   const holds = [];
   const sockets = new Set();
+  const codeTtlMs = options.codeTtlMs ?? 60_000;
+  /** Authorization codes: code -> { challenge, method, clientId, redirectUri, account, used, expiresAt }. */
+  const codes = new Map();
+  /** Who the next authorize calls log in as, and whether the user denies. */
+  const approvals = [];
+  const authorizeRequests = [];
+  /** Device codes: device_code -> { script, interval, expiresAt, account, done }. */
+  const devices = new Map();
+  const deviceScripts = [];
 
   function mint(family) {
     family.generation += 1;
@@ -142,6 +160,8 @@ export async function startFakeTokenServer(options = {}) {
       call.outcome = "dropped before processing";
       return req.socket.destroy();
     }
+    if (fields.grant_type === "authorization_code") return handleCodeGrant(res, fields, call);
+    if (fields.grant_type === DEVICE_GRANT) return handleDeviceGrant(res, fields, call);
     if (fields.grant_type !== "refresh_token") {
       call.outcome = "unsupported_grant_type";
       return send(res, 400, { error: "unsupported_grant_type" });
@@ -192,13 +212,184 @@ export async function startFakeTokenServer(options = {}) {
     return send(res, 200, body);
   }
 
+  /** A token response for a fresh login, with Anthropic's `account` object next to OpenAI's id token. */
+  function loginResponse(account) {
+    const issued = issue({ accountId: account.accountId, ...(account.family ? { family: account.family } : {}) });
+    const family = families.get(issued.family);
+    family.email = account.email;
+    const idToken = fakeJwt({
+      sub: issued.family,
+      email: account.email,
+      exp: Math.floor(issued.expiresAt / 1000),
+      "https://api.openai.com/auth": { chatgpt_account_id: family.accountId },
+    });
+    family.current.idToken = idToken;
+    return {
+      body: {
+        access_token: issued.accessToken,
+        refresh_token: issued.refreshToken,
+        id_token: idToken,
+        expires_in: family.expiresInSec,
+        token_type: "Bearer",
+        scope: "user:inference",
+        account: { uuid: family.accountId, email_address: account.email },
+      },
+      family: issued.family,
+    };
+  }
+
+  function handleCodeGrant(res, fields, call) {
+    const code = typeof fields.code === "string" ? fields.code : "";
+    const entry = codes.get(code);
+    call.codeFp = code ? fingerprint(code) : undefined;
+    const refuse = (status, error, description) => {
+      call.outcome = `${error} (${description})`;
+      return send(res, status, { error, error_description: description });
+    };
+    if (!entry) return refuse(400, "invalid_grant", "Invalid authorization code");
+    if (entry.used) return refuse(400, "invalid_grant", "Authorization code has already been used");
+    entry.used = true;
+    if (Date.now() > entry.expiresAt) return refuse(400, "invalid_grant", "Authorization code has expired");
+    if (fields.client_id !== entry.clientId) return refuse(401, "invalid_client", "client_id does not match");
+    if (fields.redirect_uri !== entry.redirectUri) return refuse(400, "invalid_grant", "redirect_uri does not match");
+    // RFC 7636 4.6: the verifier must hash to the challenge sent with the authorization request.
+    const verifier = typeof fields.code_verifier === "string" ? fields.code_verifier : "";
+    call.pkceVerified = verifier !== "" && s256(verifier) === entry.challenge;
+    // Kept so a test's leak scan can look for it in the client's output.
+    call.codeVerifier = verifier;
+    if (!call.pkceVerified) return refuse(400, "invalid_grant", "PKCE verification failed");
+    const { body, family } = loginResponse(entry.account);
+    call.family = family;
+    call.outcome = "login";
+    return send(res, 200, body);
+  }
+
+  function handleDeviceGrant(res, fields, call) {
+    const deviceCode = typeof fields.device_code === "string" ? fields.device_code : "";
+    const device = devices.get(deviceCode);
+    const refuse = (error, description) => {
+      call.outcome = error;
+      return send(res, 400, { error, error_description: description });
+    };
+    if (!device || fields.client_id !== device.clientId) return refuse("invalid_grant", "Unknown device code");
+    if (device.done) return refuse("invalid_grant", "Device code already used");
+    if (Date.now() > device.expiresAt) return refuse("expired_token", "The device code has expired");
+    const step = device.script.shift() ?? "approve";
+    switch (step) {
+      case "pending":
+        return refuse("authorization_pending", "The user has not finished yet");
+      case "slow_down":
+        device.interval += 5;
+        return refuse("slow_down", "Polling too fast");
+      case "deny":
+        device.done = true;
+        return refuse("access_denied", "The user denied the request");
+      case "expire":
+        device.done = true;
+        return refuse("expired_token", "The device code has expired");
+      default: {
+        device.done = true;
+        const { body, family } = loginResponse(device.account);
+        call.family = family;
+        call.outcome = "login";
+        return send(res, 200, body);
+      }
+    }
+  }
+
+  function handleAuthorize(res, url) {
+    const q = url.searchParams;
+    const request = {
+      at: Date.now(),
+      clientId: q.get("client_id"),
+      redirectUri: q.get("redirect_uri"),
+      responseType: q.get("response_type"),
+      scope: q.get("scope"),
+      state: q.get("state"),
+      challenge: q.get("code_challenge"),
+      challengeMethod: q.get("code_challenge_method"),
+      params: Object.fromEntries(q),
+    };
+    authorizeRequests.push(request);
+    if (!request.redirectUri) return send(res, 400, { error: "invalid_request", error_description: "no redirect_uri" });
+    if (options.clientId && request.clientId !== options.clientId) {
+      return send(res, 400, { error: "invalid_client", error_description: "unknown client_id" });
+    }
+    const approval = approvals.shift() ?? {};
+    const target = new URL(request.redirectUri);
+    if (request.state) target.searchParams.set("state", request.state);
+    if (approval.deny) {
+      target.searchParams.set("error", "access_denied");
+      target.searchParams.set("error_description", "The user denied access");
+    } else if (request.responseType !== "code" || request.challengeMethod !== "S256" || !request.challenge) {
+      target.searchParams.set("error", "invalid_request");
+      target.searchParams.set("error_description", "response_type=code with an S256 code_challenge is required");
+    } else {
+      const code = `ac-${randomBytes(18).toString("base64url")}`;
+      const n = codes.size + 1;
+      codes.set(code, {
+        challenge: request.challenge,
+        clientId: request.clientId,
+        redirectUri: request.redirectUri,
+        used: false,
+        expiresAt: Date.now() + (approval.codeTtlMs ?? codeTtlMs),
+        account: {
+          accountId: approval.accountId ?? `acct-login-${n}`,
+          email: approval.email ?? `user${n}@example.test`,
+        },
+      });
+      target.searchParams.set("code", code);
+    }
+    res.writeHead(302, { location: target.toString() });
+    res.end();
+  }
+
+  function handleDeviceStart(res, text, contentType) {
+    const { fields } = parseBody(contentType, text);
+    if (!fields.client_id || (options.clientId && fields.client_id !== options.clientId)) {
+      return send(res, 401, { error: "invalid_client", error_description: "unknown client_id" });
+    }
+    const setup = deviceScripts.shift() ?? {};
+    const deviceCode = `dc-${randomBytes(18).toString("base64url")}`;
+    const userCode = `${randomBytes(2).toString("hex")}-${randomBytes(2).toString("hex")}`.toUpperCase();
+    const n = devices.size + 1;
+    const expiresIn = setup.expiresInSec ?? 600;
+    devices.set(deviceCode, {
+      clientId: fields.client_id,
+      scope: fields.scope,
+      script: [...(setup.script ?? [])],
+      interval: setup.interval ?? 5,
+      expiresAt: Date.now() + expiresIn * 1000,
+      done: false,
+      account: { accountId: setup.accountId ?? `acct-device-${n}`, email: setup.email ?? `device${n}@example.test` },
+    });
+    return send(res, 200, {
+      device_code: deviceCode,
+      user_code: userCode,
+      verification_uri: `${url}/device`,
+      verification_uri_complete: `${url}/device?user_code=${userCode}`,
+      expires_in: expiresIn,
+      interval: setup.interval ?? 5,
+    });
+  }
+
   const server = createServer((req, res) => {
     const chunks = [];
     req.on("data", (chunk) => chunks.push(chunk));
     req.on("end", () => {
       const text = Buffer.concat(chunks).toString("utf8");
       const url = new URL(req.url ?? "/", "http://localhost");
-      if (req.method === "POST" && url.pathname === TOKEN_PATH) {
+      if (req.method === "GET" && url.pathname === AUTHORIZE_PATH) {
+        handleAuthorize(res, url);
+      } else if (req.method === "GET" && url.pathname === CODE_PAGE_PATH) {
+        // Anthropic's callback page shows `code#state` for the user to copy.
+        const code = url.searchParams.get("code");
+        const error = url.searchParams.get("error");
+        res.writeHead(error ? 400 : 200, { "content-type": "text/plain" });
+        res.end(error ? `error: ${error}` : `${code}#${url.searchParams.get("state") ?? ""}`);
+      } else if (req.method === "POST" && url.pathname === DEVICE_PATH) {
+        handleDeviceStart(res, text, req.headers["content-type"]);
+      } else if (req.method === "POST" && url.pathname === TOKEN_PATH) {
         handleToken(req, res, text).catch((error) =>
           send(res, 500, { error: "fake_server_bug", message: String(error) }),
         );
@@ -227,7 +418,26 @@ export async function startFakeTokenServer(options = {}) {
   return {
     url,
     tokenUrl: `${url}${TOKEN_PATH}`,
+    authorizeUrl: `${url}${AUTHORIZE_PATH}`,
+    deviceUrl: `${url}${DEVICE_PATH}`,
+    codePageUrl: `${url}${CODE_PAGE_PATH}`,
     calls,
+    authorizeRequests,
+    approveNext(approval = {}) {
+      approvals.push(approval);
+    },
+    scriptDevice(setup = {}) {
+      deviceScripts.push(setup);
+    },
+    async browse(authorizeUrl) {
+      const first = await fetch(authorizeUrl, { redirect: "manual" });
+      await first.text();
+      const location = first.headers.get("location");
+      if (!location) throw new Error(`the authorize endpoint answered ${first.status} without a redirect`);
+      // A browser reaches localhost on whichever address answers; the loopback server binds 127.0.0.1 only.
+      const landed = await fetch(location.replace("://localhost:", "://127.0.0.1:"), { redirect: "manual" });
+      return { location, status: landed.status, text: await landed.text() };
+    },
     reuses,
     issue,
     current(family) {

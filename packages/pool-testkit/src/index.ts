@@ -3,6 +3,10 @@ export { createTempDir, type TempDir } from "./temp-dir.js";
 export { spawnChild, startTogether, type ChildHandle, type ChildExit, type SpawnChildOptions } from "./child.js";
 export {
   startFakeTokenServer,
+  type FakeApproval,
+  type FakeAuthorizeRequest,
+  type FakeDeviceSetup,
+  type FakeDeviceStep,
   type FakeTokenBehavior,
   type FakeTokenCall,
   type FakeTokenServer,

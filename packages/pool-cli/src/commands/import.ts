@@ -4,8 +4,10 @@ import { dirname, resolve } from "node:path";
 import {
   PoolError,
   createFileBackend,
+  importClaudeCodeKeychain,
   sourcePathOf,
   syncSources,
+  usesKeychain,
   type SourceSpec,
   type SyncChange,
 } from "@credpool/pool-core";
@@ -51,7 +53,8 @@ export const { help, run } = defineCommand({
   usage: "credpool import <claude-code|codex|hermes|env> [--from FILE] [--own|--borrow] [--json]",
   description:
     "Import credentials from another tool, all in one commit:\n" +
-    "  claude-code  $CLAUDE_CONFIG_DIR/.credentials.json or ~/.claude/.credentials.json (an anthropic OAuth login)\n" +
+    "  claude-code  $CLAUDE_CONFIG_DIR/.credentials.json or ~/.claude/.credentials.json (an anthropic OAuth login);\n" +
+    '               on macOS, without that file, the Keychain item "Claude Code-credentials" (owned, written back)\n' +
     "  codex        $CODEX_HOME/auth.json or ~/.codex/auth.json (an openai-codex login, or an openai API key)\n" +
     "  hermes       ~/.hermes/auth.json credential_pool: every provider, with priorities and statuses (copied once)\n" +
     "  env          ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY (or `sources.env` in config.json)\n" +
@@ -121,9 +124,28 @@ export const { help, run } = defineCommand({
       const reading = result.readings[0];
       if (reading?.error) throw reading.error;
       if (reading?.state === "missing") {
+        // On macOS Claude Code keeps its login in the Keychain, not in the file.
+        const fromKeychain =
+          input.source === "claude-code" && path === undefined && usesKeychain()
+            ? await importClaudeCodeKeychain(backend, { env: context.env })
+            : undefined;
+        if (fromKeychain) {
+          if (input.json) {
+            output.printJson({ source: input.source, keychain: fromKeychain.service, changes: fromKeychain.changes });
+            return 0;
+          }
+          for (const change of fromKeychain.changes) {
+            output.print(
+              change.action === "added"
+                ? `Imported ${change.provider}/${change.label} from the macOS Keychain item "${fromKeychain.service}", owned: credpool refreshes it and writes each new token pair back to that item.`
+                : describeChange(change, undefined, undefined),
+            );
+          }
+          return 0;
+        }
         const keychain =
-          input.source === "claude-code" && process.platform === "darwin"
-            ? " On macOS, Claude Code keeps its login in the Keychain instead."
+          input.source === "claude-code" && usesKeychain()
+            ? " The macOS Keychain has no Claude Code login either."
             : "";
         throw new PoolError(
           "E_SOURCE",

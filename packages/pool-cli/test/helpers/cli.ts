@@ -62,6 +62,11 @@ export function fixtureSecret(prefix = "sk-ant-api03-"): string {
   return secret;
 }
 
+/** A secret the test did not make (a token a fake server issued) that must never be printed either. */
+export function registerSecret(secret: string): void {
+  if (secret.length >= 16) secrets.add(secret);
+}
+
 /** For output collected outside `runCli` (long-running children). */
 export function recordOutput(what: string, text: string, revealsSecrets = false): void {
   outputs.push({ what, text, revealsSecrets });

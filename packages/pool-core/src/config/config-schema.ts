@@ -2,6 +2,7 @@
 // loads, and loadCredpoolConfig warns about each one. Unknown top-level sections are kept for the layer that reads
 // them; unknown keys inside a section are dropped, so factories that refuse unknown options can take a section.
 import { z } from "zod";
+import { loginConfigSchema } from "../login/config.js";
 import { refresherConfigSchema } from "../refresh/index.js";
 import { pricesConfigSchema } from "../usage/usage-report.js";
 
@@ -144,6 +145,8 @@ export const credpoolConfigSchema = z.looseObject({
   proxy: proxyConfigSchema.optional(),
   /** Dollars per million tokens by model name or glob, for `credpool usage`; nothing is priced without it. */
   prices: pricesConfigSchema.optional(),
+  /** `credpool login`: authorize and device endpoints, scopes, redirects and custom:<name> providers (login/). */
+  login: loginConfigSchema.optional(),
 });
 
 export type CredpoolConfigInput = z.input<typeof credpoolConfigSchema>;

@@ -358,13 +358,15 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
         }
         const credential = committed.credential ?? (await readCredential(backend, fresh.id));
         const link = sourceLinkOf(credential);
-        if (links && link?.ownership === "own") {
+        // A login imported from Claude Code's macOS Keychain item is written back to that item.
+        const keychain = typeof credential.keychainService === "string" ? `keychain:${credential.keychainService}` : "";
+        if (links && (link?.ownership === "own" || keychain)) {
           // Written while we still hold the refresh lock, so no other credpool process rotates again meanwhile.
           await links.writeBack(credential).catch((error: unknown) => {
             emit({
               event: "refresh.write_back_failed",
               credentialId: credential.id,
-              path: link.path,
+              path: link?.path ?? keychain,
               error: (error as Error).message,
             });
           });

@@ -128,6 +128,8 @@ export function reloginAdvice(credential: Credential): string {
       return `Log in again in Claude Code (run \`claude\`, then \`/login\`), then run \`credpool import claude-code${from}\`.`;
     case "codex":
       return `Log in again with \`codex login\`, then run \`credpool import codex${from}\`.`;
+    case "login":
+      return `Log in again with \`credpool login ${credential.provider}\`; the same account updates this credential in place.`;
     case "hermes":
       return `Log in again in hermes, then run \`credpool import hermes\`, or add a fresh login with \`credpool add ${credential.provider}\`.`;
     default:

@@ -3,6 +3,17 @@
 export { applyCandidates, isWriteChange, type ApplyOptions, type SyncChange } from "./apply.js";
 export { parseClaudeCodeFile, resolveClaudeCodePath } from "./claude-code.js";
 export { parseCodexFile, resolveCodexPath } from "./codex.js";
+export {
+  CLAUDE_CODE_KEYCHAIN_SERVICE,
+  readClaudeCodeKeychain,
+  runCommand,
+  usesKeychain,
+  writeClaudeCodeKeychain,
+  type CommandResult,
+  type CommandRunner,
+  type KeychainOptions,
+} from "./keychain.js";
+export { importClaudeCodeKeychain, type KeychainImport } from "./keychain-import.js";
 export { DEFAULT_ENV_VARS, readEnvCandidates, resolveEnvMap } from "./env.js";
 export { parseHermesFile, resolveHermesPath } from "./hermes.js";
 export { createLinkedRefresher, createSourceLinks, type SourceLinksOptions } from "./links.js";

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { jsonResponse } from "../http-errors.js";
 import { maskValue } from "../logger.js";
 import { header, type RequestContext, type RouteDefinition } from "../types.js";
+import { createLoginFlows, loginCompleteBody, loginStartBody } from "./login.js";
 import type { GatewayServices } from "./services.js";
 
 const sessionBody = z.strictObject({ code: z.string().max(32) });
@@ -65,6 +66,13 @@ export function createAdminRoutes(services: GatewayServices): RouteDefinition[] 
       return jsonResponse(200, result);
     },
   });
+
+  const resolveProfile = services.loginProfile;
+  const logins = resolveProfile ? createLoginFlows(resolveProfile, Date.now) : undefined;
+  const loginsOrRefuse = (): NonNullable<typeof logins> => {
+    if (!logins) throw new PoolError("E_NOT_FOUND", "This gateway was started without login settings.");
+    return logins;
+  };
 
   return [
     {
@@ -132,6 +140,32 @@ export function createAdminRoutes(services: GatewayServices): RouteDefinition[] 
       await services.pool.setStrategy(context.params.provider ?? "", strategy);
       audit(context, "strategy", { provider: context.params.provider, strategy });
       return { provider: context.params.provider, strategy };
+    }),
+    admin("POST", "/v1/admin/login/start", "admin_login_start", loginStartBody, (context) => {
+      const body = context.body as z.infer<typeof loginStartBody>;
+      const started = loginsOrRefuse().start(context, body);
+      audit(context, "login.start", { provider: body.provider });
+      return Promise.resolve(started);
+    }),
+    admin("POST", "/v1/admin/login/complete", "admin_login_complete", loginCompleteBody, async (context) => {
+      const body = context.body as z.infer<typeof loginCompleteBody>;
+      const saved = await loginsOrRefuse().complete(context, body, (fn) => services.pool.update(fn));
+      const { credential } = saved;
+      audit(context, "login.complete", {
+        provider: credential.provider,
+        credentialId: credential.id,
+        result: saved.action,
+      });
+      return {
+        action: saved.action,
+        revived: saved.revived,
+        id: credential.id,
+        label: credential.label,
+        provider: credential.provider,
+        email: typeof credential.email === "string" ? credential.email : null,
+        accountId: credential.secrets.accountId ?? null,
+        tokenGeneration: credential.tokenGeneration,
+      };
     }),
     admin("POST", "/v1/admin/credentials/:target/reveal", "admin_reveal", emptyBody, (context) => {
       const credential = services.pool.resolve(context.params.target ?? "");

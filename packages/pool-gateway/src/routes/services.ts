@@ -1,5 +1,5 @@
 // What the routes share: the pool, the lease registry, metrics, the logger and the admin gate.
-import type { Pool } from "@credpool/pool-core";
+import type { LoginProfile, Pool } from "@credpool/pool-core";
 import type { Logger } from "pino";
 import type { LeaseRegistry } from "../lease-registry.js";
 import type { GatewayMetrics } from "../metrics.js";
@@ -28,4 +28,6 @@ export interface GatewayServices {
   readonly gate: AdminGate | undefined;
   readonly requireAdminSession: boolean;
   readonly state: { adminAuthenticated: boolean };
+  /** Resolves a provider's login settings (config.json and CREDPOOL_* variables); absent: no login routes. */
+  readonly loginProfile: ((provider: string) => LoginProfile) | undefined;
 }
