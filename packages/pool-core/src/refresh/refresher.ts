@@ -188,18 +188,23 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
     return found;
   }
 
-  /** One transaction that applies `fn` only while the credential still holds `refreshToken`: our CAS. */
+  /**
+   * One transaction that applies `fn` only while the credential still holds `refreshToken` (and, given `unchanged`,
+   * passes it): our CAS.
+   */
   async function swap(
     backend: PoolBackend,
     id: string,
     refreshToken: string,
     fn: (credential: Credential) => void,
+    unchanged?: (credential: Credential) => boolean,
   ): Promise<{ applied: boolean; credential: Credential | undefined }> {
     let applied = false;
     const doc = await backend.update((draft) => {
       applied = false;
       const credential = findCredential(draft, id);
       if (!credential || credential.secrets.refreshToken !== refreshToken) return;
+      if (unchanged && !unchanged(credential)) return;
       fn(credential);
       applied = true;
     });
@@ -548,11 +553,21 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
 
       // The marker lets the next attempt tell the user exactly what happened if this process dies mid-request.
       const marker: RefreshInFlight = { since: at, host, pid: process.pid, tokenFp: fp };
-      const marked = await swap(backend, seen.id, refreshToken, (credential) => {
-        updateRefreshState(credential, (next) => {
-          next.inFlight = marker;
-        });
-      });
+      // Also a CAS on the refresh state we read: a holder that lost its lock while paused must not overwrite the
+      // marker of the process that broke it, nor mark a token another holder has just found dead or rotated.
+      // See models/refresh.pml (mutant M_MARKER_TOKEN_ONLY).
+      const stateAsRead = JSON.stringify(fresh.refreshState ?? null);
+      const marked = await swap(
+        backend,
+        seen.id,
+        refreshToken,
+        (credential) => {
+          updateRefreshState(credential, (next) => {
+            next.inFlight = marker;
+          });
+        },
+        (credential) => JSON.stringify(credential.refreshState ?? null) === stateAsRead,
+      );
       if (!marked.applied) {
         known = fresh;
         continue;

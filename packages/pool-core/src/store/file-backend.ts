@@ -307,9 +307,14 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         throw lock.signal.reason;
       }
       const diskRev = await readRevOnDisk();
-      if (diskRev !== current.rev || lock.signal.aborted) {
-        // The lock directory now belongs to whoever committed; removing it would break their exclusion.
+      if (lock.signal.aborted) {
         lockLost = true;
+        throw lock.signal.reason;
+      }
+      if (diskRev !== current.rev) {
+        // The lock is released as after a commit: it can still be ours (we broke the lock of a paused holder, which
+        // then committed, or the file was edited by hand), and kept it would block every writer for good.
+        // See models/store-commit.pml (M_ABORT_KEEPS_LOCK).
         throw new PoolError(
           "E_LOCK_COMPROMISED",
           `${path} changed under our lock (rev ${current.rev} became ${diskRev}); this transaction was aborted so the newer commit survives.`,

@@ -262,6 +262,52 @@ describe("refresher", () => {
     expect(server.calls).toHaveLength(0);
   });
 
+  // models/refresh.pml (mutant M_MARKER_TOKEN_ONLY): the marker swap compared only the refresh token, so a holder that
+  // lost its lock while paused overwrote the marker of the process that broke it, and both sent the token.
+  it("does not overwrite another process's in-flight marker that landed after its read, and adopts that result", async () => {
+    await seed();
+    const other = {
+      since: Date.now(),
+      host: "another-host",
+      pid: 4242,
+      tokenFp: fingerprintToken(tokens.refreshToken),
+    };
+    const rotated = server.issue();
+    let raced = false;
+    // The first update() the refresher makes is its marker swap: another process's marker lands just before it.
+    const racing: FileBackend = {
+      ...backend,
+      update: async (fn) => {
+        if (!raced) {
+          raced = true;
+          await backend.update((doc) => {
+            const credential = findCredential(doc, "cred1");
+            if (credential) credential.refreshState = { inFlight: other };
+          });
+          // That process then commits its new pair, which our refresher must adopt rather than send the old token.
+          setTimeout(() => {
+            void backend.update((doc) => {
+              const credential = findCredential(doc, "cred1");
+              if (!credential) return;
+              credential.secrets = {
+                accessToken: rotated.accessToken,
+                refreshToken: rotated.refreshToken,
+                expiresAt: rotated.expiresAt,
+              };
+              credential.tokenGeneration += 1;
+              credential.refreshState = {};
+            });
+          }, 50);
+        }
+        return backend.update(fn);
+      },
+    };
+    const result = await makeRefresher().refresh(racing, "cred1");
+    expect(server.calls).toHaveLength(0);
+    expect(result.outcome).toBe("adopted");
+    expect(result.credential.secrets.refreshToken).toBe(rotated.refreshToken);
+  });
+
   it("discards its own result when the pair was replaced during the request (a re-login wins)", async () => {
     await seed();
     server.script({ type: "rotate-then-hold" });

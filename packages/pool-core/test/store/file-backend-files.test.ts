@@ -1,5 +1,5 @@
 // What the file backend leaves on disk: modes, the last-good backup, and no silent "empty pool".
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { chmod, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createFileBackend, isPoolError, type FileBackend } from "@credpool/pool-core";
@@ -144,5 +144,30 @@ describe("file backend on disk", () => {
     expect(isPoolError(error, "E_POOL_CORRUPT")).toBe(true);
     expect((error as Error).message).toContain("providers.openai.credentials[0].id");
     expect(await readFile(path, "utf8")).toBe(text);
+  });
+  // models/store-commit.pml (mutant M_ABORT_KEEPS_LOCK): a fence failure used to keep the lock, and when the lock was
+  // still ours no writer could ever take it again.
+  it("releases its lock when the rev fence aborts a transaction, so the next update commits", async () => {
+    const path = dir.file("pool.json");
+    const backend = createFileBackend({ path, lockTimeoutMs: 1000, staleMs: 600_000 });
+    backends.push(backend);
+    await backend.update((draft) => {
+      draft.writer = "first";
+    });
+    // A commit lands between our read and our fence without our lock (a hand edit, or a holder we broke the lock of).
+    const failed = await backend
+      .update((draft) => {
+        const onDisk = JSON.parse(readFileSync(path, "utf8")) as { rev: number; writer?: string };
+        writeFileSync(path, JSON.stringify({ ...onDisk, rev: onDisk.rev + 1, writer: "outside" }, null, 2));
+        draft.writer = "lost";
+      })
+      .catch((error: unknown) => error);
+    expect(isPoolError(failed, "E_LOCK_COMPROMISED")).toBe(true);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    const after = await backend.update((draft) => {
+      draft.writer = "next";
+    });
+    expect(after.rev).toBe(3);
+    expect(after.writer).toBe("next");
   });
 });
