@@ -57,6 +57,11 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: "the pool's keys never leave credpool (`secrets release never`): no lease or exec",
     codes: ["E_SECRETS_NEVER_RELEASED"],
   },
+  {
+    exit: 17,
+    meaning: "the database store (PostgreSQL) was unreachable, dropped the connection, timed out or refused a commit",
+    codes: ["E_STORE_UNAVAILABLE", "E_STORE_CONNECTION_LOST", "E_STORE_TIMEOUT", "E_STORE_CONFLICT"],
+  },
 ];
 
 const EXIT_CODES: Partial<Record<PoolErrorCode, number>> = Object.fromEntries(

@@ -32,6 +32,14 @@ export const POOL_ERROR_CODES = [
   "E_RATE_LIMITED",
   "E_TOO_LARGE",
   "E_METHOD_NOT_ALLOWED",
+  /** A database store could not be reached (refused, unresolvable, authentication failed). Nothing was written. */
+  "E_STORE_UNAVAILABLE",
+  /** The database connection dropped mid-operation; the transaction was rolled back by the server or never sent. */
+  "E_STORE_CONNECTION_LOST",
+  /** A database statement ran past its statement timeout and was cancelled; nothing was written. */
+  "E_STORE_TIMEOUT",
+  /** The database refused the transaction as a serialization failure or deadlock, after retries; nothing was written. */
+  "E_STORE_CONFLICT",
 ] as const;
 
 export type PoolErrorCode = (typeof POOL_ERROR_CODES)[number];

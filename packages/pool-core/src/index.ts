@@ -48,6 +48,7 @@ export {
   STRATEGIES,
   acquireFileLock,
   createDocumentFileBackend,
+  createEmptyPoolDocument,
   createFileBackend,
   createMemoryBackend,
   credentialSecretsSchema,
