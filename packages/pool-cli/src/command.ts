@@ -16,6 +16,8 @@ export interface CommandContext {
   readonly name: string;
   /** The global `--pool PATH`, when given. */
   readonly poolPath: string | undefined;
+  /** The global `--store URL` ("file" or postgres://…), when given. */
+  readonly storeUrl?: string | undefined;
   /** The global `--allow-symlink`: accept a pool file that is a symlink. */
   readonly allowSymlink?: boolean;
 }

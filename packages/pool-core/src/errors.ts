@@ -67,7 +67,14 @@ export class PoolError extends Error {
 }
 
 export function isPoolError(error: unknown, code?: PoolErrorCode): error is PoolError {
-  return error instanceof PoolError && (code === undefined || error.code === code);
+  // By shape as well as class: the bundled CLI has its own copy of this class, and errors thrown by a separately
+  // installed package (@credpool/pool-postgres) come from the package's copy.
+  const shaped =
+    error instanceof PoolError ||
+    (error instanceof Error &&
+      error.name === "PoolError" &&
+      (POOL_ERROR_CODES as readonly string[]).includes((error as { code?: unknown }).code as string));
+  return shaped && (code === undefined || (error as PoolError).code === code);
 }
 
 /** Wraps a zod failure so the message names `where` and every failing field path. */

@@ -140,6 +140,10 @@ export {
 export {
   loadCredpoolConfig,
   proxyConfigSchema,
+  resolveStoreChoice,
+  storeConfigSchema,
+  type StoreChoice,
+  type StoreConfig,
   type ConfigWarning,
   type LoadedConfig,
   type ProxyConfig,
