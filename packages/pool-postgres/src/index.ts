@@ -11,3 +11,4 @@ export {
 } from "./postgres-backend.js";
 export { describeServer } from "./errors.js";
 export { SCHEMA_VERSION } from "./schema.js";
+export { readStoreDocuments, writeStoreDocuments, type StoredDocument } from "./store-copy.js";

@@ -95,6 +95,39 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Driver settings for `options`; the password is read lazily (URL, then passwordFile, else PGPASSWORD/~/.pgpass). */
+export function connectionConfig(options: z.output<typeof postgresBackendOptionsSchema>): pg.ClientConfig {
+  const url = new URL(options.url);
+  const urlPassword = url.password === "" ? undefined : decodeURIComponent(url.password);
+  const password = (): string => {
+    if (urlPassword !== undefined) return urlPassword;
+    try {
+      return readFileSync(options.passwordFile as string, "utf8").split(/\r?\n/)[0] ?? "";
+    } catch (error) {
+      throw new PoolError(
+        "E_STORE_UNAVAILABLE",
+        `Could not read the PostgreSQL password file ${options.passwordFile}: ${(error as Error).message}`,
+      );
+    }
+  };
+  const config: pg.ClientConfig = {
+    host: url.hostname,
+    port: url.port === "" ? 5432 : Number(url.port),
+    database: decodeURIComponent(url.pathname.replace(/^\//, "")) || undefined,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    statement_timeout: options.statementTimeoutMs,
+    // A paused process must not keep a row lock forever: the server ends a transaction left idle this long.
+    idle_in_transaction_session_timeout: Math.max(options.lockTtlMs, 1000),
+    application_name: "credpool",
+  };
+  if (url.username !== "") config.user = decodeURIComponent(url.username);
+  // Read lazily, so a missing file is an error of the first operation, after validation. Without either, the
+  // driver falls back to PGPASSWORD and ~/.pgpass.
+  if (urlPassword !== undefined || options.passwordFile !== undefined) config.password = password;
+  if (options.ssl !== undefined) config.ssl = options.ssl as pg.ClientConfig["ssl"];
+  return config;
+}
+
 export function createPostgresBackend(options: PostgresBackendOptions): PostgresBackend<PoolDocument> {
   return createPostgresDocumentBackend(
     { schema: poolDocumentSchema, empty: createEmptyPoolDocument, noun: "pool" },
@@ -120,37 +153,7 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
   const docName = options.document;
   const urlPassword = url.password === "" ? undefined : decodeURIComponent(url.password);
 
-  function password(): string | undefined {
-    if (urlPassword !== undefined) return urlPassword;
-    if (options.passwordFile === undefined) return undefined;
-    try {
-      return readFileSync(options.passwordFile, "utf8").split(/\r?\n/)[0] ?? "";
-    } catch (error) {
-      throw new PoolError(
-        "E_STORE_UNAVAILABLE",
-        `Could not read the PostgreSQL password file ${options.passwordFile}: ${(error as Error).message}`,
-      );
-    }
-  }
-
-  function clientConfig(): pg.ClientConfig {
-    const config: pg.ClientConfig = {
-      host: url.hostname,
-      port: url.port === "" ? 5432 : Number(url.port),
-      database: decodeURIComponent(url.pathname.replace(/^\//, "")) || undefined,
-      connectionTimeoutMillis: options.connectTimeoutMs,
-      statement_timeout: options.statementTimeoutMs,
-      // A paused process must not keep a row lock forever: the server ends a transaction left idle this long.
-      idle_in_transaction_session_timeout: Math.max(options.lockTtlMs, 1000),
-      application_name: "credpool",
-    };
-    if (url.username !== "") config.user = decodeURIComponent(url.username);
-    // Read lazily so that a missing file is an error of the first operation, after validation.
-    if (urlPassword !== undefined || options.passwordFile !== undefined) config.password = () => password() ?? "";
-    if (options.ssl !== undefined) config.ssl = options.ssl as pg.ClientConfig["ssl"];
-    return config;
-  }
-
+  const clientConfig = (): pg.ClientConfig => connectionConfig(options);
   const secret = urlPassword;
   const fail = (error: unknown, action: string): PoolError => storeError(error, action, server, secret);
 

@@ -1,5 +1,5 @@
 // The tables, created on first use under an advisory lock and moved forward by numbered migrations.
-import type { PoolClient } from "pg";
+import type { ClientBase } from "pg";
 
 /** Quotes an identifier; schema names are already restricted by the options schema, this is belt and braces. */
 export function ident(name: string): string {
@@ -31,7 +31,7 @@ export function migrations(schema: string): string[] {
 export const SCHEMA_VERSION = 1;
 
 /** Creates or migrates `schema` in one transaction; concurrent first users serialize on an advisory lock. */
-export async function ensureSchema(client: PoolClient, schema: string): Promise<number> {
+export async function ensureSchema(client: ClientBase, schema: string): Promise<number> {
   const s = ident(schema);
   await client.query("BEGIN");
   try {
