@@ -91,7 +91,7 @@ describe.skipIf(!PG_AVAILABLE)("credpool store copy", () => {
       const forced = await credpool(back.path, schema, ["store", "copy", "--from", PG_URL, "--force"]);
       expect(forced, forced.out).toMatchObject({ code: 0 });
       // A forced overwrite lands above the rev that was there, so rev never goes back.
-      expect(JSON.parse(await readFile(back.file("pool.json"), "utf8")).rev).toBe(8);
+      expect((JSON.parse(await readFile(back.file("pool.json"), "utf8")) as { rev: number }).rev).toBe(8);
 
       const argvPassword = await credpool(back.path, schema, [
         "store",

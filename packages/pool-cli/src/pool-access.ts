@@ -15,6 +15,7 @@ import {
   type PoolOptions,
   type StoreChoice,
 } from "@credpool/pool-core";
+import type * as PostgresPackage from "@credpool/pool-postgres";
 import type { CommandContext } from "./command.js";
 import { loadCliConfig } from "./config.js";
 
@@ -61,12 +62,14 @@ export async function storeChoiceFor(context: PoolContext): Promise<StoreChoice>
   return resolveStoreChoice({ env: context.env, config: config.store });
 }
 
+type PostgresModule = typeof PostgresPackage;
+
 /** The PostgreSQL pool backend, loaded only when chosen, so file-store users never load a database driver. */
 export async function openPostgresPoolBackend(
   choice: Extract<StoreChoice, { kind: "postgres" }>,
   env: NodeJS.ProcessEnv,
 ): Promise<PoolBackend> {
-  let module: typeof import("@credpool/pool-postgres");
+  let module: PostgresModule;
   try {
     module = await import("@credpool/pool-postgres");
   } catch (error) {
@@ -96,7 +99,8 @@ async function openOwnedPool(backend: PoolBackend, options: Omit<PoolOptions, "f
     await backend.close().catch(() => undefined);
     throw error;
   }
-  const closePool = pool.close;
+  // Bound before it is replaced below, so the wrapper calls the pool's own close().
+  const closePool = pool.close.bind(pool);
   return Object.assign(pool, {
     close: async () => {
       try {

@@ -124,7 +124,7 @@ export function connectionConfig(options: z.output<typeof postgresBackendOptions
   // Read lazily, so a missing file is an error of the first operation, after validation. Without either, the
   // driver falls back to PGPASSWORD and ~/.pgpass.
   if (urlPassword !== undefined || options.passwordFile !== undefined) config.password = password;
-  if (options.ssl !== undefined) config.ssl = options.ssl as pg.ClientConfig["ssl"];
+  if (options.ssl !== undefined) config.ssl = options.ssl;
   return config;
 }
 
@@ -279,7 +279,8 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
       await client.query("BEGIN");
       const select = `SELECT rev, doc FROM ${s}.documents WHERE name = $1 FOR UPDATE`;
       let result = await client.query<{ rev: string; doc: unknown }>(select, [docName]);
-      if (result.rows.length === 0) {
+      const missing = result.rows.length === 0;
+      if (missing) {
         // The first commit creates the row; a concurrent creator makes this a no-op and we lock theirs.
         const empty = spec.empty();
         await client.query(
@@ -314,7 +315,9 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
           }
         }
       }
-      if (accepted.length === 0 || JSON.stringify(next) === JSON.stringify(current.doc)) {
+      // Like the file backend, the first commit stores rev 1 even when it changes nothing (`credpool init`).
+      const unchanged = !missing && JSON.stringify(next) === JSON.stringify(current.doc);
+      if (accepted.length === 0 || unchanged) {
         await client.query("ROLLBACK");
         for (const op of accepted) outcome.settle.push(() => op.resolve(current.doc));
         return outcome;
