@@ -12,3 +12,4 @@ export {
 export { describeServer } from "./errors.js";
 export { SCHEMA_VERSION } from "./schema.js";
 export { readStoreDocuments, writeStoreDocuments, type StoredDocument } from "./store-copy.js";
+export { inspectPostgresStore, type StoreFinding } from "./inspect.js";
