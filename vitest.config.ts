@@ -20,7 +20,7 @@ function aliasPackageSources(names: readonly string[]): { find: RegExp; replacem
 }
 
 export default defineConfig({
-  resolve: { alias: aliasPackageSources(["pool-core", "pool-gateway", "pool-cli"]) },
+  resolve: { alias: aliasPackageSources(["pool-core", "pool-postgres", "pool-gateway", "pool-cli"]) },
   test: {
     pool: "forks",
     testTimeout: 60_000,

@@ -1,13 +1,13 @@
 // Increments `counter` N times with C updates in flight, recording the value each transaction read.
-import { createFileBackend } from "@credpool/pool-core";
 import { emit, parseFlags, waitForGo } from "./child-io.mjs";
+import { openBackend } from "./open-backend.mjs";
 
 const flags = parseFlags();
 const total = Number(flags.updates ?? 250);
 const inFlight = Number(flags.concurrency ?? 8);
 let writes = 0;
-const backend = createFileBackend({
-  path: flags.pool,
+// With --pg-url the commit count is the final rev (every commit raises it by one), so no write hook is needed.
+const backend = await openBackend(flags, {
   staleMs: Number(flags.stale ?? 5000),
   lockTimeoutMs: 60_000,
   hooks: { onWrite: () => writes++ },

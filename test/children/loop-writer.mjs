@@ -1,9 +1,9 @@
 // Commits update() after update, printing each committed rev before the next, until the parent SIGKILLs it.
-import { createFileBackend } from "@credpool/pool-core";
 import { emit, parseFlags, waitForGo } from "./child-io.mjs";
+import { openBackend } from "./open-backend.mjs";
 
 const flags = parseFlags();
-const backend = createFileBackend({ path: flags.pool, staleMs: Number(flags.stale ?? 2000), lockTimeoutMs: 30_000 });
+const backend = await openBackend(flags, { staleMs: Number(flags.stale ?? 2000), lockTimeoutMs: 30_000 });
 // A payload big enough that a kill often lands inside the temp write rather than between commits.
 const padding = "x".repeat(Number(flags.padding ?? 0));
 

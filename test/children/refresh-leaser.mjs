@@ -2,11 +2,12 @@
 // {"ready":true}, and on "go" leases --provider once and prints the outcome. With --serve 1 it stays up and leases
 // again on each "lease" line until "exit"; with --watch 1 it also runs the source watcher and reports each commit.
 import { createInterface } from "node:readline";
-import { createFileBackend, createRefresher, createSourceLinks, openPool, watchSources } from "@credpool/pool-core";
+import { createRefresher, createSourceLinks, openPool, watchSources } from "@credpool/pool-core";
 import { emit, parseFlags } from "./child-io.mjs";
+import { openBackend } from "./open-backend.mjs";
 
 const flags = parseFlags();
-const backend = createFileBackend({ path: flags.pool, staleMs: Number(flags.stale ?? 5000), lockTimeoutMs: 60_000 });
+const backend = await openBackend(flags, { staleMs: Number(flags.stale ?? 5000), lockTimeoutMs: 60_000 });
 const refresher = createRefresher({ links: createSourceLinks() });
 const pool = await openPool({ backend, refresher: refresher.ensureFresh });
 let watcher;

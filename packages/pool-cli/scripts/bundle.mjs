@@ -18,6 +18,8 @@ await build({
   minify: true,
   legalComments: "none",
   logLevel: "warning",
+  // Loaded only when a PostgreSQL store is chosen, from the installed package, so its driver stays out of the bundle.
+  external: ["@credpool/pool-postgres"],
   // Bundled CommonJS dependencies still call require() for Node built-ins, and write-file-atomic names its temp
   // files from __filename.
   banner: {

@@ -63,6 +63,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "set up, check or reset the TOTP gate (setup, status, reset)",
     load: () => import("./commands/totp.js"),
   },
+  store: {
+    summary: "copy the pool directory's documents into PostgreSQL or back (store copy --to/--from URL)",
+    load: () => import("./commands/store.js"),
+  },
   gateway: {
     summary: "manage gateway client tokens (token create, list, revoke)",
     load: () => import("./commands/gateway.js"),

@@ -16,6 +16,8 @@ export interface CommandContext {
   readonly name: string;
   /** The global `--pool PATH`, when given. */
   readonly poolPath: string | undefined;
+  /** The global `--store URL` ("file" or postgres://…), when given. */
+  readonly storeUrl?: string | undefined;
   /** The global `--allow-symlink`: accept a pool file that is a symlink. */
   readonly allowSymlink?: boolean;
 }
@@ -72,6 +74,7 @@ export const jsonOption: OptionSpec = { type: "boolean", description: "print a s
 
 const GLOBAL_HELP = [
   { flag: "--pool PATH", description: "pool file or directory (overrides CREDPOOL_HOME)" },
+  { flag: "--store URL", description: "postgres://user@host/db: use the pool kept in PostgreSQL (CREDPOOL_STORE)" },
   { flag: "--allow-symlink", description: "accept a pool file that is a symlink (writes go into its target)" },
   { flag: "-h, --help", description: "show this help" },
 ];

@@ -62,6 +62,11 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
     meaning: "login failed: refused, denied, expired, timed out, cancelled or a state mismatch",
     codes: ["E_LOGIN_FAILED"],
   },
+  {
+    exit: 18,
+    meaning: "the database store (PostgreSQL) was unreachable, dropped the connection, timed out or refused a commit",
+    codes: ["E_STORE_UNAVAILABLE", "E_STORE_CONNECTION_LOST", "E_STORE_TIMEOUT", "E_STORE_CONFLICT"],
+  },
 ];
 
 const EXIT_CODES: Partial<Record<PoolErrorCode, number>> = Object.fromEntries(

@@ -16,7 +16,7 @@ function renderHelp(): string {
   const lines = [
     "credpool: share model-provider credentials safely between processes",
     "",
-    "Usage: credpool [--pool PATH] <command> [options]",
+    "Usage: credpool [--pool PATH | --store URL] <command> [options]",
     "       credpool <command> --help",
     "",
     "Commands:",
@@ -24,12 +24,14 @@ function renderHelp(): string {
     "",
     "Global options:",
     `  ${"--pool PATH".padEnd(width)}  pool file, or its directory (overrides CREDPOOL_HOME)`,
+    `  ${"--store URL".padEnd(width)}  postgres://user@host/db: keep the pool in PostgreSQL (overrides CREDPOOL_STORE)`,
     `  ${"--allow-symlink".padEnd(width)}  accept a pool file that is a symlink (writes go into its target)`,
     `  ${"--help, -h".padEnd(width)}  show help (also after any command)`,
     `  ${"--version, -V".padEnd(width)}  print the version`,
     "",
     "Environment:",
     "  CREDPOOL_HOME             pool directory (default: $XDG_CONFIG_HOME/credpool or ~/.config/credpool)",
+    "  CREDPOOL_STORE            postgres://user@host/db to keep the pool in PostgreSQL (password: PGPASSWORD)",
     "  CREDPOOL_LOCK_TIMEOUT_MS  how long to wait for another process's lock (default 10000)",
     "  NO_COLOR                  disable colour",
     "",
@@ -66,14 +68,16 @@ function suggest(input: string): string | undefined {
 
 interface GlobalFlags {
   readonly poolPath: string | undefined;
+  readonly storeUrl: string | undefined;
   readonly allowSymlink: boolean;
   readonly rest: string[];
 }
 
-/** Pulls `--pool PATH` and `--allow-symlink` out of the arguments before any `--`, wherever they appear. */
+/** Pulls `--pool PATH`, `--store URL` and `--allow-symlink` out of the arguments before any `--`, wherever they appear. */
 function extractGlobalFlags(argv: readonly string[]): GlobalFlags | { error: string } {
   const rest: string[] = [];
   let poolPath: string | undefined;
+  let storeUrl: string | undefined;
   let allowSymlink = false;
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i] ?? "";
@@ -86,6 +90,12 @@ function extractGlobalFlags(argv: readonly string[]): GlobalFlags | { error: str
       if (value === undefined || value === "" || value.startsWith("-")) return { error: "--pool needs a path." };
       poolPath = value;
       i++;
+    } else if (token === "--store" || token.startsWith("--store=")) {
+      const value = token === "--store" ? argv[++i] : token.slice("--store=".length);
+      if (value === undefined || value === "" || value.startsWith("-")) {
+        return { error: '--store needs "file" or a postgres:// URL.' };
+      }
+      storeUrl = value;
     } else if (token === "--allow-symlink") {
       allowSymlink = true;
     } else if (token.startsWith("--pool=")) {
@@ -95,7 +105,7 @@ function extractGlobalFlags(argv: readonly string[]): GlobalFlags | { error: str
       rest.push(token);
     }
   }
-  return { poolPath, allowSymlink, rest };
+  return { poolPath, storeUrl, allowSymlink, rest };
 }
 
 type MainIo = Pick<CommandContext, "stdout" | "stderr" | "env"> & { stdin?: NodeJS.ReadableStream };
@@ -156,6 +166,7 @@ export async function main(
       argv: rest,
       name: first,
       poolPath: flags.poolPath,
+      storeUrl: flags.storeUrl,
       allowSymlink: flags.allowSymlink,
     });
   } catch (error) {

@@ -7,15 +7,19 @@ import {
   createLinkedRefresher,
   openPool,
   resolvePoolOption,
+  resolveStoreChoice,
   type FileBackendOptions,
   type Pool,
+  type PoolBackend,
   type PoolDocument,
   type PoolOptions,
+  type StoreChoice,
 } from "@credpool/pool-core";
+import type * as PostgresPackage from "@credpool/pool-postgres";
 import type { CommandContext } from "./command.js";
 import { loadCliConfig } from "./config.js";
 
-type PoolContext = Pick<CommandContext, "env" | "poolPath" | "stderr" | "allowSymlink">;
+type PoolContext = Pick<CommandContext, "env" | "poolPath" | "stderr" | "allowSymlink" | "storeUrl">;
 
 /** `--pool`, or CREDPOOL_HOME, or the default; the resolver is core's, so the gateway's `--pool` accepts the same. */
 export function resolveCliPoolPath(context: PoolContext): Promise<string> {
@@ -49,11 +53,73 @@ export async function fileOptionsFor(
   };
 }
 
+/** `--store`, CREDPOOL_STORE or config.json's `store` section; the file store when none says otherwise. */
+export async function storeChoiceFor(context: PoolContext): Promise<StoreChoice> {
+  const direct = context.storeUrl !== undefined || (context.env.CREDPOOL_STORE ?? "") !== "";
+  if (direct) return resolveStoreChoice({ flag: context.storeUrl, env: context.env });
+  const home = dirname(await resolveCliPoolPath(context));
+  const { config } = await loadCliConfig(context, home);
+  return resolveStoreChoice({ env: context.env, config: config.store });
+}
+
+type PostgresModule = typeof PostgresPackage;
+
+/** The PostgreSQL pool backend, loaded only when chosen, so file-store users never load a database driver. */
+export async function openPostgresPoolBackend(
+  choice: Extract<StoreChoice, { kind: "postgres" }>,
+  env: NodeJS.ProcessEnv,
+): Promise<PoolBackend> {
+  let module: PostgresModule;
+  try {
+    module = await import("@credpool/pool-postgres");
+  } catch (error) {
+    throw new PoolError(
+      "E_USAGE",
+      `${choice.from} selects PostgreSQL, but @credpool/pool-postgres is not installed: install it next to credpool.`,
+      { cause: error },
+    );
+  }
+  const lockTimeoutMs = lockTimeoutFrom(env);
+  return module.createPostgresBackend({
+    url: choice.url,
+    schema: choice.schema,
+    ...(choice.passwordFile === undefined ? {} : { passwordFile: choice.passwordFile }),
+    ...(choice.lockTtlMs === undefined ? {} : { lockTtlMs: choice.lockTtlMs }),
+    ...(choice.ssl === undefined ? {} : { ssl: choice.ssl }),
+    ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
+  });
+}
+
+/** openPool on a backend we opened: closing the pool closes the backend too. */
+async function openOwnedPool(backend: PoolBackend, options: Omit<PoolOptions, "file" | "backend">): Promise<Pool> {
+  let pool: Pool;
+  try {
+    pool = await openPool({ ...options, backend });
+  } catch (error) {
+    await backend.close().catch(() => undefined);
+    throw error;
+  }
+  // Bound before it is replaced below, so the wrapper calls the pool's own close().
+  const closePool = pool.close.bind(pool);
+  return Object.assign(pool, {
+    close: async () => {
+      try {
+        await closePool();
+      } finally {
+        await backend.close();
+      }
+    },
+  });
+}
+
 /** A watched pool for commands that change it or lease from it. Missing pool: E_POOL_NOT_FOUND with the init hint. */
 export async function openCliPool(
   context: PoolContext,
   options: { createIfMissing?: boolean; pool?: Omit<PoolOptions, "file" | "backend"> } = {},
 ): Promise<Pool> {
+  const choice = await storeChoiceFor(context);
+  if (choice.kind === "postgres")
+    return openOwnedPool(await openPostgresPoolBackend(choice, context.env), options.pool ?? {});
   return openPool({ ...options.pool, file: await fileOptionsFor(context, options) });
 }
 
@@ -65,6 +131,10 @@ export async function openLeasingPool(context: PoolContext): Promise<Pool> {
   const file = await fileOptionsFor(context);
   const { config } = await loadCliConfig(context, dirname(file.path));
   const refresher = createLinkedRefresher({ ...config.refresh, env: context.env });
+  const choice = await storeChoiceFor(context);
+  if (choice.kind === "postgres") {
+    return openOwnedPool(await openPostgresPoolBackend(choice, context.env), { refresher: refresher.ensureFresh });
+  }
   return openPool({ file, refresher: refresher.ensureFresh });
 }
 
@@ -88,11 +158,12 @@ export async function withPool<T>(
 
 /** One read with no watcher and no lock: all `list` and `show` need, and the fastest way to start. */
 export async function readCliPool(context: PoolContext): Promise<{ doc: PoolDocument; path: string }> {
-  const file = await fileOptionsFor(context);
-  const backend = createFileBackend(file);
+  const choice = await storeChoiceFor(context);
+  const file = choice.kind === "file" ? await fileOptionsFor(context) : undefined;
+  const backend = file ? createFileBackend(file) : await openPostgresPoolBackend(choice as never, context.env);
   try {
     const { doc } = await backend.read();
-    return { doc, path: file.path };
+    return { doc, path: file ? file.path : backend.location };
   } finally {
     await backend.close();
   }

@@ -34,6 +34,14 @@ export const POOL_ERROR_CODES = [
   "E_METHOD_NOT_ALLOWED",
   /** A login was refused, denied, expired, cancelled or answered with the wrong state. */
   "E_LOGIN_FAILED",
+  /** A database store could not be reached (refused, unresolvable, authentication failed). Nothing was written. */
+  "E_STORE_UNAVAILABLE",
+  /** The database connection dropped mid-operation; the transaction was rolled back by the server or never sent. */
+  "E_STORE_CONNECTION_LOST",
+  /** A database statement ran past its statement timeout and was cancelled; nothing was written. */
+  "E_STORE_TIMEOUT",
+  /** The database refused the transaction as a serialization failure or deadlock, after retries; nothing was written. */
+  "E_STORE_CONFLICT",
 ] as const;
 
 export type PoolErrorCode = (typeof POOL_ERROR_CODES)[number];
@@ -61,7 +69,14 @@ export class PoolError extends Error {
 }
 
 export function isPoolError(error: unknown, code?: PoolErrorCode): error is PoolError {
-  return error instanceof PoolError && (code === undefined || error.code === code);
+  // By shape as well as class: the bundled CLI has its own copy of this class, and errors thrown by a separately
+  // installed package (@credpool/pool-postgres) come from the package's copy.
+  const shaped =
+    error instanceof PoolError ||
+    (error instanceof Error &&
+      error.name === "PoolError" &&
+      (POOL_ERROR_CODES as readonly string[]).includes((error as { code?: unknown }).code as string));
+  return shaped && (code === undefined || (error as PoolError).code === code);
 }
 
 /** Wraps a zod failure so the message names `where` and every failing field path. */

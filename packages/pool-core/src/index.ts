@@ -56,6 +56,7 @@ export {
   STRATEGIES,
   acquireFileLock,
   createDocumentFileBackend,
+  createEmptyPoolDocument,
   createFileBackend,
   createMemoryBackend,
   credentialSecretsSchema,
@@ -178,6 +179,10 @@ export {
 export {
   loadCredpoolConfig,
   proxyConfigSchema,
+  resolveStoreChoice,
+  storeConfigSchema,
+  type StoreChoice,
+  type StoreConfig,
   type ConfigWarning,
   type LoadedConfig,
   type ProxyConfig,

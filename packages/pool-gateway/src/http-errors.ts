@@ -39,6 +39,10 @@ const HTTP_STATUS: Record<PoolErrorCode | GatewayErrorCode, number> = {
   E_LOCK_COMPROMISED: 503,
   E_TOTP_STATE: 503,
   E_CLOSED: 503,
+  E_STORE_UNAVAILABLE: 503,
+  E_STORE_CONNECTION_LOST: 503,
+  E_STORE_TIMEOUT: 503,
+  E_STORE_CONFLICT: 503,
 };
 
 export function httpStatusFor(code: PoolErrorCode | GatewayErrorCode): number {

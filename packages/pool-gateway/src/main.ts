@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `pnpm start` / `credpool-gateway`: the gateway on the default embedded file pool.
+// `pnpm start` / `credpool-gateway`: the gateway on the embedded file pool, or on PostgreSQL with --store.
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,9 +16,11 @@ import {
   readPoolGate,
   resolveLoginProfile,
   resolvePoolOption,
+  resolveStoreChoice,
   tightenTotpConfig,
   usagePathFor,
   watchLinkedSources,
+  type PoolBackend,
   type PoolEvent,
 } from "@credpool/pool-core";
 import { createAdminGate } from "./admin-gate.js";
@@ -32,6 +34,8 @@ import { createTokenStore } from "./tokens.js";
 const USAGE = `Usage: credpool-gateway [options]
 
   --pool PATH              pool file, or its directory (default: $CREDPOOL_HOME/pool.json)
+  --store URL              postgres://user@host/db: serve the pool kept in PostgreSQL (env CREDPOOL_STORE;
+                           password from PGPASSWORD or ~/.pgpass, never argv)
   --allow-symlink          accept a pool file that is a symlink (writes go into its target)
   --host HOST              listen address (default 127.0.0.1; env CREDPOOL_GATEWAY_HOST)
   --port N                 listen port (default 7878; env CREDPOOL_GATEWAY_PORT)
@@ -48,6 +52,7 @@ function parseOptions(argv: string[]) {
     args: argv,
     options: {
       pool: { type: "string" },
+      store: { type: "string" },
       "allow-symlink": { type: "boolean" },
       host: { type: "string" },
       port: { type: "string" },
@@ -103,16 +108,40 @@ async function runGateway(argv: string[]): Promise<void> {
   };
   // Leases of OAuth credentials that are due refresh first, single-flight across every process on this pool.
   const refresher = createLinkedRefresher({ ...config.refresh, onEvent });
+  const store = resolveStoreChoice({ flag: values.store, env: process.env, config: config.store });
+  // A PostgreSQL store is loaded only when chosen; client tokens and TOTP state stay in this host's CREDPOOL_HOME.
+  let storeBackend: PoolBackend | undefined;
+  if (store.kind === "postgres") {
+    const { createPostgresBackend } = await import("@credpool/pool-postgres").catch((error: unknown) => {
+      throw new PoolError(
+        "E_USAGE",
+        `${store.from} selects PostgreSQL, but @credpool/pool-postgres is not installed: install it next to credpool.`,
+        { cause: error },
+      );
+    });
+    storeBackend = createPostgresBackend({
+      url: store.url,
+      schema: store.schema,
+      ...(store.passwordFile === undefined ? {} : { passwordFile: store.passwordFile }),
+      ...(store.lockTtlMs === undefined ? {} : { lockTtlMs: store.lockTtlMs }),
+      ...(store.ssl === undefined ? {} : { ssl: store.ssl }),
+    });
+  }
   const pool = await openPool({
-    file: {
-      path: poolPath,
-      createIfMissing: true,
-      allowSymlink: values["allow-symlink"] === true,
-      hooks: { onWrite: (info) => metrics.observeWrite(info) },
-    },
+    ...(storeBackend
+      ? { backend: storeBackend }
+      : {
+          file: {
+            path: poolPath,
+            createIfMissing: true,
+            allowSymlink: values["allow-symlink"] === true,
+            hooks: { onWrite: (info) => metrics.observeWrite(info) },
+          },
+        }),
     refresher: refresher.ensureFresh,
     onEvent,
   });
+  const poolWhere = storeBackend ? storeBackend.location : poolPath;
   // Create the pool on first start so a fresh machine has something to serve.
   await pool.update(() => undefined);
   // A refresh or re-login in Claude Code or Codex reaches the next lease. See test/gateway/sources-follow.test.ts.
@@ -236,6 +265,7 @@ async function runGateway(argv: string[]): Promise<void> {
       await handler.close();
       await sources.close();
       await pool.close();
+      await storeBackend?.close();
       await tokens.close();
       await totp.close();
       await auditFile.flush();
@@ -253,8 +283,8 @@ async function runGateway(argv: string[]): Promise<void> {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
 
-  logger.info({ event: "gateway.listening", url: gateway.url, pool: poolPath }, "listening");
-  process.stderr.write(`credpool gateway listening on ${gateway.url} (pool: ${poolPath})\n`);
+  logger.info({ event: "gateway.listening", url: gateway.url, pool: poolWhere }, "listening");
+  process.stderr.write(`credpool gateway listening on ${gateway.url} (pool: ${poolWhere})\n`);
   if ((await tokens.list()).length === 0) {
     process.stderr.write(
       "No client tokens yet: create one with `pnpm credpool gateway token create --name worker --scope lease`.\n",

@@ -8,12 +8,13 @@ import {
   type DoctorFinding,
   type RepairAction,
   type RestoreResult,
+  type StoreChoice,
 } from "@credpool/pool-core";
 import { z } from "zod";
-import { defineCommand, jsonOption } from "../command.js";
+import { defineCommand, jsonOption, type CommandContext } from "../command.js";
 import { inspectTotp } from "../gate.js";
 import { createOutput, type Style } from "../output.js";
-import { lockTimeoutFrom, resolveCliPoolPath } from "../pool-access.js";
+import { lockTimeoutFrom, resolveCliPoolPath, storeChoiceFor } from "../pool-access.js";
 
 const MARK: Record<DoctorFinding["severity"], { text: string; style: Style }> = {
   ok: { text: "ok  ", style: "green" },
@@ -51,6 +52,8 @@ export const { help, run } = defineCommand({
   }),
   async run(input, context) {
     const output = createOutput(context);
+    const store = await storeChoiceFor(context);
+    if (store.kind === "postgres") return doctorPostgres(context, store, input.json);
     const path = await resolveCliPoolPath(context);
     const lockTimeoutMs = lockTimeoutFrom(context.env);
     const repaired: RepairAction[] = [];
@@ -118,4 +121,42 @@ function describeRestore(path: string, restored: RestoreResult): string {
         : `the damaged file was rev ${restored.damagedRev}`;
   const kept = restored.keptAs ? `; the damaged file is kept as ${restored.keptAs}` : "";
   return `restored ${path} to rev ${restored.backupRev} (committed ${restored.backupUpdatedAt}), published as rev ${restored.rev}; ${newer}${kept}`;
+}
+
+/** The PostgreSQL store's checks, then config.json and the TOTP state of this host's directory. */
+async function doctorPostgres(
+  context: CommandContext,
+  store: Extract<StoreChoice, { kind: "postgres" }>,
+  json: boolean,
+): Promise<number> {
+  const output = createOutput(context);
+  const { inspectPostgresStore } = await import("@credpool/pool-postgres");
+  const path = await resolveCliPoolPath(context);
+  const findings: DoctorFinding[] = [
+    ...(await inspectPostgresStore({
+      url: store.url,
+      schema: store.schema,
+      ...(store.passwordFile === undefined ? {} : { passwordFile: store.passwordFile }),
+      ...(store.ssl === undefined ? {} : { ssl: store.ssl }),
+    })),
+    ...(await inspectConfig({ home: dirname(path), env: context.env })),
+    ...(await inspectTotp(context)),
+  ];
+  const failing = findings.filter((finding) => finding.severity === "error").length;
+  if (json) {
+    output.printJson({
+      store: store.url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1@"),
+      schema: store.schema,
+      ok: failing === 0,
+      findings: findings.map((f) => ({ check: f.check, severity: f.severity, message: f.message, fix: f.fix ?? null })),
+    });
+    return failing === 0 ? 0 : 1;
+  }
+  for (const finding of findings) {
+    const mark = MARK[finding.severity];
+    output.print(`${output.paint(mark.style, mark.text)}  ${finding.check}: ${finding.message}`);
+    if (finding.fix) output.print(`      → ${finding.fix}`);
+  }
+  output.print(failing === 0 ? "\nAll store checks passed." : `\n${failing} error${failing === 1 ? "" : "s"}.`);
+  return failing === 0 ? 0 : 1;
 }

@@ -6,7 +6,7 @@ import { createFileBackend, errnoCode } from "@credpool/pool-core";
 import { z } from "zod";
 import { defineCommand, jsonOption } from "../command.js";
 import { createOutput } from "../output.js";
-import { fileOptionsFor } from "../pool-access.js";
+import { fileOptionsFor, openPostgresPoolBackend, storeChoiceFor } from "../pool-access.js";
 
 export const { help, run } = defineCommand({
   name: "init",
@@ -20,6 +20,22 @@ export const { help, run } = defineCommand({
   schema: z.object({ json: z.boolean().default(false) }),
   async run(input, context) {
     const output = createOutput(context);
+    const store = await storeChoiceFor(context);
+    if (store.kind === "postgres") {
+      // The schema and its tables are created on first use; committing once creates the pool's row.
+      const backend = await openPostgresPoolBackend(store, context.env);
+      try {
+        const created = (await backend.read()).rev === 0;
+        const doc = await backend.update(() => undefined);
+        const credentials = Object.values(doc.providers).reduce((sum, p) => sum + p.credentials.length, 0);
+        if (input.json) output.printJson({ path: backend.location, created, rev: doc.rev, credentials });
+        else if (created) output.print(`Created an empty pool in ${backend.location}`);
+        else output.print(`A pool already exists in ${backend.location} (${credentials} credentials); unchanged.`);
+      } finally {
+        await backend.close();
+      }
+      return 0;
+    }
     const file = await fileOptionsFor(context, { createIfMissing: true });
     const backend = createFileBackend(file);
     let created: boolean;

@@ -137,6 +137,29 @@ export const proxyConfigSchema = z.object({
     .default({ ttlMs: 3_600_000, maxSessions: 10_000 }),
 });
 
+/**
+ * Where the pool and the other documents live (the `store` section). Without `url` they are files under
+ * $CREDPOOL_HOME; with a postgres:// URL they are rows in PostgreSQL, shared by every host that points at it. The
+ * password never goes in argv: PGPASSWORD, ~/.pgpass or `passwordFile`.
+ */
+export const storeConfigSchema = z.object({
+  kind: z.enum(["file", "postgres"]).optional(),
+  url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+  schema: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,53}$/, "must be a lower-case identifier (a-z, 0-9, _) of at most 54 characters")
+    .optional(),
+  passwordFile: z.string().min(1).optional(),
+  lockTtlMs: wholeNumber(200, 600_000, "milliseconds").optional(),
+  /** TLS options passed to the driver as they are (`true`, or node:tls options). */
+  ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+});
+
+export type StoreConfig = z.output<typeof storeConfigSchema>;
+
 export const credpoolConfigSchema = z.looseObject({
   totp: totpConfigSchema.default(() => totpConfigSchema.parse({})),
   /** OAuth refresh: per-provider token endpoints, client ids and skews, timeouts, backoff (refresh/). CREDPOOL_* env wins. */
@@ -147,6 +170,7 @@ export const credpoolConfigSchema = z.looseObject({
   prices: pricesConfigSchema.optional(),
   /** `credpool login`: authorize and device endpoints, scopes, redirects and custom:<name> providers (login/). */
   login: loginConfigSchema.optional(),
+  store: storeConfigSchema.optional(),
 });
 
 export type CredpoolConfigInput = z.input<typeof credpoolConfigSchema>;

@@ -6,12 +6,14 @@ export {
   credpoolConfigSchema,
   proxyConfigSchema,
   sourcesConfigSchema,
+  storeConfigSchema,
   totpConfigSchema,
   type CredpoolConfig,
   type CredpoolConfigInput,
   type ProxyConfig,
   type ProxyConfigInput,
   type SourcesConfig,
+  type StoreConfig,
   type TotpAlgorithm,
   type TotpConfig,
 } from "./config-schema.js";
@@ -26,3 +28,4 @@ export {
   type LoadedConfig,
   type TotpSecretSource,
 } from "./load-config.js";
+export { resolveStoreChoice, type StoreChoice } from "./store-choice.js";
