@@ -9,6 +9,8 @@ export interface FakeUpstreamOptions {
   cacheReadTokens?: number;
   /** Input tokens written to the cache (default 0): Anthropic's cache_creation_input_tokens. */
   cacheWriteTokens?: number;
+  /** Port on 127.0.0.1 (default 0: any free port). */
+  port?: number;
 }
 
 /** What the fake does with one request of a key; queued with `script()` or set as the key's default with `behave()`. */
