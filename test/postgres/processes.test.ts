@@ -153,12 +153,14 @@ describe.skipIf(!PG_AVAILABLE)("postgres backend across processes", () => {
         expect((doc.padding as string).length).toBe(padding);
         lastRev = rev;
       }
-      // The next writer commits right after the last kill: the server rolled back the dead one's transaction.
+      // The next writer commits right after the last kill: nothing the dead one held is left locked. A COMMIT the
+      // killed writer had already sent may still be applied by the server after the read above (committed, never
+      // acknowledged), so the new rev is one or two past the last one read, and the document is still whole.
       const after = await backend.update((draft) => {
         draft.counter = (draft.counter as number) + 1;
       });
-      expect(after.rev).toBe(lastRev + 1);
-      expect(after.counter).toBe(lastRev + 1);
+      expect([lastRev + 1, lastRev + 2]).toContain(after.rev);
+      expect(after.counter).toBe(after.rev);
     } finally {
       await backend.close();
     }

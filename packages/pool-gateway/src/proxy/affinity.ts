@@ -4,6 +4,7 @@
 // benched, dead or full credential. See DESIGN.md "Proxy" and test/proxy/affinity.test.ts.
 import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
+import { jsonBodyOf } from "./json-body.js";
 
 /** Where a session key came from, in the order they are looked for. */
 export type SessionSource =
@@ -42,13 +43,8 @@ export function sessionKeyOf(
     if (value !== undefined) return { source, value };
   }
   if (body.length === 0 || !(contentType ?? "").includes("json")) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return undefined;
+  const parsed = jsonBodyOf(body);
+  if (parsed === undefined || parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return undefined;
   const fields = parsed as { metadata?: { user_id?: unknown } | null; prompt_cache_key?: unknown; user?: unknown };
   const userId = fields.metadata?.user_id;
   if (usable(userId)) return { source: "metadata.user_id", value: userId };

@@ -6,6 +6,7 @@ import type { ClientToken } from "../tokens.js";
 import { modelMatches } from "../token-limits.js";
 import { proxyError, type ProxyErrorReply } from "./errors.js";
 import type { ErrorFormat } from "./routes.js";
+import { jsonBodyOf } from "./json-body.js";
 
 const MINUTE_MS = 60_000;
 /** Tokens whose request-per-minute log is kept before idle ones are swept. */
@@ -36,13 +37,8 @@ export interface ClientLimiter {
 
 /** The model a request names, read whatever its content type says (the upstream may not care either). */
 function requestedModel(body: Buffer): string | undefined {
-  if (body.length === 0) return undefined;
-  try {
-    const model = (JSON.parse(body.toString("utf8")) as { model?: unknown } | null)?.model;
-    return typeof model === "string" ? model : undefined;
-  } catch {
-    return undefined;
-  }
+  const model = (jsonBodyOf(body) as { model?: unknown } | null | undefined)?.model;
+  return typeof model === "string" ? model : undefined;
 }
 
 export function createClientLimiter(options: { defaultMaxWaitMs: number; now?: () => number }): ClientLimiter {

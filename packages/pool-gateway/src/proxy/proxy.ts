@@ -24,6 +24,7 @@ import { AUTH_THROTTLE_DEFAULTS, createAuthThrottle, type AuthThrottle } from ".
 import type { ClientToken } from "../tokens.js";
 import { createSessionAffinity, sessionKeyOf } from "./affinity.js";
 import { createClientLimiter } from "./client-limits.js";
+import { jsonBodyOf } from "./json-body.js";
 import { proxyError, type ProxyErrorReply } from "./errors.js";
 import { buildClientHeaders, buildUpstreamHeaders, presentedToken } from "./headers.js";
 import { parseProxyConfig, type ProxyConfig, type ProxyConfigInput } from "./options.js";
@@ -151,12 +152,8 @@ function readRequestBody(request: IncomingMessage, limit: number): Promise<Buffe
 
 function modelOf(body: Buffer, contentType: string | undefined): string | undefined {
   if (body.length === 0 || !(contentType ?? "").includes("json")) return undefined;
-  try {
-    const model = (JSON.parse(body.toString("utf8")) as { model?: unknown } | null)?.model;
-    return typeof model === "string" && model.length <= 200 ? model : undefined;
-  } catch {
-    return undefined;
-  }
+  const model = (jsonBodyOf(body) as { model?: unknown } | null | undefined)?.model;
+  return typeof model === "string" && model.length <= 200 ? model : undefined;
 }
 
 type RelayEnd =
