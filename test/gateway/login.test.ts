@@ -99,4 +99,75 @@ describe("gateway admin login", () => {
     ];
     expect(findSecretLines(gateway.child, secrets)).toEqual([]);
   });
+  it("serves leases while a login's token exchange is pending: the flow never blocks the gateway", async () => {
+    fake = await startFakeTokenServer();
+    dir = await createTempDir("credpool-gateway-login-wait-");
+    const poolPath = dir.file("pool.json");
+    const seed = await openPool({ file: { path: poolPath, createIfMissing: true } });
+    await seed.add({ provider: "openai", label: "key", secrets: { apiKey: "sk-proj-login-wait-0000000000" } });
+    await seed.close();
+    const { secret } = await beginTotpSetup({ home: dir.path, label: "test" });
+    await confirmTotpSetup({
+      home: dir.path,
+      principal: "test-setup",
+      code: generateTotpCode({ secret, algorithm: "SHA1", timestamp: Date.now() - 30_000 }),
+    });
+    const tokens = createTokenStore({ dir: dir.path });
+    const operator = await tokens.create("operator", "admin");
+    const worker = await tokens.create("worker", "lease");
+    await tokens.close();
+    gateway = await startGatewayProcess(poolPath, {
+      CREDPOOL_ANTHROPIC_TOKEN_URL: fake.tokenUrl,
+      CREDPOOL_ANTHROPIC_AUTHORIZE_URL: fake.authorizeUrl,
+      CREDPOOL_ANTHROPIC_REDIRECT_URI: fake.codePageUrl,
+    });
+    const url = gateway.url;
+    const post = (path: string, token: string, body: unknown, session?: string) =>
+      fetch(`${url}${path}`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          ...(session ? { "x-credpool-session": session } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    const opened = await post("/v1/admin/session", operator.token, {
+      code: generateTotpCode({ secret, algorithm: "SHA1", timestamp: Date.now() }),
+    });
+    const sessionToken = String(((await opened.json()) as { sessionToken: string }).sessionToken);
+    fake.approveNext({ accountId: "wait-acct", email: "wait@example.test" });
+    const started = (await (
+      await post("/v1/admin/login/start", operator.token, { provider: "anthropic" }, sessionToken)
+    ).json()) as { flowId: string; url: string };
+    const page = await fake.browse(started.url);
+
+    // The token endpoint takes 5 s to answer the code exchange; the gateway waits on it meanwhile.
+    fake.setLatency(5_000);
+    let completedAt: number | undefined;
+    const completing = post(
+      "/v1/admin/login/complete",
+      operator.token,
+      { flowId: started.flowId, code: page.text },
+      sessionToken,
+    ).then(async (response) => {
+      completedAt = Date.now();
+      return { status: response.status, body: await response.text() };
+    });
+    await fake.waitForCalls(1);
+    const served: number[] = [];
+    for (let index = 0; index < 20; index++) {
+      const leased = await post("/v1/leases", worker.token, { provider: "openai" });
+      expect(leased.status).toBe(201);
+      const { leaseId } = (await leased.json()) as { leaseId: string };
+      const released = await post(`/v1/leases/${leaseId}/release`, worker.token, { outcome: "ok" });
+      expect(released.status).toBeLessThan(300);
+      served.push(Date.now());
+    }
+    // Every lease came and went while the exchange was still pending; then the login landed.
+    expect(completedAt).toBeUndefined();
+    const completed = await completing;
+    expect(completed.status, completed.body).toBe(200);
+    expect(Math.max(...served)).toBeLessThanOrEqual(completedAt ?? 0);
+  });
 });
