@@ -126,7 +126,11 @@ export function createStatusPageRoutes(options: StatusPageOptions): StatusPageRo
     };
     send("hello", JSON.stringify({ token: client.name, scope: client.scope, totpConfigured }));
     send("snapshot", options.feed.snapshot());
-    const unsubscribe = options.feed.subscribe((snapshot) => send("snapshot", snapshot));
+    const unsubscribe = options.feed.subscribe((snapshot) => {
+      // A token revoked while its page is open loses the stream at the next change; the page then says so.
+      if (options.verifyToken(presented ?? "") === undefined) return void response.end();
+      send("snapshot", snapshot);
+    });
     // A comment now and then keeps proxies and the page's staleness check from taking a quiet pool for a dead link.
     const heartbeat = setInterval(() => response.write(": heartbeat\n\n"), options.heartbeatMs ?? HEARTBEAT_MS);
     const stop = (): void => {
