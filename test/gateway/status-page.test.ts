@@ -193,6 +193,7 @@ describe.skipIf(!existsSync(CHROMIUM))("status page in Chromium", () => {
     expect(await card(page, ids.beta).innerText()).toMatch(/cooling down \d+m \d{2}s left/);
     expect(await card(page, ids.beta).innerText()).toContain("HTTP 429");
     expect(await page.locator("#event-list").innerText()).toContain("rate limited · anthropic beta");
+    await page.screenshot({ path: join(ARTIFACTS, "status-cooldown-1280.png"), fullPage: true });
     await page.close();
   });
 

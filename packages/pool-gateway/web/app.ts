@@ -83,6 +83,12 @@ function clock(at: number): string {
   return new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
+/** A reset time: the time of day when it is within a day, else the date too (a 7-day window). */
+function when(at: number): string {
+  if (Math.abs(at - Date.now()) < 20 * 3_600_000) return clock(at);
+  return new Date(at).toLocaleString([], { weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
 const serverNow = (): number => Date.now() + clockOffset;
 
 function setLink(text: string, kind: "ok" | "warn" | "bad"): void {
@@ -153,7 +159,7 @@ function quotaBars(windows: QuotaWindow[] | undefined): HTMLElement | undefined 
     const fill = bar.firstChild as HTMLElement;
     fill.style.width = `${Math.min(100, percent ?? 0)}%`;
     if ((percent ?? 0) >= 90) fill.classList.add("high");
-    const reset = window.resetAt === null ? "" : ` · resets ${clock(window.resetAt)}`;
+    const reset = window.resetAt === null ? "" : ` · resets ${when(window.resetAt)}`;
     list.append(
       el(
         "li",
@@ -192,13 +198,13 @@ function credentialCard(c: CredentialShown, provider: string): HTMLElement {
     status.append(
       " ",
       el("span", { class: "countdown", "data-until": String(c.status.until), text: `${duration(c.status.until - serverNow())} left` }),
-      el("span", { class: "muted", text: ` until ${clock(c.status.until)}` }),
+      el("span", { class: "muted", text: ` until ${when(c.status.until)}` }),
     );
   }
   const why = [c.status.httpStatus === undefined ? undefined : `HTTP ${c.status.httpStatus}`, c.status.reason]
     .filter(Boolean)
     .join(" · ");
-  if (state !== "ok" && why) status.append(el("span", { class: "reason", text: ` ${why}` }));
+  const reasonLine = state !== "ok" && why ? el("p", { class: "reason", text: why }) : undefined;
 
   const leases = el("p", { class: "muted" });
   const holders = c.leases.map((lease) => lease.holder ?? "anonymous");
@@ -222,10 +228,11 @@ function credentialCard(c: CredentialShown, provider: string): HTMLElement {
     { class: "card", "data-credential": c.id, "data-state": state, "aria-label": `${provider} ${name}` },
     el("h3", {}, name, el("span", { class: "muted", text: ` ${c.kind} · priority ${c.priority}` })),
     status,
+    reasonLine,
     quotaBars(c.quota.windows),
     leases,
     usageChart(c.hourly),
-    el("div", { class: "controls" }, reset, priority, setPriority),
+    el("div", { class: "controls" }, reset, el("span", { class: "group" }, priority, setPriority)),
     reason ? el("p", { class: "muted small", text: reason }) : undefined,
   );
 }
@@ -235,14 +242,15 @@ function render(): void {
   const focused = (document.activeElement as HTMLElement | null)?.dataset.key;
   const g = snapshot.gateway;
   $("health").hidden = false;
+  // Each term and its value in one div, so they wrap together at any width.
   $("health-list").replaceChildren(
     ...[
-      ["Uptime", duration(g.uptimeMs)],
+      ["Uptime", duration(g.uptimeMs), "uptime"],
       ["Pool revision", String(g.rev)],
       ["Store", g.backend],
-      ["Store lag", g.lagMs === undefined ? "—" : `${g.lagMs} ms`],
+      ["Store lag", g.lagMs === undefined ? "no change seen yet" : `${g.lagMs} ms (last change)`],
       ["Signed in as", `${hello.token} (${hello.scope})`],
-    ].flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]),
+    ].map(([term, value, id]) => el("div", {}, el("dt", { text: term }), el("dd", { text: value, id }))),
   );
   const admin = $("admin");
   admin.hidden = !(hello.scope === "admin" && hello.totpConfigured === true);
@@ -290,6 +298,8 @@ function render(): void {
 }
 
 function tick(): void {
+  const uptime = document.getElementById("uptime");
+  if (uptime && snapshot) uptime.textContent = duration(serverNow() - snapshot.gateway.startedAt);
   for (const node of document.querySelectorAll<HTMLElement>(".countdown")) {
     const left = Number(node.dataset.until) - serverNow();
     node.textContent = left > 0 ? `${duration(left)} left` : "ending…";
