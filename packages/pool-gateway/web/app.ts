@@ -21,6 +21,7 @@ interface CredentialShown {
   label?: string;
   kind: string;
   priority: number;
+  disabled: boolean;
   status: { state: string; reason?: string; httpStatus?: number; until?: number; message?: string };
   available: boolean;
   activeLeases: number;
@@ -194,6 +195,7 @@ function credentialCard(c: CredentialShown, provider: string): HTMLElement {
   const state = c.status.state;
   const stateText = state === "ok" ? (c.available ? "serving" : "busy") : state === "exhausted" ? "cooling down" : state;
   const status = el("p", { class: "status" }, el("span", { class: `badge ${state}`, text: stateText }));
+  if (c.disabled) status.prepend(el("span", { class: "badge disabled", text: "disabled" }), " ");
   if (c.status.until !== undefined && c.status.until > serverNow()) {
     status.append(
       " ",
@@ -222,17 +224,30 @@ function credentialCard(c: CredentialShown, provider: string): HTMLElement {
     () =>
       void adminCall(`/v1/admin/credentials/${encodeURIComponent(c.id)}/priority`, { priority: Number(priority.value) }),
   );
+  const toggle = disabledControl(
+    el("button", { type: "button", "data-key": `toggle:${c.id}`, text: c.disabled ? "Enable" : "Disable" }),
+  );
+  toggle.addEventListener(
+    "click",
+    () => void adminCall(`/v1/admin/credentials/${encodeURIComponent(c.id)}/${c.disabled ? "enable" : "disable"}`, {}),
+  );
   const reason = adminBlock();
   return el(
     "li",
-    { class: "card", "data-credential": c.id, "data-state": state, "aria-label": `${provider} ${name}` },
+    {
+      class: "card",
+      "data-credential": c.id,
+      "data-state": state,
+      "data-disabled": String(c.disabled),
+      "aria-label": `${provider} ${name}`,
+    },
     el("h3", {}, name, el("span", { class: "muted", text: ` ${c.kind} · priority ${c.priority}` })),
     status,
     reasonLine,
     quotaBars(c.quota.windows),
     leases,
     usageChart(c.hourly),
-    el("div", { class: "controls" }, reset, el("span", { class: "group" }, priority, setPriority)),
+    el("div", { class: "controls" }, reset, toggle, el("span", { class: "group" }, priority, setPriority)),
     reason ? el("p", { class: "muted small", text: reason }) : undefined,
   );
 }

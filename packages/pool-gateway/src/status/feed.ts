@@ -53,6 +53,9 @@ function eventsBetween(before: PoolDocument, after: PoolDocument, at: number): S
     const base = { at, provider: now.provider, credential: now.label ?? id };
     const was = old.status.state;
     const is = now.status.state;
+    if ((now.disabled === true) !== (old.disabled === true)) {
+      events.push({ ...base, kind: now.disabled === true ? "disabled" : "enabled" });
+    }
     if (now.tokenGeneration > old.tokenGeneration) {
       events.push({ ...base, kind: was === "dead" ? "relogin" : "refreshed" });
     }
