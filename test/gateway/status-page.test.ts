@@ -79,7 +79,11 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("status page in Chromi
       provider: "openai",
       label: "gamma",
       kind: "oauth",
-      secrets: { accessToken: SECRETS.gammaAccess, refreshToken: SECRETS.gammaRefresh, expiresAt: Date.now() + 86_400_000 },
+      secrets: {
+        accessToken: SECRETS.gammaAccess,
+        refreshToken: SECRETS.gammaRefresh,
+        expiresAt: Date.now() + 86_400_000,
+      },
     });
     ids = { alpha: alpha.id, beta: beta.id, gamma: gamma.id };
     pool.observeQuota(alpha.id, {
@@ -181,7 +185,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("status page in Chromi
     await page.setViewportSize({ width: 375, height: 800 });
     await page.screenshot({ path: join(ARTIFACTS, "status-375.png"), fullPage: true });
     // Nothing wider than the viewport at 375 px.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(375);
     await page.close();
   });
 
@@ -277,8 +281,10 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("status page in Chromi
       });
       const reader = response.body!.getReader();
       let text = "";
-      while (!text.includes("event: snapshot")) text += new TextDecoder().decode((await reader.read()).value);
-      while (!text.endsWith("\n\n")) text += new TextDecoder().decode((await reader.read()).value);
+      while (!text.includes("event: snapshot"))
+        text += new TextDecoder().decode((await reader.read()).value as Uint8Array | undefined);
+      while (!text.endsWith("\n\n"))
+        text += new TextDecoder().decode((await reader.read()).value as Uint8Array | undefined);
       controller.abort();
       streamed.push(text);
     }

@@ -103,14 +103,16 @@ async function runGateway(argv: string[]): Promise<void> {
   for (const warning of warnings)
     logger.warn({ event: "config.warning", key: warning.key, file: warning.file }, warning.message);
   // Set once the pool is open: events this process sees that the document does not record, for the status page.
-  let noteStatus: ((event: { kind: string; provider?: string; credential?: string; detail?: string }) => void) | undefined;
+  const status: {
+    note?: (event: { kind: string; provider?: string; credential?: string; detail?: string }) => void;
+  } = {};
   const onEvent = (event: PoolEvent): void => {
     if (event.event === "refresh.failed") {
       const fields = event as PoolEvent & { provider?: unknown; credentialId?: unknown; reason?: unknown };
-      noteStatus?.({
+      status.note?.({
         kind: "refresh_failed",
-        provider: String(fields.provider ?? ""),
-        credential: String(fields.credentialId ?? ""),
+        provider: typeof fields.provider === "string" ? fields.provider : undefined,
+        credential: typeof fields.credentialId === "string" ? fields.credentialId : undefined,
         detail: typeof fields.reason === "string" ? fields.reason : undefined,
       });
     }
@@ -205,9 +207,9 @@ async function runGateway(argv: string[]): Promise<void> {
     config: totpConfig,
     audit: (event) => {
       if (event.type.startsWith("totp.verify.") && event.type !== "totp.verify.ok") {
-        noteStatus?.({ kind: "totp_failure", detail: event.type.slice("totp.verify.".length) });
+        status.note?.({ kind: "totp_failure", detail: event.type.slice("totp.verify.".length) });
       }
-      if (event.type === "totp.lockout.start") noteStatus?.({ kind: "totp_failure", detail: "lockout" });
+      if (event.type === "totp.lockout.start") status.note?.({ kind: "totp_failure", detail: "lockout" });
       logger.info({ ...event, event: event.type }, event.type);
       auditFile.sink(event);
     },
@@ -249,7 +251,7 @@ async function runGateway(argv: string[]): Promise<void> {
   });
   // The status page (GET /) and its live feed (GET /v1/events), fed by the pool's store watcher.
   const feed = createStatusFeed({ pool, usagePath: usagePathFor(poolPath) });
-  noteStatus = (event) => feed.note(event);
+  status.note = (event) => feed.note(event);
   const statusPage = createStatusPageRoutes({
     feed,
     verifyToken: (token) => tokens.verify(token) ?? tokens.verifyFresh(token),

@@ -87,7 +87,13 @@ function clock(at: number): string {
 /** A reset time: the time of day when it is within a day, else the date too (a 7-day window). */
 function when(at: number): string {
   if (Math.abs(at - Date.now()) < 20 * 3_600_000) return clock(at);
-  return new Date(at).toLocaleString([], { weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  return new Date(at).toLocaleString([], {
+    weekday: "short",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
 }
 
 const serverNow = (): number => Date.now() + clockOffset;
@@ -165,7 +171,9 @@ function quotaBars(windows: QuotaWindow[] | undefined): HTMLElement | undefined 
       el(
         "li",
         {},
-        el("span", { text: `${name}: ${percent === undefined ? "?" : `${Math.round(percent)}%`}${reset}${window.stale ? " (stale)" : ""}` }),
+        el("span", {
+          text: `${name}: ${percent === undefined ? "?" : `${Math.round(percent)}%`}${reset}${window.stale ? " (stale)" : ""}`,
+        }),
         bar,
       ),
     );
@@ -193,13 +201,18 @@ function usageChart(hourly: CredentialShown["hourly"]): HTMLElement {
 function credentialCard(c: CredentialShown, provider: string): HTMLElement {
   const name = c.label ?? c.id;
   const state = c.status.state;
-  const stateText = state === "ok" ? (c.available ? "serving" : "busy") : state === "exhausted" ? "cooling down" : state;
+  const stateText =
+    state === "ok" ? (c.available ? "serving" : "busy") : state === "exhausted" ? "cooling down" : state;
   const status = el("p", { class: "status" }, el("span", { class: `badge ${state}`, text: stateText }));
   if (c.disabled) status.prepend(el("span", { class: "badge disabled", text: "disabled" }), " ");
   if (c.status.until !== undefined && c.status.until > serverNow()) {
     status.append(
       " ",
-      el("span", { class: "countdown", "data-until": String(c.status.until), text: `${duration(c.status.until - serverNow())} left` }),
+      el("span", {
+        class: "countdown",
+        "data-until": String(c.status.until),
+        text: `${duration(c.status.until - serverNow())} left`,
+      }),
       el("span", { class: "muted", text: ` until ${when(c.status.until)}` }),
     );
   }
@@ -211,18 +224,29 @@ function credentialCard(c: CredentialShown, provider: string): HTMLElement {
   const leases = el("p", { class: "muted" });
   const holders = c.leases.map((lease) => lease.holder ?? "anonymous");
   leases.textContent =
-    c.activeLeases === 0 ? "No active leases" : `${c.activeLeases} lease(s)${holders.length ? `: ${holders.join(", ")}` : ""}`;
+    c.activeLeases === 0
+      ? "No active leases"
+      : `${c.activeLeases} lease(s)${holders.length ? `: ${holders.join(", ")}` : ""}`;
 
   const reset = disabledControl(el("button", { type: "button", "data-key": `reset:${c.id}`, text: "Reset cooldown" }));
   reset.addEventListener("click", () => void adminCall(`/v1/admin/credentials/${encodeURIComponent(c.id)}/reset`, {}));
   const priority = disabledControl(
-    el("input", { type: "number", value: String(c.priority), "aria-label": `Priority of ${name}`, "data-key": `prio:${c.id}` }),
+    el("input", {
+      type: "number",
+      value: String(c.priority),
+      "aria-label": `Priority of ${name}`,
+      "data-key": `prio:${c.id}`,
+    }),
   );
-  const setPriority = disabledControl(el("button", { type: "button", "data-key": `prioset:${c.id}`, text: "Set priority" }));
+  const setPriority = disabledControl(
+    el("button", { type: "button", "data-key": `prioset:${c.id}`, text: "Set priority" }),
+  );
   setPriority.addEventListener(
     "click",
     () =>
-      void adminCall(`/v1/admin/credentials/${encodeURIComponent(c.id)}/priority`, { priority: Number(priority.value) }),
+      void adminCall(`/v1/admin/credentials/${encodeURIComponent(c.id)}/priority`, {
+        priority: Number(priority.value),
+      }),
   );
   const toggle = disabledControl(
     el("button", { type: "button", "data-key": `toggle:${c.id}`, text: c.disabled ? "Enable" : "Disable" }),
@@ -269,7 +293,9 @@ function render(): void {
   );
   const admin = $("admin");
   admin.hidden = !(hello.scope === "admin" && hello.totpConfigured === true);
-  $("admin-state").textContent = session ? "Session open: admin controls are enabled." : "No session: admin controls are disabled.";
+  $("admin-state").textContent = session
+    ? "Session open: admin controls are enabled."
+    : "No session: admin controls are disabled.";
   $("totp").hidden = Boolean(session);
 
   const sections = Object.entries(snapshot.providers).map(([name, provider]) => {
@@ -339,7 +365,11 @@ async function connect(): Promise<void> {
   setLink(snapshot ? "Reconnecting…" : "Connecting…", "warn");
   let response: Response;
   try {
-    response = await fetch("/v1/events", { headers: { authorization: `Bearer ${token}` }, signal: mine.signal, cache: "no-store" });
+    response = await fetch("/v1/events", {
+      headers: { authorization: `Bearer ${token}` },
+      signal: mine.signal,
+      cache: "no-store",
+    });
   } catch {
     if (!mine.signal.aborted) scheduleReconnect("Gateway unreachable");
     return;

@@ -88,7 +88,9 @@ const createCommand = defineCommand({
       .string({ error: "--name is required" })
       .regex(/^[\w.@-]{1,64}$/, "--name takes 1-64 letters, digits, . @ _ -"),
     scope: z
-      .enum(["lease", "proxy", "delegate", "admin", "read"], { error: "--scope must be lease, proxy, delegate, admin or read" })
+      .enum(["lease", "proxy", "delegate", "admin", "read"], {
+        error: "--scope must be lease, proxy, delegate, admin or read",
+      })
       .optional(),
     parent: z.string().min(1, "--parent takes a token name or id").optional(),
     ttl: z.string().optional(),

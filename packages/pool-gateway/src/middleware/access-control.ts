@@ -14,7 +14,10 @@ export function createAccessControlMiddleware(): Middleware {
       );
     }
     // A proxy or delegate token reaches upstreams through the gateway; it never holds a raw credential itself.
-    if (route.scope === "lease" && (client?.scope === "proxy" || client?.scope === "delegate" || client?.scope === "read")) {
+    if (
+      route.scope === "lease" &&
+      (client?.scope === "proxy" || client?.scope === "delegate" || client?.scope === "read")
+    ) {
       return errorResponse(
         "E_FORBIDDEN",
         `Token "${client.name}" has scope ${client.scope}; this route needs a lease token.`,

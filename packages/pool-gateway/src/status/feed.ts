@@ -7,7 +7,8 @@ import { toCredentialJson } from "../routes/views.js";
 /** One line of "recent events": names and reasons only, never a message or a secret. */
 export interface StatusEvent {
   readonly at: number;
-  readonly kind: "cooldown" | "rate_limited" | "dead" | "recovered" | "refreshed" | "relogin" | "totp_failure" | string;
+  /** cooldown, rate_limited, dead, recovered, refreshed, relogin, disabled, enabled, totp_failure, refresh_failed. */
+  readonly kind: string;
   readonly provider?: string;
   readonly credential?: string;
   readonly detail?: string;
