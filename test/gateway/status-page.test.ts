@@ -110,11 +110,13 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("status page in Chromi
     totpSecret = (await beginTotpSetup({ home: dir.path, label: "test" })).secret;
     await confirmTotpSetup({ home: dir.path, principal: "test-setup", code: codeAt(-1) });
     const tokens = createTokenStore({ dir: dir.path });
-    readToken = (await tokens.create("viewer", "read")).token;
     adminToken = (await tokens.create("operator", "admin")).token;
     revokedToken = (await tokens.create("former", "read")).token;
     await tokens.revoke("former");
     await tokens.close();
+    // The read token as a user makes it: `credpool gateway token create --scope read`.
+    const created = await cli("gateway", "token", "create", "--name", "viewer", "--scope", "read", "--json");
+    readToken = (JSON.parse(created.stdout) as { token: string; scope: string }).token;
     await start();
 
     // A new, empty --user-data-dir for this run.
