@@ -107,6 +107,9 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("status page in Chromi
     }
     await usage.close();
 
+    // The read token as a user makes it (before TOTP is set up, so the CLI asks for no code).
+    const created = await cli("gateway", "token", "create", "--name", "viewer", "--scope", "read", "--json");
+    readToken = (JSON.parse(created.stdout) as { token: string }).token;
     totpSecret = (await beginTotpSetup({ home: dir.path, label: "test" })).secret;
     await confirmTotpSetup({ home: dir.path, principal: "test-setup", code: codeAt(-1) });
     const tokens = createTokenStore({ dir: dir.path });
@@ -114,9 +117,6 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("status page in Chromi
     revokedToken = (await tokens.create("former", "read")).token;
     await tokens.revoke("former");
     await tokens.close();
-    // The read token as a user makes it: `credpool gateway token create --scope read`.
-    const created = await cli("gateway", "token", "create", "--name", "viewer", "--scope", "read", "--json");
-    readToken = (JSON.parse(created.stdout) as { token: string; scope: string }).token;
     await start();
 
     // A new, empty --user-data-dir for this run.
