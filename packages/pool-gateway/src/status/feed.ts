@@ -37,6 +37,7 @@ const MAX_EVENTS = 50;
 const EVENT_WINDOW_MS = 3_600_000;
 const HOUR_MS = 3_600_000;
 const USAGE_HOURS = 6;
+const BROADCAST_MS = 100;
 
 function credentialsOf(doc: PoolDocument): Map<string, Credential> {
   const all = new Map<string, Credential>();
@@ -107,11 +108,13 @@ export function createStatusFeed(options: StatusFeedOptions): StatusFeed {
           {
             strategy: doc.providers[name]?.strategy ?? "fill_first",
             credentials: pool.list(name).map((view) => {
-              const { secret: _secret, source: _source, ...shown } = toCredentialJson(view, at);
+              // No secret, not even masked, and no status message (text from an upstream may quote anything).
+              const { secret: _secret, source: _source, status, ...shown } = toCredentialJson(view, at);
+              const { message: _message, ...statusShown } = status as Record<string, unknown>;
               const leases = (view.credential.leases ?? [])
                 .filter((lease) => lease.expiresAt > at)
                 .map((lease) => ({ holder: lease.holder ?? null, expiresAt: lease.expiresAt, model: lease.model }));
-              return { ...shown, leases, hourly: usage.get(view.credential.id) ?? [] };
+              return { ...shown, status: statusShown, leases, hourly: usage.get(view.credential.id) ?? [] };
             }),
           },
         ]),
@@ -130,10 +133,22 @@ export function createStatusFeed(options: StatusFeedOptions): StatusFeed {
     });
   };
 
+  // Changes are coalesced: under heavy lease traffic every commit is a revision, and one snapshot per
+  // BROADCAST_MS is plenty for a page while staying well within "a change shows within a second".
+  let timer: NodeJS.Timeout | undefined;
+  let lastSentAt = 0;
   const broadcast = (): void => {
-    if (listeners.size === 0) return;
-    const text = build();
-    for (const listener of listeners) listener(text);
+    if (listeners.size === 0 || timer) return;
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        lastSentAt = now();
+        const text = build();
+        for (const listener of listeners) listener(text);
+      },
+      Math.max(0, lastSentAt + BROADCAST_MS - now()),
+    );
+    timer.unref();
   };
 
   const stopWatching = pool.onChange((change) => {
@@ -193,6 +208,7 @@ export function createStatusFeed(options: StatusFeedOptions): StatusFeed {
     close() {
       stopWatching();
       clearInterval(usageTimer);
+      clearTimeout(timer);
       listeners.clear();
       void usageBackend?.close().catch(() => undefined);
     },

@@ -158,7 +158,12 @@ export function createStatusPageRoutes(options: StatusPageOptions): StatusPageRo
           else response.end();
         });
       };
-      if (path === "/v1/events") return done(serveEvents(request, response));
+      if (path === "/v1/events") {
+        if (request.method !== "GET") {
+          return reply(response, errorResponse("E_METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path}.`));
+        }
+        return done(serveEvents(request, response));
+      }
       if (path === "/" || path === "/index.html") return done(serveFile(response, "index.html", "no-cache"));
       const name = path.slice("/assets/".length);
       // Hashed names only: nothing with a slash or dot-dot reaches the file system.
