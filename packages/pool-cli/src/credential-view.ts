@@ -68,6 +68,8 @@ export function describeStatus(view: CredentialView, now: number): StatusLine {
       return { text: "no secret · re-import or re-add it", style: "red" };
     case "excluded":
       return { text: "excluded", style: "dim" };
+    case "disabled":
+      return { text: "disabled by an admin", style: "dim" };
   }
 }
 

@@ -61,7 +61,7 @@ describe("credpool gateway token", () => {
 
     const badScope = await pool.run(["gateway", "token", "create", "--name", "x", "--scope", "root"]);
     expect(badScope.code).toBe(2);
-    expect(badScope.stderr).toContain("--scope must be lease, proxy, delegate or admin");
+    expect(badScope.stderr).toContain("--scope must be lease, proxy, delegate, admin or read");
 
     expect((await pool.run(["gateway", "token", "create", "--name", "dup"], { revealsSecrets: true })).code).toBe(0);
     const duplicate = await pool.run(["gateway", "token", "create", "--name", "dup"], { revealsSecrets: true });

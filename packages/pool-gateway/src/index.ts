@@ -43,3 +43,12 @@ export {
   type ProxyConfigInput,
   type ProxyDependencies,
 } from "./proxy/index.js";
+
+// The status page (GET /) and its event stream (GET /v1/events), also served before the handler.
+export { createStatusFeed, type StatusEvent, type StatusFeed, type StatusFeedOptions } from "./status/feed.js";
+export {
+  STATUS_PAGE_CSP,
+  createStatusPageRoutes,
+  type StatusPageOptions,
+  type StatusPageRoutes,
+} from "./status/page-routes.js";

@@ -29,6 +29,8 @@ import { createGatewayLogger } from "./logger.js";
 import { createGatewayMetrics } from "./metrics.js";
 import { createGatewayProxy, parseProxyConfig } from "./proxy/index.js";
 import { DEFAULT_MAX_CONNECTIONS, startGatewayServer } from "./server.js";
+import { createStatusFeed } from "./status/feed.js";
+import { createStatusPageRoutes } from "./status/page-routes.js";
 import { createTokenStore } from "./tokens.js";
 
 const USAGE = `Usage: credpool-gateway [options]
@@ -100,7 +102,20 @@ async function runGateway(argv: string[]): Promise<void> {
   const { config, warnings } = await loadCredpoolConfig({ home });
   for (const warning of warnings)
     logger.warn({ event: "config.warning", key: warning.key, file: warning.file }, warning.message);
+  // Set once the pool is open: events this process sees that the document does not record, for the status page.
+  const status: {
+    note?: (event: { kind: string; provider?: string; credential?: string; detail?: string }) => void;
+  } = {};
   const onEvent = (event: PoolEvent): void => {
+    if (event.event === "refresh.failed") {
+      const fields = event as PoolEvent & { provider?: unknown; credentialId?: unknown; reason?: unknown };
+      status.note?.({
+        kind: "refresh_failed",
+        provider: typeof fields.provider === "string" ? fields.provider : undefined,
+        credential: typeof fields.credentialId === "string" ? fields.credentialId : undefined,
+        detail: typeof fields.reason === "string" ? fields.reason : undefined,
+      });
+    }
     if (event.event.startsWith("refresh.") && event.event !== "refresh.started") {
       metrics.refreshes.inc({ result: event.event.slice("refresh.".length) });
     }
@@ -191,6 +206,10 @@ async function runGateway(argv: string[]): Promise<void> {
     poolGate,
     config: totpConfig,
     audit: (event) => {
+      if (event.type.startsWith("totp.verify.") && event.type !== "totp.verify.ok") {
+        status.note?.({ kind: "totp_failure", detail: event.type.slice("totp.verify.".length) });
+      }
+      if (event.type === "totp.lockout.start") status.note?.({ kind: "totp_failure", detail: "lockout" });
       logger.info({ ...event, event: event.type }, event.type);
       auditFile.sink(event);
     },
@@ -230,6 +249,15 @@ async function runGateway(argv: string[]): Promise<void> {
     authThrottle: handler.authThrottle,
     config: parseProxyConfig((config as { proxy?: unknown }).proxy, "proxy section of config.json"),
   });
+  // The status page (GET /) and its live feed (GET /v1/events), fed by the pool's store watcher.
+  const feed = createStatusFeed({ pool, usagePath: usagePathFor(poolPath) });
+  status.note = (event) => feed.note(event);
+  const statusPage = createStatusPageRoutes({
+    feed,
+    verifyToken: (token) => tokens.verify(token) ?? tokens.verifyFresh(token),
+    authThrottle: handler.authThrottle,
+    gate: handler.services.gate,
+  });
   const tls =
     values["tls-cert"] && values["tls-key"]
       ? { cert: await readFile(values["tls-cert"]), key: await readFile(values["tls-key"]) }
@@ -243,6 +271,7 @@ async function runGateway(argv: string[]): Promise<void> {
     maxConnections,
     ...(tls ? { tls } : {}),
     proxy,
+    statusPage,
   });
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
@@ -255,6 +284,9 @@ async function runGateway(argv: string[]): Promise<void> {
     logger.info({ event: "gateway.stopping", signal }, "stopping");
     // Order matters: stop accepting and drain, then flush usage, then release what we hold.
     void (async () => {
+      // Open event streams would keep close() waiting forever.
+      statusPage.close();
+      feed.close();
       await gateway.close();
       await proxy.close();
       await usage

@@ -34,6 +34,13 @@ const gatewayServerOptionsSchema = z.object({
       "must be a gateway proxy",
     )
     .optional(),
+  /** The status page and its event stream (status/page-routes.ts), also served before the handler. */
+  statusPage: z
+    .custom<{ matches(url: string): boolean; handle(request: IncomingMessage, response: ServerResponse): void }>(
+      (value) => typeof value === "object" && value !== null,
+      "must be status page routes",
+    )
+    .optional(),
 });
 
 export type GatewayServerOptions = z.input<typeof gatewayServerOptionsSchema>;
@@ -231,6 +238,7 @@ export async function startGatewayServer(rawOptions: GatewayServerOptions): Prom
       return;
     }
     if (options.proxy?.matches(request.url ?? "/")) return options.proxy.handle(request, response);
+    if (options.statusPage?.matches(request.url ?? "/")) return options.statusPage.handle(request, response);
     void (async () => {
       const body = await readBody(request, limit);
       if (body === null) {

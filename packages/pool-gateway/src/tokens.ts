@@ -20,7 +20,8 @@ export { describeLimits, type TokenLimits } from "./token-limits.js";
 export const TOKEN_FILE_NAME = "gateway-tokens.json";
 
 const TOKEN_ID = /^[a-z0-9]{8,32}$/;
-export const TOKEN_SCOPES = ["lease", "admin", "proxy", "delegate"] as const;
+/** read: the status page and /v1/events only (pool state, no secrets, no leases). */
+export const TOKEN_SCOPES = ["lease", "admin", "proxy", "delegate", "read"] as const;
 
 const tokenRecordSchema = z.looseObject({
   id: z.string().regex(TOKEN_ID),

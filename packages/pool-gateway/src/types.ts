@@ -20,7 +20,8 @@ export interface GatewayResponse {
 }
 
 /** delegate: minting child tokens, for delegate and admin tokens. */
-export type RouteScope = "public" | "lease" | "admin" | "delegate";
+/** read: pool state without secrets, for read, lease and admin tokens (the status page). */
+export type RouteScope = "public" | "lease" | "admin" | "delegate" | "read";
 
 export interface RequestContext {
   readonly request: GatewayRequest;

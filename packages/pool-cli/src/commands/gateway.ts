@@ -50,12 +50,13 @@ const MAX_TTL_MS = 30 * 24 * 3_600_000;
 const createCommand = defineCommand({
   name: "gateway token create",
   usage:
-    "credpool gateway token create --name NAME [--scope lease|proxy|delegate|admin] [--parent NAME] [--ttl 30m]\n" +
+    "credpool gateway token create --name NAME [--scope lease|proxy|delegate|admin|read] [--parent NAME] [--ttl 30m]\n" +
     "  [--providers a,b] [--models 'claude-*,gpt-4o'] [--max-concurrent N] [--rpm N] [--max-wait 30s] [--json]",
   description:
     "Create a gateway client token and print it once. Workers need scope lease; agents using the\n" +
     "proxy routes (/anthropic, /openai, ...) need scope proxy; delegate is proxy plus minting child tokens\n" +
-    "(POST /v1/tokens); the admin API needs scope admin (which includes delegate).\n" +
+    "(POST /v1/tokens); the admin API needs scope admin (which includes delegate); the status page (GET /)\n" +
+    "needs scope read (lease and admin tokens work there too).\n" +
     "Limits apply on the proxy routes; --parent makes a child token (default scope proxy, TTL 1 h) whose\n" +
     "limits and lifetime are no wider than its parent's, and which ends when the parent is revoked or expires.\n" +
     "Only a SHA-256 hash is stored (gateway-tokens.json, mode 0600). Needs TOTP when it is configured.",
@@ -87,7 +88,9 @@ const createCommand = defineCommand({
       .string({ error: "--name is required" })
       .regex(/^[\w.@-]{1,64}$/, "--name takes 1-64 letters, digits, . @ _ -"),
     scope: z
-      .enum(["lease", "proxy", "delegate", "admin"], { error: "--scope must be lease, proxy, delegate or admin" })
+      .enum(["lease", "proxy", "delegate", "admin", "read"], {
+        error: "--scope must be lease, proxy, delegate, admin or read",
+      })
       .optional(),
     parent: z.string().min(1, "--parent takes a token name or id").optional(),
     ttl: z.string().optional(),

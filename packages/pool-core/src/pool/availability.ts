@@ -14,6 +14,7 @@ export type Unavailability =
       readonly max: number;
     }
   | { readonly kind: "excluded" }
+  | { readonly kind: "disabled" }
   | { readonly kind: "no_secret" };
 
 /** How soon a caller turned away by a full cap is told to try again. */
@@ -51,6 +52,7 @@ export function checkAvailability(
   options: { model?: string; exclude?: readonly string[]; extraLeases?: number } = {},
 ): Unavailability | undefined {
   if (options.exclude?.includes(credential.id)) return { kind: "excluded" };
+  if (credential.disabled === true) return { kind: "disabled" };
   const { status } = credential;
   if (status.state === "dead") return { kind: "dead", reason: status.reason ?? "dead" };
   if (activeCooldown(status, now)) {
@@ -100,5 +102,7 @@ export function describeUnavailability(reason: Unavailability, now: number): str
       return "excluded by the caller";
     case "no_secret":
       return "has no secret";
+    case "disabled":
+      return "disabled by an admin";
   }
 }

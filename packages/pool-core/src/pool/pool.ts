@@ -112,6 +112,8 @@ export interface Pool {
   add(input: AddCredentialInput): Promise<Credential>;
   remove(target: string): Promise<Credential>;
   setPriority(target: string, priority: number): Promise<Credential>;
+  /** Disables (never selected) or enables a credential; its status and cooldown are left as they are. */
+  setDisabled(target: string, disabled: boolean): Promise<Credential>;
   setStrategy(provider: string, strategy: Strategy): Promise<void>;
   /** Sets settings.secrets.release, which every process that opens this document obeys. */
   setSecretRelease(mode: SecretRelease): Promise<void>;
@@ -524,6 +526,13 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     });
   }
 
+  async function setDisabled(target: string, disabled: boolean): Promise<Credential> {
+    return mutateTarget(target, (credential) => {
+      if (disabled) credential.disabled = true;
+      else delete credential.disabled;
+    });
+  }
+
   async function setStrategy(provider: string, strategy: Strategy): Promise<void> {
     requireProvider(provider);
     const parsedStrategy = strategySchema.safeParse(strategy);
@@ -656,6 +665,7 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     add,
     remove,
     setPriority,
+    setDisabled,
     setStrategy,
     setSecretRelease,
     reset,

@@ -84,6 +84,8 @@ export const credentialSchema = z.looseObject({
   baseUrl: z.string().optional(),
   secrets: credentialSecretsSchema.default({}),
   tokenGeneration: z.number().int().nonnegative().default(0),
+  /** Set by an admin: never selected, whatever its status, until enabled again. */
+  disabled: z.boolean().optional(),
   status: credentialStatusSchema.default({ state: "ok" }),
   modelCooldowns: z.array(credentialStatusSchema).optional(),
   statusClearedAt: epochMs.optional(),

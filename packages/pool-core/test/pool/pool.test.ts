@@ -216,6 +216,19 @@ describe("strategies in one process", () => {
     expect(await leaseLabels(p, 2)).toEqual(["a", "a"]);
   });
 
+  it("never selects a disabled credential, whatever its priority, until it is enabled again", async () => {
+    const p = await poolWith("fill_first");
+    await p.setPriority("c", -5);
+    await p.setDisabled("c", true);
+    expect(await leaseLabels(p, 3)).toEqual(["a", "a", "a"]);
+    expect(p.list("anthropic").find((view) => view.credential.label === "c")?.unavailable).toEqual({
+      kind: "disabled",
+    });
+    await p.setDisabled("c", false);
+    expect(await leaseLabels(p, 2)).toEqual(["c", "c"]);
+    expect((await readDisk()).providers.anthropic?.credentials.some((c) => "disabled" in c)).toBe(false);
+  });
+
   it("round_robin rotates in priority order and skips an unavailable credential", async () => {
     const p = await poolWith("round_robin");
     expect(await leaseLabels(p, 8)).toEqual(["a", "b", "c", "d", "a", "b", "c", "d"]);

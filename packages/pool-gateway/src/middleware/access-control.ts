@@ -14,7 +14,10 @@ export function createAccessControlMiddleware(): Middleware {
       );
     }
     // A proxy or delegate token reaches upstreams through the gateway; it never holds a raw credential itself.
-    if (route.scope === "lease" && (client?.scope === "proxy" || client?.scope === "delegate")) {
+    if (
+      route.scope === "lease" &&
+      (client?.scope === "proxy" || client?.scope === "delegate" || client?.scope === "read")
+    ) {
       return errorResponse(
         "E_FORBIDDEN",
         `Token "${client.name}" has scope ${client.scope}; this route needs a lease token.`,
@@ -29,6 +32,17 @@ export function createAccessControlMiddleware(): Middleware {
           : "Minting tokens needs a token with scope delegate.",
       );
     }
+    if (route.scope === "read" && !canRead(client?.scope)) {
+      return errorResponse(
+        "E_FORBIDDEN",
+        `Token "${client?.name ?? "?"}" has scope ${client?.scope ?? "none"}; this route needs a read, lease or admin token.`,
+      );
+    }
     return next();
   };
+}
+
+/** Who may see pool state (the status page, /v1/events): read, lease and admin tokens; never a proxy or delegate one. */
+export function canRead(scope: string | undefined): boolean {
+  return scope === "read" || scope === "lease" || scope === "admin";
 }

@@ -135,6 +135,16 @@ export function createAdminRoutes(services: GatewayServices): RouteDefinition[] 
       audit(context, "priority", { credentialId: credential.id, priority });
       return { id: credential.id, priority };
     }),
+    admin("POST", "/v1/admin/credentials/:target/disable", "admin_disable", emptyBody, async (context) => {
+      const credential = await services.pool.setDisabled(context.params.target ?? "", true);
+      audit(context, "disable", { credentialId: credential.id });
+      return { id: credential.id, disabled: true };
+    }),
+    admin("POST", "/v1/admin/credentials/:target/enable", "admin_enable", emptyBody, async (context) => {
+      const credential = await services.pool.setDisabled(context.params.target ?? "", false);
+      audit(context, "enable", { credentialId: credential.id });
+      return { id: credential.id, disabled: false };
+    }),
     admin("POST", "/v1/admin/providers/:provider/strategy", "admin_strategy", strategyBody, async (context) => {
       const { strategy } = context.body as z.infer<typeof strategyBody>;
       await services.pool.setStrategy(context.params.provider ?? "", strategy);

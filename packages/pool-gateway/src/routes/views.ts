@@ -11,6 +11,7 @@ export function toCredentialJson(view: CredentialView, now = Date.now()): Record
     label: credential.label,
     kind: credential.kind,
     priority: credential.priority,
+    disabled: credential.disabled === true,
     source: credential.source,
     baseUrl: credential.baseUrl,
     secret: maskSecret(secret),
