@@ -10,6 +10,7 @@ export {
   type PostgresPoolBackend,
 } from "./postgres-backend.js";
 export { describeServer } from "./errors.js";
+export { resolveDriverSsl, sslFromUrl } from "./tls.js";
 export { SCHEMA_VERSION } from "./schema.js";
 export { readStoreDocuments, writeStoreDocuments, type StoredDocument } from "./store-copy.js";
 export { inspectPostgresStore, type StoreFinding } from "./inspect.js";
