@@ -91,6 +91,10 @@ export {
   type Strategy,
   type StoredQuotaWindow,
   type WriteInfo,
+  STORED_DOCUMENT_NAMES,
+  type DocumentStore,
+  type StoredDocumentName,
+  type StoredDocumentSpec,
 } from "./store/index.js";
 
 // OAuth refresh: the single-flight refresher and what a credential's refresh state says.
@@ -212,6 +216,7 @@ export {
   openUsageBackend,
   pricesConfigSchema,
   summarizeUsage,
+  usageLocation,
   usagePathFor,
   type ModelPrice,
   type PriceTable,

@@ -3,6 +3,7 @@ export {
   channelFor,
   createPostgresBackend,
   createPostgresDocumentBackend,
+  createPostgresDocumentStore,
   postgresBackendOptionsSchema,
   type PostgresBackend,
   type PostgresBackendOptions,

@@ -15,6 +15,7 @@ import {
   type DocumentBackend,
   type DocumentChange,
   type DocumentHeader,
+  type DocumentStore,
   type LockOptions,
   type Mutator,
   type NamedLock,
@@ -701,3 +702,25 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
 
 /** The pool handle type the CLI and gateway use. */
 export type PostgresPoolBackend = PostgresBackend<PoolDocument> & PoolBackend;
+
+/**
+ * Every credpool document in one schema, by name: the pool, the TOTP state, the gateway's client tokens and the usage
+ * counts. What the CLI and the gateway hand to core when the store is PostgreSQL, so all hosts share all of them.
+ */
+export function createPostgresDocumentStore(rawOptions: Omit<PostgresBackendOptions, "document">): DocumentStore {
+  const options = parseOptions(
+    postgresBackendOptionsSchema.omit({ document: true }),
+    rawOptions,
+    "PostgreSQL store options",
+  );
+  resolveDriverSsl(options.ssl, new URL(options.url));
+  return {
+    kind: "postgres",
+    location: `${describeServer(new URL(options.url))} schema ${options.schema}`,
+    open(name, spec) {
+      // The other documents see a few writes a second at most: two connections each are plenty.
+      const maxConnections = name === "pool" ? options.maxConnections : Math.min(2, options.maxConnections);
+      return createPostgresDocumentBackend(spec, { ...options, document: name, maxConnections });
+    },
+  };
+}

@@ -6,6 +6,7 @@ import {
   USAGE_GROUPINGS,
   openUsageBackend,
   summarizeUsage,
+  usageLocation,
   usagePathFor,
   type UsageGrouping,
 } from "@credpool/pool-core";
@@ -14,7 +15,7 @@ import { defineCommand, jsonOption } from "../command.js";
 import { loadCliConfig } from "../config.js";
 import { parseSecondsOrDuration } from "../durations.js";
 import { createOutput, renderTable, type Row } from "../output.js";
-import { resolveCliPoolPath } from "../pool-access.js";
+import { documentStoreFor, resolveCliPoolPath } from "../pool-access.js";
 
 const MAX_SINCE_MS = 366 * 24 * 3_600_000;
 
@@ -60,8 +61,9 @@ export const { help, run } = defineCommand({
     const windowMs = sinceMs(input.since);
     const poolPath = await resolveCliPoolPath(context);
     const { config } = await loadCliConfig(context, dirname(poolPath));
-    const path = usagePathFor(poolPath);
-    const backend = openUsageBackend(path, { create: true });
+    const documents = await documentStoreFor(context);
+    const path = usageLocation(poolPath, documents);
+    const backend = openUsageBackend(usagePathFor(poolPath), { create: true, documents });
     let buckets;
     try {
       buckets = (await backend.read()).doc.buckets;
