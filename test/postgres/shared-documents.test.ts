@@ -6,7 +6,7 @@ import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { generateTotpCode, openPool, type TotpAlgorithm } from "@credpool/pool-core";
+import { generateTotpCode, openPool } from "@credpool/pool-core";
 import { createPostgresBackend } from "@credpool/pool-postgres";
 import { createTempDir } from "@credpool/pool-testkit";
 import { findSecretLines, isRunning, startGatewayProcess, type GatewayProcess } from "../gateway/gateway-process.js";
@@ -15,6 +15,7 @@ import { PG_AVAILABLE, PG_URL, dropSchema, uniqueSchema } from "./pg-server.js";
 const cli = fileURLToPath(new URL("../../packages/pool-cli/bin/credpool.mjs", import.meta.url));
 const API_KEY = "sk-FIXTUREpgSharedDocsKEY-0123456789abcdefghijk";
 const GUARD_MS = 15_000;
+type TotpAlgorithm = Parameters<typeof generateTotpCode>[0]["algorithm"];
 
 interface CliResult {
   readonly code: number;
@@ -85,11 +86,14 @@ describe.skipIf(!PG_AVAILABLE)("documents shared through PostgreSQL", () => {
       expect(await readdir(hostA!)).not.toContain("gateway-tokens.json");
       expect(await readdir(hostB!)).not.toContain("gateway-tokens.json");
 
-      const revoked = await runCli(["gateway", "token", "revoke", "worker", "--json"], { ...env, CREDPOOL_HOME: hostA });
+      const revoked = await runCli(["gateway", "token", "revoke", "worker", "--json"], {
+        ...env,
+        CREDPOOL_HOME: hostA,
+      });
       expect(revoked.code).toBe(0);
       // The gateway learns of the revocation through NOTIFY; bounded wait, no timing asserted.
       let status = 0;
-      for (const until = Date.now() + GUARD_MS; Date.now() < until; ) {
+      for (const until = Date.now() + GUARD_MS; Date.now() < until;) {
         const response = await fetch(`${gateway.url}/v1/leases`, {
           method: "POST",
           headers,

@@ -62,9 +62,9 @@ describe.skipIf(!PG_AVAILABLE)("two gateways on two homes sharing one PostgreSQL
       const tokens: string[] = [];
       // Client tokens are a document of the database too: any host may make them.
       const documents = createPostgresDocumentStore({ url: PG_URL, schema });
-      for (const home of homes) {
+      for (const [i, home] of homes.entries()) {
         const store = createTokenStore({ dir: home, documents });
-        tokens.push((await store.create("worker", "lease")).token);
+        tokens.push((await store.create(`worker-${i}`, "lease")).token);
         await store.close();
       }
       gateways = await Promise.all(

@@ -496,7 +496,8 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
 
   async function connectListener(): Promise<void> {
     if (!watching) return;
-    const client = new pg.Client(clientConfig());
+    // Named apart so an operator (and test/postgres/failures.test.ts) can tell the listener from the pool's connections.
+    const client = new pg.Client({ ...clientConfig(), application_name: "credpool listener" });
     listenClient = client;
     listenReady = false;
     const lost = (): void => {

@@ -153,7 +153,8 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
 function createSharedAuthStore(documents: DocumentStore): AuthStore {
   const path = `${documents.location} document auth-state`;
   let backend: DocumentBackend<AuthStateDocument> | undefined;
-  const open = (): DocumentBackend<AuthStateDocument> => (backend ??= documents.open("auth-state", authStateDocumentSpec));
+  const open = (): DocumentBackend<AuthStateDocument> =>
+    (backend ??= documents.open("auth-state", authStateDocumentSpec));
   const repair =
     "Access is denied until it is repaired: `credpool doctor` checks the store; `credpool totp reset --force` removes the TOTP state so you can run `credpool totp setup` again.";
 

@@ -19,13 +19,7 @@ import {
 } from "./auth-state.js";
 import { createAuthStore } from "./auth-store.js";
 import { createAuditThrottle, maskPrincipal, type AuditEvent, type AuditSink } from "./audit.js";
-import {
-  createTotpGate,
-  poolWhere,
-  totpGateOptionsSchema,
-  type TotpGateOptions,
-  type TotpInspection,
-} from "./gate.js";
+import { createTotpGate, poolWhere, totpGateOptionsSchema, type TotpGateOptions, type TotpInspection } from "./gate.js";
 import { createLockedError, createMalformedError, createVerdictError } from "./gate-errors.js";
 import { updatePoolGate } from "./pool-gate.js";
 import { fingerprintSecret, readSecretFile, readTotpSecret, removeIfPresent, writeSecretFile } from "./secret-store.js";
