@@ -6,8 +6,8 @@ import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { generateTotpCode, openPool } from "@credpool/pool-core";
-import { createPostgresBackend } from "@credpool/pool-postgres";
+import { createUsageRecorder, generateTotpCode, openPool } from "@credpool/pool-core";
+import { createPostgresBackend, createPostgresDocumentStore } from "@credpool/pool-postgres";
 import { createTempDir } from "@credpool/pool-testkit";
 import { findSecretLines, isRunning, startGatewayProcess, type GatewayProcess } from "../gateway/gateway-process.js";
 import { PG_AVAILABLE, PG_URL, dropSchema, uniqueSchema } from "./pg-server.js";
@@ -108,6 +108,45 @@ describe.skipIf(!PG_AVAILABLE)("documents shared through PostgreSQL", () => {
       expect(findSecretLines(gateway.child, [token, API_KEY])).toEqual([]);
     } finally {
       if (gateway && isRunning(gateway.child)) gateway.child.kill("SIGKILL");
+      await dir.remove();
+    }
+  });
+
+  it("adds the usage of gateways on two hosts into one document that `credpool usage` on a third host reports", async () => {
+    const schema = uniqueSchema("shared_usage");
+    schemas.push(schema);
+    const dir = await createTempDir("credpool-pg-usage-");
+    const [hostA, hostB, hostC] = await makeHomes(dir.path, ["host-a", "host-b", "host-c"]);
+    try {
+      // Two recorders, as two gateways flush them, each through its own connection to the store.
+      for (const [i, home] of [hostA!, hostB!].entries()) {
+        const usage = createUsageRecorder({
+          path: join(home, "usage.json"),
+          documents: createPostgresDocumentStore({ url: PG_URL, schema }),
+        });
+        for (let n = 0; n <= i; n++) {
+          usage.record({
+            provider: "anthropic",
+            credentialId: "cred1",
+            credentialLabel: "shared-key",
+            model: "claude-test",
+            client: "worker",
+            tokens: { input: 10, output: 5, cacheRead: 0, cacheWrite: 0 },
+          });
+        }
+        await usage.close();
+        expect(await readdir(home)).not.toContain("usage.json");
+      }
+      const report = await runCli(["usage", "--by", "model", "--json"], {
+        CREDPOOL_STORE: PG_URL,
+        CREDPOOL_STORE_SCHEMA: schema,
+        CREDPOOL_HOME: hostC,
+      });
+      expect(report.code).toBe(0);
+      const { rows } = JSON.parse(report.stdout) as { rows: Array<{ key?: string; requests: number; input: number }> };
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ requests: 3, input: 30 });
+    } finally {
       await dir.remove();
     }
   });

@@ -414,13 +414,17 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
   // Whether LISTEN succeeded on listenClient, so reads may share that connection.
   let listenReady = false;
 
-  function emit(previousRev: number, doc: D): void {
+  /** `fresh`: `doc` was just parsed and nobody else holds it, so the first listener may keep it without a copy. */
+  function emit(previousRev: number, doc: D, fresh = false): void {
     if (listeners.size === 0 || doc.rev <= lastSeenRev) return;
     const change: DocumentChange<D> = { previousRev: lastSeenRev < 0 ? previousRev : lastSeenRev, rev: doc.rev, doc };
     lastSeenRev = doc.rev;
+    let first = fresh;
     for (const listener of listeners) {
+      const own = first;
+      first = false;
       try {
-        listener(structuredClone(change));
+        listener(own ? change : structuredClone(change));
       } catch {
         // A listener's bug must not stop the others from converging.
       }
@@ -461,7 +465,7 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
         checkAgain = false;
         try {
           const current = await readForWatch();
-          if (watching) emit(lastSeenRev, current.doc);
+          if (watching) emit(lastSeenRev, current.doc, true);
           if (current.rev >= announcedRev) checkAgain = false;
         } catch {
           // The poll and the next notification try again.
