@@ -41,9 +41,9 @@ export const { help, run } = defineCommand({
   usage: "credpool usage [--since 24h] [--by credential|model|client] [--json]",
   description:
     "Requests and tokens that went through the gateway's proxy, per credential, model or client token, from\n" +
-    "usage.json beside the pool (kept 35 days, in hourly buckets, so --since counts whole hours). input is\n" +
-    "uncached input; cache read and cache write are the cached part. cost needs a `prices` table in config.json;\n" +
-    "a cost ending in + leaves out requests whose model has no price.",
+    "usage.json beside the pool, or the PostgreSQL store's usage row (kept 35 days, in hourly buckets, so\n" +
+    "--since counts whole hours). input is uncached input; cache read and cache write are the cached part. cost\n" +
+    "needs a `prices` table in config.json; a cost ending in + leaves out requests whose model has no price.",
   options: {
     since: { type: "string", value: "DURATION", description: "how far back, e.g. 90m, 24h, 7d (default 24h)" },
     by: { type: "string", value: "GROUP", description: "credential (default), model or client" },

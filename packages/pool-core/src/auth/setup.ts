@@ -444,7 +444,10 @@ async function resetSharedTotp(
   const store = createAuthStore(options);
   try {
     const before = await store.read();
-    if (before !== null) {
+    const holdsState =
+      before !== null &&
+      (before.totp !== undefined || before.setup !== undefined || Object.keys(before.principals).length > 0);
+    if (holdsState) {
       await store.update((draft) => {
         const empty = createEmptyAuthState();
         return { ...empty, rev: draft.rev, updatedAt: draft.updatedAt };
