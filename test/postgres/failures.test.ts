@@ -24,12 +24,12 @@ async function rejection(promise: Promise<unknown>): Promise<Error & { code?: st
   );
 }
 
-/** Waits until a credpool connection is running a statement that matches `pattern`, and returns its pid. */
-async function activePid(pattern: string): Promise<number> {
+/** Waits until a credpool connection (or its listener) ran a statement that matches `pattern`; returns its pid. */
+async function activePid(pattern: string, application = "credpool"): Promise<number> {
   for (let i = 0; i < 500; i++) {
     const result = await sql<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE application_name = 'credpool' AND query LIKE $1 AND pid <> pg_backend_pid()`,
-      [pattern],
+      `SELECT pid FROM pg_stat_activity WHERE application_name = $2 AND query LIKE $1 AND pid <> pg_backend_pid()`,
+      [pattern, application],
     );
     if (result.rows[0]) return result.rows[0].pid;
     await sleep(20);
@@ -180,7 +180,8 @@ describe.skipIf(!PG_AVAILABLE)("postgres backend failures", () => {
       for (let i = 0; i < 500 && !seen.some((c) => c.rev === 1); i++) await sleep(10);
       expect(seen.at(-1)?.rev).toBe(1);
       // Commit while the listener is gone: its notification is lost, so only the re-read on reconnect finds it.
-      await sql("SELECT pg_terminate_backend($1)", [await activePid(`LISTEN "credpool_${schema}"`)]);
+      // The listener also re-reads the row on its own connection, so its last statement may be that SELECT.
+      await sql("SELECT pg_terminate_backend($1)", [await activePid(`%${schema}%`, "credpool listener")]);
       await writer.update((draft) => void (draft.value = 2));
       for (let i = 0; i < 500 && !seen.some((c) => c.rev === 2); i++) await sleep(10);
       expect(seen.at(-1)).toMatchObject({ rev: 2, previousRev: 1 });

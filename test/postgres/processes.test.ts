@@ -1,18 +1,20 @@
-// The PostgreSQL backend with real processes: no lost update, single-flight refresh across two "hosts", a SIGKILL
-// loop, and a SIGSTOPped lock holder whose late commit is refused.
+// The PostgreSQL backend with real processes: no lost update, single-flight refresh through two gateways on two
+// "hosts" (issue 14, test 3), a SIGKILL loop, and a SIGSTOPped lock holder whose late commit is refused.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { findCredential, fingerprintToken, refreshStateOf, type Credential } from "@credpool/pool-core";
-import { createPostgresBackend } from "@credpool/pool-postgres";
+import { createTokenStore } from "@credpool/pool-gateway";
+import { createPostgresBackend, createPostgresDocumentStore } from "@credpool/pool-postgres";
 import { createTempDir, spawnChild, startFakeTokenServer, startTogether } from "@credpool/pool-testkit";
+import { findSecretLines, startGatewayProcess } from "../gateway/gateway-process.js";
 import { PG_AVAILABLE, PG_URL, dropSchema, uniqueSchema } from "./pg-server.js";
 
 const counterWriter = fileURLToPath(new URL("../children/counter-writer.mjs", import.meta.url));
 const loopWriter = fileURLToPath(new URL("../children/loop-writer.mjs", import.meta.url));
-const leaser = fileURLToPath(new URL("../children/refresh-leaser.mjs", import.meta.url));
+const gatewayLeaser = fileURLToPath(new URL("../children/gateway-leaser.mjs", import.meta.url));
 const lockHolder = fileURLToPath(new URL("../children/pg-lock-holder.mjs", import.meta.url));
 
 describe.skipIf(!PG_AVAILABLE)("postgres backend across processes", () => {
@@ -54,7 +56,7 @@ describe.skipIf(!PG_AVAILABLE)("postgres backend across processes", () => {
     }
   });
 
-  it("16 leasing processes on two homes make exactly one token call and all get the same new token", async () => {
+  it("16 leasing processes split across two gateways on two homes make exactly one token call and all get the same new token", async () => {
     const schema = freshSchema();
     const server = await startFakeTokenServer({ latencyMs: 150 });
     const dir = await createTempDir("credpool-pg-hosts-");
@@ -95,8 +97,17 @@ describe.skipIf(!PG_AVAILABLE)("postgres backend across processes", () => {
         };
       };
       const envs = [await hostEnv("host-a"), await hostEnv("host-b")];
+      const store = { CREDPOOL_STORE: PG_URL, CREDPOOL_STORE_SCHEMA: schema };
+      const gateways = await Promise.all(
+        envs.map((env) => startGatewayProcess(join(env.CREDPOOL_HOME as string, "pool.json"), { ...env, ...store })),
+      );
+      // One lease token, made in the database, so both gateways accept it.
+      const documents = createPostgresDocumentStore({ url: PG_URL, schema });
+      const tokenStore = createTokenStore({ dir: dir.path, documents });
+      const bearer = (await tokenStore.create("leasers", "lease")).token;
+      await tokenStore.close();
       const children = Array.from({ length: 16 }, (_, i) =>
-        spawnChild(leaser, ["--pg-url", PG_URL, "--pg-schema", schema], { env: envs[i % 2] }),
+        spawnChild(gatewayLeaser, ["--url", gateways[i % 2]!.url, "--token", bearer]),
       );
       try {
         await startTogether(children);
@@ -108,7 +119,7 @@ describe.skipIf(!PG_AVAILABLE)("postgres backend across processes", () => {
             ),
           ),
         );
-        expect(results.map((r) => r.leased)).toEqual(Array.from({ length: 16 }, () => true));
+        expect(results.filter((r) => !r.leased)).toEqual([]);
         expect(server.calls).toHaveLength(1);
         server.assertNoReuse();
         const issued = server.current(tokens.family);
@@ -117,9 +128,14 @@ describe.skipIf(!PG_AVAILABLE)("postgres backend across processes", () => {
         expect(stored?.tokenGeneration).toBe(1);
         expect(stored?.secrets.refreshToken).toBe(issued.refreshToken);
         expect(refreshStateOf(stored as Credential).usedTokenFps).toEqual([fingerprintToken(tokens.refreshToken)]);
+        for (const gateway of gateways) {
+          expect(findSecretLines(gateway.child, [issued.accessToken, issued.refreshToken, bearer])).toEqual([]);
+        }
       } finally {
         for (const child of children) child.kill("SIGKILL");
         await Promise.all(children.map((child) => child.exited));
+        for (const gateway of gateways) gateway.child.kill("SIGKILL");
+        await Promise.all(gateways.map((gateway) => gateway.child.exited));
       }
     } finally {
       await backend.close();

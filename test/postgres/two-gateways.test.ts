@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openPool } from "@credpool/pool-core";
 import { createTokenStore } from "@credpool/pool-gateway";
-import { createPostgresBackend } from "@credpool/pool-postgres";
+import { createPostgresBackend, createPostgresDocumentStore } from "@credpool/pool-postgres";
 import { createTempDir } from "@credpool/pool-testkit";
 import { findSecretLines, isRunning, startGatewayProcess, type GatewayProcess } from "../gateway/gateway-process.js";
 import { PG_AVAILABLE, PG_URL, dropSchema, uniqueSchema } from "./pg-server.js";
@@ -60,9 +60,11 @@ describe.skipIf(!PG_AVAILABLE)("two gateways on two homes sharing one PostgreSQL
       const env = { CREDPOOL_STORE: PG_URL, CREDPOOL_STORE_SCHEMA: schema };
       const homes = [join(dir.path, "host-a"), join(dir.path, "host-b")];
       const tokens: string[] = [];
-      for (const home of homes) {
-        const store = createTokenStore({ dir: home });
-        tokens.push((await store.create("worker", "lease")).token);
+      // Client tokens are a document of the database too: any host may make them.
+      const documents = createPostgresDocumentStore({ url: PG_URL, schema });
+      for (const [i, home] of homes.entries()) {
+        const store = createTokenStore({ dir: home, documents });
+        tokens.push((await store.create(`worker-${i}`, "lease")).token);
         await store.close();
       }
       gateways = await Promise.all(

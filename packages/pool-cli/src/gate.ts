@@ -23,7 +23,7 @@ import type { CommandContext } from "./command.js";
 import type { OptionSpec } from "./command.js";
 import { loadCliConfig } from "./config.js";
 import { canPrompt, promptLine } from "./output.js";
-import { lockTimeoutFrom, resolveCliPoolPath } from "./pool-access.js";
+import { documentStoreFor, lockTimeoutFrom, resolveCliPoolPath } from "./pool-access.js";
 
 /** Added to every gated command's options. */
 export const totpCodeOption: OptionSpec = {
@@ -76,8 +76,10 @@ export function cliAuditSink(home: string, context: CommandContext): AuditSink {
  */
 export async function cliGateOptions(context: CommandContext): Promise<TotpGateOptions> {
   const poolPath = resolve(await resolveCliPoolPath(context));
-  const poolGate = await readPoolGate(poolPath);
-  const home = poolGate?.home ?? dirname(poolPath);
+  // With PostgreSQL the state and the gate record are shared; the secret and config.json stay in this host's home.
+  const documents = await documentStoreFor(context);
+  const poolGate = await readPoolGate(poolPath, documents);
+  const home = documents ? dirname(poolPath) : (poolGate?.home ?? dirname(poolPath));
   // config.json alone, and with the environment: a variable counts only where it is stricter than the file.
   const [fromFile, withEnv] = await Promise.all([loadCredpoolConfig({ home, env: {} }), loadCliConfig(context, home)]);
   const { config, ignored } = tightenTotpConfig(fromFile.config.totp, withEnv.config.totp, context.env);
@@ -90,6 +92,7 @@ export async function cliGateOptions(context: CommandContext): Promise<TotpGateO
     config,
     audit: cliAuditSink(home, context),
     ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
+    ...(documents === undefined ? {} : { documents }),
   };
 }
 

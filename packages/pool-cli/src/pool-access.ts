@@ -8,6 +8,7 @@ import {
   openPool,
   resolvePoolOption,
   resolveStoreChoice,
+  type DocumentStore,
   type FileBackendOptions,
   type Pool,
   type PoolBackend,
@@ -64,14 +65,9 @@ export async function storeChoiceFor(context: PoolContext): Promise<StoreChoice>
 
 type PostgresModule = typeof PostgresPackage;
 
-/** The PostgreSQL pool backend, loaded only when chosen, so file-store users never load a database driver. */
-export async function openPostgresPoolBackend(
-  choice: Extract<StoreChoice, { kind: "postgres" }>,
-  env: NodeJS.ProcessEnv,
-): Promise<PoolBackend> {
-  let module: PostgresModule;
+async function loadPostgres(choice: Extract<StoreChoice, { kind: "postgres" }>): Promise<PostgresModule> {
   try {
-    module = await import("@credpool/pool-postgres");
+    return await import("@credpool/pool-postgres");
   } catch (error) {
     throw new PoolError(
       "E_USAGE",
@@ -79,15 +75,36 @@ export async function openPostgresPoolBackend(
       { cause: error },
     );
   }
+}
+
+function postgresOptionsFor(choice: Extract<StoreChoice, { kind: "postgres" }>, env: NodeJS.ProcessEnv) {
   const lockTimeoutMs = lockTimeoutFrom(env);
-  return module.createPostgresBackend({
+  return {
     url: choice.url,
     schema: choice.schema,
     ...(choice.passwordFile === undefined ? {} : { passwordFile: choice.passwordFile }),
     ...(choice.lockTtlMs === undefined ? {} : { lockTtlMs: choice.lockTtlMs }),
     ...(choice.ssl === undefined ? {} : { ssl: choice.ssl }),
     ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
-  });
+  };
+}
+
+/** The PostgreSQL pool backend, loaded only when chosen, so file-store users never load a database driver. */
+export async function openPostgresPoolBackend(
+  choice: Extract<StoreChoice, { kind: "postgres" }>,
+  env: NodeJS.ProcessEnv,
+): Promise<PoolBackend> {
+  return (await loadPostgres(choice)).createPostgresBackend(postgresOptionsFor(choice, env));
+}
+
+/**
+ * With a PostgreSQL store, the store that also keeps the TOTP state, the gateway's client tokens and the usage
+ * counts, so every host shares them; undefined with the file store (they stay files beside pool.json).
+ */
+export async function documentStoreFor(context: PoolContext): Promise<DocumentStore | undefined> {
+  const choice = await storeChoiceFor(context);
+  if (choice.kind !== "postgres") return undefined;
+  return (await loadPostgres(choice)).createPostgresDocumentStore(postgresOptionsFor(choice, context.env));
 }
 
 /** openPool on a backend we opened: closing the pool closes the backend too. */

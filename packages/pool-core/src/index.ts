@@ -91,6 +91,10 @@ export {
   type Strategy,
   type StoredQuotaWindow,
   type WriteInfo,
+  STORED_DOCUMENT_NAMES,
+  type DocumentStore,
+  type StoredDocumentName,
+  type StoredDocumentSpec,
 } from "./store/index.js";
 
 // OAuth refresh: the single-flight refresher and what a credential's refresh state says.
@@ -181,8 +185,10 @@ export {
   proxyConfigSchema,
   resolveStoreChoice,
   storeConfigSchema,
+  storeSslSchema,
   type StoreChoice,
   type StoreConfig,
+  type StoreSslConfig,
   type ConfigWarning,
   type LoadedConfig,
   type ProxyConfig,
@@ -210,6 +216,7 @@ export {
   openUsageBackend,
   pricesConfigSchema,
   summarizeUsage,
+  usageLocation,
   usagePathFor,
   type ModelPrice,
   type PriceTable,

@@ -30,6 +30,7 @@ export {
   type TokenInfo,
   type TokenScope,
   type TokenStore,
+  type TokenStoreOptions,
 } from "./tokens.js";
 export { describeLimits, modelMatches, narrowLimits, tokenLimitsSchema, type TokenLimits } from "./token-limits.js";
 

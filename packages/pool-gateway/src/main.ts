@@ -18,8 +18,9 @@ import {
   resolvePoolOption,
   resolveStoreChoice,
   tightenTotpConfig,
-  usagePathFor,
+  usageLocation,
   watchLinkedSources,
+  type DocumentStore,
   type PoolBackend,
   type PoolEvent,
 } from "@credpool/pool-core";
@@ -124,23 +125,29 @@ async function runGateway(argv: string[]): Promise<void> {
   // Leases of OAuth credentials that are due refresh first, single-flight across every process on this pool.
   const refresher = createLinkedRefresher({ ...config.refresh, onEvent });
   const store = resolveStoreChoice({ flag: values.store, env: process.env, config: config.store });
-  // A PostgreSQL store is loaded only when chosen; client tokens and TOTP state stay in this host's CREDPOOL_HOME.
+  // A PostgreSQL store is loaded only when chosen. It then keeps every document: the pool, the client tokens, the
+  // TOTP state with the pool's gate record, and the usage counts, so gateways on several hosts share them all.
   let storeBackend: PoolBackend | undefined;
+  let documents: DocumentStore | undefined;
   if (store.kind === "postgres") {
-    const { createPostgresBackend } = await import("@credpool/pool-postgres").catch((error: unknown) => {
-      throw new PoolError(
-        "E_USAGE",
-        `${store.from} selects PostgreSQL, but @credpool/pool-postgres is not installed: install it next to credpool.`,
-        { cause: error },
-      );
-    });
-    storeBackend = createPostgresBackend({
+    const { createPostgresBackend, createPostgresDocumentStore } = await import("@credpool/pool-postgres").catch(
+      (error: unknown) => {
+        throw new PoolError(
+          "E_USAGE",
+          `${store.from} selects PostgreSQL, but @credpool/pool-postgres is not installed: install it next to credpool.`,
+          { cause: error },
+        );
+      },
+    );
+    const storeOptions = {
       url: store.url,
       schema: store.schema,
       ...(store.passwordFile === undefined ? {} : { passwordFile: store.passwordFile }),
       ...(store.lockTtlMs === undefined ? {} : { lockTtlMs: store.lockTtlMs }),
       ...(store.ssl === undefined ? {} : { ssl: store.ssl }),
-    });
+    };
+    storeBackend = createPostgresBackend(storeOptions);
+    documents = createPostgresDocumentStore(storeOptions);
   }
   const pool = await openPool({
     ...(storeBackend
@@ -178,13 +185,14 @@ async function runGateway(argv: string[]): Promise<void> {
       logger.warn({ event: "sources.sync_failed", error: (error as Error).message }, "sources.sync_failed"),
   });
   await sources.ready.catch(() => undefined);
-  const tokens = createTokenStore({ dir: home });
+  const tokens = createTokenStore({ dir: home, documents });
   await tokens.open();
   // The gate the pool records (its protected directory), as the CLI finds it, and TOTP settings that the
   // environment may only tighten: a gateway started with looser CREDPOOL_TOTP_* gets config.json's values.
   // See test/gateway/totp-env.test.ts.
-  const poolGate = await readPoolGate(poolPath);
-  const gateHome = poolGate?.home ?? home;
+  const poolGate = await readPoolGate(poolPath, documents);
+  // With a shared store the record names the directory of the host that set TOTP up: this host uses its own.
+  const gateHome = documents ? home : (poolGate?.home ?? home);
   const [totpFromFile, totpWithEnv] = await Promise.all([
     loadCredpoolConfig({ home: gateHome, env: {} }),
     gateHome === home ? { config } : loadCredpoolConfig({ home: gateHome }),
@@ -204,6 +212,7 @@ async function runGateway(argv: string[]): Promise<void> {
     home: gateHome,
     poolPath,
     poolGate,
+    ...(documents === undefined ? {} : { documents }),
     config: totpConfig,
     audit: (event) => {
       if (event.type.startsWith("totp.verify.") && event.type !== "totp.verify.ok") {
@@ -231,9 +240,10 @@ async function runGateway(argv: string[]): Promise<void> {
     metricsPublic: values["metrics-public"] === true,
     requireTotpToServe: values["require-totp-to-serve"] === true || totpConfig.requireTotpToServe,
   });
-  // Token usage of proxied requests, in usage.json beside the pool, written at most once a second.
+  // Token usage of proxied requests, in usage.json beside the pool (or the shared store), written at most once a second.
   const usage = createUsageRecorder({
-    path: usagePathFor(poolPath),
+    path: usageLocation(poolPath, documents),
+    documents,
     onFlushError: (error) =>
       logger.warn({ event: "usage.flush_failed", error: (error as Error).message }, "usage flush failed"),
   });

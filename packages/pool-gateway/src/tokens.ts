@@ -8,7 +8,8 @@ import {
   PoolError,
   createDocumentFileBackend,
   openSnapshot,
-  type FileBackend,
+  type DocumentBackend,
+  type DocumentStore,
   type Snapshot,
 } from "@credpool/pool-core";
 import { z } from "zod";
@@ -263,16 +264,25 @@ function childTerms(
   return { parentId: parent.id, limits, expiresAt: now + ttlMs };
 }
 
-export function createTokenStore(options: { dir: string }): TokenStore {
-  const path = join(options.dir, TOKEN_FILE_NAME);
-  const backend: FileBackend<TokenDocument> = createDocumentFileBackend(
-    {
-      schema: tokenDocumentSchema,
-      empty: () => ({ schemaVersion: 1, rev: 0, updatedAt: new Date(0).toISOString(), tokens: [] }),
-      noun: "gateway token file",
-    },
-    { path },
-  );
+const tokenDocumentSpec = {
+  schema: tokenDocumentSchema,
+  empty: (): TokenDocument => ({ schemaVersion: 1, rev: 0, updatedAt: new Date(0).toISOString(), tokens: [] }),
+  noun: "gateway token file",
+};
+
+export interface TokenStoreOptions {
+  /** The directory holding gateway-tokens.json (the pool's directory). */
+  readonly dir: string;
+  /** A shared store (PostgreSQL): the tokens are its `gateway-tokens` document, valid on every host that uses it. */
+  readonly documents?: DocumentStore | undefined;
+}
+
+export function createTokenStore(options: TokenStoreOptions): TokenStore {
+  const documents = options.documents;
+  const path = documents ? `${documents.location} document gateway-tokens` : join(options.dir, TOKEN_FILE_NAME);
+  const backend: DocumentBackend<TokenDocument> = documents
+    ? documents.open("gateway-tokens", tokenDocumentSpec)
+    : createDocumentFileBackend(tokenDocumentSpec, { path });
   let snapshot: Snapshot<TokenDocument> | undefined;
   // A document read on a verify miss, used while it is newer than what the watcher has delivered. Misses share one
   // check in flight, and the file is read again only when its stat changed, so a flood of bad tokens costs a stat.
@@ -282,6 +292,11 @@ export function createTokenStore(options: { dir: string }): TokenStore {
 
   async function recheckFile(): Promise<void> {
     try {
+      if (documents) {
+        // No file to stat: one primary-key read, shared by every miss while it is in flight.
+        reread = (await backend.read()).doc;
+        return;
+      }
       const info = await stat(path);
       const stamp = `${info.ino}:${info.size}:${info.mtimeMs}`;
       if (stamp === lastStamp) return;

@@ -30,6 +30,14 @@ export function classify(error: unknown): { code: PoolErrorCode; what: string; r
   if (code.startsWith("28") || code === "3D000" || code === "57P03") {
     return { code: "E_STORE_UNAVAILABLE", what: "refused the connection", retryable: false };
   }
+  // TLS refused by either side: a server without TLS, a certificate that does not verify.
+  if (
+    code.startsWith("ERR_TLS") ||
+    /CERT|SELF_SIGNED/.test(code) ||
+    /does not support SSL connections|certificate|SSL routines/i.test(message)
+  ) {
+    return { code: "E_STORE_UNAVAILABLE", what: "could not set up TLS", retryable: false };
+  }
   if (/timeout exceeded when trying to connect|connection timeout/i.test(message)) {
     return { code: "E_STORE_UNAVAILABLE", what: "did not answer in time", retryable: false };
   }

@@ -3,6 +3,7 @@ export {
   channelFor,
   createPostgresBackend,
   createPostgresDocumentBackend,
+  createPostgresDocumentStore,
   postgresBackendOptionsSchema,
   type PostgresBackend,
   type PostgresBackendOptions,
@@ -10,6 +11,7 @@ export {
   type PostgresPoolBackend,
 } from "./postgres-backend.js";
 export { describeServer } from "./errors.js";
+export { resolveDriverSsl, sslFromUrl } from "./tls.js";
 export { SCHEMA_VERSION } from "./schema.js";
 export { readStoreDocuments, writeStoreDocuments, type StoredDocument } from "./store-copy.js";
 export { inspectPostgresStore, type StoreFinding } from "./inspect.js";

@@ -11,9 +11,11 @@ import {
   fromZodError,
   parseOptions,
   poolDocumentSchema,
+  storeSslSchema,
   type DocumentBackend,
   type DocumentChange,
   type DocumentHeader,
+  type DocumentStore,
   type LockOptions,
   type Mutator,
   type NamedLock,
@@ -23,6 +25,7 @@ import {
 } from "@credpool/pool-core";
 import { classify, describeServer, storeError } from "./errors.js";
 import { SCHEMA_VERSION, ensureSchema, ident } from "./schema.js";
+import { resolveDriverSsl } from "./tls.js";
 
 const urlSchema = z
   .string()
@@ -51,8 +54,8 @@ export const postgresBackendOptionsSchema = z.strictObject({
     .default("pool"),
   /** A file whose first line is the password, read when a connection is made. */
   passwordFile: z.string().min(1).optional(),
-  /** TLS settings, passed to the driver as they are (`true`, or node:tls options such as `ca` and `rejectUnauthorized`). */
-  ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+  /** TLS: a libpq mode (`require`, `verify-full`, ...), a boolean, or { mode, ca/caFile, cert/certFile, key/keyFile }. */
+  ssl: storeSslSchema.optional(),
   /** Connections this handle keeps for reads, commits and locks (the watcher has one more of its own). */
   maxConnections: z.number().int().min(1).max(100).default(4),
   connectTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
@@ -124,7 +127,8 @@ export function connectionConfig(options: z.output<typeof postgresBackendOptions
   // Read lazily, so a missing file is an error of the first operation, after validation. Without either, the
   // driver falls back to PGPASSWORD and ~/.pgpass.
   if (urlPassword !== undefined || options.passwordFile !== undefined) config.password = password;
-  if (options.ssl !== undefined) config.ssl = options.ssl;
+  // store.ssl wins; without it the URL's sslmode, sslrootcert, sslcert and sslkey apply, as they would for psql.
+  config.ssl = resolveDriverSsl(options.ssl, url);
   return config;
 }
 
@@ -146,6 +150,8 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
 ): PostgresBackend<D> {
   const options = parseOptions(postgresBackendOptionsSchema, rawOptions, "PostgreSQL backend options");
   const url = new URL(options.url);
+  // Bad TLS settings (an unknown URL parameter, an unreadable CA file) fail here, before any connection.
+  resolveDriverSsl(options.ssl, url);
   const server = describeServer(url);
   const location = `${server} schema ${options.schema} document ${options.document}`;
   const s = ident(options.schema);
@@ -405,21 +411,49 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
   let watching = false;
   let checking = false;
   let checkAgain = false;
+  // Whether LISTEN succeeded on listenClient, so reads may share that connection.
+  let listenReady = false;
 
-  function emit(previousRev: number, doc: D): void {
+  /** `fresh`: `doc` was just parsed and nobody else holds it, so the first listener may keep it without a copy. */
+  function emit(previousRev: number, doc: D, fresh = false): void {
     if (listeners.size === 0 || doc.rev <= lastSeenRev) return;
     const change: DocumentChange<D> = { previousRev: lastSeenRev < 0 ? previousRev : lastSeenRev, rev: doc.rev, doc };
     lastSeenRev = doc.rev;
+    let first = fresh;
     for (const listener of listeners) {
+      const own = first;
+      first = false;
       try {
-        listener(structuredClone(change));
+        listener(own ? change : structuredClone(change));
       } catch {
         // A listener's bug must not stop the others from converging.
       }
     }
   }
 
-  /** Re-reads and reports; at most one in flight and one queued, so a burst of notifications costs two reads. */
+  // The newest rev a notification announced; a read that already returned at least this rev needs no follow-up.
+  let announcedRev = -1;
+
+  /** One primary-key read, on the listener's own idle connection when it is up: the shared pool may be busy with commits. */
+  async function readForWatch(): Promise<ReadResult<D>> {
+    const client = listenClient;
+    if (client === null || !listenReady) return read();
+    try {
+      const result = await client.query<{ rev: string; doc: unknown }>({
+        name: `credpool_watch_read`,
+        text: `SELECT rev, doc FROM ${s}.documents WHERE name = $1`,
+        values: [docName],
+      });
+      return parseRow(result.rows[0]);
+    } catch (error) {
+      throw fail(error, `read the ${spec.noun}`);
+    }
+  }
+
+  /**
+   * Re-reads and reports, at once (no debounce). At most one read in flight; another follows only when a
+   * notification announced a rev newer than the one that read returned, so a burst of NOTIFYs costs one or two reads.
+   */
   async function check(): Promise<void> {
     if (checking) {
       checkAgain = true;
@@ -430,8 +464,9 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
       do {
         checkAgain = false;
         try {
-          const current = await read();
-          if (watching) emit(lastSeenRev, current.doc);
+          const current = await readForWatch();
+          if (watching) emit(lastSeenRev, current.doc, true);
+          if (current.rev >= announcedRev) checkAgain = false;
         } catch {
           // The poll and the next notification try again.
         }
@@ -445,6 +480,7 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
     try {
       const result = await pool.query<{ rev: string }>(`SELECT rev FROM ${s}.documents WHERE name = $1`, [docName]);
       const rev = result.rows[0] === undefined ? 0 : Number(result.rows[0].rev);
+      if (rev > announcedRev) announcedRev = rev;
       if (rev > lastSeenRev) await check();
     } catch {
       // The server is away; the listener's reconnect re-reads when it is back.
@@ -464,11 +500,14 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
 
   async function connectListener(): Promise<void> {
     if (!watching) return;
-    const client = new pg.Client(clientConfig());
+    // Named apart so an operator (and test/postgres/failures.test.ts) can tell the listener from the pool's connections.
+    const client = new pg.Client({ ...clientConfig(), application_name: "credpool listener" });
     listenClient = client;
+    listenReady = false;
     const lost = (): void => {
       if (listenClient !== client) return;
       listenClient = null;
+      listenReady = false;
       client.end().catch(() => undefined);
       scheduleReconnect();
     };
@@ -478,7 +517,9 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
       if (message.channel !== channel || message.payload === undefined) return;
       const colon = message.payload.indexOf(":");
       if (message.payload.slice(colon + 1) !== docName) return;
-      if (Number(message.payload.slice(0, colon)) > lastSeenRev) void check();
+      const rev = Number(message.payload.slice(0, colon));
+      if (rev > announcedRev) announcedRev = rev;
+      if (rev > lastSeenRev) void check();
     });
     try {
       await migrate();
@@ -489,6 +530,7 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
         await client.end().catch(() => undefined);
         return;
       }
+      listenReady = true;
       // Notifications sent while we were not listening are gone: read the document itself.
       await check();
     } catch {
@@ -506,6 +548,8 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
   async function stopWatching(): Promise<void> {
     watching = false;
     lastSeenRev = -1;
+    announcedRev = -1;
+    listenReady = false;
     clearInterval(pollTimer);
     clearTimeout(reconnectTimer);
     reconnectTimer = undefined;
@@ -663,3 +707,25 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
 
 /** The pool handle type the CLI and gateway use. */
 export type PostgresPoolBackend = PostgresBackend<PoolDocument> & PoolBackend;
+
+/**
+ * Every credpool document in one schema, by name: the pool, the TOTP state, the gateway's client tokens and the usage
+ * counts. What the CLI and the gateway hand to core when the store is PostgreSQL, so all hosts share all of them.
+ */
+export function createPostgresDocumentStore(rawOptions: Omit<PostgresBackendOptions, "document">): DocumentStore {
+  const options = parseOptions(
+    postgresBackendOptionsSchema.omit({ document: true }),
+    rawOptions,
+    "PostgreSQL store options",
+  );
+  resolveDriverSsl(options.ssl, new URL(options.url));
+  return {
+    kind: "postgres",
+    location: `${describeServer(new URL(options.url))} schema ${options.schema}`,
+    open(name, spec) {
+      // The other documents see a few writes a second at most: two connections each are plenty.
+      const maxConnections = name === "pool" ? options.maxConnections : Math.min(2, options.maxConnections);
+      return createPostgresDocumentBackend(spec, { ...options, document: name, maxConnections });
+    },
+  };
+}

@@ -7,11 +7,12 @@ import { defineCommand, defineCommandGroup, integerArgument, jsonOption, type Co
 import { parseSecondsOrDuration } from "../durations.js";
 import { requireTotp, totpCodeOption } from "../gate.js";
 import { createOutput } from "../output.js";
-import { resolveCliPoolPath } from "../pool-access.js";
+import { documentStoreFor, resolveCliPoolPath } from "../pool-access.js";
 
 async function openTokens(context: CommandContext) {
   const { createTokenStore } = await import("@credpool/pool-gateway/tokens");
-  return createTokenStore({ dir: dirname(await resolveCliPoolPath(context)) });
+  const documents = await documentStoreFor(context);
+  return createTokenStore({ dir: dirname(await resolveCliPoolPath(context)), documents });
 }
 
 /** A comma-separated list flag: `--providers anthropic,openai`. */

@@ -23,6 +23,7 @@ const DOCUMENTS = [
   { name: "pool", file: "pool.json" },
   { name: "auth-state", file: "auth-state.json" },
   { name: "gateway-tokens", file: "gateway-tokens.json" },
+  { name: "usage", file: "usage.json" },
 ] as const;
 
 const headerSchema = z.looseObject({
@@ -70,7 +71,7 @@ const copyCommand = defineCommand({
   name: "store copy",
   usage: "credpool store copy (--to URL | --from URL) [--force] [--json]",
   description:
-    "Copy every document of the pool directory (pool.json, auth-state.json, gateway-tokens.json) into the\n" +
+    "Copy every document of the pool directory (pool.json, auth-state.json, gateway-tokens.json, usage.json) into the\n" +
     "PostgreSQL schema at URL (--to), in one transaction, or from it back into files (--from). A target that\n" +
     "already holds any of them (rev > 0) is refused unless --force. The schema is CREDPOOL_STORE_SCHEMA or\n" +
     "config.json store.schema (default credpool); the password comes from PGPASSWORD or ~/.pgpass, never argv.",
@@ -167,7 +168,7 @@ export const { help, run } = defineCommandGroup({
   description:
     "Move the pool directory's documents into PostgreSQL, or back into files.\n\n" +
     "Subcommands:\n" +
-    "  copy  copy pool.json, auth-state.json and gateway-tokens.json to or from a PostgreSQL schema",
+    "  copy  copy pool.json, auth-state.json, gateway-tokens.json and usage.json to or from a PostgreSQL schema",
   examples: ["credpool store copy --to postgres://credpool@db.internal/credpool"],
   subcommands: { copy: copyCommand },
 });

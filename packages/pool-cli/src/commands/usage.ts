@@ -6,6 +6,7 @@ import {
   USAGE_GROUPINGS,
   openUsageBackend,
   summarizeUsage,
+  usageLocation,
   usagePathFor,
   type UsageGrouping,
 } from "@credpool/pool-core";
@@ -14,7 +15,7 @@ import { defineCommand, jsonOption } from "../command.js";
 import { loadCliConfig } from "../config.js";
 import { parseSecondsOrDuration } from "../durations.js";
 import { createOutput, renderTable, type Row } from "../output.js";
-import { resolveCliPoolPath } from "../pool-access.js";
+import { documentStoreFor, resolveCliPoolPath } from "../pool-access.js";
 
 const MAX_SINCE_MS = 366 * 24 * 3_600_000;
 
@@ -40,9 +41,9 @@ export const { help, run } = defineCommand({
   usage: "credpool usage [--since 24h] [--by credential|model|client] [--json]",
   description:
     "Requests and tokens that went through the gateway's proxy, per credential, model or client token, from\n" +
-    "usage.json beside the pool (kept 35 days, in hourly buckets, so --since counts whole hours). input is\n" +
-    "uncached input; cache read and cache write are the cached part. cost needs a `prices` table in config.json;\n" +
-    "a cost ending in + leaves out requests whose model has no price.",
+    "usage.json beside the pool, or the PostgreSQL store's usage row (kept 35 days, in hourly buckets, so\n" +
+    "--since counts whole hours). input is uncached input; cache read and cache write are the cached part. cost\n" +
+    "needs a `prices` table in config.json; a cost ending in + leaves out requests whose model has no price.",
   options: {
     since: { type: "string", value: "DURATION", description: "how far back, e.g. 90m, 24h, 7d (default 24h)" },
     by: { type: "string", value: "GROUP", description: "credential (default), model or client" },
@@ -60,8 +61,9 @@ export const { help, run } = defineCommand({
     const windowMs = sinceMs(input.since);
     const poolPath = await resolveCliPoolPath(context);
     const { config } = await loadCliConfig(context, dirname(poolPath));
-    const path = usagePathFor(poolPath);
-    const backend = openUsageBackend(path, { create: true });
+    const documents = await documentStoreFor(context);
+    const path = usageLocation(poolPath, documents);
+    const backend = openUsageBackend(usagePathFor(poolPath), { create: true, documents });
     let buckets;
     try {
       buckets = (await backend.read()).doc.buckets;

@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PoolError, isPoolError } from "../errors.js";
-import type { Mutator } from "../store/backend.js";
+import type { DocumentBackend, DocumentStore, Mutator } from "../store/backend.js";
 import { createDocumentFileBackend, type FileBackend } from "../store/file-backend.js";
 import { openRegularFile } from "./regular-file.js";
 import { AUTH_STATE_FILE_NAME, authStateDocumentSpec, authStateSchema, type AuthStateDocument } from "./auth-state.js";
@@ -14,11 +14,16 @@ export interface AuthStoreOptions {
   readonly statePath?: string;
   readonly lockTimeoutMs?: number;
   readonly staleMs?: number;
+  /** A shared store (PostgreSQL): the state is its `auth-state` document, shared by every host, not a file. */
+  readonly documents?: DocumentStore;
 }
 
 export interface AuthStore {
+  /** The file, or the shared store's document, for messages. */
   readonly path: string;
   readonly backupPath: string;
+  /** True when the state lives in a shared store rather than a file. */
+  readonly shared: boolean;
   /** The committed state, or null when there is no file. */
   read(): Promise<AuthStateDocument | null>;
   /** A transaction on fresh state; `create` allows making the file (setup only). */
@@ -30,6 +35,7 @@ export interface AuthStore {
 const COMPROMISED_RETRIES = 2;
 
 export function createAuthStore(options: AuthStoreOptions): AuthStore {
+  if (options.documents) return createSharedAuthStore(options.documents);
   const path = options.statePath ?? join(options.home, AUTH_STATE_FILE_NAME);
   const backupPath = `${path}.bak`;
   const backendOptions = {
@@ -102,6 +108,7 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
   return {
     path,
     backupPath,
+    shared: false,
     async read() {
       await refuseIfNotRegular();
       try {
@@ -135,6 +142,63 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     },
     async close() {
       await Promise.all([existing?.close(), creating?.close()]);
+    },
+  };
+}
+
+/**
+ * The state as a document of a shared store: one counter for every host, so a wrong code on one host counts on all.
+ * A document never written (rev 0) is "no state", as a missing file is; any store failure denies access.
+ */
+function createSharedAuthStore(documents: DocumentStore): AuthStore {
+  const path = `${documents.location} document auth-state`;
+  let backend: DocumentBackend<AuthStateDocument> | undefined;
+  const open = (): DocumentBackend<AuthStateDocument> =>
+    (backend ??= documents.open("auth-state", authStateDocumentSpec));
+  const repair =
+    "Access is denied until it is repaired: `credpool doctor` checks the store; `credpool totp reset --force` removes the TOTP state so you can run `credpool totp setup` again.";
+
+  function wrap(error: unknown, doing: string): PoolError {
+    if (isPoolError(error) && error.code.startsWith("E_TOTP_")) return error;
+    const detail = (error instanceof Error ? error.message : String(error)).replace(/\.?\s*$/, ".");
+    return new PoolError("E_TOTP_STATE", `Could not ${doing} TOTP state ${path}: ${detail} ${repair}`, {
+      cause: error,
+      details: { path, reason: "state-unreadable" },
+    });
+  }
+
+  return {
+    path,
+    backupPath: path,
+    shared: true,
+    async read() {
+      try {
+        const { doc, rev } = await open().read();
+        return rev === 0 ? null : doc;
+      } catch (error) {
+        throw wrap(error, "read");
+      }
+    },
+    async update(fn, updateOptions = {}) {
+      const create = updateOptions.create === true;
+      try {
+        return await open().update((draft) => {
+          // Only setup may start the state; for the gate a missing document is broken state, never a fresh count.
+          if (!create && draft.rev === 0) {
+            throw new PoolError(
+              "E_TOTP_STATE",
+              `TOTP state ${path} disappeared while recording an attempt; access is denied. ${repair}`,
+              { details: { path, reason: "state-missing" } },
+            );
+          }
+          return fn(draft);
+        });
+      } catch (error) {
+        throw wrap(error, "update");
+      }
+    },
+    async close() {
+      await backend?.close();
     },
   };
 }

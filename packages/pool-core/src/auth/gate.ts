@@ -15,6 +15,7 @@ import {
   type AuthStateDocument,
 } from "./auth-state.js";
 import { createAuthStore, type AuthStore } from "./auth-store.js";
+import type { DocumentStore } from "../store/backend.js";
 import type { PoolGate } from "../store/schema.js";
 import { updatePoolGate } from "./pool-gate.js";
 import { createAuditThrottle, maskPrincipal, type AuditEvent, type AuditSink } from "./audit.js";
@@ -42,6 +43,11 @@ export interface TotpGateOptions {
   readonly clock?: () => number;
   readonly lockTimeoutMs?: number;
   readonly staleMs?: number;
+  /**
+   * A shared store (PostgreSQL): the state and the pool's gate record are its documents, shared by every host;
+   * the secret, config.json and audit.log stay in `home` on each host.
+   */
+  readonly documents?: DocumentStore;
 }
 
 /**
@@ -132,7 +138,19 @@ export const totpGateOptionsSchema = z.object({
   clock: functionOption.optional(),
   lockTimeoutMs: z.number().int().positive().optional(),
   staleMs: z.number().int().positive().optional(),
+  documents: z
+    .custom<DocumentStore>(
+      (value) => typeof value === "object" && value !== null && typeof (value as DocumentStore).open === "function",
+      "must be a document store",
+    )
+    .optional(),
 });
+
+/** The pool whose gate record counts, for messages: the shared store's pool document, or the pool file. */
+export function poolWhere(options: Pick<TotpGateOptions, "poolPath" | "documents">): string {
+  if (options.documents) return `${options.documents.location} document pool`;
+  return options.poolPath ?? "the pool";
+}
 
 export function createTotpGate(options: TotpGateOptions): TotpGate {
   const { config } = parseOptions(totpGateOptionsSchema, options, "TOTP gate options");
@@ -143,6 +161,7 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     ...(options.statePath === undefined ? {} : { statePath: options.statePath }),
     ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
     ...(options.staleMs === undefined ? {} : { staleMs: options.staleMs }),
+    ...(options.documents === undefined ? {} : { documents: options.documents }),
   });
   const limits: AttemptLimits = attemptLimitsFrom(config);
   const sessions = createSessionStore({
@@ -196,7 +215,7 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
     };
     const recorded = options.poolGate;
     if (recorded) {
-      const pool = options.poolPath ?? "the pool";
+      const pool = poolWhere(options);
       const since = new Date(recorded.since).toISOString();
       const startOver = `Only someone who can run \`credpool totp reset --force\` at a terminal can start over (then \`credpool totp setup\`).`;
       if (!marker) {
@@ -249,7 +268,9 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
           ...base,
           state: "broken",
           problem: brokenError(
-            `The TOTP secret ${source.path} exists but its state file ${store.path} is missing, so past failures and lockouts are unknown. Restore the file if you have it (cp ${store.backupPath} ${store.path}), or confirm the secret again with \`credpool totp setup --confirm CODE\`.`,
+            store.shared
+              ? `The TOTP secret ${source.path} exists but its state ${store.path} is missing, so past failures and lockouts are unknown. \`credpool totp reset --force\` at a terminal starts over.`
+              : `The TOTP secret ${source.path} exists but its state file ${store.path} is missing, so past failures and lockouts are unknown. Restore the file if you have it (cp ${store.backupPath} ${store.path}), or confirm the secret again with \`credpool totp setup --confirm CODE\`.`,
             "state-missing",
           ),
         };
@@ -319,15 +340,18 @@ export function createTotpGate(options: TotpGateOptions): TotpGate {
    */
   async function raisePoolSpentGuesses(): Promise<void> {
     const recorded = options.poolGate;
-    if (!recorded || options.poolPath === undefined) return;
+    if (!recorded || (options.poolPath === undefined && options.documents === undefined)) return;
     const spent = (await store.read())?.spentGuesses ?? 0;
     await updatePoolGate(
-      options.poolPath,
+      options.poolPath ?? "",
       (current) =>
         current && current.gateId === recorded.gateId
           ? { ...current, spentGuesses: Math.max(current.spentGuesses, spent) }
           : current,
-      options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs },
+      {
+        ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+        documents: options.documents,
+      },
     );
   }
 

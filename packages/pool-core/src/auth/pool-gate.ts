@@ -2,12 +2,17 @@
 // to the same document (a hard link, a symlink, another CREDPOOL_HOME) finds the same gate, and it keeps a copy of
 // the spent-guess count so an older auth-state.json cannot hand back guesses (see pool-cli/test/totp-gate-travels.test.ts).
 import { PoolError, isPoolError } from "../errors.js";
-import { createFileBackend } from "../store/file-backend.js";
+import type { DocumentStore } from "../store/backend.js";
+import { createFileBackend, poolDocumentSpec } from "../store/file-backend.js";
 import { poolGateSchema, type PoolGate } from "../store/schema.js";
 import { readRegularFile } from "./regular-file.js";
 
-/** The gate record of the pool at `poolPath`; null when there is no pool file or it records no gate. */
-export async function readPoolGate(poolPath: string): Promise<PoolGate | null> {
+/**
+ * The gate record of the pool at `poolPath` (or, with `documents`, of the shared store's pool document); null when
+ * there is no pool or it records no gate. A pool that cannot be read denies access (E_TOTP_STATE).
+ */
+export async function readPoolGate(poolPath: string, documents?: DocumentStore): Promise<PoolGate | null> {
+  if (documents) return readSharedPoolGate(documents);
   let text: string | null;
   try {
     text = await readRegularFile(poolPath, "The pool");
@@ -54,8 +59,27 @@ export async function readPoolGate(poolPath: string): Promise<PoolGate | null> {
 export async function updatePoolGate(
   poolPath: string,
   change: (current: PoolGate | undefined) => PoolGate | undefined,
-  options: { lockTimeoutMs?: number } = {},
+  options: { lockTimeoutMs?: number; documents?: DocumentStore | undefined } = {},
 ): Promise<boolean> {
+  if (options.documents) {
+    const shared = options.documents.open("pool", poolDocumentSpec);
+    const absent = new Error("no pool document");
+    try {
+      await shared.update((draft) => {
+        // Like a missing pool file: nothing to record in, and no pool is created just for the record.
+        if (draft.rev === 0) throw absent;
+        const next = change(draft.gate);
+        if (next === undefined) delete draft.gate;
+        else draft.gate = next;
+      });
+      return true;
+    } catch (error) {
+      if (error === absent) return false;
+      throw error;
+    } finally {
+      await shared.close();
+    }
+  }
   const backend = createFileBackend({
     path: poolPath,
     createIfMissing: false,
@@ -71,6 +95,23 @@ export async function updatePoolGate(
   } catch (error) {
     if (isPoolError(error, "E_POOL_NOT_FOUND")) return false;
     throw error;
+  } finally {
+    await backend.close();
+  }
+}
+
+async function readSharedPoolGate(documents: DocumentStore): Promise<PoolGate | null> {
+  const where = `${documents.location} document pool`;
+  const backend = documents.open("pool", poolDocumentSpec);
+  try {
+    const { doc, rev } = await backend.read();
+    return rev === 0 ? null : (doc.gate ?? null);
+  } catch (error) {
+    throw new PoolError(
+      "E_TOTP_STATE",
+      `The pool ${where} cannot be read to find its TOTP gate (${(error as Error).message}); access is denied.`,
+      { cause: error, details: { path: where, reason: "pool-unreadable" } },
+    );
   } finally {
     await backend.close();
   }

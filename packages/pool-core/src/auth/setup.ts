@@ -11,6 +11,7 @@ import { acquireFileLock } from "../store/file-lock.js";
 import {
   applyAttempt,
   attemptLimitsFrom,
+  createEmptyAuthState,
   findActiveBlock,
   type AttemptNotice,
   type AttemptVerdict,
@@ -18,7 +19,7 @@ import {
 } from "./auth-state.js";
 import { createAuthStore } from "./auth-store.js";
 import { createAuditThrottle, maskPrincipal, type AuditEvent, type AuditSink } from "./audit.js";
-import { createTotpGate, totpGateOptionsSchema, type TotpGateOptions, type TotpInspection } from "./gate.js";
+import { createTotpGate, poolWhere, totpGateOptionsSchema, type TotpGateOptions, type TotpInspection } from "./gate.js";
 import { createLockedError, createMalformedError, createVerdictError } from "./gate-errors.js";
 import { updatePoolGate } from "./pool-gate.js";
 import { fingerprintSecret, readSecretFile, readTotpSecret, removeIfPresent, writeSecretFile } from "./secret-store.js";
@@ -182,7 +183,7 @@ export async function confirmTotpSetup(
       // Confirming again would start a fresh count: exactly what deleting auth-state.json must not buy.
       throw new PoolError(
         "E_TOTP_STATE",
-        `${options.poolPath ?? "The pool"} records a TOTP gate set up on ${new Date(options.poolGate.since).toISOString()}, but its state ${store.path} is ${doc === null ? "missing" : "not a confirmed setup"}; a setup cannot be confirmed over it. Only \`credpool totp reset --force\` at a terminal starts over.`,
+        `${poolWhere(options)} records a TOTP gate set up on ${new Date(options.poolGate.since).toISOString()}, but its state ${store.path} is ${doc === null ? "missing" : "not a confirmed setup"}; a setup cannot be confirmed over it. Only \`credpool totp reset --force\` at a terminal starts over.`,
         { details: { path: store.path, reason: "state-missing" } },
       );
     }
@@ -303,13 +304,15 @@ export async function recordGateInPool(
   options: TotpGateOptions,
   gate: { gateId: string; since: number; spentGuesses?: number },
 ): Promise<boolean> {
-  if (options.poolPath === undefined) return false;
+  if (options.poolPath === undefined && options.documents === undefined) return false;
+  // With a shared store this is the directory of the host that set the gate up; each host keeps its own secret.
   const home = await canonicalHome(options.home);
   return updatePoolGate(
-    options.poolPath,
+    options.poolPath ?? "",
     () => ({ kind: "totp", home, gateId: gate.gateId, since: gate.since, spentGuesses: gate.spentGuesses ?? 0 }),
     {
       ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+      documents: options.documents,
     },
   );
 }
@@ -319,7 +322,7 @@ export async function recordGateInPool(
  * needed, then records it in the pool. Call only when the gate is configured and the pool has no record.
  */
 export async function ensurePoolGateRecord(options: TotpGateOptions): Promise<boolean> {
-  if (options.poolPath === undefined || options.poolGate) return false;
+  if ((options.poolPath === undefined && options.documents === undefined) || options.poolGate) return false;
   const store = createAuthStore(options);
   let gate: { gateId: string; since: number; spentGuesses: number } | undefined;
   try {
@@ -382,6 +385,7 @@ export async function resetTotp(
     await gate.close();
   }
 
+  if (options.documents) return resetSharedTotp(options, source, record);
   const statePath = gate.statePath;
   const candidates = [
     ...(source.kind === "file" ? [source.path, pendingPathFor(source.path)] : []),
@@ -419,6 +423,49 @@ export async function resetTotp(
       options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs },
     );
     removed.push(`${options.poolPath} (gate record)`);
+  }
+  record("totp.reset", { reason: options.force ? "forced" : "code" });
+  return { removed, source: source.kind, commandStillConfigured: source.kind === "command" };
+}
+
+/**
+ * Reset with a shared store: the local secret files go, the shared state is emptied under the store's row lock (its
+ * rev keeps rising, so no host can mistake an older copy for it), and the pool's gate record goes.
+ */
+async function resetSharedTotp(
+  options: TotpGateOptions & { principal: string; code?: string; force: boolean },
+  source: ReturnType<typeof settingsOf>["source"],
+  record: ReturnType<typeof setupAuditRecorder>,
+): Promise<ResetTotpResult> {
+  const removed: string[] = [];
+  if (source.kind === "file") {
+    for (const path of [source.path, pendingPathFor(source.path)]) if (await removeIfPresent(path)) removed.push(path);
+  }
+  const store = createAuthStore(options);
+  try {
+    const before = await store.read();
+    const holdsState =
+      before !== null &&
+      (before.totp !== undefined || before.setup !== undefined || Object.keys(before.principals).length > 0);
+    if (holdsState) {
+      await store.update((draft) => {
+        const empty = createEmptyAuthState();
+        return { ...empty, rev: draft.rev, updatedAt: draft.updatedAt };
+      });
+      removed.push(store.path);
+    }
+  } finally {
+    await store.close();
+  }
+  const unrecorded = await updatePoolGate(options.poolPath ?? "", () => undefined, {
+    ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+    documents: options.documents,
+  });
+  if (options.poolGate && unrecorded) removed.push(`${poolWhere(options)} (gate record)`);
+  if (removed.length === 0) {
+    if (source.kind === "file")
+      throw new PoolError("E_TOTP_NOT_CONFIGURED", "TOTP is not configured; there is nothing to reset.");
+    return { removed: [], source: source.kind, commandStillConfigured: true };
   }
   record("totp.reset", { reason: options.force ? "forced" : "code" });
   return { removed, source: source.kind, commandStillConfigured: source.kind === "command" };

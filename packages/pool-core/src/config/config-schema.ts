@@ -137,6 +137,33 @@ export const proxyConfigSchema = z.object({
     .default({ ttlMs: 3_600_000, maxSessions: 10_000 }),
 });
 
+const SSL_MODES = ["disable", "require", "verify-ca", "verify-full"] as const;
+
+/**
+ * TLS to PostgreSQL (`store.ssl`): a mode as libpq names it, `true` (verify-full) / `false` (disable), or an object
+ * with the mode and the certificates, inline PEM or a file each. Unknown keys are refused by name, not passed on.
+ */
+export const storeSslSchema = z.union([
+  z.boolean(),
+  z.enum(SSL_MODES),
+  z.strictObject({
+    mode: z.enum(SSL_MODES).default("verify-full"),
+    /** The CA that signed the server's certificate (PEM), or a file holding it. */
+    ca: z.string().min(1).optional(),
+    caFile: z.string().min(1).optional(),
+    /** A client certificate and key for certificate authentication (PEM, or files). */
+    cert: z.string().min(1).optional(),
+    certFile: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** The name the server's certificate must carry, when it differs from the URL's host. */
+    servername: z.string().min(1).optional(),
+    /** Deprecated spelling kept for configs written before `mode`: false means `require`. */
+    rejectUnauthorized: z.boolean().optional(),
+  }),
+]);
+export type StoreSslConfig = z.input<typeof storeSslSchema>;
+
 /**
  * Where the pool and the other documents live (the `store` section). Without `url` they are files under
  * $CREDPOOL_HOME; with a postgres:// URL they are rows in PostgreSQL, shared by every host that points at it. The
@@ -154,8 +181,7 @@ export const storeConfigSchema = z.object({
     .optional(),
   passwordFile: z.string().min(1).optional(),
   lockTtlMs: wholeNumber(200, 600_000, "milliseconds").optional(),
-  /** TLS options passed to the driver as they are (`true`, or node:tls options). */
-  ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+  ssl: storeSslSchema.optional(),
 });
 
 export type StoreConfig = z.output<typeof storeConfigSchema>;

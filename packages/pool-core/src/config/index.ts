@@ -7,6 +7,7 @@ export {
   proxyConfigSchema,
   sourcesConfigSchema,
   storeConfigSchema,
+  storeSslSchema,
   totpConfigSchema,
   type CredpoolConfig,
   type CredpoolConfigInput,
@@ -14,6 +15,7 @@ export {
   type ProxyConfigInput,
   type SourcesConfig,
   type StoreConfig,
+  type StoreSslConfig,
   type TotpAlgorithm,
   type TotpConfig,
 } from "./config-schema.js";

@@ -1,7 +1,7 @@
 // Which store holds the documents: `--store URL`, then CREDPOOL_STORE, then config.json's `store` section, else the
 // file store. Core only decides; the CLI and the gateway load @credpool/pool-postgres when the answer is postgres.
 import { PoolError } from "../errors.js";
-import type { StoreConfig } from "./config-schema.js";
+import type { StoreConfig, StoreSslConfig } from "./config-schema.js";
 
 export type StoreChoice =
   | { readonly kind: "file" }
@@ -11,7 +11,8 @@ export type StoreChoice =
       readonly schema: string;
       readonly passwordFile?: string;
       readonly lockTtlMs?: number;
-      readonly ssl?: boolean | Record<string, unknown>;
+      /** config.json `store.ssl`; the URL's sslmode and friends apply when it is absent. */
+      readonly ssl?: StoreSslConfig;
       /** Where the choice came from, for messages: "--store", "CREDPOOL_STORE" or "config.json store.url". */
       readonly from: string;
     };

@@ -1,4 +1,5 @@
 // The backend contract every pool store implements; see test/backend-conformance for what it promises.
+import type { ZodType } from "zod";
 
 /** Every stored document carries this header; `rev` rises by exactly one per commit. */
 export interface DocumentHeader {
@@ -65,4 +66,27 @@ export interface DocumentBackend<D extends DocumentHeader> {
   lock(name: string, options?: LockOptions): Promise<NamedLock>;
   /** Flushes queued updates and stops watchers. */
   close(): Promise<void>;
+}
+
+/** The documents credpool keeps besides the pool, by their names in a shared store. */
+export const STORED_DOCUMENT_NAMES = ["pool", "auth-state", "gateway-tokens", "usage"] as const;
+export type StoredDocumentName = (typeof STORED_DOCUMENT_NAMES)[number];
+
+/** What a backend needs to know about one kind of document: its schema, its empty state and a noun for messages. */
+export interface StoredDocumentSpec<D extends DocumentHeader> {
+  readonly schema: ZodType<D>;
+  readonly empty: () => D;
+  readonly noun: string;
+}
+
+/**
+ * A store shared by several hosts (PostgreSQL) that keeps every document by name: the pool, the TOTP state, the
+ * gateway's client tokens and the usage counts. Without one, each of them is a file under $CREDPOOL_HOME.
+ */
+export interface DocumentStore {
+  readonly kind: string;
+  /** Where the documents live, without any password, for messages. */
+  readonly location: string;
+  /** A backend for one document; the caller closes it. A document never written reads as `spec.empty()` at rev 0. */
+  open<D extends DocumentHeader>(name: StoredDocumentName, spec: StoredDocumentSpec<D>): DocumentBackend<D>;
 }

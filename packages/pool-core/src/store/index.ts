@@ -3,8 +3,12 @@ import type { PoolDocument } from "./schema.js";
 
 export type PoolBackend = DocumentBackend<PoolDocument>;
 
+export { STORED_DOCUMENT_NAMES } from "./backend.js";
 export type {
   BackendCapabilities,
+  DocumentStore,
+  StoredDocumentName,
+  StoredDocumentSpec,
   DocumentBackend,
   DocumentChange,
   DocumentHeader,

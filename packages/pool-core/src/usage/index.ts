@@ -6,6 +6,7 @@ export {
   openUsageBackend,
   usageBucketSchema,
   usageDocumentSchema,
+  usageLocation,
   usagePathFor,
   type TokenCounts,
   type UsageBucket,

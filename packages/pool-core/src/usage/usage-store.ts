@@ -3,7 +3,8 @@
 // buckets in memory and flushes them in batches; a failed flush keeps its counts for the next one.
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { createDocumentFileBackend, type FileBackend } from "../store/file-backend.js";
+import type { DocumentBackend, DocumentStore } from "../store/backend.js";
+import { createDocumentFileBackend } from "../store/file-backend.js";
 
 export const USAGE_FILE_NAME = "usage.json";
 /** Buckets older than this are dropped on the next flush. */
@@ -58,15 +59,24 @@ export function usagePathFor(poolPath: string): string {
   return join(dirname(poolPath), USAGE_FILE_NAME);
 }
 
-export function openUsageBackend(path: string, options: { create?: boolean } = {}): FileBackend<UsageDocument> {
-  return createDocumentFileBackend(
-    {
-      schema: usageDocumentSchema,
-      empty: () => ({ schemaVersion: 1, rev: 0, updatedAt: new Date(0).toISOString(), buckets: [] }),
-      noun: "usage file",
-    },
-    { path, createIfMissing: options.create ?? true },
-  );
+const usageDocumentSpec = {
+  schema: usageDocumentSchema,
+  empty: (): UsageDocument => ({ schemaVersion: 1, rev: 0, updatedAt: new Date(0).toISOString(), buckets: [] }),
+  noun: "usage file",
+};
+
+/** usage.json at `path`, or with `documents` the shared store's `usage` document (one tally for every gateway). */
+export function openUsageBackend(
+  path: string,
+  options: { create?: boolean; documents?: DocumentStore | undefined } = {},
+): DocumentBackend<UsageDocument> {
+  if (options.documents) return options.documents.open("usage", usageDocumentSpec);
+  return createDocumentFileBackend(usageDocumentSpec, { path, createIfMissing: options.create ?? true });
+}
+
+/** Where the usage document lives, for messages: usage.json beside the pool, or the shared store's document. */
+export function usageLocation(poolPath: string, documents?: DocumentStore): string {
+  return documents ? `${documents.location} document usage` : usagePathFor(poolPath);
 }
 
 export interface UsageRecorder {
@@ -79,7 +89,10 @@ export interface UsageRecorder {
 }
 
 export interface UsageRecorderOptions {
+  /** usage.json; with `documents`, only named in messages. */
   readonly path: string;
+  /** A shared store (PostgreSQL): counts go to its `usage` document, which every gateway adds to. */
+  readonly documents?: DocumentStore | undefined;
   readonly now?: () => number;
   /** The longest a recorded count waits before its flush starts. */
   readonly flushMs?: number;
@@ -109,7 +122,7 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
   const now = options.now ?? Date.now;
   const flushMs = options.flushMs ?? 1000;
   const retentionMs = options.retentionMs ?? USAGE_RETENTION_MS;
-  const backend = openUsageBackend(options.path);
+  const backend = openUsageBackend(options.path, { documents: options.documents });
   let pending = new Map<string, UsageBucket>();
   let timer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> | undefined;
