@@ -19,6 +19,7 @@ import {
   resolveStoreChoice,
   tightenTotpConfig,
   usageLocation,
+  usagePathFor,
   watchLinkedSources,
   type DocumentStore,
   type PoolBackend,
@@ -260,7 +261,7 @@ async function runGateway(argv: string[]): Promise<void> {
     config: parseProxyConfig((config as { proxy?: unknown }).proxy, "proxy section of config.json"),
   });
   // The status page (GET /) and its live feed (GET /v1/events), fed by the pool's store watcher.
-  const feed = createStatusFeed({ pool, usagePath: usagePathFor(poolPath) });
+  const feed = createStatusFeed({ pool, usagePath: usagePathFor(poolPath), documents });
   status.note = (event) => feed.note(event);
   const statusPage = createStatusPageRoutes({
     feed,

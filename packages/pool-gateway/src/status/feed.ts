@@ -1,7 +1,14 @@
 // What the status page shows, built from the pool the store's watcher keeps current: credentials without secrets,
 // leases and holders, quota windows, hourly usage, recent events and the gateway's health. Every change the watcher
 // delivers (from this process, the CLI, another gateway) is pushed to the subscribers.
-import { openUsageBackend, type Credential, type Pool, type PoolDocument, type UsageBucket } from "@credpool/pool-core";
+import {
+  openUsageBackend,
+  type Credential,
+  type DocumentStore,
+  type Pool,
+  type PoolDocument,
+  type UsageBucket,
+} from "@credpool/pool-core";
 import { toCredentialJson } from "../routes/views.js";
 
 /** One line of "recent events": names and reasons only, never a message or a secret. */
@@ -28,6 +35,8 @@ export interface StatusFeedOptions {
   readonly pool: Pool;
   /** usage.json beside the pool; absent: no usage charts. */
   readonly usagePath?: string;
+  /** The shared store (PostgreSQL) that holds the usage document instead of usage.json. */
+  readonly documents?: DocumentStore | undefined;
   readonly now?: () => number;
   /** How often usage.json is re-read for the charts (its recorder flushes about once a second). */
   readonly usageIntervalMs?: number;
@@ -161,7 +170,9 @@ export function createStatusFeed(options: StatusFeedOptions): StatusFeed {
     broadcast();
   });
 
-  const usageBackend = options.usagePath ? openUsageBackend(options.usagePath, { create: false }) : undefined;
+  const usageBackend = options.usagePath
+    ? openUsageBackend(options.usagePath, { create: false, documents: options.documents })
+    : undefined;
   const readUsage = async (): Promise<void> => {
     if (!usageBackend) return;
     let doc: { rev: number; buckets: UsageBucket[] };
