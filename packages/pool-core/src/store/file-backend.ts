@@ -173,34 +173,79 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     return { doc: current.doc, rev: current.rev };
   }
 
+  /**
+   * Runs the mutators on one draft, in place: no copy of the whole document per caller. A mutator that throws (or
+   * returns a promise) may have changed the draft before it failed, so the draft is then rebuilt from `fresh()` and
+   * the mutators that had succeeded run again; failures are rare, and the validation fallback below re-runs them too.
+   */
   function applyBatch(
-    base: D,
+    fresh: () => D,
     batch: PendingUpdate<D>[],
   ): { doc: D; applied: PendingUpdate<D>[]; failed: Array<[PendingUpdate<D>, unknown]> } {
-    let draft = base;
-    const applied: PendingUpdate<D>[] = [];
+    let draft = fresh();
+    let applied: PendingUpdate<D>[] = [];
     const failed: Array<[PendingUpdate<D>, unknown]> = [];
     for (const op of batch) {
-      // Each caller works on its own copy so one failing mutator cannot leave half its changes behind.
-      const copy = structuredClone(draft);
-      try {
-        const result = op.fn(copy);
-        if (result !== undefined && typeof (result as { then?: unknown }).then === "function") {
-          // The caller gets E_USAGE; the discarded promise's own rejection would otherwise be unhandled and can
-          // crash the process. See test/backend-conformance/suite.ts ("without leaving an unhandled rejection").
-          (result as unknown as PromiseLike<unknown>).then(undefined, () => undefined);
-          throw new PoolError(
-            "E_USAGE",
-            "update() mutators must be synchronous; do async work outside the transaction.",
-          );
-        }
-        draft = result ?? copy;
+      const outcome = runMutator(op, draft);
+      if (outcome.ok) {
+        draft = outcome.doc;
         applied.push(op);
-      } catch (error) {
-        failed.push([op, error]);
+        continue;
+      }
+      failed.push([op, outcome.error]);
+      const redo = applied;
+      applied = [];
+      draft = fresh();
+      for (const earlier of redo) {
+        const again = runMutator(earlier, draft);
+        if (again.ok) {
+          draft = again.doc;
+          applied.push(earlier);
+        } else {
+          // Not deterministic: it succeeded once and failed now. Treat it as failed, and start over once more.
+          failed.push([earlier, again.error]);
+          return finishAfterRedoFailure(fresh, batch, failed);
+        }
       }
     }
     return { doc: draft, applied, failed };
+  }
+
+  /** The rare path where a re-run mutator fails: apply the rest one by one, each on a copy, as before. */
+  function finishAfterRedoFailure(
+    fresh: () => D,
+    batch: PendingUpdate<D>[],
+    failed: Array<[PendingUpdate<D>, unknown]>,
+  ): { doc: D; applied: PendingUpdate<D>[]; failed: Array<[PendingUpdate<D>, unknown]> } {
+    const rejected = new Set(failed.map(([op]) => op));
+    let draft = fresh();
+    const applied: PendingUpdate<D>[] = [];
+    for (const op of batch) {
+      if (rejected.has(op)) continue;
+      const outcome = runMutator(op, structuredClone(draft));
+      if (outcome.ok) {
+        draft = outcome.doc;
+        applied.push(op);
+      } else {
+        failed.push([op, outcome.error]);
+      }
+    }
+    return { doc: draft, applied, failed };
+  }
+
+  function runMutator(op: PendingUpdate<D>, draft: D): { ok: true; doc: D } | { ok: false; error: unknown } {
+    try {
+      const result = op.fn(draft);
+      if (result !== undefined && typeof (result as { then?: unknown }).then === "function") {
+        // The caller gets E_USAGE; the discarded promise's own rejection would otherwise be unhandled and can
+        // crash the process. See test/backend-conformance/suite.ts ("without leaving an unhandled rejection").
+        (result as unknown as PromiseLike<unknown>).then(undefined, () => undefined);
+        throw new PoolError("E_USAGE", "update() mutators must be synchronous; do async work outside the transaction.");
+      }
+      return { ok: true, doc: result ?? draft };
+    } catch (error) {
+      return { ok: false, error };
+    }
   }
 
   function validate(doc: D): { ok: true; doc: D } | { ok: false; error: PoolError } {
@@ -264,7 +309,14 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         tempChecked = true;
       }
       const current = await readCurrent();
-      const { doc, applied, failed } = applyBatch(current.doc, batch);
+      // The parsed document is ours alone, so the first draft is that; a rebuild parses the same bytes again.
+      let firstDraft: D | null = current.doc;
+      const fresh = (): D => {
+        const doc = firstDraft ?? (current.exists ? parseDocument(path, current.text, spec.schema) : spec.empty());
+        firstDraft = null;
+        return doc;
+      };
+      const { doc, applied, failed } = applyBatch(fresh, batch);
       for (const [op, error] of failed) settleLater(op.reject, error);
       if (applied.length === 0) return;
 
@@ -276,9 +328,10 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       } else {
         // Find the culprits one by one so valid updates in the same batch still land.
         accepted = [];
-        next = current.doc;
+        next = fresh();
         for (const op of applied) {
-          const single = applyBatch(next, [op]);
+          const base = next;
+          const single = applyBatch(() => structuredClone(base), [op]);
           const one = validate(single.doc);
           if (single.applied.length === 1 && one.ok) {
             next = one.doc;
@@ -292,14 +345,16 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
 
       // Compared with the bytes on disk: a file we wrote serializes identically when nothing changed. A hand-edited
       // one (other formatting) is rewritten once, which is harmless.
-      const unchanged = current.exists && serializeDocument(reorderHeader(next)) === current.text;
+      // Serialized once: the committed text differs from this one only in its header.
+      const draftText = serializeDocument(reorderHeader(next));
+      const unchanged = current.exists && draftText === current.text;
       if (unchanged) {
-        for (const op of accepted) settleLater(op.resolve, current.doc);
+        for (const op of accepted) settleLater(op.resolve, next);
         return;
       }
 
       const committed = { ...next, rev: current.rev + 1, updatedAt: new Date().toISOString() } as D;
-      const text = serializeDocument(reorderHeader(committed));
+      const text = replaceHeader(draftText, next, committed);
 
       // Fencing: proper-lockfile has no tokens, so check that nobody published since we read.
       if (lock.signal.aborted) {
@@ -490,6 +545,22 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     cleanupTempFiles,
     close,
   };
+}
+
+function headerText(doc: DocumentHeader): string {
+  const { schemaVersion, rev, updatedAt } = doc;
+  // Without the closing "\n}": the document's own text continues after the header where this one ends.
+  return serializeDocument({ schemaVersion, rev, updatedAt }).slice(0, -2);
+}
+
+/** `serializeDocument(reorderHeader(to))`, given that text for `from`, which differs from `to` only in the header. */
+export function replaceHeader(text: string, from: DocumentHeader, to: DocumentHeader): string {
+  const before = headerText(from);
+  const rest = text.slice(before.length);
+  if (!text.startsWith(before) || !(rest.startsWith(",\n") || rest === "\n}")) {
+    return serializeDocument(reorderHeader(to));
+  }
+  return headerText(to) + rest;
 }
 
 /** Header first, so a person (or `head`) sees schemaVersion and rev at the top of the file. */
