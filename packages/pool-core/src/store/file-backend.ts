@@ -1,6 +1,6 @@
 // The embedded file backend: lock, read fresh, apply, validate, fence, atomic write; many updates per commit.
 import { randomBytes } from "node:crypto";
-import { chmod, link, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { chmod, link, lstat, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { PoolError, errnoCode, fromZodError, ioError } from "../errors.js";
@@ -16,7 +16,14 @@ import type {
 } from "./backend.js";
 import { watchDocument, type DocumentWatcher } from "./document-watcher.js";
 import { acquireFileLock, type HeldFileLock } from "./file-lock.js";
-import { parseDocument, publishDocument, readDocumentText, serializeDocument } from "./json-file.js";
+import {
+  fileIdentity,
+  parseDocument,
+  publishDocument,
+  readDocumentFile,
+  readDocumentText,
+  serializeDocument,
+} from "./json-file.js";
 import { resolvePoolPath } from "./paths.js";
 import { createEmptyPoolDocument, poolDocumentSchema, type PoolDocument } from "./schema.js";
 
@@ -118,6 +125,11 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   let closed = false;
   let tempChecked = false;
   let directoryReady = false;
+  /**
+   * The text this process last read or wrote, with the identity of the file it was in. Inside the lock, a file
+   * with that identity is still this text: it was validated then, so it needs no read, parse of the schema again.
+   */
+  let known: { text: string; identity: string } | null = null;
 
   const lockOptions = { staleMs: options.staleMs, timeoutMs: options.lockTimeoutMs };
 
@@ -148,8 +160,9 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
 
   /** Parses what is on disk. A missing file is the empty document only when there is no backup to suggest loss. */
   async function readCurrent(): Promise<ReadResult<D> & { exists: boolean; text: string }> {
-    const text = await readDocumentText(path, { followSymlink: options.allowSymlink, symlinkHint: SYMLINK_HINT });
-    if (text === null) {
+    const file = await readDocumentFile(path, { followSymlink: options.allowSymlink, symlinkHint: SYMLINK_HINT });
+    if (file === null) {
+      known = null;
       const backupText = await readDocumentText(backupPath).catch(() => null);
       if (backupText !== null) {
         throw new PoolError(
@@ -164,8 +177,39 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       const doc = spec.empty();
       return { doc, rev: doc.rev, exists: false, text: "" };
     }
+    const { text } = file;
     const doc = parseDocument(path, text, spec.schema);
+    known = file;
     return { doc, rev: doc.rev, exists: true, text };
+  }
+
+  /** The identity of what is at `path` now, or null when there is nothing (or no regular file) to compare. */
+  async function identityNow(): Promise<string | null> {
+    try {
+      const info = await (options.allowSymlink ? stat : lstat)(path, { bigint: true });
+      return info.isFile() ? fileIdentity(info) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** readCurrent(), without reading or validating again when the file is provably the one we last read or wrote. */
+  async function readCurrentLocked(): Promise<ReadResult<D> & { exists: boolean; text: string }> {
+    const cached = known;
+    if (cached !== null && (await identityNow()) === cached.identity) {
+      // A document this process validated and serialized: parsing it back gives what the schema gave.
+      const doc = JSON.parse(cached.text) as D;
+      return { doc, rev: doc.rev, exists: true, text: cached.text };
+    }
+    return readCurrent();
+  }
+
+  /** Remembers what we just published, under the lock: nobody else can have replaced it yet. */
+  async function rememberWritten(text: string): Promise<void> {
+    known = null;
+    const identity = await identityNow();
+    // A size check rules out someone else's file (a hand edit racing the lock) being taken for ours.
+    if (identity !== null && identity.split(":")[2] === String(Buffer.byteLength(text))) known = { text, identity };
   }
 
   async function read(): Promise<ReadResult<D>> {
@@ -308,7 +352,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         await removeOrphans();
         tempChecked = true;
       }
-      const current = await readCurrent();
+      const current = await readCurrentLocked();
       // The parsed document is ours alone, so the first draft is that; a rebuild parses the same bytes again.
       let firstDraft: D | null = current.doc;
       const fresh = (): D => {
@@ -377,7 +421,9 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         );
       }
       if (current.exists && options.backup) await keepBackup();
+      known = null;
       await publishDocument(path, text, FILE_MODE);
+      await rememberWritten(text);
       options.hooks?.onWrite?.({
         rev: committed.rev,
         updates: accepted.length,

@@ -1,5 +1,5 @@
 // One draft per commit: mutators change it in place, a failing one is rolled back, and the text is serialized once.
-import { readFile } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createFileBackend, serializeDocument, type FileBackend, type PoolDocument } from "@credpool/pool-core";
@@ -97,6 +97,25 @@ describe("file backend drafts", () => {
     const { doc } = await open().read();
     expect(counterOf(doc, "a")).toBe(24);
     expect(doc.rev).toBeGreaterThanOrEqual(10);
+  });
+
+  it("reads the file again inside the lock when it was edited in place or replaced since its own last write", async () => {
+    const backend = open();
+    await seed(backend);
+    const path = join(dir.path, "pool.json");
+    const bump = (doc: PoolDocument): void => {
+      doc.providers.bench!.credentials[0]!.usage.requests += 1;
+    };
+    await backend.update(bump);
+    // Same size, same rev, another counter: only the file's identity can tell the edit apart.
+    const edited = (await readFile(path, "utf8")).replace('"requests": 1,', '"requests": 7,');
+    await writeFile(path, edited);
+    expect(counterOf(await backend.update(bump), "a")).toBe(8);
+    const replaced = (await readFile(path, "utf8")).replace('"requests": 8,', '"requests": 3,');
+    await writeFile(`${path}.edit`, replaced);
+    await rename(`${path}.edit`, path);
+    expect(counterOf(await backend.update(bump), "a")).toBe(4);
+    expect(counterOf((await open().read()).doc, "a")).toBe(4);
   });
 
   it("replaceHeader matches serializing the whole document, and falls back when the text does not fit", () => {
