@@ -353,6 +353,8 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         tempChecked = true;
       }
       const current = await readCurrentLocked();
+      // What `current` was read from (or found unchanged in), for the fence.
+      const readIdentity = current.exists ? known?.identity : undefined;
       // The parsed document is ours alone, so the first draft is that; a rebuild parses the same bytes again.
       let firstDraft: D | null = current.doc;
       const fresh = (): D => {
@@ -405,7 +407,9 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         lockLost = true;
         throw lock.signal.reason;
       }
-      const diskRev = await readRevOnDisk();
+      // The file we read, unchanged (same inode, size, times), still holds its rev: one stat instead of a read.
+      const diskRev =
+        readIdentity !== undefined && (await identityNow()) === readIdentity ? current.rev : await readRevOnDisk();
       if (lock.signal.aborted) {
         lockLost = true;
         throw lock.signal.reason;
