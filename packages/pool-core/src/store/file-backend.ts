@@ -67,6 +67,7 @@ export interface WriteInfo {
 
 /** Describes one kind of document a file backend can hold. */
 export interface DocumentSpec<D extends DocumentHeader> {
+  /** Without transforms: a commit reads back its own serialized output as it is, without validating it again. */
   readonly schema: z.ZodType<D>;
   readonly empty: () => D;
   /** Named in errors, e.g. "pool" or "auth state". */
