@@ -1,7 +1,9 @@
 // The store group: commit latency against the raw fs floor, multi-process throughput against the naive
 // lock-per-update protocol, lost updates, and how fast (and whether) watcher processes see each commit.
 // Targets come from issue 2, section 4.
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
 import { mkdir, mkdtemp, open, readFile, rename, rm } from "node:fs/promises";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createFileBackend, serializeDocument } from "@credpool/pool-core";
@@ -23,6 +25,9 @@ const BURSTS = 12;
 const BURST_WRITES = 20;
 const BURST_GAP_MS = 4;
 const BURST_QUIET_MS = 500;
+const SEQ_UPDATES = 400;
+const LOOP_COMMITS = 1000;
+const SCALE_SAMPLES = 9;
 
 function log(line) {
   process.stderr.write(`[store] ${line}\n`);
@@ -222,6 +227,142 @@ async function measureThroughput(root, report) {
   report("store.lost_updates", lost);
 }
 
+/** The serial floor: `count` durable rename-based writes of `text` with synchronous node:fs, no lock, one process. */
+function serialFloor(path, text, count) {
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const temp = `${path}.${i}.tmp`;
+    const fd = openSync(temp, "w", 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+    const dir = openSync(dirname(path), "r");
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  }
+  return (count / (performance.now() - started)) * 1000;
+}
+
+/** 8 processes each making 400 update() calls one at a time, against the serial floor measured around them. */
+async function measureSequential(root, report) {
+  const floorPath = join(root, "seq-floor", "pool.json");
+  await mkdir(dirname(floorPath), { mode: 0o700 });
+  const text = await readFile(await createPool(root, "seq-text"), "utf8");
+  const total = SEQ_UPDATES * CONTENDED_PROCESSES;
+  const floors = [];
+  const seqs = [];
+  for (let round_ = 0; round_ < THROUGHPUT_ROUNDS; round_++) {
+    floors.push(serialFloor(floorPath, text, total));
+    const r = await runThroughput(root, `seq-${round_}`, "group", total, 1);
+    log(describeRound(`sequential round ${round_ + 1}/${THROUGHPUT_ROUNDS}`, r));
+    if (r.counter !== r.total) throw new Error(`sequential round lost ${r.total - r.counter} updates`);
+    seqs.push(r.perSecond);
+  }
+  log(`serial floor (${text.length} bytes): ${floors.map((f) => round(f, 0)).join(", ")} updates/s`);
+  const seq = median(seqs);
+  const floor = median(floors);
+  report("store.seq.updates_per_s", round(seq, 0));
+  report("store.serial_floor.updates_per_s", round(floor, 0));
+  report("store.seq.vs_floor", round(seq / floor, 2));
+}
+
+/** The largest event-loop delay while one process makes 1,000 commits. */
+async function measureLoopDelay(root, report) {
+  const path = await createPool(root, "loop");
+  const backend = createFileBackend({ path });
+  const touch = (doc) => {
+    doc.providers.bench.credentials[0].usage.requests += 1;
+  };
+  await backend.update(touch);
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  try {
+    for (let i = 0; i < LOOP_COMMITS; i++) await backend.update(touch);
+  } finally {
+    histogram.disable();
+    await backend.close();
+  }
+  const maxMs = histogram.max / 1e6;
+  log(
+    `loop delay over ${LOOP_COMMITS} commits: p50 ${round(histogram.percentile(50) / 1e6, 2)} ms, max ${round(maxMs, 2)} ms`,
+  );
+  report("store.commit.loop_delay_max_ms", round(maxMs, 2));
+}
+
+/** A pool of `count` API-key credentials, about 530 bytes each. */
+async function createLargePool(root, name, count) {
+  const path = join(root, name, "pool.json");
+  const backend = createFileBackend({ path });
+  await backend.update((doc) => {
+    seedPool(doc);
+    doc.providers.bulk = {
+      strategy: "least_used",
+      credentials: Array.from({ length: count }, (_, i) => ({
+        id: `bulk-${i}`,
+        label: `Team key ${i} for the shared pool`,
+        provider: "bulk",
+        kind: "api_key",
+        source: "manual",
+        priority: i % 10,
+        secrets: { apiKey: `fake-bulk-${i}-`.padEnd(164, "x") },
+        status: { state: "ok" },
+        usage: { requests: i, failures: 0, lastUsedAt: 1_800_000_000_000 + i },
+        maxConcurrent: 4,
+      })),
+    };
+  });
+  await backend.close();
+  return path;
+}
+
+/** One one-field update against 32 queued ones, with `count` credentials; and what a watcher pays per revision. */
+async function measureScale(root, report, count, label) {
+  const path = await createLargePool(root, `scale-${label}`, count);
+  const backend = createFileBackend({ path });
+  const watcherBackend = createFileBackend({ path });
+  const touch = (doc) => {
+    doc.providers.bench.credentials[0].usage.requests += 1;
+  };
+  const singles = [];
+  const batches = [];
+  const applies = [];
+  try {
+    await backend.update(touch);
+    for (let i = 0; i < SCALE_SAMPLES; i++) {
+      let started = performance.now();
+      await backend.update(touch);
+      singles.push(performance.now() - started);
+      // What a watcher pays to take in a revision (read, parse, validate), without the fs event's latency.
+      const applyStarted = performance.now();
+      await watcherBackend.read();
+      applies.push(performance.now() - applyStarted);
+      started = performance.now();
+      await Promise.all(Array.from({ length: 32 }, () => backend.update(touch)));
+      batches.push(performance.now() - started);
+    }
+  } finally {
+    await backend.close();
+    await watcherBackend.close();
+  }
+  const bytes = (await readFile(path)).length;
+  const single = median(singles);
+  const batch = median(batches);
+  log(
+    `scale ${count} credentials (${round(bytes / 1024, 0)} KB): one update p50 ${round(single, 1)} ms, ` +
+      `32 queued p50 ${round(batch, 1)} ms, watcher takes in a revision p50 ${round(median(applies), 1)} ms`,
+  );
+  report(`store.${label}.single_ms`, round(single, 1));
+  report(`store.${label}.batch32_vs_single`, round(batch / single, 2));
+  if (label === "scale10k") report(`store.${label}.watcher_apply_ms`, round(median(applies), 1));
+}
+
 async function askAll(children, message, replyType, timeoutMs = 30_000) {
   const id = Math.random();
   for (const child of children) child.send({ ...message, id });
@@ -339,10 +480,16 @@ export async function run(report) {
   await mkdir(parent, { recursive: true });
   const root = await mkdtemp(join(parent, "bench-store-"));
   log(`working in ${root}`);
-  // BENCH_STORE_PARTS=single,throughput,propagation runs a subset while investigating one figure.
-  const parts = (process.env.BENCH_STORE_PARTS ?? "single,throughput,propagation").split(",");
+  // BENCH_STORE_PARTS=single,seq,loop,scale,throughput,propagation runs a subset while investigating one figure.
+  const parts = (process.env.BENCH_STORE_PARTS ?? "single,seq,loop,scale,throughput,propagation").split(",");
   try {
     if (parts.includes("single")) await measureSingle(root, report);
+    if (parts.includes("seq")) await measureSequential(root, report);
+    if (parts.includes("loop")) await measureLoopDelay(root, report);
+    if (parts.includes("scale")) {
+      await measureScale(root, report, 1000, "scale1k");
+      await measureScale(root, report, 10_000, "scale10k");
+    }
     if (parts.includes("throughput")) await measureThroughput(root, report);
     if (parts.includes("propagation")) await measurePropagation(root, report);
   } finally {

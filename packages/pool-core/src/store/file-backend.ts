@@ -1,6 +1,6 @@
 // The embedded file backend: lock, read fresh, apply, validate, fence, atomic write; many updates per commit.
 import { randomBytes } from "node:crypto";
-import { chmod, link, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { chmod, link, lstat, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { PoolError, errnoCode, fromZodError, ioError } from "../errors.js";
@@ -16,7 +16,14 @@ import type {
 } from "./backend.js";
 import { watchDocument, type DocumentWatcher } from "./document-watcher.js";
 import { acquireFileLock, type HeldFileLock } from "./file-lock.js";
-import { parseDocument, publishDocument, readDocumentText, serializeDocument } from "./json-file.js";
+import {
+  fileIdentity,
+  parseDocument,
+  publishDocument,
+  readDocumentFile,
+  readDocumentText,
+  serializeDocument,
+} from "./json-file.js";
 import { resolvePoolPath } from "./paths.js";
 import { createEmptyPoolDocument, poolDocumentSchema, type PoolDocument } from "./schema.js";
 
@@ -60,6 +67,7 @@ export interface WriteInfo {
 
 /** Describes one kind of document a file backend can hold. */
 export interface DocumentSpec<D extends DocumentHeader> {
+  /** Without transforms: a commit reads back its own serialized output as it is, without validating it again. */
   readonly schema: z.ZodType<D>;
   readonly empty: () => D;
   /** Named in errors, e.g. "pool" or "auth state". */
@@ -118,6 +126,11 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   let closed = false;
   let tempChecked = false;
   let directoryReady = false;
+  /**
+   * The text this process last read or wrote, with the identity of the file it was in. Inside the lock, a file
+   * with that identity is still this text: it was validated then, so it needs no read, parse of the schema again.
+   */
+  let known: { text: string; identity: string } | null = null;
 
   const lockOptions = { staleMs: options.staleMs, timeoutMs: options.lockTimeoutMs };
 
@@ -148,8 +161,9 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
 
   /** Parses what is on disk. A missing file is the empty document only when there is no backup to suggest loss. */
   async function readCurrent(): Promise<ReadResult<D> & { exists: boolean; text: string }> {
-    const text = await readDocumentText(path, { followSymlink: options.allowSymlink, symlinkHint: SYMLINK_HINT });
-    if (text === null) {
+    const file = await readDocumentFile(path, { followSymlink: options.allowSymlink, symlinkHint: SYMLINK_HINT });
+    if (file === null) {
+      known = null;
       const backupText = await readDocumentText(backupPath).catch(() => null);
       if (backupText !== null) {
         throw new PoolError(
@@ -164,8 +178,39 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       const doc = spec.empty();
       return { doc, rev: doc.rev, exists: false, text: "" };
     }
+    const { text } = file;
     const doc = parseDocument(path, text, spec.schema);
+    known = file;
     return { doc, rev: doc.rev, exists: true, text };
+  }
+
+  /** The identity of what is at `path` now, or null when there is nothing (or no regular file) to compare. */
+  async function identityNow(): Promise<string | null> {
+    try {
+      const info = await (options.allowSymlink ? stat : lstat)(path, { bigint: true });
+      return info.isFile() ? fileIdentity(info) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** readCurrent(), without reading or validating again when the file is provably the one we last read or wrote. */
+  async function readCurrentLocked(): Promise<ReadResult<D> & { exists: boolean; text: string }> {
+    const cached = known;
+    if (cached !== null && (await identityNow()) === cached.identity) {
+      // A document this process validated and serialized: parsing it back gives what the schema gave.
+      const doc = JSON.parse(cached.text) as D;
+      return { doc, rev: doc.rev, exists: true, text: cached.text };
+    }
+    return readCurrent();
+  }
+
+  /** Remembers what we just published, under the lock: nobody else can have replaced it yet. */
+  async function rememberWritten(text: string): Promise<void> {
+    known = null;
+    const identity = await identityNow();
+    // A size check rules out someone else's file (a hand edit racing the lock) being taken for ours.
+    if (identity !== null && identity.split(":")[2] === String(Buffer.byteLength(text))) known = { text, identity };
   }
 
   async function read(): Promise<ReadResult<D>> {
@@ -173,34 +218,79 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     return { doc: current.doc, rev: current.rev };
   }
 
+  /**
+   * Runs the mutators on one draft, in place: no copy of the whole document per caller. A mutator that throws (or
+   * returns a promise) may have changed the draft before it failed, so the draft is then rebuilt from `fresh()` and
+   * the mutators that had succeeded run again; failures are rare, and the validation fallback below re-runs them too.
+   */
   function applyBatch(
-    base: D,
+    fresh: () => D,
     batch: PendingUpdate<D>[],
   ): { doc: D; applied: PendingUpdate<D>[]; failed: Array<[PendingUpdate<D>, unknown]> } {
-    let draft = base;
-    const applied: PendingUpdate<D>[] = [];
+    let draft = fresh();
+    let applied: PendingUpdate<D>[] = [];
     const failed: Array<[PendingUpdate<D>, unknown]> = [];
     for (const op of batch) {
-      // Each caller works on its own copy so one failing mutator cannot leave half its changes behind.
-      const copy = structuredClone(draft);
-      try {
-        const result = op.fn(copy);
-        if (result !== undefined && typeof (result as { then?: unknown }).then === "function") {
-          // The caller gets E_USAGE; the discarded promise's own rejection would otherwise be unhandled and can
-          // crash the process. See test/backend-conformance/suite.ts ("without leaving an unhandled rejection").
-          (result as unknown as PromiseLike<unknown>).then(undefined, () => undefined);
-          throw new PoolError(
-            "E_USAGE",
-            "update() mutators must be synchronous; do async work outside the transaction.",
-          );
-        }
-        draft = result ?? copy;
+      const outcome = runMutator(op, draft);
+      if (outcome.ok) {
+        draft = outcome.doc;
         applied.push(op);
-      } catch (error) {
-        failed.push([op, error]);
+        continue;
+      }
+      failed.push([op, outcome.error]);
+      const redo = applied;
+      applied = [];
+      draft = fresh();
+      for (const earlier of redo) {
+        const again = runMutator(earlier, draft);
+        if (again.ok) {
+          draft = again.doc;
+          applied.push(earlier);
+        } else {
+          // Not deterministic: it succeeded once and failed now. Treat it as failed, and start over once more.
+          failed.push([earlier, again.error]);
+          return finishAfterRedoFailure(fresh, batch, failed);
+        }
       }
     }
     return { doc: draft, applied, failed };
+  }
+
+  /** The rare path where a re-run mutator fails: apply the rest one by one, each on a copy, as before. */
+  function finishAfterRedoFailure(
+    fresh: () => D,
+    batch: PendingUpdate<D>[],
+    failed: Array<[PendingUpdate<D>, unknown]>,
+  ): { doc: D; applied: PendingUpdate<D>[]; failed: Array<[PendingUpdate<D>, unknown]> } {
+    const rejected = new Set(failed.map(([op]) => op));
+    let draft = fresh();
+    const applied: PendingUpdate<D>[] = [];
+    for (const op of batch) {
+      if (rejected.has(op)) continue;
+      const outcome = runMutator(op, structuredClone(draft));
+      if (outcome.ok) {
+        draft = outcome.doc;
+        applied.push(op);
+      } else {
+        failed.push([op, outcome.error]);
+      }
+    }
+    return { doc: draft, applied, failed };
+  }
+
+  function runMutator(op: PendingUpdate<D>, draft: D): { ok: true; doc: D } | { ok: false; error: unknown } {
+    try {
+      const result = op.fn(draft);
+      if (result !== undefined && typeof (result as { then?: unknown }).then === "function") {
+        // The caller gets E_USAGE; the discarded promise's own rejection would otherwise be unhandled and can
+        // crash the process. See test/backend-conformance/suite.ts ("without leaving an unhandled rejection").
+        (result as unknown as PromiseLike<unknown>).then(undefined, () => undefined);
+        throw new PoolError("E_USAGE", "update() mutators must be synchronous; do async work outside the transaction.");
+      }
+      return { ok: true, doc: result ?? draft };
+    } catch (error) {
+      return { ok: false, error };
+    }
   }
 
   function validate(doc: D): { ok: true; doc: D } | { ok: false; error: PoolError } {
@@ -263,8 +353,17 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         await removeOrphans();
         tempChecked = true;
       }
-      const current = await readCurrent();
-      const { doc, applied, failed } = applyBatch(current.doc, batch);
+      const current = await readCurrentLocked();
+      // What `current` was read from (or found unchanged in), for the fence.
+      const readIdentity = current.exists ? known?.identity : undefined;
+      // The parsed document is ours alone, so the first draft is that; a rebuild parses the same bytes again.
+      let firstDraft: D | null = current.doc;
+      const fresh = (): D => {
+        const doc = firstDraft ?? (current.exists ? parseDocument(path, current.text, spec.schema) : spec.empty());
+        firstDraft = null;
+        return doc;
+      };
+      const { doc, applied, failed } = applyBatch(fresh, batch);
       for (const [op, error] of failed) settleLater(op.reject, error);
       if (applied.length === 0) return;
 
@@ -276,9 +375,10 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       } else {
         // Find the culprits one by one so valid updates in the same batch still land.
         accepted = [];
-        next = current.doc;
+        next = fresh();
         for (const op of applied) {
-          const single = applyBatch(next, [op]);
+          const base = next;
+          const single = applyBatch(() => structuredClone(base), [op]);
           const one = validate(single.doc);
           if (single.applied.length === 1 && one.ok) {
             next = one.doc;
@@ -292,21 +392,25 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
 
       // Compared with the bytes on disk: a file we wrote serializes identically when nothing changed. A hand-edited
       // one (other formatting) is rewritten once, which is harmless.
-      const unchanged = current.exists && serializeDocument(reorderHeader(next)) === current.text;
+      // Serialized once: the committed text differs from this one only in its header.
+      const draftText = serializeDocument(reorderHeader(next));
+      const unchanged = current.exists && draftText === current.text;
       if (unchanged) {
-        for (const op of accepted) settleLater(op.resolve, current.doc);
+        for (const op of accepted) settleLater(op.resolve, next);
         return;
       }
 
       const committed = { ...next, rev: current.rev + 1, updatedAt: new Date().toISOString() } as D;
-      const text = serializeDocument(reorderHeader(committed));
+      const text = replaceHeader(draftText, next, committed);
 
       // Fencing: proper-lockfile has no tokens, so check that nobody published since we read.
       if (lock.signal.aborted) {
         lockLost = true;
         throw lock.signal.reason;
       }
-      const diskRev = await readRevOnDisk();
+      // The file we read, unchanged (same inode, size, times), still holds its rev: one stat instead of a read.
+      const diskRev =
+        readIdentity !== undefined && (await identityNow()) === readIdentity ? current.rev : await readRevOnDisk();
       if (lock.signal.aborted) {
         lockLost = true;
         throw lock.signal.reason;
@@ -322,7 +426,9 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         );
       }
       if (current.exists && options.backup) await keepBackup();
+      known = null;
       await publishDocument(path, text, FILE_MODE);
+      await rememberWritten(text);
       options.hooks?.onWrite?.({
         rev: committed.rev,
         updates: accepted.length,
@@ -490,6 +596,22 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     cleanupTempFiles,
     close,
   };
+}
+
+function headerText(doc: DocumentHeader): string {
+  const { schemaVersion, rev, updatedAt } = doc;
+  // Without the closing "\n}": the document's own text continues after the header where this one ends.
+  return serializeDocument({ schemaVersion, rev, updatedAt }).slice(0, -2);
+}
+
+/** `serializeDocument(reorderHeader(to))`, given that text for `from`, which differs from `to` only in the header. */
+export function replaceHeader(text: string, from: DocumentHeader, to: DocumentHeader): string {
+  const before = headerText(from);
+  const rest = text.slice(before.length);
+  if (!text.startsWith(before) || !(rest.startsWith(",\n") || rest === "\n}")) {
+    return serializeDocument(reorderHeader(to));
+  }
+  return headerText(to) + rest;
 }
 
 /** Header first, so a person (or `head`) sees schemaVersion and rev at the top of the file. */

@@ -65,8 +65,16 @@ export interface RawDocument {
   readonly text: string;
 }
 
+/**
+ * Every rename-based write makes a new inode, and any write in place moves mtime and ctime (nanoseconds), so equal
+ * identities mean the same bytes.
+ */
+export function fileIdentity(info: fs.BigIntStats): string {
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+}
+
 /** What a path holds when it is not a regular file, for the error that refuses it. */
-function describeFileType(info: fs.Stats): string {
+function describeFileType(info: fs.Stats | fs.BigIntStats): string {
   if (info.isFIFO()) return "a FIFO";
   if (info.isSocket()) return "a socket";
   if (info.isDirectory()) return "a directory";
@@ -103,6 +111,14 @@ async function symlinkError(path: string, hint: string | undefined, cause: unkno
  * (and hold a libuv thread). See packages/pool-core/test/store/short-writes.test.ts.
  */
 export async function readDocumentText(path: string, options: ReadDocumentOptions = {}): Promise<string | null> {
+  return (await readDocumentFile(path, options))?.text ?? null;
+}
+
+/** What `readDocumentText` reads, with the identity (device, inode, size, times) of the file it read it from. */
+export async function readDocumentFile(
+  path: string,
+  options: ReadDocumentOptions = {},
+): Promise<{ text: string; identity: string } | null> {
   const follow = options.followSymlink ?? true;
   let handle;
   try {
@@ -114,7 +130,7 @@ export async function readDocumentText(path: string, options: ReadDocumentOption
     throw ioError("read", path, error);
   }
   try {
-    const info = await handle.stat();
+    const info = await handle.stat({ bigint: true });
     if (!info.isFile()) {
       throw new PoolError(
         "E_POOL_IO",
@@ -124,7 +140,7 @@ export async function readDocumentText(path: string, options: ReadDocumentOption
         },
       );
     }
-    return await handle.readFile("utf8");
+    return { text: await handle.readFile("utf8"), identity: fileIdentity(info) };
   } catch (error) {
     if (error instanceof PoolError) throw error;
     throw ioError("read", path, error);
