@@ -249,6 +249,9 @@ async function measureSingleFlight(report) {
   }
 }
 
+/** The issue names these metrics store.pg.* and refresh.pg.*, beside the file store's. */
+export const metricPrefixes = ["store.pg.", "refresh.pg."];
+
 export async function run(report) {
   // BENCH_PG_PARTS=single,throughput,propagation,refresh runs a subset while investigating one figure.
   const parts = (process.env.BENCH_PG_PARTS ?? "single,throughput,propagation,refresh").split(",");
