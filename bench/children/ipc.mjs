@@ -56,3 +56,27 @@ export function failOnError() {
   process.on("uncaughtException", fail);
   process.on("unhandledRejection", fail);
 }
+
+/**
+ * Runs `update` `total` times with `inflight` calls outstanding. A failure is counted by its code, not thrown: a
+ * missing update is part of what the writers report.
+ */
+export async function runLanes(total, inflight, update) {
+  let issued = 0;
+  let acked = 0;
+  const errors = {};
+  async function lane() {
+    while (issued < total) {
+      issued++;
+      try {
+        await update();
+        acked++;
+      } catch (error) {
+        const code = error?.code ?? "UNKNOWN";
+        errors[code] = (errors[code] ?? 0) + 1;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: inflight }, lane));
+  return { acked, errors };
+}

@@ -2,7 +2,7 @@
 // calls outstanding, through update() (group commit) or the naive protocol (one transaction per update).
 import pg from "pg";
 import { createPostgresBackend } from "@credpool/pool-postgres";
-import { failOnError, nextMessage, readFlags, send, sharedNow } from "./ipc.mjs";
+import { failOnError, nextMessage, readFlags, runLanes, send, sharedNow } from "./ipc.mjs";
 
 failOnError();
 const flags = readFlags("url", "schema", "mode", "updates", "inflight");
@@ -51,22 +51,7 @@ await Promise.all(Array.from({ length: 4 }, () => naivePool.query("SELECT 1")));
 send({ type: "ready" });
 await nextMessage("go");
 
-let issued = 0;
-let acked = 0;
-const errors = {};
-async function lane() {
-  while (issued < total) {
-    issued++;
-    try {
-      await updateOnce();
-      acked++;
-    } catch (error) {
-      const code = error?.code ?? "UNKNOWN";
-      errors[code] = (errors[code] ?? 0) + 1;
-    }
-  }
-}
-await Promise.all(Array.from({ length: inflight }, lane));
+const { acked, errors } = await runLanes(total, inflight, updateOnce);
 const doneAt = sharedNow();
 await backend.close();
 await naivePool.end();

@@ -9,7 +9,7 @@ import {
   readDocumentText,
   serializeDocument,
 } from "@credpool/pool-core";
-import { failOnError, nextMessage, readFlags, send, sharedNow } from "./ipc.mjs";
+import { failOnError, nextMessage, readFlags, runLanes, send, sharedNow } from "./ipc.mjs";
 
 failOnError();
 const flags = readFlags("pool", "mode", "updates", "inflight");
@@ -51,22 +51,7 @@ await backend.read();
 send({ type: "ready" });
 await nextMessage("go");
 
-let issued = 0;
-let acked = 0;
-const errors = {};
-async function lane() {
-  while (issued < total) {
-    issued++;
-    try {
-      await updateOnce();
-      acked++;
-    } catch (error) {
-      const code = error?.code ?? "UNKNOWN";
-      errors[code] = (errors[code] ?? 0) + 1;
-    }
-  }
-}
-await Promise.all(Array.from({ length: inflight }, lane));
+const { acked, errors } = await runLanes(total, inflight, updateOnce);
 const doneAt = sharedNow();
 await backend.close();
 send({ type: "done", doneAt, acked, writes, errors });
