@@ -1,6 +1,7 @@
 // Finds the store's commit steps at the fs layer, so a preload can crash or fail one of them with no hook in
 // production code. Steps, in commit order: lock (proper-lockfile's mkdir of `<file>.lock`), open / write / fsync /
-// rename (write-file-atomic's temp file `<file>.<digits>`), dirsync (our directory fsync).
+// rename (write-file-atomic's temp file `<file>.<digits>`), dirsync (our directory fsync), whether they are made
+// with callbacks, promises or synchronous calls.
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import { syncBuiltinESMExports } from "node:module";
@@ -71,6 +72,47 @@ export function interceptSteps(hook) {
     // Descriptor numbers are reused; forget ours once closed.
     tempFds.delete(fd);
     return close(fd, ...rest);
+  };
+
+  // The store's commit worker makes the same steps with the synchronous calls (the preload runs in workers too).
+  const dirFds = new Set();
+  function wrapSync(name, matches, onSuccess = () => undefined) {
+    const original = fs[name];
+    fs[name] = (...args) => {
+      const step = matches(...args);
+      if (!step) return original(...args);
+      const injected = hook(step, "before");
+      if (injected) throw injected;
+      const result = original(...args);
+      onSuccess(result);
+      hook(step, "after");
+      return result;
+    };
+  }
+  wrapSync("mkdirSync", (path) => typeof path === "string" && LOCK_DIR.test(path) && "lock");
+  const openSync = fs.openSync;
+  fs.openSync = (...args) => {
+    const [path] = args;
+    if (typeof path === "string" && TEMP_FILE.test(basename(path))) {
+      const injected = hook("open", "before");
+      if (injected) throw injected;
+      const fd = openSync(...args);
+      tempFds.add(fd);
+      hook("open", "after");
+      return fd;
+    }
+    const fd = openSync(...args);
+    if (fs.fstatSync(fd).isDirectory()) dirFds.add(fd);
+    return fd;
+  };
+  wrapSync("writeSync", (fd) => tempFds.has(fd) && "write");
+  wrapSync("fsyncSync", (fd) => (tempFds.has(fd) ? "fsync" : dirFds.has(fd) ? "dirsync" : false));
+  wrapSync("renameSync", (from) => typeof from === "string" && TEMP_FILE.test(basename(from)) && "rename");
+  const closeSync = fs.closeSync;
+  fs.closeSync = (fd, ...rest) => {
+    tempFds.delete(fd);
+    dirFds.delete(fd);
+    return closeSync(fd, ...rest);
   };
 
   // The directory fsync is `open(dir)` then `handle.sync()` from node:fs/promises; syncBuiltinESMExports makes

@@ -8,7 +8,11 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const outdir = `${root}bundle`;
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: [`${root}dist/main.js`],
+  // The store's commit worker is loaded by URL next to the chunk that starts it, so it gets its own entry.
+  entryPoints: {
+    main: `${root}dist/main.js`,
+    "commit-worker": `${root}../pool-core/dist/store/commit-worker.js`,
+  },
   outdir,
   bundle: true,
   splitting: true,

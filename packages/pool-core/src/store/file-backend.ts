@@ -1,6 +1,5 @@
 // The embedded file backend: lock, read fresh, apply, validate, fence, atomic write; many updates per commit.
-import { randomBytes } from "node:crypto";
-import { chmod, link, lstat, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { chmod, mkdir, readdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { PoolError, errnoCode, fromZodError, ioError } from "../errors.js";
@@ -15,14 +14,18 @@ import type {
   ReadResult,
 } from "./backend.js";
 import { watchDocument, type DocumentWatcher } from "./document-watcher.js";
-import { acquireFileLock, type HeldFileLock } from "./file-lock.js";
+import { fromErrorInfo, type AcquireReply, type PublishReply, type ReadOutcome } from "./commit-protocol.js";
+import { acquireAndRead, newCommitId, publishAndRelease, releaseLock } from "./commit-thread.js";
+import { isTempName } from "./file-identity.js";
+import { acquireFileLock, lockCompromisedError, lockTimeoutError } from "./file-lock.js";
 import {
-  fileIdentity,
+  notRegularFileError,
   parseDocument,
-  publishDocument,
   readDocumentFile,
   readDocumentText,
   serializeDocument,
+  symlinkError,
+  writeError,
 } from "./json-file.js";
 import { resolvePoolPath } from "./paths.js";
 import { createEmptyPoolDocument, poolDocumentSchema, type PoolDocument } from "./schema.js";
@@ -102,12 +105,7 @@ export function createFileBackend(options: FileBackendOptions = {}): FileBackend
   return createDocumentFileBackend(poolDocumentSpec, options);
 }
 
-/** Temp names a crashed writer leaves: write-file-atomic's `<file>.<uint32>` and the backup's `<file>.bak.<hex>.tmp`. */
-export function isTempName(fileName: string, candidate: string): boolean {
-  if (!candidate.startsWith(`${fileName}.`)) return false;
-  const suffix = candidate.slice(fileName.length + 1);
-  return /^\d+$/.test(suffix) || /^bak\.[0-9a-f]+\.tmp$/.test(suffix);
-}
+export { isTempName };
 
 export function createDocumentFileBackend<D extends DocumentHeader>(
   spec: DocumentSpec<D>,
@@ -159,56 +157,64 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     );
   }
 
-  /** Parses what is on disk. A missing file is the empty document only when there is no backup to suggest loss. */
-  async function readCurrent(): Promise<ReadResult<D> & { exists: boolean; text: string }> {
-    const file = await readDocumentFile(path, { followSymlink: options.allowSymlink, symlinkHint: SYMLINK_HINT });
-    if (file === null) {
-      known = null;
-      const backupText = await readDocumentText(backupPath).catch(() => null);
-      if (backupText !== null) {
-        throw new PoolError(
-          "E_POOL_CORRUPT",
-          `${path} is missing but its backup ${backupPath} exists; run \`credpool doctor --restore\` to restore it.`,
-          { details: { path } },
-        );
-      }
-      // Without this, createIfMissing: false only guarded the directory and update() still created the file.
-      // See packages/pool-core/test/store/file-backend-options.test.ts.
-      if (!options.createIfMissing) throw missingError();
-      const doc = spec.empty();
-      return { doc, rev: doc.rev, exists: false, text: "" };
-    }
-    const { text } = file;
-    const doc = parseDocument(path, text, spec.schema);
-    known = file;
-    return { doc, rev: doc.rev, exists: true, text };
-  }
+  type Current = ReadResult<D> & { exists: boolean; text: string };
 
-  /** The identity of what is at `path` now, or null when there is nothing (or no regular file) to compare. */
-  async function identityNow(): Promise<string | null> {
-    try {
-      const info = await (options.allowSymlink ? stat : lstat)(path, { bigint: true });
-      return info.isFile() ? fileIdentity(info) : null;
-    } catch {
-      return null;
-    }
-  }
-
-  /** readCurrent(), without reading or validating again when the file is provably the one we last read or wrote. */
-  async function readCurrentLocked(): Promise<ReadResult<D> & { exists: boolean; text: string }> {
-    const cached = known;
-    if (cached !== null && (await identityNow()) === cached.identity) {
-      // A document this process validated and serialized: parsing it back gives what the schema gave.
-      const doc = JSON.parse(cached.text) as D;
-      return { doc, rev: doc.rev, exists: true, text: cached.text };
-    }
-    return readCurrent();
-  }
-
-  /** Remembers what we just published, under the lock: nobody else can have replaced it yet. */
-  async function rememberWritten(text: string): Promise<void> {
+  /** A missing file is the empty document only when there is no backup to suggest loss. */
+  async function missingDocument(): Promise<Current> {
     known = null;
-    const identity = await identityNow();
+    const backupText = await readDocumentText(backupPath).catch(() => null);
+    if (backupText !== null) {
+      throw new PoolError(
+        "E_POOL_CORRUPT",
+        `${path} is missing but its backup ${backupPath} exists; run \`credpool doctor --restore\` to restore it.`,
+        { details: { path } },
+      );
+    }
+    // Without this, createIfMissing: false only guarded the directory and update() still created the file.
+    // See packages/pool-core/test/store/file-backend-options.test.ts.
+    if (!options.createIfMissing) throw missingError();
+    const doc = spec.empty();
+    return { doc, rev: doc.rev, exists: false, text: "" };
+  }
+
+  function parsedDocument(file: { text: string; identity: string }): Current {
+    const doc = parseDocument(path, file.text, spec.schema);
+    known = file;
+    return { doc, rev: doc.rev, exists: true, text: file.text };
+  }
+
+  /** Parses what is on disk. */
+  async function readCurrent(): Promise<Current> {
+    const file = await readDocumentFile(path, { followSymlink: options.allowSymlink, symlinkHint: SYMLINK_HINT });
+    return file === null ? missingDocument() : parsedDocument(file);
+  }
+
+  /**
+   * What the commit worker found under the lock. "unchanged" means the file still has the identity of `cached`,
+   * the text this process last read or wrote and validated then: parsing it back gives what the schema gave.
+   */
+  async function currentFrom(read: ReadOutcome, cached: { text: string; identity: string } | null): Promise<Current> {
+    switch (read.kind) {
+      case "unchanged": {
+        const doc = JSON.parse(cached!.text) as D;
+        return { doc, rev: doc.rev, exists: true, text: cached!.text };
+      }
+      case "missing":
+        return missingDocument();
+      case "file":
+        return parsedDocument(read);
+      case "symlink":
+        throw await symlinkError(path, SYMLINK_HINT, fromErrorInfo(read.error));
+      case "not-file":
+        throw notRegularFileError(path, read.fileType);
+      case "error":
+        throw ioError("read", path, fromErrorInfo(read.error));
+    }
+  }
+
+  /** Remembers what we just published, as the worker found it before releasing the lock. */
+  function rememberWritten(text: string, identity: string | null): void {
+    known = null;
     // A size check rules out someone else's file (a hand edit racing the lock) being taken for ours.
     if (identity !== null && identity.split(":")[2] === String(Buffer.byteLength(text))) known = { text, identity };
   }
@@ -311,36 +317,73 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     return orphans;
   }
 
-  async function keepBackup(): Promise<void> {
-    // A hard link to the inode about to be replaced: the previous good document, at the cost of two syscalls.
-    const temp = `${backupPath}.${randomBytes(4).toString("hex")}.tmp`;
-    try {
-      await link(path, temp);
-      await rename(temp, backupPath);
-      // After a failed publish the backup already links this inode, and rename() between two links to one inode
-      // succeeds without removing `temp`; without this the temp link lingered. See test/store/fault-injection.test.ts.
-      await unlink(temp).catch(() => undefined);
-    } catch {
-      await unlink(temp).catch(() => undefined);
+  function lockError(reply: Extract<AcquireReply, { ok: false }>): PoolError {
+    if (reply.reason === "timeout") return lockTimeoutError(lockPath, reply.waitedMs, reply.holder, options.staleMs);
+    return ioError("take the lock", lockPath, fromErrorInfo(reply.error));
+  }
+
+  function publishError(reply: Extract<PublishReply, { ok: false }>, expectedRev: number): PoolError {
+    switch (reply.reason) {
+      case "compromised":
+        return lockCompromisedError(lockPath, options.staleMs, fromErrorInfo(reply.error));
+      case "fence":
+        // The worker released the lock as after a commit: it can still be ours (we broke the lock of a paused
+        // holder, which then committed, or the file was edited by hand), and kept it would block every writer for
+        // good. See models/store-commit.pml (M_ABORT_KEEPS_LOCK).
+        return new PoolError(
+          "E_LOCK_COMPROMISED",
+          `${path} changed under our lock (rev ${expectedRev} became ${reply.diskRev}); this transaction was aborted so the newer commit survives.`,
+          { details: { path } },
+        );
+      case "reread":
+        return ioError("re-read", path, fromErrorInfo(reply.error));
+      case "write":
+        return writeError(path, fromErrorInfo(reply.error));
+      case "dirsync":
+        return ioError("fsync the directory of", path, fromErrorInfo(reply.error));
     }
   }
 
-  /** Takes the lock, then commits everything queued by then: callers that arrive while we wait share the write. */
+  function rejectQueued(error: unknown): void {
+    const failed = queue;
+    queue = [];
+    for (const op of failed) op.reject(error);
+  }
+
+  /**
+   * Takes the lock, then commits everything queued by then: callers that arrive while we wait share the write.
+   * The locked I/O runs in the commit worker (commit-worker.ts); mutators, validation and serialization run here.
+   */
   async function commitQueued(): Promise<void> {
-    let lock: HeldFileLock;
+    const id = newCommitId();
+    const cached = known;
+    let acquired: AcquireReply;
     try {
       await ensureDirectory();
-      lock = await acquireFileLock(path, lockPath, lockOptions);
+      acquired = await acquireAndRead({
+        id,
+        path,
+        lockPath,
+        staleMs: options.staleMs,
+        timeoutMs: options.lockTimeoutMs,
+        followSymlink: options.allowSymlink,
+        knownIdentity: cached?.identity ?? null,
+        // Safe only under the lock: a live writer's temp file exists only while it holds this lock.
+        removeOrphans: !tempChecked,
+      });
     } catch (error) {
-      const failed = queue;
-      queue = [];
-      for (const op of failed) op.reject(error);
+      rejectQueued(error);
       return;
     }
+    if (!acquired.ok) {
+      rejectQueued(lockError(acquired));
+      return;
+    }
+    tempChecked = true;
     const batch = queue;
     queue = [];
     const lockedAt = performance.now();
-    let lockLost = false;
+    let handedOff = false;
     // Callers settle only after the lock is released: a process that exits as soon as its update() resolves must
     // not leave the lock behind for others to wait out (see test/store/torn-files.test.ts).
     const settlements: Array<() => void> = [];
@@ -348,14 +391,15 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       settlements.push(() => settle(value));
     };
     try {
-      if (!tempChecked) {
-        // Safe only under the lock: a live writer's temp file exists only while it holds this lock.
-        await removeOrphans();
-        tempChecked = true;
-      }
-      const current = await readCurrentLocked();
+      const current = await currentFrom(acquired.read, cached);
       // What `current` was read from (or found unchanged in), for the fence.
-      const readIdentity = current.exists ? known?.identity : undefined;
+      const readIdentity = !current.exists
+        ? null
+        : acquired.read.kind === "unchanged"
+          ? cached!.identity
+          : acquired.read.kind === "file"
+            ? acquired.read.identity
+            : null;
       // The parsed document is ours alone, so the first draft is that; a rebuild parses the same bytes again.
       let firstDraft: D | null = current.doc;
       const fresh = (): D => {
@@ -403,37 +447,25 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       const committed = { ...next, rev: current.rev + 1, updatedAt: new Date().toISOString() } as D;
       const text = replaceHeader(draftText, next, committed);
 
-      // Fencing: proper-lockfile has no tokens, so check that nobody published since we read.
-      if (lock.signal.aborted) {
-        lockLost = true;
-        throw lock.signal.reason;
-      }
-      // The file we read, unchanged (same inode, size, times), still holds its rev: one stat instead of a read.
-      const diskRev =
-        readIdentity !== undefined && (await identityNow()) === readIdentity ? current.rev : await readRevOnDisk();
-      if (lock.signal.aborted) {
-        lockLost = true;
-        throw lock.signal.reason;
-      }
-      if (diskRev !== current.rev) {
-        // The lock is released as after a commit: it can still be ours (we broke the lock of a paused holder, which
-        // then committed, or the file was edited by hand), and kept it would block every writer for good.
-        // See models/store-commit.pml (M_ABORT_KEEPS_LOCK).
-        throw new PoolError(
-          "E_LOCK_COMPROMISED",
-          `${path} changed under our lock (rev ${current.rev} became ${diskRev}); this transaction was aborted so the newer commit survives.`,
-          { details: { path } },
-        );
-      }
-      if (current.exists && options.backup) await keepBackup();
       known = null;
-      await publishDocument(path, text, FILE_MODE);
-      await rememberWritten(text);
+      // The worker fences (nobody published since we read), keeps the backup, writes, and releases the lock.
+      handedOff = true;
+      const published = await publishAndRelease({
+        id,
+        text,
+        mode: FILE_MODE,
+        readIdentity,
+        expectedRev: current.rev,
+        emptyRev: spec.empty().rev,
+        backupPath: current.exists && options.backup ? backupPath : null,
+      });
+      if (!published.ok) throw publishError(published, current.rev);
+      rememberWritten(text, published.identity);
       options.hooks?.onWrite?.({
         rev: committed.rev,
         updates: accepted.length,
         bytes: text.length,
-        lockWaitMs: lock.waitedMs,
+        lockWaitMs: acquired.waitedMs,
         commitMs: performance.now() - lockedAt,
       });
       for (const op of accepted) settleLater(op.resolve, committed);
@@ -441,39 +473,8 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     } catch (error) {
       for (const op of batch) settleLater(op.reject, error);
     } finally {
-      if (!lockLost) await lock.release();
+      if (!handedOff) await releaseLock(id).catch(() => undefined);
       for (const settle of settlements) settle();
-    }
-  }
-
-  /** The committed rev, from the head of the file: the header is written first. Falls back to a full parse. */
-  async function readRevOnDisk(): Promise<number> {
-    let head: string;
-    try {
-      const handle = await open(path, "r");
-      try {
-        const buffer = Buffer.alloc(256);
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-        head = buffer.toString("utf8", 0, bytesRead);
-      } finally {
-        await handle.close();
-      }
-    } catch (error) {
-      if (errnoCode(error) === "ENOENT") return spec.empty().rev;
-      throw ioError("re-read", path, error);
-    }
-    const match = /^\{\s*"schemaVersion":\s*\d+,\s*"rev":\s*(\d+),/.exec(head);
-    if (match) return Number(match[1]);
-    const text = await readDocumentText(path);
-    return text === null ? spec.empty().rev : revOf(text);
-  }
-
-  function revOf(text: string): number {
-    try {
-      const rev = (JSON.parse(text) as { rev?: unknown }).rev;
-      return typeof rev === "number" ? rev : -1;
-    } catch {
-      return -1;
     }
   }
 

@@ -38,6 +38,24 @@ async function describeHolder(lockPath: string): Promise<string> {
   }
 }
 
+export function lockCompromisedError(lockPath: string, staleMs: number, cause: unknown): PoolError {
+  return new PoolError(
+    "E_LOCK_COMPROMISED",
+    `Lost the lock ${lockPath} while holding it (paused longer than ${staleMs} ms?); the transaction was aborted.`,
+    { cause },
+  );
+}
+
+/** `holder` says how long the lock has been held, e.g. "held for 40 ms". */
+export function lockTimeoutError(lockPath: string, waitedMs: number, holder: string, staleMs: number): PoolError {
+  return new PoolError(
+    "E_LOCK_TIMEOUT",
+    `Timed out after ${Math.round(waitedMs)} ms waiting for the lock ${lockPath} (${holder}). ` +
+      `Another credpool process is holding it; if none is running, it goes stale after ${staleMs} ms, or run \`credpool doctor\`.`,
+    { details: { lockPath, waitedMs: Math.round(waitedMs) } },
+  );
+}
+
 let precisionProbed: Promise<void> | null = null;
 
 /**
@@ -80,15 +98,7 @@ export async function acquireFileLock(
         retries: 0,
         // Plain node:fs (not graceful-fs) so every call is a real syscall that fault injection can reach.
         fs,
-        onCompromised: (error) => {
-          controller.abort(
-            new PoolError(
-              "E_LOCK_COMPROMISED",
-              `Lost the lock ${lockPath} while holding it (paused longer than ${options.staleMs} ms?); the transaction was aborted.`,
-              { cause: error },
-            ),
-          );
-        },
+        onCompromised: (error) => controller.abort(lockCompromisedError(lockPath, options.staleMs, error)),
       });
       let released = false;
       return {
@@ -108,12 +118,7 @@ export async function acquireFileLock(
       }
       const waited = performance.now() - started;
       if (waited >= options.timeoutMs) {
-        throw new PoolError(
-          "E_LOCK_TIMEOUT",
-          `Timed out after ${Math.round(waited)} ms waiting for the lock ${lockPath} (${await describeHolder(lockPath)}). ` +
-            `Another credpool process is holding it; if none is running, it goes stale after ${options.staleMs} ms, or run \`credpool doctor\`.`,
-          { details: { lockPath, waitedMs: Math.round(waited) } },
-        );
+        throw lockTimeoutError(lockPath, waited, await describeHolder(lockPath), options.staleMs);
       }
       // Full jitter keeps contending processes from retrying in lockstep.
       await sleep(Math.min(backoff * (0.5 + Math.random()), options.timeoutMs - waited));

@@ -5,6 +5,7 @@ import { dirname, resolve } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import type { z } from "zod";
 import { PoolError, errnoCode, fromZodError, ioError } from "../errors.js";
+import { describeFileType, fileIdentity } from "./file-identity.js";
 
 function lineAndColumn(text: string, position: number): { line: number; column: number } {
   let line = 1;
@@ -65,22 +66,7 @@ export interface RawDocument {
   readonly text: string;
 }
 
-/**
- * Every rename-based write makes a new inode, and any write in place moves mtime and ctime (nanoseconds), so equal
- * identities mean the same bytes.
- */
-export function fileIdentity(info: fs.BigIntStats): string {
-  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
-}
-
-/** What a path holds when it is not a regular file, for the error that refuses it. */
-function describeFileType(info: fs.Stats | fs.BigIntStats): string {
-  if (info.isFIFO()) return "a FIFO";
-  if (info.isSocket()) return "a socket";
-  if (info.isDirectory()) return "a directory";
-  if (info.isCharacterDevice() || info.isBlockDevice()) return "a device";
-  return "not a regular file";
-}
+export { fileIdentity } from "./file-identity.js";
 
 export interface ReadDocumentOptions {
   /**
@@ -93,7 +79,7 @@ export interface ReadDocumentOptions {
 }
 
 /** The refusal of a symlinked document, naming the link and its target. See packages/pool-cli/test/symlink-pool.test.ts. */
-async function symlinkError(path: string, hint: string | undefined, cause: unknown): Promise<PoolError> {
+export async function symlinkError(path: string, hint: string | undefined, cause: unknown): Promise<PoolError> {
   const target = await readlink(path).catch(() => undefined);
   const resolved = target === undefined ? "TARGET" : resolve(dirname(path), target);
   return new PoolError(
@@ -103,6 +89,13 @@ async function symlinkError(path: string, hint: string | undefined, cause: unkno
       `${hint ? `, or ${hint}` : ""}.`,
     { cause, details: { path, ...(target === undefined ? {} : { target }) } },
   );
+}
+
+/** The refusal of a FIFO, socket, directory or device where a document should be. */
+export function notRegularFileError(path: string, fileType: string): PoolError {
+  return new PoolError("E_POOL_IO", `Could not read ${path}: it is ${fileType}, not a regular file. Move it away.`, {
+    details: { path },
+  });
 }
 
 /**
@@ -131,15 +124,7 @@ export async function readDocumentFile(
   }
   try {
     const info = await handle.stat({ bigint: true });
-    if (!info.isFile()) {
-      throw new PoolError(
-        "E_POOL_IO",
-        `Could not read ${path}: it is ${describeFileType(info)}, not a regular file. Move it away.`,
-        {
-          details: { path },
-        },
-      );
-    }
+    if (!info.isFile()) throw notRegularFileError(path, describeFileType(info));
     return { text: await handle.readFile("utf8"), identity: fileIdentity(info) };
   } catch (error) {
     if (error instanceof PoolError) throw error;
