@@ -1,11 +1,14 @@
 // Makes one update() under a crash or fault preload, reports how it ended, then stays alive until told "exit":
 // a normal exit would remove a leaked lock for us (proper-lockfile cleans up on exit) and hide the bug.
 import { createInterface } from "node:readline";
-import { createFileBackend } from "@credpool/pool-core";
+import { createFileBackend, prepareCommitWorker } from "@credpool/pool-core";
 import { emit, parseFlags } from "./child-io.mjs";
 
 const flags = parseFlags();
 const backend = createFileBackend({ path: flags.pool, staleMs: 2000, lockTimeoutMs: 1000 });
+// A process's first commit runs on the main thread while the commit worker starts; `--worker yes` waits for the
+// worker so the commit runs there (test/store/commit-worker-steps.test.ts).
+if (flags.worker === "yes" && !(await prepareCommitWorker())) throw new Error("the commit worker did not start");
 try {
   const doc = await backend.update((draft) => {
     draft.marker = flags.marker;

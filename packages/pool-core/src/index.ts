@@ -63,6 +63,7 @@ export {
   openSnapshot,
   parseDocument,
   poolDocumentSchema,
+  prepareCommitWorker,
   publishDocument,
   readDocumentText,
   resolvePoolOption,

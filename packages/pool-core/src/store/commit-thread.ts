@@ -13,14 +13,17 @@ import type {
 
 type Pending = { resolve: (reply: WorkerReply) => void; reject: (error: unknown) => void };
 
-interface Thread {
-  readonly worker: Worker;
-  readonly wake: Int32Array;
-  readonly pending: Map<number, Pending>;
+export interface CommitWorker {
+  /** True once the worker has loaded and can take requests. */
+  readonly ready: boolean;
+  /** Resolves when `ready` (or the worker failed to start, when requests go to the main thread again). */
+  readonly started: Promise<void>;
+  acquire(request: Omit<AcquireRequest, "op">): Promise<AcquireReply>;
+  publish(request: Omit<PublishRequest, "op">): Promise<PublishReply>;
+  release(id: number): Promise<void>;
 }
 
-let thread: Thread | null = null;
-let nextId = 1;
+let current: CommitWorker | null = null;
 
 /**
  * The built worker next to this module. Under vitest the sources run from src/ (see vitest.config.ts), and the
@@ -40,13 +43,20 @@ function workerFailed(error: unknown): PoolError {
   );
 }
 
-function start(): Thread {
+function start(): CommitWorker {
   const wake = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(workerUrl(), { workerData: { wake: wake.buffer }, name: "credpool-commit" });
   const pending = new Map<number, Pending>();
-  const current: Thread = { worker, wake, pending };
+  let ready = false;
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
   worker.unref();
-  worker.on("message", (message: WorkerReply) => {
+  worker.on("message", (message: WorkerReply | { op: "ready" }) => {
+    if (message.op === "ready") {
+      ready = true;
+      markStarted();
+      return;
+    }
     const waiter = pending.get(message.id);
     if (waiter === undefined) return;
     pending.delete(message.id);
@@ -55,40 +65,50 @@ function start(): Thread {
     else waiter.resolve(message);
   });
   const fail = (error: unknown): void => {
-    if (thread === current) thread = null;
+    // A worker that crashed after starting is replaced on the next commit; one that never started (a broken
+    // install) is not retried, and commits stay on the main thread.
+    if (current === handle && ready) current = null;
+    ready = false;
+    markStarted();
     for (const waiter of pending.values()) waiter.reject(workerFailed(error));
     pending.clear();
   };
   worker.on("error", fail);
   worker.on("exit", (code) => fail(new Error(`exited with code ${code}`)));
+
+  function call(request: WorkerRequest): Promise<WorkerReply> {
+    return new Promise((resolve, reject) => {
+      if (pending.size === 0) worker.ref();
+      pending.set(request.id, { resolve, reject });
+      worker.postMessage(request);
+      // Ends a sleep between lock tries at once: a publish or release must not wait behind another lock's backoff.
+      Atomics.add(wake, 0, 1);
+      Atomics.notify(wake, 0);
+    });
+  }
+
+  const handle: CommitWorker = {
+    get ready() {
+      return ready;
+    },
+    started,
+    acquire: async (request) => ((await call({ op: "acquire", ...request })) as { reply: AcquireReply }).reply,
+    publish: async (request) => ((await call({ op: "publish", ...request })) as { reply: PublishReply }).reply,
+    release: async (id) => {
+      await call({ op: "release", id });
+    },
+  };
+  return handle;
+}
+
+/** This process's commit worker, started on first use. */
+export function commitWorker(): CommitWorker {
+  current ??= start();
   return current;
 }
 
-function call(request: WorkerRequest): Promise<WorkerReply> {
-  thread ??= start();
-  const { worker, wake, pending } = thread;
-  return new Promise((resolve, reject) => {
-    if (pending.size === 0) worker.ref();
-    pending.set(request.id, { resolve, reject });
-    worker.postMessage(request);
-    // Ends a sleep between lock tries at once: a publish or release must not wait behind another lock's backoff.
-    Atomics.add(wake, 0, 1);
-    Atomics.notify(wake, 0);
-  });
-}
+let nextId = 1;
 
 export function newCommitId(): number {
   return nextId++;
-}
-
-export async function acquireAndRead(request: Omit<AcquireRequest, "op">): Promise<AcquireReply> {
-  return ((await call({ op: "acquire", ...request })) as { reply: AcquireReply }).reply;
-}
-
-export async function publishAndRelease(request: Omit<PublishRequest, "op">): Promise<PublishReply> {
-  return ((await call({ op: "publish", ...request })) as { reply: PublishReply }).reply;
-}
-
-export async function releaseLock(id: number): Promise<void> {
-  await call({ op: "release", id });
 }

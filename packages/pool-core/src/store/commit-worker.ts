@@ -307,3 +307,4 @@ async function handle(request: WorkerRequest): Promise<void> {
 }
 
 port.on("message", (request: WorkerRequest) => void handle(request));
+port.postMessage({ op: "ready" });

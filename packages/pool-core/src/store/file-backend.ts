@@ -14,19 +14,11 @@ import type {
   ReadResult,
 } from "./backend.js";
 import { watchDocument, type DocumentWatcher } from "./document-watcher.js";
-import { fromErrorInfo, type AcquireReply, type PublishReply, type ReadOutcome } from "./commit-protocol.js";
-import { acquireAndRead, newCommitId, publishAndRelease, releaseLock } from "./commit-thread.js";
+import { commitIO, type CommitTarget, type LockedRead } from "./commit-io.js";
+import { newCommitId } from "./commit-thread.js";
 import { isTempName } from "./file-identity.js";
-import { acquireFileLock, lockCompromisedError, lockTimeoutError } from "./file-lock.js";
-import {
-  notRegularFileError,
-  parseDocument,
-  readDocumentFile,
-  readDocumentText,
-  serializeDocument,
-  symlinkError,
-  writeError,
-} from "./json-file.js";
+import { acquireFileLock } from "./file-lock.js";
+import { parseDocument, readDocumentFile, readDocumentText, serializeDocument } from "./json-file.js";
 import { resolvePoolPath } from "./paths.js";
 import { createEmptyPoolDocument, poolDocumentSchema, type PoolDocument } from "./schema.js";
 
@@ -131,6 +123,13 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   let known: { text: string; identity: string } | null = null;
 
   const lockOptions = { staleMs: options.staleMs, timeoutMs: options.lockTimeoutMs };
+  const commitTarget: CommitTarget = {
+    path,
+    lockPath,
+    ...lockOptions,
+    followSymlink: options.allowSymlink,
+    symlinkHint: SYMLINK_HINT,
+  };
 
   async function ensureDirectory(): Promise<void> {
     if (directoryReady) return;
@@ -190,29 +189,17 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   }
 
   /**
-   * What the commit worker found under the lock. "unchanged" means the file still has the identity of `cached`,
-   * the text this process last read or wrote and validated then: parsing it back gives what the schema gave.
+   * What the lock holder found. "unchanged" means the file still has the identity of `cached`, the text this process
+   * last read or wrote and validated then: parsing it back gives what the schema gave.
    */
-  async function currentFrom(read: ReadOutcome, cached: { text: string; identity: string } | null): Promise<Current> {
-    switch (read.kind) {
-      case "unchanged": {
-        const doc = JSON.parse(cached!.text) as D;
-        return { doc, rev: doc.rev, exists: true, text: cached!.text };
-      }
-      case "missing":
-        return missingDocument();
-      case "file":
-        return parsedDocument(read);
-      case "symlink":
-        throw await symlinkError(path, SYMLINK_HINT, fromErrorInfo(read.error));
-      case "not-file":
-        throw notRegularFileError(path, read.fileType);
-      case "error":
-        throw ioError("read", path, fromErrorInfo(read.error));
-    }
+  async function currentFrom(read: LockedRead, cached: { text: string; identity: string } | null): Promise<Current> {
+    if (read.kind === "missing") return missingDocument();
+    if (read.kind === "file") return parsedDocument(read);
+    const doc = JSON.parse(cached!.text) as D;
+    return { doc, rev: doc.rev, exists: true, text: cached!.text };
   }
 
-  /** Remembers what we just published, as the worker found it before releasing the lock. */
+  /** Remembers what we just published, as the lock holder found it before releasing the lock. */
   function rememberWritten(text: string, identity: string | null): void {
     known = null;
     // A size check rules out someone else's file (a hand edit racing the lock) being taken for ours.
@@ -317,33 +304,6 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     return orphans;
   }
 
-  function lockError(reply: Extract<AcquireReply, { ok: false }>): PoolError {
-    if (reply.reason === "timeout") return lockTimeoutError(lockPath, reply.waitedMs, reply.holder, options.staleMs);
-    return ioError("take the lock", lockPath, fromErrorInfo(reply.error));
-  }
-
-  function publishError(reply: Extract<PublishReply, { ok: false }>, expectedRev: number): PoolError {
-    switch (reply.reason) {
-      case "compromised":
-        return lockCompromisedError(lockPath, options.staleMs, fromErrorInfo(reply.error));
-      case "fence":
-        // The worker released the lock as after a commit: it can still be ours (we broke the lock of a paused
-        // holder, which then committed, or the file was edited by hand), and kept it would block every writer for
-        // good. See models/store-commit.pml (M_ABORT_KEEPS_LOCK).
-        return new PoolError(
-          "E_LOCK_COMPROMISED",
-          `${path} changed under our lock (rev ${expectedRev} became ${reply.diskRev}); this transaction was aborted so the newer commit survives.`,
-          { details: { path } },
-        );
-      case "reread":
-        return ioError("re-read", path, fromErrorInfo(reply.error));
-      case "write":
-        return writeError(path, fromErrorInfo(reply.error));
-      case "dirsync":
-        return ioError("fsync the directory of", path, fromErrorInfo(reply.error));
-    }
-  }
-
   function rejectQueued(error: unknown): void {
     const failed = queue;
     queue = [];
@@ -352,31 +312,19 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
 
   /**
    * Takes the lock, then commits everything queued by then: callers that arrive while we wait share the write.
-   * The locked I/O runs in the commit worker (commit-worker.ts); mutators, validation and serialization run here.
+   * The locked I/O runs in the commit worker (commit-io.ts); mutators, validation and serialization run here.
    */
   async function commitQueued(): Promise<void> {
     const id = newCommitId();
     const cached = known;
-    let acquired: AcquireReply;
+    const io = commitIO();
+    let acquired: { waitedMs: number; read: LockedRead };
     try {
       await ensureDirectory();
-      acquired = await acquireAndRead({
-        id,
-        path,
-        lockPath,
-        staleMs: options.staleMs,
-        timeoutMs: options.lockTimeoutMs,
-        followSymlink: options.allowSymlink,
-        knownIdentity: cached?.identity ?? null,
-        // Safe only under the lock: a live writer's temp file exists only while it holds this lock.
-        removeOrphans: !tempChecked,
-      });
+      // Safe only under the lock: a live writer's temp file exists only while it holds this lock.
+      acquired = await io.acquire(id, commitTarget, cached?.identity ?? null, !tempChecked);
     } catch (error) {
       rejectQueued(error);
-      return;
-    }
-    if (!acquired.ok) {
-      rejectQueued(lockError(acquired));
       return;
     }
     tempChecked = true;
@@ -393,9 +341,8 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     try {
       const current = await currentFrom(acquired.read, cached);
       // What `current` was read from (or found unchanged in), for the fence.
-      const readIdentity = !current.exists
-        ? null
-        : acquired.read.kind === "unchanged"
+      const readIdentity =
+        acquired.read.kind === "unchanged"
           ? cached!.identity
           : acquired.read.kind === "file"
             ? acquired.read.identity
@@ -450,8 +397,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       known = null;
       // The worker fences (nobody published since we read), keeps the backup, writes, and releases the lock.
       handedOff = true;
-      const published = await publishAndRelease({
-        id,
+      const identity = await io.publish(id, commitTarget, {
         text,
         mode: FILE_MODE,
         readIdentity,
@@ -459,8 +405,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         emptyRev: spec.empty().rev,
         backupPath: current.exists && options.backup ? backupPath : null,
       });
-      if (!published.ok) throw publishError(published, current.rev);
-      rememberWritten(text, published.identity);
+      rememberWritten(text, identity);
       options.hooks?.onWrite?.({
         rev: committed.rev,
         updates: accepted.length,
@@ -473,7 +418,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     } catch (error) {
       for (const op of batch) settleLater(op.reject, error);
     } finally {
-      if (!handedOff) await releaseLock(id).catch(() => undefined);
+      if (!handedOff) await io.release(id).catch(() => undefined);
       for (const settle of settlements) settle();
     }
   }

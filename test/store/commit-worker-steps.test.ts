@@ -1,0 +1,91 @@
+// The crash-point and fault-injection matrices of crash-points.test.ts and fault-injection.test.ts, for commits made
+// by the commit worker (synchronous syscalls in a worker thread). Those suites' one-shot writer commits before its
+// worker is up, on the main thread; here the writer waits for the worker first.
+import { existsSync } from "node:fs";
+import { readFile, readdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "vitest";
+import { createFileBackend } from "@credpool/pool-core";
+import { seedOldDocument } from "./step-writer-pool.js";
+import { createTempDir, spawnChild } from "@credpool/pool-testkit";
+
+const writer = fileURLToPath(new URL("../children/step-writer.mjs", import.meta.url));
+const crashPreload = fileURLToPath(new URL("../children/fs-crash.mjs", import.meta.url));
+const faultPreload = fileURLToPath(new URL("../children/fs-fault.mjs", import.meta.url));
+
+const STEPS = ["lock", "open", "write", "fsync", "rename", "dirsync"] as const;
+const isWriterTemp = (name: string): boolean => /^pool\.json\.\d+$/.test(name);
+const isTempFile = (name: string): boolean => /^pool\.json\.(\d+|bak\.[0-9a-f]+\.tmp)$/.test(name);
+
+describe.concurrent("commit worker: crash points", () => {
+  STEPS.forEach((step, index) => {
+    for (const phase of ["before", "after"] as const) {
+      const point = index * 2 + (phase === "after" ? 1 : 0);
+      const document = point >= STEPS.indexOf("rename") * 2 + 1 ? "new" : "old";
+      const lockHeld = point >= 1;
+      const tempFile = point >= STEPS.indexOf("open") * 2 + 1 && point <= STEPS.indexOf("rename") * 2;
+      it(`keeps the whole ${document} document when killed ${phase} ${step} in the worker`, async ({ expect }) => {
+        const dir = await createTempDir();
+        try {
+          const pool = dir.file("pool.json");
+          const oldBytes = await seedOldDocument(pool);
+          const child = spawnChild(writer, ["--pool", pool, "--marker", "new", "--worker", "yes"], {
+            nodeArgs: ["--import", crashPreload],
+            env: { CREDPOOL_CRASH_AT: `${step}:${phase}` },
+          });
+          expect((await child.exited).signal, child.stderr()).toBe("SIGKILL");
+          if (document === "old") expect(await readFile(pool)).toEqual(oldBytes);
+          else expect(JSON.parse(await readFile(pool, "utf8"))).toMatchObject({ rev: 2, marker: "new" });
+          expect(existsSync(`${pool}.lock`)).toBe(lockHeld);
+          expect((await readdir(dir.path)).some(isWriterTemp)).toBe(tempFile);
+
+          const next = createFileBackend({ path: pool, staleMs: 2000 });
+          const { doc } = await next.read();
+          expect(doc.marker).toBe(document);
+          expect((await next.update((draft) => void (draft.recovered = true))).rev).toBe(doc.rev + 1);
+          await next.close();
+          expect((await readdir(dir.path)).filter(isTempFile)).toEqual([]);
+        } finally {
+          await dir.remove();
+        }
+      });
+    }
+  });
+});
+
+describe.concurrent("commit worker: fault injection", () => {
+  for (const step of STEPS) {
+    for (const errno of ["EIO", "ENOSPC"] as const) {
+      const survivor = step === "dirsync" ? "new" : "old";
+      it(`rejects with E_POOL_IO (${errno}) when ${step} fails in the worker, keeps the ${survivor} document and releases the lock`, async ({
+        expect,
+      }) => {
+        const dir = await createTempDir();
+        try {
+          const pool = dir.file("pool.json");
+          const oldBytes = await seedOldDocument(pool);
+          const child = spawnChild(writer, ["--pool", pool, "--marker", "new", "--worker", "yes"], {
+            nodeArgs: ["--import", faultPreload],
+            env: { CREDPOOL_FAULT: `${step}:${errno}` },
+          });
+          const result = await child.waitFor<{ ok: boolean; code?: string; details?: { errno?: string } }>(
+            (m) => typeof m.ok === "boolean",
+          );
+          expect(result).toMatchObject({ ok: false, code: "E_POOL_IO", details: { errno } });
+          // The writer is alive: a lock it leaked would be kept fresh, so taking it well under `stale` proves it
+          // was released.
+          const checker = createFileBackend({ path: pool, staleMs: 2000, lockTimeoutMs: 1000 });
+          if (survivor === "old") expect(await readFile(pool)).toEqual(oldBytes);
+          const committed = await checker.update((doc) => void (doc.checked = true));
+          expect(committed.rev).toBe(survivor === "new" ? 3 : 2);
+          await checker.close();
+          expect((await readdir(dir.path)).filter(isTempFile)).toEqual([]);
+          child.send("exit");
+          expect(await child.exited).toEqual({ code: 0, signal: null });
+        } finally {
+          await dir.remove();
+        }
+      });
+    }
+  }
+});
