@@ -17,9 +17,14 @@ try {
 } catch (error) {
   emit({ ok: false, code: error.code, details: error.details, message: error.message });
 }
-await new Promise((resolve) => {
-  createInterface({ input: process.stdin }).on("line", (line) => {
-    if (line.trim() === "exit") resolve();
+// `--linger no`: return without process.exit(), so the test sees whether anything keeps the process alive.
+if (flags.linger === "no") {
+  await backend.close();
+} else {
+  await new Promise((resolve) => {
+    createInterface({ input: process.stdin }).on("line", (line) => {
+      if (line.trim() === "exit") resolve();
+    });
   });
-});
-process.exit(0);
+  process.exit(0);
+}

@@ -89,3 +89,29 @@ describe.concurrent("commit worker: fault injection", () => {
     }
   }
 });
+
+describe("commit worker lifetime", () => {
+  // An idle worker must not keep a process alive: a CLI command or an agent exits when its work is done.
+  for (const worker of ["no", "yes"] as const) {
+    it(`lets a process exit by itself after it committed (${worker === "yes" ? "in the worker" : "while the worker starts"})`, async ({
+      expect,
+    }) => {
+      const dir = await createTempDir();
+      try {
+        const pool = dir.file("pool.json");
+        await seedOldDocument(pool);
+        const child = spawnChild(writer, ["--pool", pool, "--marker", "new", "--worker", worker, "--linger", "no"]);
+        const result = await child.waitFor<{ ok: boolean }>((m) => typeof m.ok === "boolean");
+        expect(result.ok).toBe(true);
+        const exited = await Promise.race([
+          child.exited,
+          new Promise<"still running">((resolve) => setTimeout(() => resolve("still running"), 20_000)),
+        ]);
+        if (exited === "still running") child.kill("SIGKILL");
+        expect(exited).toEqual({ code: 0, signal: null });
+      } finally {
+        await dir.remove();
+      }
+    });
+  }
+});

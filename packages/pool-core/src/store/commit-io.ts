@@ -264,6 +264,6 @@ export function commitIO(): CommitIO {
  */
 export async function prepareCommitWorker(): Promise<boolean> {
   const worker = commitWorker();
-  await worker.started;
+  await worker.whenStarted();
   return worker.ready;
 }

@@ -16,8 +16,11 @@ type Pending = { resolve: (reply: WorkerReply) => void; reject: (error: unknown)
 export interface CommitWorker {
   /** True once the worker has loaded and can take requests. */
   readonly ready: boolean;
-  /** Resolves when `ready` (or the worker failed to start, when requests go to the main thread again). */
-  readonly started: Promise<void>;
+  /**
+   * Resolves when `ready`, or when the worker failed to start (requests then stay on the main thread). Keeps the
+   * process alive meanwhile, which an idle worker never does.
+   */
+  whenStarted(): Promise<void>;
   acquire(request: Omit<AcquireRequest, "op">): Promise<AcquireReply>;
   publish(request: Omit<PublishRequest, "op">): Promise<PublishReply>;
   release(id: number): Promise<void>;
@@ -50,7 +53,6 @@ function start(): CommitWorker {
   let ready = false;
   let markStarted!: () => void;
   const started = new Promise<void>((resolve) => (markStarted = resolve));
-  worker.unref();
   worker.on("message", (message: WorkerReply | { op: "ready" }) => {
     if (message.op === "ready") {
       ready = true;
@@ -75,6 +77,8 @@ function start(): CommitWorker {
   };
   worker.on("error", fail);
   worker.on("exit", (code) => fail(new Error(`exited with code ${code}`)));
+  // After the listeners: adding a "message" listener refs the worker's port again.
+  worker.unref();
 
   function call(request: WorkerRequest): Promise<WorkerReply> {
     return new Promise((resolve, reject) => {
@@ -91,7 +95,15 @@ function start(): CommitWorker {
     get ready() {
       return ready;
     },
-    started,
+    whenStarted: async () => {
+      if (ready) return;
+      worker.ref();
+      try {
+        await started;
+      } finally {
+        if (pending.size === 0) worker.unref();
+      }
+    },
     acquire: async (request) => ((await call({ op: "acquire", ...request })) as { reply: AcquireReply }).reply,
     publish: async (request) => ((await call({ op: "publish", ...request })) as { reply: PublishReply }).reply,
     release: async (id) => {
