@@ -23,7 +23,7 @@ import { describeFileType, fileIdentity, isTempName, revFromHead } from "./file-
 interface Held {
   readonly path: string;
   readonly followSymlink: boolean;
-  release: () => void;
+  release: () => Promise<void>;
   compromised: ErrorInfo | null;
 }
 
@@ -52,17 +52,47 @@ function yieldToLoop(): Promise<void> {
 }
 
 /**
- * proper-lockfile learns the filesystem's mtime precision on the first lock a thread takes by stamping that lock up
- * to 1 s ahead, which would delay stale detection of a crashed holder; spend it on a throwaway path (see
- * test/store/sigkill-loop.test.ts and file-lock.ts, which does the same on the main thread).
+ * node:fs behind proper-lockfile's callback interface, answering synchronously. One object for the worker's life:
+ * proper-lockfile caches the filesystem's mtime precision on the fs object it is given, and its own lockSync()
+ * copies fs on every call, so it would probe again at every lock, stamping each lock up to 1 s in the future and
+ * delaying the takeover of a crashed holder's lock by as much (test/store/sigkill-loop.test.ts).
  */
-function probeOnce(dir: string): void {
+type Callback = (error: unknown, result?: unknown) => void;
+const syncCall =
+  (run: (...args: unknown[]) => unknown) =>
+  (...args: unknown[]): void => {
+    const callback = args.pop() as Callback;
+    let result: unknown;
+    try {
+      result = run(...args);
+    } catch (error) {
+      callback(error);
+      return;
+    }
+    callback(null, result);
+  };
+// Looked up at call time, so a preload that wraps node:fs (test/children/fs-steps.mjs) still sees every call.
+const lockFs = {
+  mkdir: syncCall((...args) => (fs.mkdirSync as (...a: unknown[]) => unknown)(...args)),
+  stat: syncCall((...args) => (fs.statSync as (...a: unknown[]) => unknown)(...args)),
+  rmdir: syncCall((...args) => (fs.rmdirSync as (...a: unknown[]) => unknown)(...args)),
+  utimes: syncCall((...args) => (fs.utimesSync as (...a: unknown[]) => unknown)(...args)),
+  realpath: syncCall((...args) => (fs.realpathSync as (...a: unknown[]) => unknown)(...args)),
+};
+
+/** proper-lockfile's lock(), which with `lockFs` settles without touching the thread pool. */
+async function tryLock(path: string, options: Omit<lockfile.LockOptions, "fs">): Promise<() => Promise<void>> {
+  return lockfile.lock(path, { ...options, fs: lockFs, retries: 0 });
+}
+
+/** The precision probe stamps its lock up to 1 s ahead: spend it on a throwaway path, as file-lock.ts does. */
+async function probeOnce(dir: string): Promise<void> {
   if (probed) return;
   probed = true;
   const probe = join(dir, `.credpool-probe-${process.pid}-${randomBytes(4).toString("hex")}`);
   try {
-    const release = lockfile.lockSync(probe, { lockfilePath: `${probe}.lock`, realpath: false, fs });
-    release();
+    const release = await tryLock(probe, { lockfilePath: `${probe}.lock`, realpath: false });
+    await release();
   } catch {
     // Best effort: without the probe the first lock is merely stamped late.
   }
@@ -137,7 +167,7 @@ function removeOrphans(path: string): void {
 
 async function acquire(request: AcquireRequest): Promise<AcquireReply> {
   const started = performance.now();
-  probeOnce(dirname(request.lockPath));
+  await probeOnce(dirname(request.lockPath));
   let sleepMs = FIRST_SLEEP_MS;
   for (;;) {
     const seen = Atomics.load(wake, 0);
@@ -146,14 +176,12 @@ async function acquire(request: AcquireRequest): Promise<AcquireReply> {
         path: request.path,
         followSymlink: request.followSymlink,
         compromised: null,
-        release: () => undefined,
+        release: () => Promise.resolve(),
       };
-      entry.release = lockfile.lockSync(request.path, {
+      entry.release = await tryLock(request.path, {
         lockfilePath: request.lockPath,
         realpath: false,
         stale: request.staleMs,
-        // Plain node:fs so that every call is a real syscall that fault injection can reach.
-        fs,
         onCompromised: (error) => {
           entry.compromised = toErrorInfo(error);
         },
@@ -180,15 +208,12 @@ async function acquire(request: AcquireRequest): Promise<AcquireReply> {
   return { ok: true, waitedMs, read: readDocument(request.path, request.followSymlink) };
 }
 
-function releaseHeld(id: number): void {
+async function releaseHeld(id: number): Promise<void> {
   const entry = held.get(id);
   held.delete(id);
   if (entry === undefined || entry.compromised !== null) return;
-  try {
-    entry.release();
-  } catch {
-    // A lock proper-lockfile already gave up is no longer ours to remove.
-  }
+  // A lock proper-lockfile already gave up is no longer ours to remove.
+  await entry.release().catch(() => undefined);
 }
 
 /** The committed rev at `path`, from the head of the file, else a full parse; a missing file is `emptyRev`. */
@@ -235,7 +260,7 @@ function keepBackup(path: string, backupPath: string): void {
   }
 }
 
-function publish(request: PublishRequest): PublishReply {
+async function publish(request: PublishRequest): Promise<PublishReply> {
   const entry = held.get(request.id);
   if (entry === undefined) {
     return { ok: false, reason: "compromised", error: { message: "the commit worker does not hold this lock" } };
@@ -283,7 +308,7 @@ function publish(request: PublishRequest): PublishReply {
     }
     return { ok: true, identity: identityOf(entry.path, entry.followSymlink) };
   } finally {
-    releaseHeld(request.id);
+    await releaseHeld(request.id);
   }
 }
 
@@ -294,10 +319,10 @@ async function handle(request: WorkerRequest): Promise<void> {
         reply({ id: request.id, op: "acquire", reply: await acquire(request) });
         return;
       case "publish":
-        reply({ id: request.id, op: "publish", reply: publish(request) });
+        reply({ id: request.id, op: "publish", reply: await publish(request) });
         return;
       case "release":
-        releaseHeld(request.id);
+        await releaseHeld(request.id);
         reply({ id: request.id, op: "release", reply: { ok: true } });
         return;
     }
