@@ -474,17 +474,57 @@ async function measurePropagation(root, report) {
   }
 }
 
+const HANDOFF_HOLDS_MS = [2, 10, 50];
+const HANDOFF_SAMPLES = 40;
+
+/**
+ * Two processes: one holds the lock for 2, 10 or 50 ms while the other waits in update(). The figure is the time
+ * from the holder's update() resolving (just after its release) to the waiter's mutator running.
+ */
+async function measureHandoff(root, report) {
+  const path = await createPool(root, "handoff");
+  const holder = forkChild(join(childrenDir, "store-handoff.mjs"), ["--pool", path]);
+  const follower = forkChild(join(childrenDir, "store-handoff.mjs"), ["--pool", path]);
+  try {
+    await Promise.all([holder, follower].map((child) => child.waitFor((m) => m.type === "ready")));
+    let n = 0;
+    for (const ms of HANDOFF_HOLDS_MS) {
+      const delays = [];
+      for (let i = 0; i < HANDOFF_SAMPLES; i++) {
+        const id = n++;
+        holder.send({ type: "hold", ms, n: id });
+        await holder.waitFor((m) => m.type === "holding" && m.n === id);
+        follower.send({ type: "follow", n: id });
+        const [released, followed] = await Promise.all([
+          holder.waitFor((m) => m.type === "released" && m.n === id),
+          follower.waitFor((m) => m.type === "followed" && m.n === id),
+        ]);
+        delays.push(followed.acquiredAt - released.at);
+      }
+      log(
+        `hand-off after a ${ms} ms hold: p10/p50/p90 ${[10, 50, 90].map((p) => round(percentile(delays, p), 2)).join("/")} ms`,
+      );
+      report(`store.handoff.hold${ms}ms.p50_ms`, round(median(delays), 2));
+    }
+    for (const child of [holder, follower]) child.send({ type: "exit" });
+    await Promise.all([holder.exited, follower.exited]);
+  } finally {
+    await stopChildren([holder, follower]);
+  }
+}
+
 export async function run(report) {
   // Next to the repository, not in os.tmpdir(): /tmp is often tmpfs, where fsync is free and the figures lie.
   const parent = join(benchDir, "..", ".tmp");
   await mkdir(parent, { recursive: true });
   const root = await mkdtemp(join(parent, "bench-store-"));
   log(`working in ${root}`);
-  // BENCH_STORE_PARTS=single,seq,loop,scale,throughput,propagation runs a subset while investigating one figure.
-  const parts = (process.env.BENCH_STORE_PARTS ?? "single,seq,loop,scale,throughput,propagation").split(",");
+  // BENCH_STORE_PARTS=single,seq,handoff,... runs a subset while investigating one figure.
+  const parts = (process.env.BENCH_STORE_PARTS ?? "single,seq,handoff,loop,scale,throughput,propagation").split(",");
   try {
     if (parts.includes("single")) await measureSingle(root, report);
     if (parts.includes("seq")) await measureSequential(root, report);
+    if (parts.includes("handoff")) await measureHandoff(root, report);
     if (parts.includes("loop")) await measureLoopDelay(root, report);
     if (parts.includes("scale")) {
       await measureScale(root, report, 1000, "scale1k");

@@ -33,10 +33,11 @@ const wake = new Int32Array((workerData as { wake: SharedArrayBuffer }).wake);
 const held = new Map<number, Held>();
 let probed = false;
 
-// A waiter retries the lock after a short, growing, jittered sleep: hand-off costs a fraction of a commit, and
-// seven waiters on two cores do not starve the holder (a 0.1 ms poll did; see the closing note of issue 15).
+// A waiter retries the lock after a short, growing, jittered sleep: hand-off costs a fraction of a commit. The cap
+// grows with the wait, so a crowd of waiters (a hundred agents at once) does not spend the cores polling.
 const FIRST_SLEEP_MS = 0.2;
-const MAX_SLEEP_MS = 2;
+const SHORT_CAP_MS = 2;
+const LONG_CAP_MS = 25;
 
 function reply(message: WorkerReply): void {
   port.postMessage(message);
@@ -198,7 +199,7 @@ async function acquire(request: AcquireRequest): Promise<AcquireReply> {
     }
     sleepUnlessWoken(Math.min(sleepMs * (0.5 + Math.random()), request.timeoutMs - waited), seen);
     await yieldToLoop();
-    sleepMs = Math.min(sleepMs * 1.5, MAX_SLEEP_MS);
+    sleepMs = Math.min(sleepMs * 1.5, Math.max(SHORT_CAP_MS, Math.min(LONG_CAP_MS, waited / 10)));
   }
   const waitedMs = performance.now() - started;
   if (request.removeOrphans) removeOrphans(request.path);
