@@ -166,32 +166,49 @@ function removeOrphans(path: string): void {
   }
 }
 
+/** One try at the lock: the entry when taken, null when another holder has it. */
+async function attemptLock(request: AcquireRequest): Promise<Held | null> {
+  // A lock that is there and fresh cannot be taken: one stat, where proper-lockfile's attempt costs a failed mkdir,
+  // a stat and two error objects. Waiters poll often, so this is most of what waiting costs.
+  const lockInfo = fs.statSync(request.lockPath, { throwIfNoEntry: false });
+  if (lockInfo !== undefined && Date.now() - lockInfo.mtimeMs < request.staleMs) return null;
+  const entry: Held = {
+    path: request.path,
+    followSymlink: request.followSymlink,
+    compromised: null,
+    release: () => Promise.resolve(),
+  };
+  try {
+    entry.release = await tryLock(request.path, {
+      lockfilePath: request.lockPath,
+      realpath: false,
+      stale: request.staleMs,
+      onCompromised: (error) => {
+        entry.compromised = toErrorInfo(error);
+      },
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === "ELOCKED") return null;
+    throw error;
+  }
+  return entry;
+}
+
 async function acquire(request: AcquireRequest): Promise<AcquireReply> {
   const started = performance.now();
   await probeOnce(dirname(request.lockPath));
   let sleepMs = FIRST_SLEEP_MS;
   for (;;) {
     const seen = Atomics.load(wake, 0);
+    let entry: Held | null;
     try {
-      const entry: Held = {
-        path: request.path,
-        followSymlink: request.followSymlink,
-        compromised: null,
-        release: () => Promise.resolve(),
-      };
-      entry.release = await tryLock(request.path, {
-        lockfilePath: request.lockPath,
-        realpath: false,
-        stale: request.staleMs,
-        onCompromised: (error) => {
-          entry.compromised = toErrorInfo(error);
-        },
-      });
+      entry = await attemptLock(request);
+    } catch (error) {
+      return { ok: false, reason: "io", error: toErrorInfo(error) };
+    }
+    if (entry !== null) {
       held.set(request.id, entry);
       break;
-    } catch (error) {
-      if ((error as { code?: string }).code !== "ELOCKED")
-        return { ok: false, reason: "io", error: toErrorInfo(error) };
     }
     const waited = performance.now() - started;
     if (waited >= request.timeoutMs) {
