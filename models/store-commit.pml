@@ -3,27 +3,29 @@
  * temp write + size check + rename, directory fsync, acknowledge, release) for N writer processes and one reader.
  * Run with `pnpm verify` (models/verify.mjs); see README.md "Model checking".
  *
- * Step table (model step -> code, file:function). Files are under packages/pool-core/src/store/.
+ * Step table (model step -> code, file:function). Files are under packages/pool-core/src/store/. The locked I/O
+ * runs in the commit worker (commit-worker.ts); a process's first commits, made while the worker starts, run the
+ * same steps on the main thread (commit-io.ts:mainThreadIO, with file-lock.ts and json-file.ts).
  *   client(): q[p] |= late update          file-backend.ts:update (queue.push while a commit may be waiting)
  *   writer(): loop while q[p] != 0           file-backend.ts:flushLoop
- *   LOCK_TRY: lk == 0 -> lk = me             file-lock.ts:acquireFileLock -> proper-lockfile lock (mkdir)
+ *   LOCK_TRY: lk == 0 -> lk = me             commit-worker.ts:attemptLock -> proper-lockfile lock (mkdir)
  *   LOCK_STALE: saw stale, then rmdir        proper-lockfile acquireLock: stat, isLockStale, removeLock (2 steps:
  *                                            a second process can remove a lock that was just retaken)
  *   batch = q[p]; q[p] = 0                   file-backend.ts:commitQueued (const batch = queue; queue = [])
- *   READ: rrev, rset = disk                  file-backend.ts:readCurrent -> json-file.ts:readDocumentText/parseDocument
+ *   READ: rrev, rset = disk                  commit-worker.ts:readDocument -> file-backend.ts:currentFrom (parse)
  *   tset = rset | batch                      file-backend.ts:applyBatch + validate (in memory)
- *   FENCE: d_rev == rrev else abort          file-backend.ts:commitQueued -> readRevOnDisk (E_LOCK_COMPROMISED)
- *   BACKUP: b_rev = d_rev                    file-backend.ts:keepBackup (link + rename of pool.json.bak)
+ *   FENCE: d_rev == rrev else abort          commit-worker.ts:publish -> identityOf/readRevOnDisk (E_LOCK_COMPROMISED)
+ *   BACKUP: b_rev = d_rev                    commit-worker.ts:keepBackup (link + rename of pool.json.bak)
  *   TEMP: temp written, maybe short          write-file-atomic (patched): write loop + fsync of the temp file
  *   SIZE: short temp -> E_POOL_IO            patches/write-file-atomic@7.0.1.patch size check before rename
- *   RENAME: disk = temp                      write-file-atomic rename, called from json-file.ts:publishDocument
- *   FSYNC: durable = disk                    json-file.ts:fsyncDirectory (from publishDocument)
+ *   RENAME: disk = temp                      write-file-atomic (sync) rename, called from commit-worker.ts:publish
+ *   FSYNC: durable = disk                    commit-worker.ts:publish (directory fsync)
  *   ACK: acked |= batch                      file-backend.ts:commitQueued (settleLater(op.resolve), run after release)
- *   RELEASE: lk == me -> lk = 0              file-lock.ts:HeldFileLock.release -> proper-lockfile unlock (rmdir);
+ *   RELEASE: lk == me -> lk = 0              commit-worker.ts:releaseHeld -> proper-lockfile unlock (rmdir);
  *                                            an unnoticed takeover means the rmdir removes the new holder's lock
- *   abort (fence failed): RELEASE           file-backend.ts:commitQueued (E_LOCK_COMPROMISED, then finally)
+ *   abort (fence failed): RELEASE           commit-worker.ts:publish (finally), then E_LOCK_COMPROMISED
  *   reader(): sees whole document            file-backend.ts:read (no lock; the file only changes by rename)
- *   pauser(): holder paused past `stale`     any await in commitQueued; marks the held lock stale
+ *   pauser(): holder paused past `stale`     any step in commitQueued or the worker; marks the held lock stale
  *   killer(): SIGKILL of one writer          any step; a dead holder's lock goes stale
  *   powerloss(): disk reverts to durable     everything not made durable by fsyncDirectory is lost
  *
