@@ -1,14 +1,17 @@
 // The crash-point and fault-injection matrices of crash-points.test.ts and fault-injection.test.ts, for commits made
 // by the commit worker (synchronous syscalls in a worker thread). Those suites' one-shot writer commits before its
 // worker is up, on the main thread; here the writer waits for the worker first.
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { describe, it } from "vitest";
 import { createFileBackend } from "@credpool/pool-core";
 import { seedOldDocument } from "./step-writer-pool.js";
 import { createTempDir, spawnChild } from "@credpool/pool-testkit";
 
+const execFileAsync = promisify(execFile);
 const writer = fileURLToPath(new URL("../children/step-writer.mjs", import.meta.url));
 const crashPreload = fileURLToPath(new URL("../children/fs-crash.mjs", import.meta.url));
 const faultPreload = fileURLToPath(new URL("../children/fs-fault.mjs", import.meta.url));
@@ -114,4 +117,15 @@ describe("commit worker lifetime", () => {
       }
     });
   }
+});
+
+describe("commit worker start-up", () => {
+  it("starts from a process run with node -e and --input-type, whose flags a worker would refuse", async ({
+    expect,
+  }) => {
+    const core = new URL("../../packages/pool-core/dist/index.js", import.meta.url).href;
+    const script = `import { prepareCommitWorker } from ${JSON.stringify(core)}; console.log(JSON.stringify({ ready: await prepareCommitWorker() }));`;
+    const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", script]);
+    expect(JSON.parse(stdout)).toEqual({ ready: true });
+  });
 });

@@ -38,6 +38,25 @@ function workerUrl(): URL {
     : new URL("./commit-worker.js", import.meta.url);
 }
 
+/**
+ * The process's own flags minus those that describe its entry script (`node -e`, `--input-type`), which a worker
+ * started from a file refuses. Preloads (`--import`, `--require`) carry over, as they would by default.
+ */
+function workerExecArgv(): string[] {
+  const kept: string[] = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (["-e", "--eval", "-p", "--print", "--input-type"].includes(arg)) {
+      i++;
+      continue;
+    }
+    if (/^(--eval|--print|--input-type)=/.test(arg)) continue;
+    kept.push(arg);
+  }
+  return kept;
+}
+
 function workerFailed(error: unknown): PoolError {
   return new PoolError(
     "E_POOL_IO",
@@ -48,7 +67,11 @@ function workerFailed(error: unknown): PoolError {
 
 function start(): CommitWorker {
   const wake = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(workerUrl(), { workerData: { wake: wake.buffer }, name: "credpool-commit" });
+  const worker = new Worker(workerUrl(), {
+    workerData: { wake: wake.buffer },
+    name: "credpool-commit",
+    execArgv: workerExecArgv(),
+  });
   const pending = new Map<number, Pending>();
   let ready = false;
   let markStarted!: () => void;
