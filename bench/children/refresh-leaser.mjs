@@ -4,7 +4,8 @@ import { createFileBackend, createRefresher, openPool } from "@credpool/pool-cor
 import { failOnError, nextMessage, readFlags, send, sharedNow, sleep } from "./ipc.mjs";
 
 failOnError();
-const flags = readFlags("pool");
+// --hold 1: keep the lease until the parent says "release", as an agent does while its request runs.
+const flags = readFlags("pool", "hold");
 const backend = createFileBackend({ path: flags.pool, lockTimeoutMs: 60_000 });
 const refresher = createRefresher();
 const pool = await openPool({ backend, refresher: refresher.ensureFresh });
@@ -18,6 +19,7 @@ const lease = await pool.lease("anthropic");
 const heldAt = sharedNow();
 const cpu = process.cpuUsage(cpu0);
 send({ type: "leased", token: lease.token, heldAt, cpuMs: (cpu.user + cpu.system) / 1000 });
+if (flags.hold) await nextMessage("release");
 await lease.release();
 await pool.close();
 await backend.close();

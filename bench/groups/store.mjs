@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createFileBackend, serializeDocument } from "@credpool/pool-core";
 import { forkChild, startTogether, stopChildren } from "../lib/children.mjs";
+import { measureFanout } from "../lib/fanout.mjs";
 import { median, percentile, round } from "../lib/stats.mjs";
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -513,14 +514,20 @@ async function measureHandoff(root, report) {
   }
 }
 
+// Issue 15 puts the refresh fan-out (bench/lib/fanout.mjs) under `pnpm bench store`.
+export const metricPrefixes = ["refresh.fanout"];
+
 export async function run(report) {
   // Next to the repository, not in os.tmpdir(): /tmp is often tmpfs, where fsync is free and the figures lie.
   const parent = join(benchDir, "..", ".tmp");
   await mkdir(parent, { recursive: true });
   const root = await mkdtemp(join(parent, "bench-store-"));
   log(`working in ${root}`);
-  // BENCH_STORE_PARTS=single,seq,handoff,... runs a subset while investigating one figure.
-  const parts = (process.env.BENCH_STORE_PARTS ?? "single,seq,handoff,loop,scale,throughput,propagation").split(",");
+  // BENCH_STORE_PARTS=single,seq,handoff,loop,scale,throughput,propagation,fanout runs a subset while investigating
+  // one figure.
+  const parts = (process.env.BENCH_STORE_PARTS ?? "single,seq,handoff,loop,scale,throughput,propagation,fanout").split(
+    ",",
+  );
   try {
     if (parts.includes("single")) await measureSingle(root, report);
     if (parts.includes("seq")) await measureSequential(root, report);
@@ -532,6 +539,7 @@ export async function run(report) {
     }
     if (parts.includes("throughput")) await measureThroughput(root, report);
     if (parts.includes("propagation")) await measurePropagation(root, report);
+    if (parts.includes("fanout")) await measureFanout(root, report);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -408,7 +408,6 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     const usage = ledger.usageOf(credential.id);
     usage.requests++;
     usage.lastUsedAt = startedAt;
-    ledger.scheduleFlush();
     localLeases.byId.set(local.id, local);
     try {
       // The refresher decides whether the token is due; it never holds the pool lock across its network call.
@@ -422,6 +421,10 @@ export async function openPool(options: PoolOptions = {}): Promise<Pool> {
     } catch (error) {
       await releaseLease(local, "ok", { countOutcome: false }).catch(() => undefined);
       throw error;
+    } finally {
+      // Not before the token is settled: processes waiting for another's refresh would each commit their counts
+      // while the one commit they all wait for, the new token's, queued behind them. See bench/lib/fanout.mjs.
+      ledger.scheduleFlush();
     }
   }
 

@@ -115,6 +115,17 @@ const COMMIT_ATTEMPTS = 5;
 /** Backoff between tries for a busy refresh lock; a commit by the holder ends the wait early. */
 const LOCK_RETRY_MIN_MS = 10;
 const LOCK_RETRY_MAX_MS = 100;
+/**
+ * The same with a watched pool, where a commit wakes the waiter: a try costs a dozen filesystem calls, and with 120
+ * waiters, tries before the holder's in-flight marker was seen took CPU the holder needed.
+ */
+const WATCHED_LOCK_RETRY_MIN_MS = 50;
+const WATCHED_LOCK_RETRY_MAX_MS = 250;
+/**
+ * Between tries while the watched pool shows another live process's request in flight: its commit, or its failure
+ * record, wakes the waiter at once; this slow poll only covers a holder that died.
+ */
+const LOCK_RETRY_IN_FLIGHT_MS = 1000;
 
 function tokensChanged(before: Credential, after: Credential): boolean {
   return (
@@ -652,12 +663,22 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
     }
   }
 
+  /** Another live process's request for the credential's current refresh token, from its in-flight marker. */
+  function attemptInFlight(credential: Credential): RefreshInFlight | undefined {
+    const marker = refreshStateOf(credential).inFlight;
+    const refreshToken = credential.secrets.refreshToken;
+    if (!marker || !refreshToken || marker.tokenFp !== fingerprintToken(refreshToken)) return undefined;
+    return isHolderAlive(marker, now()) ? marker : undefined;
+  }
+
   /**
    * Waits for the refresh lock, but adopts the moment another process commits a newer pair: waiters then need no
    * turn under the lock at all, so N processes finishing costs about one refresh, not N lock hand-offs. Between
    * tries a waiter sleeps until that commit is seen or a short backoff ends, rather than polling the lock every few
-   * milliseconds: 15 busy waiters would otherwise starve the one process doing the refresh of CPU.
-   * See bench/groups/refresh.mjs.
+   * milliseconds: 15 busy waiters would otherwise starve the one process doing the refresh of CPU. While the watched
+   * pool shows the holder's request in flight, waiters do not try the lock at all: its commit wakes them. With 120
+   * waiters, even polling every 100 ms took most of the CPU, and the holder's two commits took seconds each.
+   * See bench/groups/refresh.mjs and bench/lib/fanout.mjs.
    */
   async function lockOrAdopt(
     backend: PoolBackend,
@@ -666,25 +687,38 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
   ): Promise<{ lock: NamedLock } | { adopted: Credential }> {
     const started = now();
     let adopted: Credential | undefined;
+    let otherAttempt: RefreshInFlight | undefined;
     let wake: (() => void) | undefined;
     const check = (doc: PoolDocument): void => {
       const current = findCredential(doc, seen.id);
       if (!adopted && current && tokensChanged(seen, current) && !isDue(current)) {
         adopted = current;
         wake?.();
+        return;
       }
+      const waitedOn = otherAttempt;
+      otherAttempt = current ? attemptInFlight(current) : undefined;
+      // The attempt ended without a pair to adopt (it failed, or was found stale): the lock is the way on, now.
+      if (waitedOn && (otherAttempt?.since !== waitedOn.since || otherAttempt.pid !== waitedOn.pid)) wake?.();
     };
     const unsubscribe = pool?.onChange((change) => check(change.doc));
-    let backoffMs = LOCK_RETRY_MIN_MS;
+    // The watched pool may already hold the new pair, or show the request in flight: no lock try needed for either.
+    if (pool) check(pool.doc);
+    let backoffMs = pool ? WATCHED_LOCK_RETRY_MIN_MS : LOCK_RETRY_MIN_MS;
     try {
       for (;;) {
         if (adopted) return { adopted };
-        try {
-          // One try (the store retries within 1 ms at most); the waiting happens below, where a commit can end it.
-          return { lock: await backend.lock(refreshLockName(seen.id), { timeoutMs: 1 }) };
-        } catch (error) {
-          if (!isPoolError(error, "E_LOCK_TIMEOUT")) throw error;
+        // While another process's request is in flight the lock is surely busy: wait for its commit instead.
+        if (!(pool && otherAttempt)) {
+          try {
+            // One try (the store retries within 1 ms at most); the waiting happens below, where a commit can end it.
+            return { lock: await backend.lock(refreshLockName(seen.id), { timeoutMs: 1 }) };
+          } catch (error) {
+            if (!isPoolError(error, "E_LOCK_TIMEOUT")) throw error;
+          }
         }
+        // Also re-judges the holder's liveness, which changes without a commit.
+        if (pool) check(pool.doc);
         if (adopted) return { adopted };
         const waited = now() - started;
         if (waited >= lockTimeoutMs) {
@@ -693,8 +727,10 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
             `Waited ${waited} ms for the refresh lock of ${describeCredential(seen)}.`,
           );
         }
+        // Only a watched pool wakes the waiter; without one the short backoff is how the new pair is seen.
+        const delayMs = pool && otherAttempt ? LOCK_RETRY_IN_FLIGHT_MS : backoffMs;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, backoffMs * (0.5 + Math.random()));
+          const timer = setTimeout(resolve, Math.min(delayMs * (0.5 + Math.random()), lockTimeoutMs - waited));
           wake = () => {
             clearTimeout(timer);
             resolve();
@@ -703,7 +739,7 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
         wake = undefined;
         // Without a watched pool, look at the file itself each round.
         if (!pool && !adopted) check((await backend.read()).doc);
-        backoffMs = Math.min(backoffMs * 2, LOCK_RETRY_MAX_MS);
+        backoffMs = Math.min(backoffMs * 2, pool ? WATCHED_LOCK_RETRY_MAX_MS : LOCK_RETRY_MAX_MS);
       }
     } finally {
       unsubscribe?.();

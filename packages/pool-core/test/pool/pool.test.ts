@@ -718,6 +718,43 @@ describe("usage counters", () => {
     expect(flushed(await readDisk())).toBe(true);
   });
 
+  it("wait for a lease's refresher: N processes waiting for one refresh must not each commit ahead of it", async () => {
+    let finishRefresh: () => void = () => undefined;
+    const refreshing = new Promise<void>((resolve) => {
+      finishRefresh = resolve;
+    });
+    const p = await openTestPool({
+      usageFlushMs: 20,
+      refresher: async (_pool, credential) => {
+        await refreshing;
+        return credential;
+      },
+    });
+    await p.add({
+      provider: "anthropic",
+      label: "oauth",
+      kind: "oauth",
+      secrets: { accessToken: "at-oauth-0123456789", refreshToken: "rt-oauth-0123456789" },
+    });
+    const rev = (await readDisk()).rev;
+    const leasing = p.lease("anthropic");
+    // Ten flush intervals: a timer started with the lease would have committed by now.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await readDisk()).rev).toBe(rev);
+    const flushed = new Promise<void>((resolve) => {
+      const stop = p.onChange((change) => {
+        if (change.doc.providers.anthropic?.credentials[0]?.usage.requests === 1) {
+          stop();
+          resolve();
+        }
+      });
+    });
+    finishRefresh();
+    await (await leasing).release();
+    // The test times out if the count is never flushed once the token is settled.
+    await flushed;
+  });
+
   it("flush() resolves only once every count it was asked to write is on disk, even with flushes queued", async () => {
     const p = await openTestPool();
     await addKeys(p, ["a"]);
