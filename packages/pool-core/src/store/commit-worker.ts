@@ -189,6 +189,8 @@ async function attemptLock(request: AcquireRequest): Promise<Held | null> {
     });
   } catch (error) {
     if ((error as { code?: string }).code === "ELOCKED") return null;
+    // Another waiter's stale takeover removed the lock we had just made (see file-lock.ts, lostTakeoverRace).
+    if ((error as { code?: string }).code === "ENOENT" && fs.existsSync(dirname(request.lockPath))) return null;
     throw error;
   }
   return entry;
@@ -216,7 +218,7 @@ async function acquire(request: AcquireRequest): Promise<AcquireReply> {
     }
     sleepUnlessWoken(Math.min(sleepMs * (0.5 + Math.random()), request.timeoutMs - waited), seen);
     await yieldToLoop();
-    sleepMs = Math.min(sleepMs * 1.5, Math.max(SHORT_CAP_MS, Math.min(LONG_CAP_MS, waited / 10)));
+    sleepMs = Math.min(sleepMs * 1.5, Math.max(SHORT_CAP_MS, Math.min(LONG_CAP_MS, waited / 25)));
   }
   const waitedMs = performance.now() - started;
   if (request.removeOrphans) removeOrphans(request.path);

@@ -56,6 +56,19 @@ export function lockTimeoutError(lockPath: string, waitedMs: number, holder: str
   );
 }
 
+/**
+ * Two waiters can both find a lock stale; one removes it, retakes it, and the other's removal then takes that new
+ * lock away, so proper-lockfile's stat of the lock it just made fails with ENOENT. That is contention, not an I/O
+ * failure: try again. An ENOENT because the directory itself is gone is still an error.
+ */
+export async function lostTakeoverRace(error: unknown, lockPath: string): Promise<boolean> {
+  if (errnoCode(error) !== "ENOENT") return false;
+  return stat(dirname(lockPath)).then(
+    () => true,
+    () => false,
+  );
+}
+
 let precisionProbed: Promise<void> | null = null;
 
 /**
@@ -113,7 +126,7 @@ export async function acquireFileLock(
         },
       };
     } catch (error) {
-      if (errnoCode(error) !== "ELOCKED") {
+      if (errnoCode(error) !== "ELOCKED" && !(await lostTakeoverRace(error, lockPath))) {
         throw ioError("take the lock", lockPath, error);
       }
       const waited = performance.now() - started;
