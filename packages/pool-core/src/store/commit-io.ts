@@ -6,7 +6,7 @@ import { link, lstat, open, readdir, rename, stat, unlink } from "node:fs/promis
 import { basename, dirname, join } from "node:path";
 import { PoolError, errnoCode, ioError } from "../errors.js";
 import { fromErrorInfo, type PublishReply, type ReadOutcome } from "./commit-protocol.js";
-import { commitWorker } from "./commit-thread.js";
+import { commitWorker, commitWorkerStarted } from "./commit-thread.js";
 import { fileIdentity, isTempName, revFromHead } from "./file-identity.js";
 import { acquireFileLock, lockCompromisedError, lockTimeoutError, type HeldFileLock } from "./file-lock.js";
 import {
@@ -131,7 +131,7 @@ const workerIO: CommitIO = {
   release: (id) => commitWorker().release(id),
 };
 
-async function identityOf(path: string, followSymlink: boolean): Promise<string | null> {
+export async function identityOf(path: string, followSymlink: boolean): Promise<string | null> {
   try {
     const info = await (followSymlink ? stat : lstat)(path, { bigint: true });
     return info.isFile() ? fileIdentity(info) : null;
@@ -250,11 +250,16 @@ const mainThreadIO: CommitIO = {
   },
 };
 
+let commitsSeen = 0;
+
 /**
- * The worker once it is up, else the main thread; asking also starts the worker. A commit keeps the form it began
- * with, since its lock lives there.
+ * The worker once it is up, else the main thread. A commit keeps the form it began with, since its lock lives there.
+ * The worker starts at a process's second commit: a process that commits once (a CLI command, most of a hundred
+ * agents started at once) would spend more starting a thread than the thread saves it.
  */
 export function commitIO(): CommitIO {
+  commitsSeen++;
+  if (commitsSeen < 2 && !commitWorkerStarted()) return mainThreadIO;
   return commitWorker().ready ? workerIO : mainThreadIO;
 }
 

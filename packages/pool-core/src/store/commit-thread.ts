@@ -136,6 +136,11 @@ function start(): CommitWorker {
   return handle;
 }
 
+/** Whether this process has started its commit worker (it may still be loading). */
+export function commitWorkerStarted(): boolean {
+  return current !== null;
+}
+
 /** This process's commit worker, started on first use. */
 export function commitWorker(): CommitWorker {
   current ??= start();

@@ -14,7 +14,7 @@ import type {
   ReadResult,
 } from "./backend.js";
 import { watchDocument, type DocumentWatcher } from "./document-watcher.js";
-import { commitIO, type CommitTarget, type LockedRead } from "./commit-io.js";
+import { commitIO, identityOf, type CommitTarget, type LockedRead } from "./commit-io.js";
 import { newCommitId } from "./commit-thread.js";
 import { isTempName } from "./file-identity.js";
 import { acquireFileLock } from "./file-lock.js";
@@ -156,7 +156,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     );
   }
 
-  type Current = ReadResult<D> & { exists: boolean; text: string };
+  type Current = ReadResult<D> & { exists: boolean; text: string; identity?: string };
 
   /** A missing file is the empty document only when there is no backup to suggest loss. */
   async function missingDocument(): Promise<Current> {
@@ -179,7 +179,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   function parsedDocument(file: { text: string; identity: string }): Current {
     const doc = parseDocument(path, file.text, spec.schema);
     known = file;
-    return { doc, rev: doc.rev, exists: true, text: file.text };
+    return { doc, rev: doc.rev, exists: true, text: file.text, identity: file.identity };
   }
 
   /** Parses what is on disk. */
@@ -440,6 +440,8 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   const listeners = new Set<(change: DocumentChange<D>) => void>();
   let watcher: DocumentWatcher | null = null;
   let lastSeenRev = -1;
+  /** The identity of the file whose document listeners were last given. */
+  let seenIdentity: string | null = null;
 
   function emit(previousRev: number, doc: D): void {
     if (doc.rev <= lastSeenRev) return;
@@ -455,12 +457,18 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   }
 
   function notifyLocal(previousRev: number, doc: D): void {
-    if (listeners.size > 0) emit(previousRev, doc);
+    if (listeners.size === 0) return;
+    seenIdentity = known?.identity ?? null;
+    emit(previousRev, doc);
   }
 
   async function checkDisk(): Promise<void> {
     try {
+      // Every change notification would otherwise re-read and validate the whole file, in every watching process:
+      // with a hundred agents, most of the CPU a commit costs them. The same identity is the same bytes.
+      if (seenIdentity !== null && (await identityOf(path, options.allowSymlink)) === seenIdentity) return;
       const current = await readCurrent();
+      seenIdentity = current.identity ?? null;
       emit(lastSeenRev, current.doc);
     } catch {
       // A torn or unreadable file is never published as state; the next good rev will be.
@@ -485,6 +493,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         const stopping = watcher;
         watcher = null;
         lastSeenRev = -1;
+        seenIdentity = null;
         void stopping.close();
       }
     };
