@@ -13,6 +13,9 @@ const sealed = new WeakSet<object>();
 
 type Json = Record<string, unknown> | unknown[];
 
+/** Values holding more containers than this are drafted lazily (see draftOf). */
+const LAZY_MIN = 32;
+
 function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null;
 }
@@ -27,13 +30,34 @@ function isPlain(value: object): boolean {
 export function seal<T>(value: T): T {
   if (!isObject(value) || sealed.has(value)) return value;
   Object.freeze(value);
-  sealed.add(value);
   if (Array.isArray(value)) {
     for (const item of value) seal(item);
   } else {
     for (const key of Object.keys(value)) seal(value[key]);
   }
+  markSealed(value);
   return value;
+}
+
+/**
+ * How many containers a sealed value holds, itself included, counted up to just past LAZY_MIN: a draft copies
+ * a light value at once and drafts a heavy one (the document, a provider, a long credential list) lazily.
+ */
+const weights = new WeakMap<object, number>();
+
+/** Records a frozen value whose children are all sealed already. */
+function markSealed(value: Json): void {
+  let weight = 1;
+  const items = Array.isArray(value) ? value : Object.values(value);
+  if (items.length > LAZY_MIN) weight = LAZY_MIN + 1;
+  else {
+    for (const item of items) {
+      if (isObject(item)) weight += weights.get(item) ?? LAZY_MIN + 1;
+      if (weight > LAZY_MIN) break;
+    }
+  }
+  weights.set(value, Math.min(weight, LAZY_MIN + 1));
+  sealed.add(value);
 }
 
 export function isSealed(value: unknown): boolean {
@@ -50,9 +74,6 @@ function setOwn(target: Record<string, unknown>, key: string, value: unknown): v
 // Drafts. Small containers are copied at once; large ones (a provider's credentials) are proxies that copy an
 // entry only when it is touched, so a mutator pays for what it reads, not for the whole pool. What a mutator gets
 // (and may keep after the commit) is always its own: plain copies, or such a proxy over its own target.
-
-/** Containers with more entries than this are drafted lazily. */
-const LAZY_MIN = 32;
 
 interface LazyState {
   /** A shallow copy of `base`; entries in `own` hold draft values, the others still the sealed base values. */
@@ -88,7 +109,8 @@ function lazyHandler(state: LazyState): ProxyHandler<Json> {
       return Reflect.defineProperty(t, key, descriptor);
     },
     deleteProperty(t, key) {
-      if (typeof key === "string") own.delete(key);
+      // Marked as ours: finalizeLazy() then sees the entry is gone.
+      if (typeof key === "string") own.add(key);
       return Reflect.deleteProperty(t, key);
     },
   };
@@ -98,8 +120,7 @@ function lazyHandler(state: LazyState): ProxyHandler<Json> {
 export function draftOf<T>(value: T): T {
   if (!isObject(value)) return value;
   if (!sealed.has(value)) throw new TypeError("draftOf() needs a sealed value");
-  const size = Array.isArray(value) ? value.length : Object.keys(value).length;
-  if (size > LAZY_MIN && isPlain(value)) {
+  if ((weights.get(value) ?? LAZY_MIN + 1) > LAZY_MIN && isPlain(value)) {
     const target: Json = Array.isArray(value) ? value.slice() : { ...value };
     const state: LazyState = { target, base: value, own: new Set() };
     const proxy = new Proxy(target, lazyHandler(state));
@@ -169,12 +190,14 @@ function finalizeValue(value: unknown): unknown {
   }
   if (same) return origin;
   Object.freeze(out);
-  sealed.add(out);
+  markSealed(out);
   return out;
 }
 
 function finalizeLazy(state: LazyState): unknown {
   const { target, base, own } = state;
+  // Never written, nor read into (every change goes through a trap that records its key): nothing to copy.
+  if (own.size === 0) return base;
   let changed = false;
   let out: Json;
   if (Array.isArray(target)) {
@@ -205,7 +228,7 @@ function finalizeLazy(state: LazyState): unknown {
   if (!changed) return base;
   // Entries not in `own` are sealed base values; the ones in it were finalized above.
   Object.freeze(out);
-  sealed.add(out);
+  markSealed(out);
   return out;
 }
 

@@ -168,15 +168,25 @@ describe("drafts", () => {
       (doc) => void (bulk(doc)[random(bulk(doc).length)]!.kind = "nope" as never),
       (doc) => void ((doc.providers.small as { cursor: unknown }).cursor = "x"),
       (doc) => void (bulk(doc)[random(bulk(doc).length)]!.when = new Date(random(1e12))),
+      (doc) => void delete doc.providers[`p${random(5)}`],
+      (doc) => void (bulk(doc).length = Math.max(1, bulk(doc).length - random(3))),
+      // A hole, as `delete list[i]` leaves it: the draft must see it as a change.
+      (doc) => void Reflect.deleteProperty(bulk(doc), String(random(bulk(doc).length))),
     ];
     let doc = makePool(60);
     let invalid = 0;
     for (let step = 0; step < 300; step++) {
       const edit = edits[random(edits.length)]!;
+      // The same edit on a plain copy, as every commit made it before: same random draws, same result.
+      const drawn = seed;
       const { doc: next, applied } = applyAll(doc, [edit]);
       expect(applied).toHaveLength(1);
-      const plain = JSON.parse(JSON.stringify(next)) as unknown;
-      const expected = poolDocumentSchema.safeParse(plain);
+      seed = drawn;
+      const copy = structuredClone(doc);
+      edit(copy);
+      expect(serializeDocument(next)).toBe(serializeDocument(copy));
+      // What a full parse of the same document gives, as every commit did before.
+      const expected = poolDocumentSchema.safeParse(next);
       const actual = validatePoolDocument(next);
       expect(actual.success).toBe(expected.success);
       if (!actual.success || !expected.success) {
