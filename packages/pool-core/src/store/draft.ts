@@ -80,6 +80,17 @@ interface LazyState {
   readonly target: Json;
   readonly base: Json;
   readonly own: Set<string>;
+  /** Entries drafted on read; once every entry of a list is, it is handed out as the plain list it now is. */
+  drafted: number;
+  complete: boolean;
+}
+
+/** Whether every entry of a lazy list is a draft value: then the proxy in front of it only slows reads down. */
+function isComplete(state: LazyState): boolean {
+  const { target, own } = state;
+  if (!Array.isArray(target)) return false;
+  for (let i = 0; i < target.length; i++) if (!own.has(String(i)) && isObject(target[i])) return false;
+  return true;
 }
 
 const lazyStates = new WeakMap<object, LazyState>();
@@ -91,11 +102,22 @@ function lazyHandler(state: LazyState): ProxyHandler<Json> {
   const table = target as Record<string, unknown>;
   return {
     get(t, key, receiver) {
-      if (typeof key === "string" && !own.has(key) && Object.hasOwn(t, key)) {
+      if (typeof key === "string" && Object.hasOwn(t, key)) {
         const value = table[key];
-        if (isObject(value)) {
-          table[key] = draftOf(value);
-          own.add(key);
+        if (!own.has(key)) {
+          if (isObject(value)) {
+            table[key] = draftOf(value);
+            own.add(key);
+            if (++state.drafted >= (t as unknown[]).length) state.complete = isComplete(state);
+          }
+        } else if (isObject(value)) {
+          // A list read through from end to end (a mutator that scans the credentials): the next reader gets the
+          // plain list, which finalize() still compares with its original.
+          const child = lazyStates.get(value);
+          if (child?.complete === true) {
+            origins.set(child.target, child.base);
+            table[key] = child.target;
+          }
         }
       }
       return Reflect.get(t, key, receiver) as unknown;
@@ -122,7 +144,7 @@ export function draftOf<T>(value: T): T {
   if (!sealed.has(value)) throw new TypeError("draftOf() needs a sealed value");
   if ((weights.get(value) ?? LAZY_MIN + 1) > LAZY_MIN && isPlain(value)) {
     const target: Json = Array.isArray(value) ? value.slice() : { ...value };
-    const state: LazyState = { target, base: value, own: new Set() };
+    const state: LazyState = { target, base: value, own: new Set(), drafted: 0, complete: false };
     const proxy = new Proxy(target, lazyHandler(state));
     lazyStates.set(proxy, state);
     return proxy as T;
@@ -232,8 +254,9 @@ function finalizeLazy(state: LazyState): unknown {
   return out;
 }
 
-// Applying a batch: each mutator drafts from the result of the one before, so one that throws leaves no trace and
-// the others never run twice.
+// Applying a batch: the mutators share one lazy draft, so what they read is copied once per commit, not once per
+// mutator. One that throws is rolled back by drafting again and running the ones before it again (mutators may
+// run again on newer state by contract); failures are rare.
 
 export type MutatorOutcome<D> = { ok: true; doc: D } | { ok: false; error: unknown };
 
@@ -243,23 +266,63 @@ export interface BatchResult<D, Op> {
   readonly failed: Array<[Op, unknown]>;
 }
 
-/** Runs each op on its own draft of the document so far. `base` must be sealed; the result is sealed. */
+/** Runs the ops in order on a draft of `base` (sealed); the result is sealed and shares what they left alone. */
 export function applyMutators<D, Op>(
   base: D,
   ops: readonly Op[],
   run: (op: Op, draft: D) => MutatorOutcome<D>,
 ): BatchResult<D, Op> {
-  let doc = base;
-  const applied: Op[] = [];
+  let draft = draftOf(base);
+  let applied: Op[] = [];
   const failed: Array<[Op, unknown]> = [];
   for (const op of ops) {
+    const outcome = run(op, draft);
+    if (outcome.ok) {
+      draft = outcome.doc;
+      applied.push(op);
+      continue;
+    }
+    failed.push([op, outcome.error]);
+    const redo = applied;
+    applied = [];
+    draft = draftOf(base);
+    for (const earlier of redo) {
+      const again = run(earlier, draft);
+      if (!again.ok) {
+        // Not deterministic: it succeeded once and failed now. Treat it as failed, and go one by one.
+        failed.push([earlier, again.error]);
+        return applyOneByOne(base, ops, run, failed);
+      }
+      draft = again.doc;
+      applied.push(earlier);
+    }
+  }
+  try {
+    return { doc: finalizeDraft(draft), applied, failed };
+  } catch {
+    // A cycle, or a value JSON cannot hold: find whose, one by one.
+    return applyOneByOne(base, ops, run, failed);
+  }
+}
+
+/** The rare path: each op on its own draft of the result so far, so any failure stays with its op. */
+function applyOneByOne<D, Op>(
+  base: D,
+  ops: readonly Op[],
+  run: (op: Op, draft: D) => MutatorOutcome<D>,
+  failed: Array<[Op, unknown]>,
+): BatchResult<D, Op> {
+  const rejected = new Set(failed.map(([op]) => op));
+  let doc = base;
+  const applied: Op[] = [];
+  for (const op of ops) {
+    if (rejected.has(op)) continue;
     const outcome = run(op, draftOf(doc));
     if (!outcome.ok) {
       failed.push([op, outcome.error]);
       continue;
     }
     try {
-      // A cycle, or a value JSON cannot hold, fails this op only.
       doc = finalizeDraft(outcome.doc);
       applied.push(op);
     } catch (error) {

@@ -128,6 +128,24 @@ describe("drafts", () => {
     expect(read.doc).toBe(doc);
   });
 
+  it("gives later mutators of a batch the plain list once one has read it all, and still shares what is unchanged", () => {
+    const base = makePool(50);
+    const edits: Edit[] = [
+      (doc) => void (bulk(doc).find((item) => item.id === "bulk-45")!.usage.requests = 1),
+      (doc) => void bulk(doc).push(credential("bulk", 77)),
+      (doc) => void (bulk(doc)[3]!.label = "third"),
+      (doc) => void bulk(doc).sort((a, b) => b.usage.requests - a.usage.requests),
+    ];
+    const { doc, applied } = applyAll(base, edits);
+    expect(applied).toHaveLength(4);
+    const copy = structuredClone(base);
+    for (const edit of edits) edit(copy);
+    expect(serializeDocument(doc)).toBe(serializeDocument(copy));
+    const read = applyAll(base, [(draft) => void bulk(draft).map((item) => item.id), (draft) => void bulk(draft)[0]]);
+    expect(read.doc).toBe(base);
+    expect(bulk(doc).find((item) => item.id === "bulk-10")).toBe(bulk(base)[10]);
+  });
+
   it("leaves what a mutator kept its own: changing it later reaches no committed document", () => {
     const base = makePool();
     let kept: Credential | undefined;
