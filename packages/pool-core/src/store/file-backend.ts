@@ -16,6 +16,18 @@ import type {
 import { watchDocument, type DocumentWatcher } from "./document-watcher.js";
 import { commitIO, identityOf, type CommitTarget, type LockedRead } from "./commit-io.js";
 import { newCommitId } from "./commit-thread.js";
+import {
+  applyMutators,
+  parseDocumentReusing,
+  piecesEqual,
+  seal,
+  serializePieces,
+  serializeWithReuse,
+  trustPoolDocument,
+  validatePoolDocument,
+  type MutatorOutcome,
+  type Validation,
+} from "./draft.js";
 import { isTempName } from "./file-identity.js";
 import { acquireFileLock } from "./file-lock.js";
 import { parseDocument, readDocumentFile, readDocumentText, serializeDocument } from "./json-file.js";
@@ -67,12 +79,18 @@ export interface DocumentSpec<D extends DocumentHeader> {
   readonly empty: () => D;
   /** Named in errors, e.g. "pool" or "auth state". */
   readonly noun: string;
+  /** `schema.safeParse`, validating again only what changed; output sealed (see draft.ts). */
+  readonly validate?: (doc: unknown) => Validation<D>;
+  /** Seals a document the schema gave, so later commits can share its parts. */
+  readonly trust?: (doc: D) => D;
 }
 
 export const poolDocumentSpec: DocumentSpec<PoolDocument> = {
   schema: poolDocumentSchema,
   empty: createEmptyPoolDocument,
   noun: "pool",
+  validate: validatePoolDocument,
+  trust: trustPoolDocument,
 };
 
 export type FileBackend<D extends DocumentHeader = PoolDocument> = DocumentBackend<D> & {
@@ -117,10 +135,12 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   let tempChecked = false;
   let directoryReady = false;
   /**
-   * The text this process last read or wrote, with the identity of the file it was in. Inside the lock, a file
-   * with that identity is still this text: it was validated then, so it needs no read, parse of the schema again.
+   * The text this process last read or wrote, with the identity of the file it was in and the (sealed) document it
+   * holds. Inside the lock, a file with that identity is still this text: it needs no read or parse again.
    */
-  let known: { text: string; identity: string } | null = null;
+  let known: { text: string; identity: string; doc?: D } | null = null;
+  /** The last sealed document this process held: parts of the next one that equal its parts are taken from it. */
+  let lastSealed: D | undefined;
 
   const lockOptions = { staleMs: options.staleMs, timeoutMs: options.lockTimeoutMs };
   const commitTarget: CommitTarget = {
@@ -176,34 +196,46 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     return { doc, rev: doc.rev, exists: false, text: "" };
   }
 
-  function parsedDocument(file: { text: string; identity: string }): Current {
-    const doc = parseDocument(path, file.text, spec.schema);
-    known = file;
+  /** read() and watchers get a document of their own, as before; a commit's base is sealed (see draft.ts). */
+  function parsedDocument(file: { text: string; identity: string }, sealed: boolean): Current {
+    const doc = sealed ? sealedDocument(file.text) : parseDocument(path, file.text, spec.schema);
+    known = sealed ? { ...file, doc } : file;
     return { doc, rev: doc.rev, exists: true, text: file.text, identity: file.identity };
   }
 
   /** Parses what is on disk. */
   async function readCurrent(): Promise<Current> {
     const file = await readDocumentFile(path, { followSymlink: options.allowSymlink, symlinkHint: SYMLINK_HINT });
-    return file === null ? missingDocument() : parsedDocument(file);
+    return file === null ? missingDocument() : parsedDocument(file, false);
   }
 
   /**
    * What the lock holder found. "unchanged" means the file still has the identity of `cached`, the text this process
-   * last read or wrote and validated then: parsing it back gives what the schema gave.
+   * last read or wrote and validated then, so its document is taken from memory.
    */
-  async function currentFrom(read: LockedRead, cached: { text: string; identity: string } | null): Promise<Current> {
+  async function currentFrom(
+    read: LockedRead,
+    cached: { text: string; identity: string; doc?: D } | null,
+  ): Promise<Current> {
     if (read.kind === "missing") return missingDocument();
-    if (read.kind === "file") return parsedDocument(read);
-    const doc = JSON.parse(cached!.text) as D;
-    return { doc, rev: doc.rev, exists: true, text: cached!.text };
+    if (read.kind === "file") return parsedDocument(read, true);
+    const doc = cached!.doc ?? sealedDocument(cached!.text);
+    cached!.doc = doc;
+    return { doc, rev: doc.rev, exists: true, text: cached!.text, identity: cached!.identity };
+  }
+
+  function sealedDocument(text: string): D {
+    lastSealed = parseDocumentReusing(path, text, spec, lastSealed);
+    return lastSealed;
   }
 
   /** Remembers what we just published, as the lock holder found it before releasing the lock. */
-  function rememberWritten(text: string, identity: string | null): void {
+  function rememberWritten(text: string, identity: string | null, doc: D): void {
     known = null;
     // A size check rules out someone else's file (a hand edit racing the lock) being taken for ours.
-    if (identity !== null && identity.split(":")[2] === String(Buffer.byteLength(text))) known = { text, identity };
+    if (identity !== null && identity.split(":")[2] === String(Buffer.byteLength(text)))
+      known = { text, identity, doc };
+    lastSealed = doc;
   }
 
   async function read(): Promise<ReadResult<D>> {
@@ -211,67 +243,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     return { doc: current.doc, rev: current.rev };
   }
 
-  /**
-   * Runs the mutators on one draft, in place: no copy of the whole document per caller. A mutator that throws (or
-   * returns a promise) may have changed the draft before it failed, so the draft is then rebuilt from `fresh()` and
-   * the mutators that had succeeded run again; failures are rare, and the validation fallback below re-runs them too.
-   */
-  function applyBatch(
-    fresh: () => D,
-    batch: PendingUpdate<D>[],
-  ): { doc: D; applied: PendingUpdate<D>[]; failed: Array<[PendingUpdate<D>, unknown]> } {
-    let draft = fresh();
-    let applied: PendingUpdate<D>[] = [];
-    const failed: Array<[PendingUpdate<D>, unknown]> = [];
-    for (const op of batch) {
-      const outcome = runMutator(op, draft);
-      if (outcome.ok) {
-        draft = outcome.doc;
-        applied.push(op);
-        continue;
-      }
-      failed.push([op, outcome.error]);
-      const redo = applied;
-      applied = [];
-      draft = fresh();
-      for (const earlier of redo) {
-        const again = runMutator(earlier, draft);
-        if (again.ok) {
-          draft = again.doc;
-          applied.push(earlier);
-        } else {
-          // Not deterministic: it succeeded once and failed now. Treat it as failed, and start over once more.
-          failed.push([earlier, again.error]);
-          return finishAfterRedoFailure(fresh, batch, failed);
-        }
-      }
-    }
-    return { doc: draft, applied, failed };
-  }
-
-  /** The rare path where a re-run mutator fails: apply the rest one by one, each on a copy, as before. */
-  function finishAfterRedoFailure(
-    fresh: () => D,
-    batch: PendingUpdate<D>[],
-    failed: Array<[PendingUpdate<D>, unknown]>,
-  ): { doc: D; applied: PendingUpdate<D>[]; failed: Array<[PendingUpdate<D>, unknown]> } {
-    const rejected = new Set(failed.map(([op]) => op));
-    let draft = fresh();
-    const applied: PendingUpdate<D>[] = [];
-    for (const op of batch) {
-      if (rejected.has(op)) continue;
-      const outcome = runMutator(op, structuredClone(draft));
-      if (outcome.ok) {
-        draft = outcome.doc;
-        applied.push(op);
-      } else {
-        failed.push([op, outcome.error]);
-      }
-    }
-    return { doc: draft, applied, failed };
-  }
-
-  function runMutator(op: PendingUpdate<D>, draft: D): { ok: true; doc: D } | { ok: false; error: unknown } {
+  function runMutator(op: PendingUpdate<D>, draft: D): MutatorOutcome<D> {
     try {
       const result = op.fn(draft);
       if (result !== undefined && typeof (result as { then?: unknown }).then === "function") {
@@ -287,8 +259,8 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   }
 
   function validate(doc: D): { ok: true; doc: D } | { ok: false; error: PoolError } {
-    const result = spec.schema.safeParse(doc);
-    if (result.success) return { ok: true, doc: result.data };
+    const result = spec.validate ? spec.validate(doc) : spec.schema.safeParse(doc);
+    if (result.success) return { ok: true, doc: spec.validate ? result.data : seal(result.data) };
     return { ok: false, error: fromZodError("E_POOL_INVALID", `The update would make ${path} invalid`, result.error) };
   }
 
@@ -341,20 +313,10 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     try {
       const current = await currentFrom(acquired.read, cached);
       // What `current` was read from (or found unchanged in), for the fence.
-      const readIdentity =
-        acquired.read.kind === "unchanged"
-          ? cached!.identity
-          : acquired.read.kind === "file"
-            ? acquired.read.identity
-            : null;
-      // The parsed document is ours alone, so the first draft is that; a rebuild parses the same bytes again.
-      let firstDraft: D | null = current.doc;
-      const fresh = (): D => {
-        const doc = firstDraft ?? (current.exists ? parseDocument(path, current.text, spec.schema) : spec.empty());
-        firstDraft = null;
-        return doc;
-      };
-      const { doc, applied, failed } = applyBatch(fresh, batch);
+      const readIdentity = current.identity ?? null;
+      // Sealed, so each mutator drafts from it (or from the one before it) lazily: see draft.ts.
+      const base = seal(current.doc);
+      const { doc, applied, failed } = applyMutators(base, batch, runMutator);
       for (const [op, error] of failed) settleLater(op.reject, error);
       if (applied.length === 0) return;
 
@@ -366,10 +328,9 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       } else {
         // Find the culprits one by one so valid updates in the same batch still land.
         accepted = [];
-        next = fresh();
+        next = base;
         for (const op of applied) {
-          const base = next;
-          const single = applyBatch(() => structuredClone(base), [op]);
+          const single = applyMutators(next, [op], runMutator);
           const one = validate(single.doc);
           if (single.applied.length === 1 && one.ok) {
             next = one.doc;
@@ -382,17 +343,16 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       }
 
       // Compared with the bytes on disk: a file we wrote serializes identically when nothing changed. A hand-edited
-      // one (other formatting) is rewritten once, which is harmless.
-      // Serialized once: the committed text differs from this one only in its header.
-      const draftText = serializeDocument(reorderHeader(next));
-      const unchanged = current.exists && draftText === current.text;
+      // one (other formatting) is rewritten once, which is harmless. Compared piece by piece, and serialized once
+      // more with the new header: the large pieces are reused text (draft.ts), so only the result is built.
+      const unchanged = current.exists && piecesEqual(serializePieces(reorderHeader(next)), current.text);
       if (unchanged) {
         for (const op of accepted) settleLater(op.resolve, next);
         return;
       }
 
-      const committed = { ...next, rev: current.rev + 1, updatedAt: new Date().toISOString() } as D;
-      const text = replaceHeader(draftText, next, committed);
+      const committed = seal({ ...next, rev: current.rev + 1, updatedAt: new Date().toISOString() });
+      const text = serializeWithReuse(reorderHeader(committed));
 
       known = null;
       // The worker fences (nobody published since we read), keeps the backup, writes, and releases the lock.
@@ -405,7 +365,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         emptyRev: spec.empty().rev,
         backupPath: current.exists && options.backup ? backupPath : null,
       });
-      rememberWritten(text, identity);
+      rememberWritten(text, identity, committed);
       options.hooks?.onWrite?.({
         rev: committed.rev,
         updates: accepted.length,

@@ -1,0 +1,536 @@
+// The in-memory half of a file-backend commit, at a cost that grows with the change rather than the document:
+// mutators run on lazy drafts of a frozen committed document, only what changed is validated again, and the
+// text of unchanged parts is reused. The file backend (file-backend.ts) does the locking and the I/O.
+import type { z } from "zod";
+import { parseDocument } from "./json-file.js";
+import { credentialSchema, poolDocumentSchema, type PoolDocument } from "./schema.js";
+
+/**
+ * Values we froze all the way down: safe to share between committed documents and with callers, since nothing
+ * can change them. A committed document is one of these; each commit shares its unchanged parts with the last.
+ */
+const sealed = new WeakSet<object>();
+
+type Json = Record<string, unknown> | unknown[];
+
+/** Values holding more containers than this are drafted lazily (see draftOf). */
+const LAZY_MIN = 32;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null;
+}
+
+function isPlain(value: object): boolean {
+  if (Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/** Freezes `value` and everything under it that is not sealed yet; returns it. */
+export function seal<T>(value: T): T {
+  if (!isObject(value) || sealed.has(value)) return value;
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (const item of value) seal(item);
+  } else {
+    for (const key of Object.keys(value)) seal(value[key]);
+  }
+  markSealed(value);
+  return value;
+}
+
+/**
+ * How many containers a sealed value holds, itself included, counted up to just past LAZY_MIN: a draft copies
+ * a light value at once and drafts a heavy one (the document, a provider, a long credential list) lazily.
+ */
+const weights = new WeakMap<object, number>();
+
+/** Records a frozen value whose children are all sealed already. */
+function markSealed(value: Json): void {
+  let weight = 1;
+  const items = Array.isArray(value) ? value : Object.values(value);
+  if (items.length > LAZY_MIN) weight = LAZY_MIN + 1;
+  else {
+    for (const item of items) {
+      if (isObject(item)) weight += weights.get(item) ?? LAZY_MIN + 1;
+      if (weight > LAZY_MIN) break;
+    }
+  }
+  weights.set(value, Math.min(weight, LAZY_MIN + 1));
+  sealed.add(value);
+}
+
+export function isSealed(value: unknown): boolean {
+  return isObject(value) && sealed.has(value);
+}
+
+/** Sets a property the way JSON.parse would, so a key named `__proto__` stays a plain key. */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__")
+    Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+  else target[key] = value;
+}
+
+// Drafts. Small containers are copied at once; large ones (a provider's credentials) are proxies that copy an
+// entry only when it is touched, so a mutator pays for what it reads, not for the whole pool. What a mutator gets
+// (and may keep after the commit) is always its own: plain copies, or such a proxy over its own target.
+
+interface LazyState {
+  /** A shallow copy of `base`; entries in `own` hold draft values, the others still the sealed base values. */
+  readonly target: Json;
+  readonly base: Json;
+  readonly own: Set<string>;
+  /** Entries drafted on read; once every entry of a list is, it is handed out as the plain list it now is. */
+  drafted: number;
+  complete: boolean;
+}
+
+/** Whether every entry of a lazy list is a draft value: then the proxy in front of it only slows reads down. */
+function isComplete(state: LazyState): boolean {
+  const { target, own } = state;
+  if (!Array.isArray(target)) return false;
+  for (let i = 0; i < target.length; i++) if (!own.has(String(i)) && isObject(target[i])) return false;
+  return true;
+}
+
+const lazyStates = new WeakMap<object, LazyState>();
+/** A draft copy's sealed original: when the copy comes back unchanged, the original is kept instead. */
+const origins = new WeakMap<object, object>();
+
+function lazyHandler(state: LazyState): ProxyHandler<Json> {
+  const { target, own } = state;
+  const table = target as Record<string, unknown>;
+  return {
+    get(t, key, receiver) {
+      if (typeof key === "string" && Object.hasOwn(t, key)) {
+        const value = table[key];
+        if (!own.has(key)) {
+          if (isObject(value)) {
+            table[key] = draftOf(value);
+            own.add(key);
+            if (++state.drafted >= (t as unknown[]).length) state.complete = isComplete(state);
+          }
+        } else if (isObject(value)) {
+          // A list read through from end to end (a mutator that scans the credentials): the next reader gets the
+          // plain list, which finalize() still compares with its original.
+          const child = lazyStates.get(value);
+          if (child?.complete === true) {
+            origins.set(child.target, child.base);
+            table[key] = child.target;
+          }
+        }
+      }
+      return Reflect.get(t, key, receiver) as unknown;
+    },
+    set(t, key, value) {
+      if (typeof key === "string") own.add(key);
+      return Reflect.set(t, key, value);
+    },
+    defineProperty(t, key, descriptor) {
+      if (typeof key === "string") own.add(key);
+      return Reflect.defineProperty(t, key, descriptor);
+    },
+    deleteProperty(t, key) {
+      // Marked as ours: finalizeLazy() then sees the entry is gone.
+      if (typeof key === "string") own.add(key);
+      return Reflect.deleteProperty(t, key);
+    },
+  };
+}
+
+/** A mutable copy of a sealed value, for one mutator. */
+export function draftOf<T>(value: T): T {
+  if (!isObject(value)) return value;
+  if (!sealed.has(value)) throw new TypeError("draftOf() needs a sealed value");
+  if ((weights.get(value) ?? LAZY_MIN + 1) > LAZY_MIN && isPlain(value)) {
+    const target: Json = Array.isArray(value) ? value.slice() : { ...value };
+    const state: LazyState = { target, base: value, own: new Set(), drafted: 0, complete: false };
+    const proxy = new Proxy(target, lazyHandler(state));
+    lazyStates.set(proxy, state);
+    return proxy as T;
+  }
+  let copy: Json;
+  if (Array.isArray(value)) {
+    copy = value.map((item: unknown) => draftOf(item));
+  } else if (isPlain(value)) {
+    const record: Record<string, unknown> =
+      Object.getPrototypeOf(value) === null ? (Object.create(null) as Record<string, unknown>) : {};
+    for (const key of Object.keys(value)) setOwn(record, key, draftOf(value[key]));
+    copy = record;
+  } else {
+    // Not JSON-shaped (finalize() turns such values into JSON); nothing of ours to protect inside.
+    return value;
+  }
+  origins.set(copy, value);
+  return copy as T;
+}
+
+/**
+ * What a mutator left, as a sealed value that shares every unchanged part with the document it was drafted from.
+ * The mutator's own objects are never sealed: it may still hold them, and changing them later must not reach a
+ * committed document.
+ */
+export function finalizeDraft<T>(value: T): T {
+  return finalizeValue(value) as T;
+}
+
+function finalizeValue(value: unknown): unknown {
+  if (!isObject(value) || sealed.has(value)) return value;
+  const lazy = lazyStates.get(value);
+  if (lazy !== undefined) return finalizeLazy(lazy);
+  if (!isPlain(value) || typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    // A Date or class instance: keep what the file will hold, as the next read would give it.
+    const text = JSON.stringify(value);
+    return text === undefined ? undefined : seal(JSON.parse(text) as unknown);
+  }
+  const origin = origins.get(value);
+  let same = origin !== undefined && Array.isArray(origin) === Array.isArray(value);
+  let out: Json;
+  if (Array.isArray(value)) {
+    const list = new Array<unknown>(value.length);
+    const before = origin as unknown[] | undefined;
+    if (same && before!.length !== value.length) same = false;
+    for (let i = 0; i < value.length; i++) {
+      list[i] = finalizeValue(value[i]);
+      if (same && list[i] !== before![i]) same = false;
+    }
+    out = list;
+  } else {
+    const record: Record<string, unknown> =
+      Object.getPrototypeOf(value) === null ? (Object.create(null) as Record<string, unknown>) : {};
+    const keys = Object.keys(value);
+    const before = origin as Record<string, unknown> | undefined;
+    const beforeKeys = same ? Object.keys(before!) : [];
+    if (same && beforeKeys.length !== keys.length) same = false;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const item = finalizeValue(value[key]);
+      setOwn(record, key, item);
+      if (same && (beforeKeys[i] !== key || before![key] !== item)) same = false;
+    }
+    out = record;
+  }
+  if (same) return origin;
+  Object.freeze(out);
+  markSealed(out);
+  return out;
+}
+
+function finalizeLazy(state: LazyState): unknown {
+  const { target, base, own } = state;
+  // Never written, nor read into (every change goes through a trap that records its key): nothing to copy.
+  if (own.size === 0) return base;
+  let changed = false;
+  let out: Json;
+  if (Array.isArray(target)) {
+    const list = target.slice();
+    const before = base as unknown[];
+    if (list.length !== before.length) changed = true;
+    for (const key of own) {
+      const index = Number(key);
+      if (!Number.isInteger(index) || index < 0 || index >= list.length) continue;
+      list[index] = finalizeValue(target[index]);
+      if (list[index] !== before[index]) changed = true;
+    }
+    out = list;
+  } else {
+    const record: Record<string, unknown> = {};
+    const before = base as Record<string, unknown>;
+    const keys = Object.keys(target);
+    const beforeKeys = Object.keys(before);
+    if (keys.length !== beforeKeys.length) changed = true;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const item = own.has(key) ? finalizeValue(target[key]) : target[key];
+      setOwn(record, key, item);
+      if (!changed && (beforeKeys[i] !== key || before[key] !== item)) changed = true;
+    }
+    out = record;
+  }
+  if (!changed) return base;
+  // Entries not in `own` are sealed base values; the ones in it were finalized above.
+  Object.freeze(out);
+  markSealed(out);
+  return out;
+}
+
+// Applying a batch: the mutators share one lazy draft, so what they read is copied once per commit, not once per
+// mutator. One that throws is rolled back by drafting again and running the ones before it again (mutators may
+// run again on newer state by contract); failures are rare.
+
+export type MutatorOutcome<D> = { ok: true; doc: D } | { ok: false; error: unknown };
+
+export interface BatchResult<D, Op> {
+  readonly doc: D;
+  readonly applied: Op[];
+  readonly failed: Array<[Op, unknown]>;
+}
+
+/** Runs the ops in order on a draft of `base` (sealed); the result is sealed and shares what they left alone. */
+export function applyMutators<D, Op>(
+  base: D,
+  ops: readonly Op[],
+  run: (op: Op, draft: D) => MutatorOutcome<D>,
+): BatchResult<D, Op> {
+  let draft = draftOf(base);
+  let applied: Op[] = [];
+  const failed: Array<[Op, unknown]> = [];
+  for (const op of ops) {
+    const outcome = run(op, draft);
+    if (outcome.ok) {
+      draft = outcome.doc;
+      applied.push(op);
+      continue;
+    }
+    failed.push([op, outcome.error]);
+    const redo = applied;
+    applied = [];
+    draft = draftOf(base);
+    for (const earlier of redo) {
+      const again = run(earlier, draft);
+      if (!again.ok) {
+        // Not deterministic: it succeeded once and failed now. Treat it as failed, and go one by one.
+        failed.push([earlier, again.error]);
+        return applyOneByOne(base, ops, run, failed);
+      }
+      draft = again.doc;
+      applied.push(earlier);
+    }
+  }
+  try {
+    return { doc: finalizeDraft(draft), applied, failed };
+  } catch {
+    // A cycle, or a value JSON cannot hold: find whose, one by one.
+    return applyOneByOne(base, ops, run, failed);
+  }
+}
+
+/** The rare path: each op on its own draft of the result so far, so any failure stays with its op. */
+function applyOneByOne<D, Op>(
+  base: D,
+  ops: readonly Op[],
+  run: (op: Op, draft: D) => MutatorOutcome<D>,
+  failed: Array<[Op, unknown]>,
+): BatchResult<D, Op> {
+  const rejected = new Set(failed.map(([op]) => op));
+  let doc = base;
+  const applied: Op[] = [];
+  for (const op of ops) {
+    if (rejected.has(op)) continue;
+    const outcome = run(op, draftOf(doc));
+    if (!outcome.ok) {
+      failed.push([op, outcome.error]);
+      continue;
+    }
+    try {
+      doc = finalizeDraft(outcome.doc);
+      applied.push(op);
+    } catch (error) {
+      failed.push([op, error]);
+    }
+  }
+  return { doc, applied, failed };
+}
+
+/**
+ * `parsed` (fresh from JSON.parse) with every part that equals the same part of `previous` (a sealed, validated
+ * document) replaced by that part, keys in the same order: a watcher taking in a new revision then validates and
+ * seals only what changed.
+ */
+export function reuseUnchanged<T>(parsed: T, previous: unknown): T {
+  return reuseValue(parsed, previous) as T;
+}
+
+function reuseValue(value: unknown, previous: unknown): unknown {
+  if (!isObject(value) || !isObject(previous) || !sealed.has(previous)) return value;
+  if (Array.isArray(value)) {
+    if (!Array.isArray(previous)) return value;
+    let same = value.length === previous.length;
+    for (let i = 0; i < value.length; i++) {
+      const item = reuseValue(value[i], i < previous.length ? previous[i] : undefined);
+      value[i] = item;
+      if (same && item !== previous[i]) same = false;
+    }
+    return same ? previous : value;
+  }
+  if (Array.isArray(previous)) return value;
+  const before = previous;
+  const keys = Object.keys(value);
+  const beforeKeys = Object.keys(before);
+  let same = keys.length === beforeKeys.length;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const item = reuseValue(value[key], Object.hasOwn(before, key) ? before[key] : undefined);
+    if (item !== value[key]) setOwn(value, key, item);
+    if (same && (beforeKeys[i] !== key || item !== before[key])) same = false;
+  }
+  return same ? previous : value;
+}
+
+// Validation of what changed. The pool's credentials are validated one by one, and one that is sealed and was
+// validated before is taken as it is; the rest of the document is small and validated whole. Any failure is
+// reported by a full parse, so errors read exactly as they did.
+
+export type Validation<D> = { success: true; data: D } | { success: false; error: z.ZodError };
+
+const validCredentials = new WeakSet<object>();
+
+/** Marks a validated (schema output) pool document as trusted: sealed, its credentials known good. */
+export function trustPoolDocument(doc: PoolDocument): PoolDocument {
+  seal(doc);
+  for (const pool of Object.values(doc.providers))
+    for (const credential of pool.credentials) validCredentials.add(credential);
+  return doc;
+}
+
+/** `poolDocumentSchema.safeParse(next)`, validating again only credentials that are not known good. Sealed output. */
+export function validatePoolDocument(next: unknown): Validation<PoolDocument> {
+  const providers = isObject(next) ? (next as { providers?: unknown }).providers : undefined;
+  if (!isObject(providers) || Array.isArray(providers) || !isPlain(providers)) return validateWhole(next);
+  // The document with every credential list emptied: what is left of it is small.
+  const shellProviders: Record<string, unknown> = {};
+  const lists = new Map<string, unknown[]>();
+  for (const name of Object.keys(providers)) {
+    const pool = providers[name];
+    const credentials = isObject(pool) ? (pool as { credentials?: unknown }).credentials : undefined;
+    if (isObject(pool) && isPlain(pool) && !Array.isArray(pool) && Array.isArray(credentials)) {
+      lists.set(name, credentials);
+      setOwn(shellProviders, name, { ...pool, credentials: [] });
+    } else {
+      setOwn(shellProviders, name, pool);
+    }
+  }
+  const shell = poolDocumentSchema.safeParse({ ...(next as object), providers: shellProviders });
+  if (!shell.success) return validateWhole(next);
+  const doc = shell.data;
+  for (const [name, credentials] of lists) {
+    const pool = doc.providers[name];
+    if (pool === undefined) return validateWhole(next);
+    let same = sealed.has(credentials);
+    const list = new Array<PoolDocument["providers"][string]["credentials"][number]>(credentials.length);
+    for (let i = 0; i < credentials.length; i++) {
+      const credential = credentials[i];
+      if (isObject(credential) && validCredentials.has(credential)) {
+        list[i] = credential as (typeof list)[number];
+        continue;
+      }
+      same = false;
+      const checked = credentialSchema.safeParse(credential);
+      if (!checked.success) return validateWhole(next);
+      list[i] = seal(checked.data);
+      validCredentials.add(list[i]!);
+    }
+    // An unchanged list keeps its identity, and with it its serialized text.
+    pool.credentials = same ? (credentials as typeof list) : list;
+  }
+  return { success: true, data: seal(doc) };
+}
+
+function validateWhole(next: unknown): Validation<PoolDocument> {
+  const result = poolDocumentSchema.safeParse(next);
+  if (!result.success) return { success: false, error: result.error };
+  return { success: true, data: trustPoolDocument(result.data) };
+}
+
+/**
+ * `parseDocument`, sealed, taking the parts equal to `previous` (the sealed document last read or written) from it,
+ * so that only what changed is validated and sealed. Without `validate` (or a previous document) it parses whole;
+ * any failure is reported by `parseDocument` itself, so errors read as they did.
+ */
+export function parseDocumentReusing<D>(
+  path: string,
+  text: string,
+  spec: { schema: z.ZodType<D>; validate?: (doc: unknown) => Validation<D>; trust?: (doc: D) => D },
+  previous: D | undefined,
+): D {
+  const trust = spec.trust ?? seal;
+  if (previous === undefined || spec.validate === undefined) return trust(parseDocument(path, text, spec.schema));
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return parseDocument(path, text, spec.schema);
+  }
+  const checked = spec.validate(reuseUnchanged(value, previous));
+  return checked.success ? checked.data : trust(parseDocument(path, text, spec.schema));
+}
+
+// Serializing with reuse: `serializeDocument` (JSON.stringify with a 2-space indent) gives the same bytes, but
+// the text of a sealed array, and of a sealed object inside an array (a credential), is kept and reused.
+
+const fragments = new WeakMap<object, { depth: number; text: string }>();
+const indents: string[] = [""];
+
+function indentOf(depth: number): string {
+  while (indents.length <= depth) indents.push(`${indents[indents.length - 1]}  `);
+  return indents[depth]!;
+}
+
+/** Exactly `JSON.stringify(value, null, 2)`, reusing the text of sealed parts serialized before. */
+export function serializeWithReuse(value: unknown): string {
+  // Pieces joined once: the large ones (a provider's credentials) are copied into the result only there.
+  return serializePieces(value).join("");
+}
+
+/** `serializeWithReuse(value)` as the pieces it joins, to compare with a text without building another one. */
+export function serializePieces(value: unknown): string[] {
+  const out: string[] = [];
+  if (!writeValue(out, value, 0, false)) return [JSON.stringify(value, null, 2)];
+  return out;
+}
+
+/** Whether `pieces` joined would equal `text`. */
+export function piecesEqual(pieces: readonly string[], text: string): boolean {
+  let length = 0;
+  for (const piece of pieces) length += piece.length;
+  if (length !== text.length) return false;
+  let offset = 0;
+  for (const piece of pieces) {
+    if (!text.startsWith(piece, offset)) return false;
+    offset += piece.length;
+  }
+  return true;
+}
+
+/** Appends the text of `value` nested `depth` levels deep; false where JSON.stringify would leave it out. */
+function writeValue(out: string[], value: unknown, depth: number, inArray: boolean): boolean {
+  if (!isObject(value) || !isPlain(value) || typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    const text = JSON.stringify(value, null, 2) as string | undefined;
+    if (text === undefined) return false;
+    out.push(isObject(value) ? text.replaceAll("\n", `\n${indentOf(depth)}`) : text);
+    return true;
+  }
+  if (sealed.has(value) && (inArray || Array.isArray(value))) {
+    let cached = fragments.get(value);
+    if (cached === undefined || cached.depth !== depth) {
+      const own: string[] = [];
+      writeContainer(own, value, depth);
+      cached = { depth, text: own.join("") };
+      fragments.set(value, cached);
+    }
+    out.push(cached.text);
+    return true;
+  }
+  writeContainer(out, value, depth);
+  return true;
+}
+
+function writeContainer(out: string[], value: Json, depth: number): void {
+  const inner = indentOf(depth + 1);
+  const isArray = Array.isArray(value);
+  out.push(isArray ? "[" : "{");
+  const start = out.length;
+  if (isArray) {
+    for (const item of value) {
+      out.push(out.length === start ? `\n${inner}` : `,\n${inner}`);
+      if (!writeValue(out, item, depth + 1, true)) out.push("null");
+    }
+  } else {
+    for (const key of Object.keys(value)) {
+      const mark = out.length;
+      out.push(`${mark === start ? "\n" : ",\n"}${inner}${JSON.stringify(key)}: `);
+      if (!writeValue(out, value[key], depth + 1, false)) out.length = mark;
+    }
+  }
+  out.push(out.length === start ? (isArray ? "]" : "}") : `\n${indentOf(depth)}${isArray ? "]" : "}"}`);
+}
