@@ -21,8 +21,8 @@ function log(line) {
   process.stderr.write(`[refresh] ${line}\n`);
 }
 
-/** A fresh pool holding one expired OAuth credential from a new token family. */
-async function seedPool(path, server) {
+/** A fresh pool holding one expired OAuth credential from a new token family (also bench/lib/fanout.mjs). */
+export async function seedPool(path, server) {
   const tokens = server.issue();
   const backend = createFileBackend({ path });
   await backend.update((doc) => {

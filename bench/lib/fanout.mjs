@@ -6,7 +6,7 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createFileBackend } from "@credpool/pool-core";
+import { seedPool } from "../groups/refresh.mjs";
 import { startFakeTokenServer } from "../../packages/pool-testkit/src/fake-token-server.mjs";
 import { forkChild, startTogether, stopChildren } from "./children.mjs";
 import { median, round } from "./stats.mjs";
@@ -21,36 +21,6 @@ const READY_TIMEOUT_MS = 180_000;
 
 function log(line) {
   process.stderr.write(`[store] ${line}\n`);
-}
-
-/** A fresh pool holding one expired OAuth credential from a new token family. */
-async function seedPool(path, server) {
-  const tokens = server.issue();
-  const backend = createFileBackend({ path });
-  await backend.update((doc) => {
-    doc.providers.anthropic = {
-      credentials: [
-        {
-          id: "bench-oauth",
-          label: "bench",
-          provider: "anthropic",
-          kind: "oauth",
-          priority: 0,
-          source: "manual",
-          secrets: {
-            accessToken: tokens.accessToken,
-            refreshToken: tokens.refreshToken,
-            expiresAt: Date.now() - 60_000,
-          },
-          tokenGeneration: 0,
-          status: { state: "ok" },
-          usage: { requests: 0, failures: 0 },
-        },
-      ],
-    };
-  });
-  await backend.close();
-  return tokens;
 }
 
 async function measureRound(root, server, index) {

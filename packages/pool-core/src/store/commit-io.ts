@@ -5,7 +5,9 @@ import { randomBytes } from "node:crypto";
 import { link, lstat, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { PoolError, errnoCode, ioError } from "../errors.js";
-import { fromErrorInfo, type PublishReply, type ReadOutcome } from "./commit-protocol.js";
+import { fromErrorInfo, type PublishInput, type PublishReply, type ReadOutcome } from "./commit-protocol.js";
+
+export type { PublishInput };
 import { commitWorker, commitWorkerStarted } from "./commit-thread.js";
 import { fileIdentity, isTempName, revFromHead } from "./file-identity.js";
 import { acquireFileLock, lockCompromisedError, lockTimeoutError, type HeldFileLock } from "./file-lock.js";
@@ -30,18 +32,6 @@ export interface CommitTarget {
 
 /** What the lock holder found: the file as it last knew it, nothing, or new bytes. */
 export type LockedRead = Extract<ReadOutcome, { kind: "unchanged" | "missing" | "file" }>;
-
-export interface PublishInput {
-  readonly text: string;
-  readonly mode: number;
-  /** The identity the document was read from: unchanged at publish time means its rev is still `expectedRev`. */
-  readonly readIdentity: string | null;
-  readonly expectedRev: number;
-  /** The rev a missing file counts as. */
-  readonly emptyRev: number;
-  /** Where to keep the replaced revision, or null for no backup. */
-  readonly backupPath: string | null;
-}
 
 export interface CommitIO {
   /** Takes the lock and reads the file unless it still has `knownIdentity`. Fails with the lock released. */

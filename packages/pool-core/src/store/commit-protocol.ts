@@ -22,17 +22,22 @@ export interface AcquireRequest {
   readonly removeOrphans: boolean;
 }
 
-export interface PublishRequest {
-  readonly op: "publish";
-  readonly id: number;
+/** What a commit publishes, with what the fence checks. */
+export interface PublishInput {
   readonly text: string;
   readonly mode: number;
-  /** The identity the document was read from (fence: unchanged means its rev is still `expectedRev`). */
+  /** The identity the document was read from: unchanged at publish time means its rev is still `expectedRev`. */
   readonly readIdentity: string | null;
   readonly expectedRev: number;
   /** The rev a missing file counts as. */
   readonly emptyRev: number;
+  /** Where to keep the replaced revision, or null for no backup. */
   readonly backupPath: string | null;
+}
+
+export interface PublishRequest extends PublishInput {
+  readonly op: "publish";
+  readonly id: number;
 }
 
 export interface ReleaseRequest {
