@@ -128,4 +128,31 @@ describe("commit worker start-up", () => {
     const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", script]);
     expect(JSON.parse(stdout)).toEqual({ ready: true });
   });
+
+  // A gateway started with a V8 flag (a larger heap) must not fail its second commit: the worker refuses such flags.
+  it("starts, and commits, in a process run with a V8 flag such as --max-old-space-size", async ({ expect }) => {
+    const dir = await createTempDir();
+    try {
+      const core = new URL("../../packages/pool-core/dist/index.js", import.meta.url).href;
+      const script = [
+        `import { createFileBackend, prepareCommitWorker } from ${JSON.stringify(core)};`,
+        `const backend = createFileBackend({ path: ${JSON.stringify(dir.file("pool.json"))} });`,
+        `let doc;`,
+        `for (let i = 0; i < 3; i++) doc = await backend.update((d) => { d.providers.x = { credentials: [] }; });`,
+        `const ready = await prepareCommitWorker();`,
+        `doc = await backend.update((d) => { d.providers.y = { credentials: [] }; });`,
+        `await backend.close();`,
+        `console.log(JSON.stringify({ ready, rev: doc.rev }));`,
+      ].join("\n");
+      const { stdout } = await execFileAsync(process.execPath, [
+        "--max-old-space-size=512",
+        "--input-type=module",
+        "-e",
+        script,
+      ]);
+      expect(JSON.parse(stdout)).toEqual({ ready: true, rev: 2 });
+    } finally {
+      await dir.remove();
+    }
+  });
 });

@@ -65,13 +65,51 @@ function workerFailed(error: unknown): PoolError {
   );
 }
 
+/**
+ * The flags a worker needs to load our module as the process loads its own: preloads, loaders, resolution
+ * conditions. Used when the process runs with a flag a worker refuses (a V8 flag such as --max-old-space-size).
+ */
+function loadingExecArgv(all: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < all.length; i++) {
+    const arg = all[i]!;
+    const name = arg.split("=")[0]!;
+    if (!["--import", "--require", "-r", "--loader", "--experimental-loader", "--conditions", "-C"].includes(name)) {
+      continue;
+    }
+    kept.push(arg);
+    if (!arg.includes("=") && i + 1 < all.length) kept.push(all[++i]!);
+  }
+  return kept;
+}
+
+/** A worker, or null when this process's flags leave none that can start: commits then stay on the main thread. */
+function spawnWorker(wake: Int32Array): Worker | null {
+  const full = workerExecArgv();
+  for (const execArgv of [full, loadingExecArgv(full)]) {
+    try {
+      return new Worker(workerUrl(), { workerData: { wake: wake.buffer }, name: "credpool-commit", execArgv });
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw error;
+    }
+  }
+  return null;
+}
+
+/** Never ready: every commit takes the main-thread form. */
+const unavailable: CommitWorker = {
+  ready: false,
+  whenStarted: () => Promise.resolve(),
+  acquire: () => Promise.reject(workerFailed(new Error("it could not start"))),
+  publish: () => Promise.reject(workerFailed(new Error("it could not start"))),
+  release: () => Promise.resolve(),
+};
+
 function start(): CommitWorker {
   const wake = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(workerUrl(), {
-    workerData: { wake: wake.buffer },
-    name: "credpool-commit",
-    execArgv: workerExecArgv(),
-  });
+  const spawned = spawnWorker(wake);
+  if (spawned === null) return unavailable;
+  const worker: Worker = spawned;
   const pending = new Map<number, Pending>();
   let ready = false;
   let markStarted!: () => void;
