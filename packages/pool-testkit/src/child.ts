@@ -7,6 +7,9 @@ export interface SpawnChildOptions {
   /** Extra node flags, e.g. `--import` of a fault-injection preload. */
   nodeArgs?: string[];
   cwd?: string;
+  /** Run as this user and group (the suite must run as root). */
+  uid?: number;
+  gid?: number;
 }
 
 export interface ChildExit {
@@ -32,6 +35,8 @@ export function spawnChild(script: string, args: string[] = [], options: SpawnCh
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
     env: { ...process.env, ...options.env },
     cwd: options.cwd,
+    ...(options.uid === undefined ? {} : { uid: options.uid }),
+    ...(options.gid === undefined ? {} : { gid: options.gid }),
     stdio: ["pipe", "pipe", "pipe"],
   });
   const messages: unknown[] = [];
