@@ -26,8 +26,15 @@ export function parseStepSpec(name) {
  * Calls `hook(step, "before")` and `hook(step, "after")` around every step. A "before" call that returns an
  * Error fails the step with it, without performing it.
  */
-export function interceptSteps(hook) {
+export function interceptSteps(given) {
   const tempFds = new Set();
+  // CREDPOOL_STEPS_AFTER_LOCKS=<n>: the first n commits of this thread run untouched (a writer's warm-up commits).
+  const afterLocks = Number(process.env.CREDPOOL_STEPS_AFTER_LOCKS ?? 0);
+  let locks = 0;
+  const hook = (step, phase) => {
+    if (step === "lock" && phase === "before") locks++;
+    return locks > afterLocks ? given(step, phase) : undefined;
+  };
 
   // write-file-atomic looks up `promisify(fs.open)` etc. at call time and proper-lockfile is given this same
   // object, so replacing properties on the default export reaches both.

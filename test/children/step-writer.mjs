@@ -9,6 +9,9 @@ const backend = createFileBackend({ path: flags.pool, staleMs: 2000, lockTimeout
 // A process's first commit runs on the main thread while the commit worker starts; `--worker yes` waits for the
 // worker so the commit runs there (test/store/commit-worker-steps.test.ts).
 if (flags.worker === "yes" && !(await prepareCommitWorker())) throw new Error("the commit worker did not start");
+// `--warmup <n>`: n updates that change nothing first. After two, the file is as this process last read it, so
+// the real update takes the one-message path (commitIfUnchanged); pair with CREDPOOL_STEPS_AFTER_LOCKS=<n>.
+for (let i = 0; i < Number(flags.warmup ?? 0); i++) await backend.update(() => undefined);
 try {
   const doc = await backend.update((draft) => {
     draft.marker = flags.marker;

@@ -23,7 +23,14 @@ const STEPS = ["lock", "open", "write", "fsync", "rename", "dirsync"] as const;
 const isWriterTemp = (name: string): boolean => /^pool\.json\.\d+$/.test(name);
 const isTempFile = (name: string): boolean => /^pool\.json\.(\d+|bak\.[0-9a-f]+\.tmp)$/.test(name);
 
-describe.concurrent("commit worker: crash points", () => {
+// A commit takes two messages (lock and read, then publish), or one when it was built on the file as this process
+// last left it (commitIfUnchanged); two warm-up updates that change nothing put the writer on that path.
+const PATHS = [
+  { name: "", args: [] as string[], env: {} },
+  { name: " (one message)", args: ["--warmup", "2"], env: { CREDPOOL_STEPS_AFTER_LOCKS: "2" } },
+];
+
+describe.concurrent.for(PATHS)("commit worker: crash points$name", (path) => {
   STEPS.forEach((step, index) => {
     for (const phase of ["before", "after"] as const) {
       const point = index * 2 + (phase === "after" ? 1 : 0);
@@ -35,9 +42,9 @@ describe.concurrent("commit worker: crash points", () => {
         try {
           const pool = dir.file("pool.json");
           const oldBytes = await seedOldDocument(pool);
-          const child = spawnChild(writer, ["--pool", pool, "--marker", "new", "--worker", "yes"], {
+          const child = spawnChild(writer, ["--pool", pool, "--marker", "new", "--worker", "yes", ...path.args], {
             nodeArgs: ["--import", crashPreload],
-            env: { CREDPOOL_CRASH_AT: `${step}:${phase}` },
+            env: { CREDPOOL_CRASH_AT: `${step}:${phase}`, ...path.env },
           });
           expect((await child.exited).signal, child.stderr()).toBe("SIGKILL");
           if (document === "old") expect(await readFile(pool)).toEqual(oldBytes);
@@ -59,7 +66,7 @@ describe.concurrent("commit worker: crash points", () => {
   });
 });
 
-describe.concurrent("commit worker: fault injection", () => {
+describe.concurrent.for(PATHS)("commit worker: fault injection$name", (path) => {
   for (const step of STEPS) {
     for (const errno of ["EIO", "ENOSPC"] as const) {
       const survivor = step === "dirsync" ? "new" : "old";
@@ -70,9 +77,9 @@ describe.concurrent("commit worker: fault injection", () => {
         try {
           const pool = dir.file("pool.json");
           const oldBytes = await seedOldDocument(pool);
-          const child = spawnChild(writer, ["--pool", pool, "--marker", "new", "--worker", "yes"], {
+          const child = spawnChild(writer, ["--pool", pool, "--marker", "new", "--worker", "yes", ...path.args], {
             nodeArgs: ["--import", faultPreload],
-            env: { CREDPOOL_FAULT: `${step}:${errno}` },
+            env: { CREDPOOL_FAULT: `${step}:${errno}`, ...path.env },
           });
           const result = await child.waitFor<{ ok: boolean; code?: string; details?: { errno?: string } }>(
             (m) => typeof m.ok === "boolean",

@@ -5,7 +5,13 @@ import { randomBytes } from "node:crypto";
 import { link, lstat, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { PoolError, errnoCode, ioError } from "../errors.js";
-import { fromErrorInfo, type PublishInput, type PublishReply, type ReadOutcome } from "./commit-protocol.js";
+import {
+  fromErrorInfo,
+  type AcquireReply,
+  type PublishInput,
+  type PublishReply,
+  type ReadOutcome,
+} from "./commit-protocol.js";
 
 export type { PublishInput };
 import { commitWorker, commitWorkerStarted } from "./commit-thread.js";
@@ -46,8 +52,18 @@ export interface CommitIO {
    * process). Resolves with the identity of the file written.
    */
   publish(id: number, target: CommitTarget, input: PublishInput): Promise<string | null>;
+  /**
+   * One step for a commit built on the document this process last read or wrote: takes the lock and, when the file
+   * still has `knownIdentity`, publishes `input` as `publish` does. Otherwise keeps the lock and returns what
+   * `acquire` would have read. The lock is then never held while the caller applies its mutators.
+   */
+  commitIfUnchanged(id: number, target: CommitTarget, knownIdentity: string, input: PublishInput): Promise<Optimistic>;
   release(id: number): Promise<void>;
 }
+
+export type Optimistic =
+  | { readonly kind: "published"; readonly waitedMs: number; readonly identity: string | null }
+  | { readonly kind: "read"; readonly waitedMs: number; readonly read: LockedRead };
 
 function fenceError(path: string, expectedRev: number, diskRev: number): PoolError {
   // The lock is released as after a commit: it can still be ours (we broke the lock of a paused holder, which then
@@ -88,35 +104,53 @@ function publishError(target: CommitTarget, reply: Extract<PublishReply, { ok: f
   }
 }
 
+/** The lock and read an acquire reply reports, or its failure thrown (with the lock released). */
+async function acquiredOrThrow(
+  id: number,
+  target: CommitTarget,
+  reply: AcquireReply,
+): Promise<{ waitedMs: number; read: LockedRead }> {
+  if (!reply.ok) {
+    if (reply.reason === "timeout") {
+      throw lockTimeoutError(target.lockPath, reply.waitedMs, reply.holder, target.staleMs);
+    }
+    throw ioError("take the lock", target.lockPath, fromErrorInfo(reply.error));
+  }
+  const failed = await readError(target, reply.read);
+  if (failed !== null) {
+    await commitWorker().release(id);
+    throw failed;
+  }
+  return { waitedMs: reply.waitedMs, read: reply.read as LockedRead };
+}
+
+function lockRequest(id: number, target: CommitTarget) {
+  return {
+    id,
+    path: target.path,
+    lockPath: target.lockPath,
+    staleMs: target.staleMs,
+    timeoutMs: target.timeoutMs,
+    followSymlink: target.followSymlink,
+  };
+}
+
 const workerIO: CommitIO = {
   async acquire(id, target, knownIdentity, removeOrphans) {
-    const reply = await commitWorker().acquire({
-      id,
-      path: target.path,
-      lockPath: target.lockPath,
-      staleMs: target.staleMs,
-      timeoutMs: target.timeoutMs,
-      followSymlink: target.followSymlink,
-      knownIdentity,
-      removeOrphans,
-    });
-    if (!reply.ok) {
-      if (reply.reason === "timeout") {
-        throw lockTimeoutError(target.lockPath, reply.waitedMs, reply.holder, target.staleMs);
-      }
-      throw ioError("take the lock", target.lockPath, fromErrorInfo(reply.error));
-    }
-    const failed = await readError(target, reply.read);
-    if (failed !== null) {
-      await commitWorker().release(id);
-      throw failed;
-    }
-    return { waitedMs: reply.waitedMs, read: reply.read as LockedRead };
+    const reply = await commitWorker().acquire({ ...lockRequest(id, target), knownIdentity, removeOrphans });
+    return acquiredOrThrow(id, target, reply);
   },
   async publish(id, target, input) {
     const reply = await commitWorker().publish({ id, ...input });
     if (!reply.ok) throw publishError(target, reply, input.expectedRev);
     return reply.identity;
+  },
+  async commitIfUnchanged(id, target, knownIdentity, input) {
+    const { acquired, published } = await commitWorker().commit({ ...lockRequest(id, target), knownIdentity, input });
+    const { waitedMs, read } = await acquiredOrThrow(id, target, acquired);
+    if (published === undefined) return { kind: "read", waitedMs, read };
+    if (!published.ok) throw publishError(target, published, input.expectedRev);
+    return { kind: "published", waitedMs, identity: published.identity };
   },
   release: (id) => commitWorker().release(id),
 };
@@ -232,6 +266,12 @@ const mainThreadIO: CommitIO = {
     } finally {
       if (!lockLost) await lock.release();
     }
+  },
+  async commitIfUnchanged(id, target, knownIdentity, input) {
+    const { waitedMs, read } = await mainThreadIO.acquire(id, target, knownIdentity, false);
+    if (read.kind !== "unchanged") return { kind: "read", waitedMs, read };
+    const identity = await mainThreadIO.publish(id, target, { ...input, readIdentity: knownIdentity });
+    return { kind: "published", waitedMs, identity };
   },
   async release(id) {
     const held = heldOnMainThread.get(id);

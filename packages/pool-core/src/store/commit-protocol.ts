@@ -40,12 +40,22 @@ export interface PublishRequest extends PublishInput {
   readonly id: number;
 }
 
+/**
+ * An acquire that, when the file still has `knownIdentity`, publishes `input` at once: one message for a commit
+ * whose base this process already held. Otherwise the lock stays held, as after an acquire.
+ */
+export interface CommitRequest extends Omit<AcquireRequest, "op" | "removeOrphans"> {
+  readonly op: "commit";
+  readonly knownIdentity: string;
+  readonly input: PublishInput;
+}
+
 export interface ReleaseRequest {
   readonly op: "release";
   readonly id: number;
 }
 
-export type WorkerRequest = AcquireRequest | PublishRequest | ReleaseRequest;
+export type WorkerRequest = AcquireRequest | PublishRequest | CommitRequest | ReleaseRequest;
 
 export type ReadOutcome =
   | { readonly kind: "unchanged" }
@@ -66,8 +76,15 @@ export type PublishReply =
   | { readonly ok: false; readonly reason: "fence"; readonly diskRev: number }
   | { readonly ok: false; readonly reason: "reread" | "write" | "dirsync"; readonly error: ErrorInfo };
 
+/** `published` is there when the file was unchanged and the commit was published (or failed to be). */
+export interface CommitReply {
+  readonly acquired: AcquireReply;
+  readonly published?: PublishReply;
+}
+
 export type WorkerReply =
   | ({ readonly id: number; readonly op: "acquire" } & { readonly reply: AcquireReply })
+  | ({ readonly id: number; readonly op: "commit" } & { readonly reply: CommitReply })
   | ({ readonly id: number; readonly op: "publish" } & { readonly reply: PublishReply })
   | { readonly id: number; readonly op: "release"; readonly reply: { readonly ok: true } }
   | { readonly id: number; readonly op: "crash"; readonly reply: { readonly error: ErrorInfo } };

@@ -5,6 +5,8 @@ import { PoolError } from "../errors.js";
 import type {
   AcquireReply,
   AcquireRequest,
+  CommitReply,
+  CommitRequest,
   PublishReply,
   PublishRequest,
   WorkerReply,
@@ -23,6 +25,7 @@ export interface CommitWorker {
   whenStarted(): Promise<void>;
   acquire(request: Omit<AcquireRequest, "op">): Promise<AcquireReply>;
   publish(request: Omit<PublishRequest, "op">): Promise<PublishReply>;
+  commit(request: Omit<CommitRequest, "op">): Promise<CommitReply>;
   release(id: number): Promise<void>;
 }
 
@@ -102,6 +105,7 @@ const unavailable: CommitWorker = {
   whenStarted: () => Promise.resolve(),
   acquire: () => Promise.reject(workerFailed(new Error("it could not start"))),
   publish: () => Promise.reject(workerFailed(new Error("it could not start"))),
+  commit: () => Promise.reject(workerFailed(new Error("it could not start"))),
   release: () => Promise.resolve(),
 };
 
@@ -167,6 +171,7 @@ function start(): CommitWorker {
     },
     acquire: async (request) => ((await call({ op: "acquire", ...request })) as { reply: AcquireReply }).reply,
     publish: async (request) => ((await call({ op: "publish", ...request })) as { reply: PublishReply }).reply,
+    commit: async (request) => ((await call({ op: "commit", ...request })) as { reply: CommitReply }).reply,
     release: async (id) => {
       await call({ op: "release", id });
     },

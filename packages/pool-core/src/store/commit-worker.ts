@@ -11,6 +11,8 @@ import {
   toErrorInfo,
   type AcquireReply,
   type AcquireRequest,
+  type CommitReply,
+  type CommitRequest,
   type ErrorInfo,
   type PublishReply,
   type PublishRequest,
@@ -365,6 +367,15 @@ async function publish(request: PublishRequest): Promise<PublishReply> {
   }
 }
 
+async function commitIfUnchanged(request: CommitRequest): Promise<CommitReply> {
+  const acquired = await acquire({ ...request, op: "acquire", removeOrphans: false });
+  if (!acquired.ok || acquired.read.kind !== "unchanged") return { acquired };
+  return {
+    acquired,
+    published: await publish({ ...request.input, op: "publish", id: request.id, readIdentity: request.knownIdentity }),
+  };
+}
+
 async function handle(request: WorkerRequest): Promise<void> {
   try {
     switch (request.op) {
@@ -373,6 +384,9 @@ async function handle(request: WorkerRequest): Promise<void> {
         return;
       case "publish":
         reply({ id: request.id, op: "publish", reply: await publish(request) });
+        return;
+      case "commit":
+        reply({ id: request.id, op: "commit", reply: await commitIfUnchanged(request) });
         return;
       case "release":
         await releaseHeld(request.id);

@@ -14,7 +14,7 @@ import type {
   ReadResult,
 } from "./backend.js";
 import { watchDocument, type DocumentWatcher } from "./document-watcher.js";
-import { commitIO, identityOf, type CommitTarget, type LockedRead } from "./commit-io.js";
+import { commitIO, identityOf, type CommitTarget, type LockedRead, type PublishInput } from "./commit-io.js";
 import { newCommitId } from "./commit-thread.js";
 import {
   applyMutators,
@@ -219,9 +219,14 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   ): Promise<Current> {
     if (read.kind === "missing") return missingDocument();
     if (read.kind === "file") return parsedDocument(read, true);
-    const doc = cached!.doc ?? sealedDocument(cached!.text);
-    cached!.doc = doc;
-    return { doc, rev: doc.rev, exists: true, text: cached!.text, identity: cached!.identity };
+    return currentOf(cached!);
+  }
+
+  /** The document this process last read or wrote, as a commit's base. */
+  function currentOf(cached: { text: string; identity: string; doc?: D }): Current {
+    const doc = cached.doc ?? sealedDocument(cached.text);
+    cached.doc = doc;
+    return { doc, rev: doc.rev, exists: true, text: cached.text, identity: cached.identity };
   }
 
   function sealedDocument(text: string): D {
@@ -282,101 +287,157 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     for (const op of failed) op.reject(error);
   }
 
+  /** What a batch of mutators makes of `current`: the callers to settle, and what to publish if anything. */
+  interface Plan {
+    readonly settle: Array<() => void>;
+    readonly accepted: PendingUpdate<D>[];
+    /** Set when there is something to write; otherwise every accepted caller gets `result`. */
+    readonly write?: { readonly committed: D; readonly text: string };
+    readonly result?: D;
+  }
+
+  function plan(current: Current, batch: PendingUpdate<D>[]): Plan {
+    const settle: Array<() => void> = [];
+    // Sealed, so each mutator drafts from it (or from the one before it) lazily: see draft.ts.
+    const base = seal(current.doc);
+    const { doc, applied, failed } = applyMutators(base, batch, runMutator);
+    for (const [op, error] of failed) settle.push(() => op.reject(error));
+    if (applied.length === 0) return { settle, accepted: [] };
+
+    let next = doc;
+    let accepted = applied;
+    const checked = validate(next);
+    if (checked.ok) {
+      next = checked.doc;
+    } else {
+      // Find the culprits one by one so valid updates in the same batch still land.
+      accepted = [];
+      next = base;
+      for (const op of applied) {
+        const single = applyMutators(next, [op], runMutator);
+        const one = validate(single.doc);
+        if (single.applied.length === 1 && one.ok) {
+          next = one.doc;
+          accepted.push(op);
+        } else {
+          const error = one.ok ? single.failed[0]?.[1] : one.error;
+          settle.push(() => op.reject(error));
+        }
+      }
+      if (accepted.length === 0) return { settle, accepted };
+    }
+
+    // Compared with the bytes on disk: a file we wrote serializes identically when nothing changed. A hand-edited
+    // one (other formatting) is rewritten once, which is harmless. Compared piece by piece, and serialized once
+    // more with the new header: the large pieces are reused text (draft.ts), so only the result is built.
+    if (current.exists && piecesEqual(serializePieces(reorderHeader(next)), current.text)) {
+      return { settle, accepted, result: next };
+    }
+    const committed = seal({ ...next, rev: current.rev + 1, updatedAt: new Date().toISOString() });
+    return { settle, accepted, write: { committed, text: serializeWithReuse(reorderHeader(committed)) } };
+  }
+
+  function publishInput(current: Current, text: string): PublishInput {
+    return {
+      text,
+      mode: FILE_MODE,
+      readIdentity: current.identity ?? null,
+      expectedRev: current.rev,
+      emptyRev: spec.empty().rev,
+      backupPath: current.exists && options.backup ? backupPath : null,
+    };
+  }
+
+  /** Whether the last commit found the file as this process had left it: the next is then built before the lock. */
+  let lastFoundUnchanged = false;
+
   /**
    * Takes the lock, then commits everything queued by then: callers that arrive while we wait share the write.
    * The locked I/O runs in the commit worker (commit-io.ts); mutators, validation and serialization run here.
+   *
+   * When the last commit found the file unchanged (one writer, or the same one again), the batch is built first on
+   * the document this process holds and sent with the lock request: if the file still has that identity it is
+   * published in the same step, and the lock is held only for the syscalls. Otherwise the mutators run again on
+   * what the lock holder read, as their contract allows (backend.ts).
    */
   async function commitQueued(): Promise<void> {
     const id = newCommitId();
     const cached = known;
     const io = commitIO();
+    let batch: PendingUpdate<D>[] = [];
     let acquired: { waitedMs: number; read: LockedRead };
+    // Callers settle only after the lock is released: a process that exits as soon as its update() resolves must
+    // not leave the lock behind for others to wait out (see test/store/torn-files.test.ts).
+    const settlements: Array<() => void> = [];
     try {
       await ensureDirectory();
-      // Safe only under the lock: a live writer's temp file exists only while it holds this lock.
-      acquired = await io.acquire(id, commitTarget, cached?.identity ?? null, !tempChecked);
+      const guess = lastFoundUnchanged && tempChecked && cached?.doc !== undefined ? cached : null;
+      const guessed =
+        guess === null ? null : { ...currentOf(guess), batch: queue, plan: plan(currentOf(guess), queue) };
+      if (guessed?.plan.write !== undefined) {
+        queue = [];
+        batch = guessed.batch;
+        known = null;
+        const started = performance.now();
+        const { committed, text } = guessed.plan.write;
+        const outcome = await io.commitIfUnchanged(id, commitTarget, guess!.identity, publishInput(guessed, text));
+        if (outcome.kind === "published") {
+          rememberWritten(text, outcome.identity, committed);
+          options.hooks?.onWrite?.({
+            rev: committed.rev,
+            updates: guessed.plan.accepted.length,
+            bytes: text.length,
+            lockWaitMs: outcome.waitedMs,
+            commitMs: performance.now() - started - outcome.waitedMs,
+          });
+          for (const settle of guessed.plan.settle) settle();
+          for (const op of guessed.plan.accepted) op.resolve(committed);
+          notifyLocal(guessed.rev, committed);
+          return;
+        }
+        // Someone else committed since: the lock is ours, and the batch is built again on what it read.
+        lastFoundUnchanged = false;
+        acquired = outcome;
+      } else {
+        // Safe only under the lock: a live writer's temp file exists only while it holds this lock.
+        acquired = await io.acquire(id, commitTarget, cached?.identity ?? null, !tempChecked);
+      }
     } catch (error) {
+      for (const op of batch) op.reject(error);
       rejectQueued(error);
       return;
     }
     tempChecked = true;
-    const batch = queue;
+    batch = batch.concat(queue);
     queue = [];
     const lockedAt = performance.now();
     let handedOff = false;
-    // Callers settle only after the lock is released: a process that exits as soon as its update() resolves must
-    // not leave the lock behind for others to wait out (see test/store/torn-files.test.ts).
-    const settlements: Array<() => void> = [];
-    const settleLater = <T>(settle: (value: T) => void, value: T): void => {
-      settlements.push(() => settle(value));
-    };
     try {
       const current = await currentFrom(acquired.read, cached);
-      // What `current` was read from (or found unchanged in), for the fence.
-      const readIdentity = current.identity ?? null;
-      // Sealed, so each mutator drafts from it (or from the one before it) lazily: see draft.ts.
-      const base = seal(current.doc);
-      const { doc, applied, failed } = applyMutators(base, batch, runMutator);
-      for (const [op, error] of failed) settleLater(op.reject, error);
-      if (applied.length === 0) return;
-
-      let next = doc;
-      let accepted = applied;
-      const checked = validate(next);
-      if (checked.ok) {
-        next = checked.doc;
-      } else {
-        // Find the culprits one by one so valid updates in the same batch still land.
-        accepted = [];
-        next = base;
-        for (const op of applied) {
-          const single = applyMutators(next, [op], runMutator);
-          const one = validate(single.doc);
-          if (single.applied.length === 1 && one.ok) {
-            next = one.doc;
-            accepted.push(op);
-          } else {
-            settleLater(op.reject, one.ok ? single.failed[0]?.[1] : one.error);
-          }
-        }
-        if (accepted.length === 0) return;
-      }
-
-      // Compared with the bytes on disk: a file we wrote serializes identically when nothing changed. A hand-edited
-      // one (other formatting) is rewritten once, which is harmless. Compared piece by piece, and serialized once
-      // more with the new header: the large pieces are reused text (draft.ts), so only the result is built.
-      const unchanged = current.exists && piecesEqual(serializePieces(reorderHeader(next)), current.text);
-      if (unchanged) {
-        for (const op of accepted) settleLater(op.resolve, next);
+      lastFoundUnchanged = acquired.read.kind === "unchanged";
+      const planned = plan(current, batch);
+      settlements.push(...planned.settle);
+      if (planned.write === undefined) {
+        for (const op of planned.accepted) settlements.push(() => op.resolve(planned.result!));
         return;
       }
-
-      const committed = seal({ ...next, rev: current.rev + 1, updatedAt: new Date().toISOString() });
-      const text = serializeWithReuse(reorderHeader(committed));
-
+      const { committed, text } = planned.write;
       known = null;
       // The worker fences (nobody published since we read), keeps the backup, writes, and releases the lock.
       handedOff = true;
-      const identity = await io.publish(id, commitTarget, {
-        text,
-        mode: FILE_MODE,
-        readIdentity,
-        expectedRev: current.rev,
-        emptyRev: spec.empty().rev,
-        backupPath: current.exists && options.backup ? backupPath : null,
-      });
+      const identity = await io.publish(id, commitTarget, publishInput(current, text));
       rememberWritten(text, identity, committed);
       options.hooks?.onWrite?.({
         rev: committed.rev,
-        updates: accepted.length,
+        updates: planned.accepted.length,
         bytes: text.length,
         lockWaitMs: acquired.waitedMs,
         commitMs: performance.now() - lockedAt,
       });
-      for (const op of accepted) settleLater(op.resolve, committed);
+      for (const op of planned.accepted) settlements.push(() => op.resolve(committed));
       notifyLocal(current.rev, committed);
     } catch (error) {
-      for (const op of batch) settleLater(op.reject, error);
+      for (const op of batch) settlements.push(() => op.reject(error));
     } finally {
       if (!handedOff) await io.release(id).catch(() => undefined);
       for (const settle of settlements) settle();
