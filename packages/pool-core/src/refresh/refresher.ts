@@ -20,6 +20,7 @@ import { postRefreshRequest, type TokenCallResult } from "./token-request.js";
 import {
   describeCredential,
   fingerprintToken,
+  inFlightMarkerOf,
   isAccessTokenExpired,
   isClearedByNewTokens,
   isRefreshDue,
@@ -665,7 +666,7 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
 
   /** Another live process's request for the credential's current refresh token, from its in-flight marker. */
   function attemptInFlight(credential: Credential): RefreshInFlight | undefined {
-    const marker = refreshStateOf(credential).inFlight;
+    const marker = inFlightMarkerOf(credential);
     const refreshToken = credential.secrets.refreshToken;
     if (!marker || !refreshToken || marker.tokenFp !== fingerprintToken(refreshToken)) return undefined;
     return isHolderAlive(marker, now()) ? marker : undefined;
@@ -711,7 +712,8 @@ export function createRefresher(options: RefresherOptions = {}): Refresher {
         // While another process's request is in flight the lock is surely busy: wait for its commit instead.
         if (!(pool && otherAttempt)) {
           try {
-            // One try (the store retries within 1 ms at most); the waiting happens below, where a commit can end it.
+            // One try (a file store fails a lock it finds fresh with one stat, and retries within 1 ms at most); the
+            // waiting happens below, where a commit can end it.
             return { lock: await backend.lock(refreshLockName(seen.id), { timeoutMs: 1 }) };
           } catch (error) {
             if (!isPoolError(error, "E_LOCK_TIMEOUT")) throw error;

@@ -1,7 +1,7 @@
 // Turns directory events into "re-read now" hints; the file's rev, not the event, decides whether anything changed.
+import { watch as fsWatch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { watch as chokidarWatch, type FSWatcher } from "chokidar";
 
 export interface DocumentWatcherOptions {
   /** The document file; its directory is what gets watched, because a rename replaces the file's inode. */
@@ -53,34 +53,39 @@ export function watchDocument(options: DocumentWatcherOptions): DocumentWatcher 
     trailing.unref();
   };
 
+  // One fs.watch on the directory: a single inotify (FSEvents, ReadDirectoryChangesW) watch whose events name the
+  // entry that changed. chokidar, used here before, also watched the file itself (an inode a commit replaces, so it
+  // re-watched the new one after every rename, and the backup's hard link fired it too) and re-listed the directory
+  // on events: with a hundred watching processes that was most of what a commit cost each of them, while the
+  // writer waited for a core. See bench/lib/fanout.mjs (refresh.fanout120.*).
   const dir = dirname(options.path);
-  const watcher: FSWatcher = chokidarWatch(dir, {
-    depth: 0,
-    ignoreInitial: true,
-    // We never want chokidar's unlink/add merging delay: any event is only a hint.
-    atomic: false,
-    persistent: false,
-    // Every commit creates and removes a lock directory, a backup temp and a write temp next to the document.
-    // Left unfiltered, chokidar stats each one and adds (then drops) an fs.watch per temp file, in every
-    // watching process, on every commit; that CPU competed with the writer and stretched propagation.
-    // See bench/groups/store.mjs (store.propagation.*).
-    ignored: (path: string) => path !== dir && basename(path) !== name,
-  });
-  // `raw` fires straight from fs.watch, ahead of chokidar's own stat and throttling. Only the document's own
-  // name matters: a commit becomes visible by the rename onto it, and lock or temp events re-read an unchanged
-  // file. An event without a name still counts, and the trailing re-check and stat poll still back this up.
-  watcher.on("raw", (_event, path) => {
-    if (typeof path !== "string" || path === "" || basename(path) === name) hint();
-  });
-  watcher.on("all", (_event, path) => {
-    if (basename(path) === name) hint();
-  });
-  watcher.on("error", () => {
-    // Events are hints; the stat poll below still converges if the watcher fails.
-  });
-  const ready = new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+  let watcher: FSWatcher | null = null;
+  const startWatching = (): void => {
+    if (closed || watcher !== null) return;
+    try {
+      const started = fsWatch(dir, { persistent: false }, (_event, file) => {
+        // Only the document's own name matters: a commit becomes visible by the rename onto it, and lock, temp
+        // and backup entries come and go next to it on every commit. An event without a name still counts.
+        if (file === null || file === name) hint();
+      });
+      started.on("error", () => {
+        // Events are hints: the stat poll converges meanwhile and watches the directory again.
+        started.close();
+        if (watcher === started) watcher = null;
+      });
+      watcher = started;
+    } catch {
+      // No directory yet, or it cannot be watched: the stat poll covers it, and tries again each time.
+    }
+  };
+  startWatching();
 
   const poll = setInterval(() => {
+    if (watcher === null) {
+      startWatching();
+      // A commit made while nothing watched need not change what the signature below compares: check once.
+      if (watcher !== null) void runCheck();
+    }
     stat(options.path, { bigint: true }).then(
       (info) => {
         const signature = `${info.ino}:${info.mtimeNs}:${info.size}`;
@@ -95,12 +100,15 @@ export function watchDocument(options: DocumentWatcherOptions): DocumentWatcher 
   poll.unref();
 
   return {
-    ready,
-    async close() {
+    // fs.watch listens once it returns.
+    ready: Promise.resolve(),
+    close() {
       closed = true;
       clearTimeout(trailing);
       clearInterval(poll);
-      await watcher.close();
+      watcher?.close();
+      watcher = null;
+      return Promise.resolve();
     },
   };
 }

@@ -29,7 +29,7 @@ import {
   type Validation,
 } from "./draft.js";
 import { isTempName } from "./file-identity.js";
-import { acquireFileLock } from "./file-lock.js";
+import { acquireFileLock, lockTimeoutError } from "./file-lock.js";
 import { parseDocument, readDocumentFile, readDocumentText, serializeDocument } from "./json-file.js";
 import { resolvePoolPath } from "./paths.js";
 import { createEmptyPoolDocument, poolDocumentSchema, type PoolDocument } from "./schema.js";
@@ -107,6 +107,11 @@ interface PendingUpdate<D> {
   reject: (error: unknown) => void;
 }
 
+/**
+ * A lock timeout this short leaves no room for a second try: the caller (the refresher) waits on its own terms, and a
+ * lock it finds fresh fails at once, without a try.
+ */
+const SINGLE_TRY_MS = 1;
 const SYMLINK_HINT = "allow it with --allow-symlink (the file backend's allowSymlink option)";
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
@@ -520,19 +525,42 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     };
   }
 
+  /**
+   * How long a lock that a try would find busy has been held ("held for 40 ms"), or null when it is free or stale. A
+   * try costs the lock library a dozen filesystem calls (a process's first one, a precision probe besides); this
+   * costs one stat. With 120 processes waiting on one refresh, their tries took the CPU its holder needed to commit
+   * (bench/lib/fanout.mjs). A stale lock is left to a real try, which breaks it.
+   */
+  async function freshHolder(path: string): Promise<string | null> {
+    try {
+      const info = await stat(path);
+      const at = Date.now();
+      if (!info.isDirectory() || info.mtimeMs < at - options.staleMs) return null;
+      const since = info.birthtimeMs > 0 ? info.birthtimeMs : info.mtimeMs;
+      return `held for ${Math.max(0, Math.round(at - since))} ms`;
+    } catch {
+      return null;
+    }
+  }
+
   async function lock(name: string, lockOpts: LockOptions = {}): Promise<NamedLock> {
     if (!/^[\w.:@-]{1,128}$/.test(name)) {
       throw new PoolError("E_USAGE", `Invalid lock name ${JSON.stringify(name)}: use letters, digits and . : @ _ -`);
+    }
+    const safe = name.replace(/:/g, "_");
+    const target = join(lockDir, safe);
+    const timeoutMs = lockOpts.timeoutMs ?? options.lockTimeoutMs;
+    if (timeoutMs <= SINGLE_TRY_MS) {
+      const holder = await freshHolder(`${target}.lock`);
+      if (holder !== null) throw lockTimeoutError(`${target}.lock`, 0, holder, options.staleMs);
     }
     await ensureDirectory();
     await mkdir(lockDir, { recursive: true, mode: DIR_MODE }).catch((error: unknown) => {
       throw ioError("create the lock directory", lockDir, error);
     });
-    const safe = name.replace(/:/g, "_");
-    const target = join(lockDir, safe);
     const held = await acquireFileLock(target, `${target}.lock`, {
       staleMs: options.staleMs,
-      timeoutMs: lockOpts.timeoutMs ?? options.lockTimeoutMs,
+      timeoutMs,
     });
     return { name, signal: held.signal, release: () => held.release() };
   }

@@ -24,6 +24,7 @@ import {
   type IssuedTokens,
   type TempDir,
 } from "@credpool/pool-testkit";
+import { inFlightMarkerOf } from "../../src/refresh/token-state.js";
 
 const HOUR = 3_600_000;
 
@@ -453,4 +454,33 @@ describe("refresher", () => {
       await pool.close();
     }
   });
+});
+
+// A waiter reads the marker on every pool change without the schema (bench/lib/fanout.mjs): it must see what the
+// refresher under the lock sees.
+describe("inFlightMarkerOf", () => {
+  const valid = { since: 1_700_000_000_000, host: "h", pid: 4242, tokenFp: "sha256:0123456789abcdef" };
+  const states: unknown[] = [
+    undefined,
+    null,
+    "garbage",
+    {},
+    { inFlight: valid },
+    { inFlight: { ...valid, extra: true }, lastRefreshAt: 5 },
+    { inFlight: null },
+    { inFlight: [] },
+    { inFlight: { ...valid, since: Number.NaN } },
+    { inFlight: { ...valid, since: "1700000000000" } },
+    { inFlight: { ...valid, pid: 1.5 } },
+    { inFlight: { ...valid, pid: 2 ** 60 } },
+    { inFlight: { ...valid, host: undefined } },
+    { inFlight: { ...valid, tokenFp: 7 } },
+  ];
+  it.each(states.map((state) => [JSON.stringify(state) ?? "undefined", state]))(
+    "agrees with refreshStateOf for %s",
+    (_name, state) => {
+      const credential = { refreshState: state } as unknown as Credential;
+      expect(inFlightMarkerOf(credential)).toEqual(refreshStateOf(credential).inFlight);
+    },
+  );
 });
