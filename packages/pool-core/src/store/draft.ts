@@ -479,17 +479,103 @@ export function serializePieces(value: unknown): string[] {
   return out;
 }
 
-/** Whether `pieces` joined would equal `text`. */
-export function piecesEqual(pieces: readonly string[], text: string): boolean {
+/**
+ * Whether `pieces` joined would equal `text`, itself given whole or as pieces (what a commit wrote). Pieces that are
+ * the same string (a reused fragment) compare at once; nothing is joined.
+ */
+export function piecesEqual(pieces: readonly string[], text: string | readonly string[]): boolean {
+  const other = typeof text === "string" ? [text] : text;
   let length = 0;
   for (const piece of pieces) length += piece.length;
-  if (length !== text.length) return false;
+  for (const piece of other) length -= piece.length;
+  if (length !== 0) return false;
+  // Walks both lists at once: `other[index]` from `offset` on is what the next piece must match.
+  let index = 0;
   let offset = 0;
   for (const piece of pieces) {
-    if (!text.startsWith(piece, offset)) return false;
-    offset += piece.length;
+    let at = 0;
+    while (at < piece.length) {
+      while (other[index]!.length === offset) {
+        index++;
+        offset = 0;
+      }
+      const target = other[index]!;
+      const take = Math.min(piece.length - at, target.length - offset);
+      if (take === piece.length && take === target.length) {
+        if (piece !== target) return false;
+      } else if (!target.startsWith(take === piece.length ? piece : piece.slice(at, at + take), offset)) {
+        return false;
+      }
+      at += take;
+      offset += take;
+    }
   }
   return true;
+}
+
+export interface PieceEncoder {
+  /** `pieces` joined, as UTF-8; valid until the next call. */
+  encode(pieces: readonly string[]): Uint8Array;
+  /** Lets go of the memory. */
+  release(): void;
+}
+
+/** Memory kept for a document this much smaller than it is given back. */
+const SHRINK_FACTOR = 4;
+const SHRINK_MIN = 1 << 20;
+
+/**
+ * Writes a commit's text as UTF-8 into shared memory that the commit worker reads where it is: a string posted to
+ * the worker is copied twice and encoded again there, which for a large pool cost more than the write itself. The
+ * memory is reused by the next commit, since fresh pages for a large pool cost several times the encoding; so one
+ * encoder serves one commit at a time.
+ */
+export function createPieceEncoder(): PieceEncoder {
+  const encoder = new TextEncoder();
+  let memory: Uint8Array | null = null;
+
+  function allocate(bytes: number): Uint8Array {
+    memory = new Uint8Array(new SharedArrayBuffer(Math.ceil(bytes * 1.25) + 1024));
+    return memory;
+  }
+
+  /** The bytes written, or -1 when they do not fit. */
+  function encodeInto(target: Uint8Array, pieces: readonly string[]): number {
+    let offset = 0;
+    for (const piece of pieces) {
+      const { read, written } = encoder.encodeInto(piece, target.subarray(offset));
+      if (read !== piece.length) return -1;
+      offset += written;
+    }
+    return offset;
+  }
+
+  return {
+    encode(pieces) {
+      let units = 0;
+      for (const piece of pieces) units += piece.length;
+      // Each UTF-16 unit takes at least one byte: with room for that much, ASCII text fits at the first try.
+      let target = memory;
+      if (
+        target === null ||
+        target.length < units ||
+        (target.length > SHRINK_MIN && target.length > SHRINK_FACTOR * units)
+      ) {
+        target = allocate(units);
+      }
+      let written = encodeInto(target, pieces);
+      if (written < 0) {
+        let bytes = 0;
+        for (const piece of pieces) bytes += Buffer.byteLength(piece, "utf8");
+        target = allocate(bytes);
+        written = encodeInto(target, pieces);
+      }
+      return target.subarray(0, written);
+    },
+    release() {
+      memory = null;
+    },
+  };
 }
 
 /** Appends the text of `value` nested `depth` levels deep; false where JSON.stringify would leave it out. */

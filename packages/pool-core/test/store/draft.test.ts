@@ -12,8 +12,11 @@ import {
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
 import {
   applyMutators,
+  createPieceEncoder,
   isSealed,
+  piecesEqual,
   seal,
+  serializePieces,
   serializeWithReuse,
   trustPoolDocument,
   validatePoolDocument,
@@ -237,6 +240,66 @@ describe("drafts", () => {
       // Again, from the reused text, at another depth.
       expect(serializeWithReuse({ wrap: [frozen] })).toBe(JSON.stringify({ wrap: [frozen] }, null, 2));
       expect(serializeWithReuse(frozen)).toBe(JSON.stringify(frozen, null, 2));
+    }
+  });
+});
+
+describe("commit text as pieces and bytes", () => {
+  /** `text` cut at random places, empty pieces included. */
+  function cut(text: string, random: (n: number) => number): string[] {
+    const pieces: string[] = [];
+    let at = 0;
+    while (at < text.length) {
+      const next = Math.min(text.length, at + random(12));
+      pieces.push(text.slice(at, next));
+      at = next;
+    }
+    return pieces;
+  }
+
+  it("compares pieces with a text given whole or cut elsewhere, without joining either", () => {
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const text = serializeDocument(makePool(5));
+    for (let round = 0; round < 200; round++) {
+      const pieces = cut(text, random);
+      expect(piecesEqual(pieces, text)).toBe(true);
+      expect(piecesEqual(pieces, cut(text, random))).toBe(true);
+      const at = random(text.length);
+      const changed = text.slice(0, at) + (text[at] === "x" ? "y" : "x") + text.slice(at + 1);
+      expect(piecesEqual(pieces, changed)).toBe(false);
+      expect(piecesEqual(pieces, cut(changed, random))).toBe(false);
+      expect(piecesEqual(pieces, cut(text.slice(0, at), random))).toBe(false);
+      expect(piecesEqual(cut(text.slice(0, at), random), pieces)).toBe(false);
+    }
+    const list = serializePieces(makePool(40));
+    expect(piecesEqual(serializePieces(makePool(40)), list)).toBe(true);
+    expect(piecesEqual([], [])).toBe(true);
+    expect(piecesEqual([], "")).toBe(true);
+    expect(piecesEqual(["", ""], ["a"])).toBe(false);
+  });
+
+  it("encodes exactly the bytes of serializeDocument, in memory it reuses while the text fits", () => {
+    const encoder = createPieceEncoder();
+    const docs: unknown[] = [
+      makePool(3),
+      makePool(400),
+      // Multi-byte UTF-8, surrogate pairs and escapes: more bytes than UTF-16 units, so the first try cannot fit.
+      { ...makePool(400), note: 'é€😀\u2028"\\'.repeat(20_000) },
+      { ...makePool(3), note: "\ud800 lone surrogates \udfff" },
+      makePool(3),
+      makePool(1),
+    ];
+    let previous: Uint8Array | null = null;
+    for (const doc of docs) {
+      const bytes = encoder.encode(serializePieces(doc));
+      expect(Buffer.from(bytes).equals(Buffer.from(serializeDocument(doc), "utf8"))).toBe(true);
+      expect(bytes.buffer).toBeInstanceOf(SharedArrayBuffer);
+      if (previous !== null && bytes.length <= previous.length) expect(bytes.buffer).toBe(previous.buffer);
+      previous = bytes;
     }
   });
 });
