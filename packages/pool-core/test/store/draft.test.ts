@@ -282,6 +282,55 @@ describe("commit text as pieces and bytes", () => {
     expect(piecesEqual(["", ""], ["a"])).toBe(false);
   });
 
+  it("serializes long lists (written in runs of entries) like serializeDocument after random edits", () => {
+    let seed = 99;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const edits: Array<(doc: PoolDocument) => void> = [
+      (doc) => void (bulk(doc)[random(bulk(doc).length)]!.usage.requests += 1),
+      (doc) => void (bulk(doc)[random(bulk(doc).length)]!.label = `é "${random(100)}"\n`),
+      (doc) => void bulk(doc).splice(random(bulk(doc).length), 1),
+      (doc) => void bulk(doc).splice(random(bulk(doc).length), 0, credential("bulk", 5000 + random(1000))),
+      (doc) => void bulk(doc).push(credential("bulk", 7000 + random(1000))),
+      (doc) => void bulk(doc).unshift(credential("bulk", 9000 + random(1000))),
+      (doc) => void bulk(doc).reverse(),
+      (doc) => {
+        const list = bulk(doc);
+        const [i, j] = [random(list.length), random(list.length)];
+        [list[i], list[j]] = [list[j]!, list[i]!];
+      },
+      (doc) => void (bulk(doc).length = Math.max(1, bulk(doc).length - random(300))),
+      (doc) => void (doc.providers.other = { credentials: bulk(doc).slice(random(50)) }),
+      (doc) => void delete doc.providers.other,
+      (doc) => void (doc.providers.small!.credentials = bulk(doc).slice(0, 300 + random(300))),
+    ];
+    let doc = makePool(700);
+    const encoder = createPieceEncoder();
+    for (let step = 0; step < 150; step++) {
+      const { doc: next, applied } = applyAll(doc, [edits[random(edits.length)]!]);
+      expect(applied).toHaveLength(1);
+      const checked = validatePoolDocument(next);
+      if (!checked.success) throw checked.error;
+      doc = checked.data;
+      const expected = serializeDocument(doc);
+      expect(serializeWithReuse(doc)).toBe(expected);
+      // Again at another depth, from the same runs.
+      expect(serializeWithReuse({ wrap: [doc] })).toBe(JSON.stringify({ wrap: [doc] }, null, 2));
+      expect(Buffer.from(encoder.encode(serializePieces(doc))).equals(Buffer.from(expected))).toBe(true);
+      if (bulk(doc).length < 300) doc = makePool(700);
+    }
+    // Runs keyed by an entry that starts a run elsewhere too: in a list with holes (and values written as null),
+    // at the start of a list and further in, at another depth.
+    const entry = seal({ a: 1 });
+    const holes = seal(Object.assign(new Array<unknown>(600), { 0: entry, 300: () => 1, 599: 2 }));
+    const other = seal(Array.from({ length: 600 }, (_, i) => (i === 0 ? entry : i)));
+    const shifted = seal([...Array.from({ length: 256 }, (_, i) => ({ i })), ...other]);
+    for (const value of [holes, other, holes, shifted, other, { x: [other] }, other])
+      expect(serializeWithReuse(value)).toBe(JSON.stringify(value, null, 2));
+  });
+
   it("encodes exactly the bytes of serializeDocument, in memory it reuses while the text fits", () => {
     const encoder = createPieceEncoder();
     const docs: unknown[] = [
