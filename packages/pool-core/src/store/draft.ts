@@ -374,12 +374,16 @@ function reuseValue(value: unknown, previous: unknown): unknown {
 export type Validation<D> = { success: true; data: D } | { success: false; error: z.ZodError };
 
 const validCredentials = new WeakSet<object>();
+/** Sealed lists of known-good credentials: one a commit left alone is taken whole, not checked entry by entry. */
+const validLists = new WeakSet<object>();
 
 /** Marks a validated (schema output) pool document as trusted: sealed, its credentials known good. */
 export function trustPoolDocument(doc: PoolDocument): PoolDocument {
   seal(doc);
-  for (const pool of Object.values(doc.providers))
+  for (const pool of Object.values(doc.providers)) {
     for (const credential of pool.credentials) validCredentials.add(credential);
+    validLists.add(pool.credentials);
+  }
   return doc;
 }
 
@@ -406,6 +410,10 @@ export function validatePoolDocument(next: unknown): Validation<PoolDocument> {
   for (const [name, credentials] of lists) {
     const pool = doc.providers[name];
     if (pool === undefined) return validateWhole(next);
+    if (validLists.has(credentials)) {
+      pool.credentials = credentials as typeof pool.credentials;
+      continue;
+    }
     let same = sealed.has(credentials);
     const list = new Array<PoolDocument["providers"][string]["credentials"][number]>(credentials.length);
     for (let i = 0; i < credentials.length; i++) {
@@ -422,6 +430,8 @@ export function validatePoolDocument(next: unknown): Validation<PoolDocument> {
     }
     // An unchanged list keeps its identity, and with it its serialized text.
     pool.credentials = same ? (credentials as typeof list) : list;
+    // Sealed with the document below.
+    validLists.add(pool.credentials);
   }
   return { success: true, data: seal(doc) };
 }
