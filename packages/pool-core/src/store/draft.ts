@@ -475,8 +475,20 @@ const fragments = new WeakMap<object, { depth: number; pieces: readonly string[]
  * entry of 10,000 then joins one run again, not 7 MB of text (which cost 5-20 ms), and the list's text is its runs.
  */
 const RUN = 256;
-/** Keyed by a run's first entry; `entries` tells whether the run still holds the same ones. */
-const runs = new WeakMap<object, { depth: number; first: boolean; entries: readonly unknown[]; text: string }>();
+interface Run {
+  readonly depth: number;
+  readonly first: boolean;
+  /** Whether a list's run from the same first entry still holds the same ones. */
+  readonly entries: readonly unknown[];
+  readonly text: string;
+}
+/**
+ * Runs by their first entry, held weakly: only the lists written from them keep them (`listRuns`). An entry outlives
+ * the runs it started (a list that shifted by one no longer starts a run with it); held strongly, every entry could
+ * keep a run of its own, 256 times the list's text in all.
+ */
+const runs = new WeakMap<object, WeakRef<Run>>();
+const listRuns = new WeakMap<object, Run[]>();
 const indents: string[] = [""];
 
 function indentOf(depth: number): string {
@@ -625,7 +637,13 @@ function writeContainer(out: string[], value: Json, depth: number): void {
   out.push(isArray ? "[" : "{");
   const start = out.length;
   if (isLong(value)) {
-    for (let from = 0; from < value.length; from += RUN) out.push(runText(value, from, depth));
+    const used: Run[] = [];
+    for (let from = 0; from < value.length; from += RUN) {
+      const run = runOf(value, from, depth);
+      used.push(run);
+      out.push(run.text);
+    }
+    listRuns.set(value, used);
   } else if (isArray) {
     for (const item of value) {
       out.push(out.length === start ? `\n${inner}` : `,\n${inner}`);
@@ -647,12 +665,12 @@ function isLong(value: Json): value is unknown[] {
 }
 
 /** The entries of `list` from `from` on (at most RUN), each after its separator, as writeContainer writes them. */
-function runText(list: readonly unknown[], from: number, depth: number): string {
+function runOf(list: readonly unknown[], from: number, depth: number): Run {
   const to = Math.min(list.length, from + RUN);
   const key = list[from];
-  const cached = isObject(key) ? runs.get(key) : undefined;
+  const cached = isObject(key) ? runs.get(key)?.deref() : undefined;
   if (cached?.depth === depth && cached.first === (from === 0) && sameEntries(cached.entries, list, from, to)) {
-    return cached.text;
+    return cached;
   }
   const inner = indentOf(depth + 1);
   const own: string[] = [];
@@ -660,9 +678,9 @@ function runText(list: readonly unknown[], from: number, depth: number): string 
     own.push(i === 0 ? `\n${inner}` : `,\n${inner}`);
     if (!writeValue(own, list[i], depth + 1, true)) own.push("null");
   }
-  const text = own.join("");
-  if (isObject(key)) runs.set(key, { depth, first: from === 0, entries: list.slice(from, to), text });
-  return text;
+  const run: Run = { depth, first: from === 0, entries: list.slice(from, to), text: own.join("") };
+  if (isObject(key)) runs.set(key, new WeakRef(run));
+  return run;
 }
 
 /** Index by index: every() would skip a hole. */

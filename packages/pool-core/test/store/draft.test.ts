@@ -1,6 +1,8 @@
 // Lazy drafts, incremental validation and serialization with reuse (src/store/draft.ts), against the plain
 // versions they replace: structuredClone per mutator, a full schema parse, and JSON.stringify of the whole document.
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   createFileBackend,
@@ -329,6 +331,31 @@ describe("commit text as pieces and bytes", () => {
     const shifted = seal([...Array.from({ length: 256 }, (_, i) => ({ i })), ...other]);
     for (const value of [holes, other, holes, shifted, other, { x: [other] }, other])
       expect(serializeWithReuse(value)).toBe(JSON.stringify(value, null, 2));
+  });
+
+  it("keeps the runs of the lists it still holds, not of every entry that once started a run", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const settle = async (): Promise<number> => {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const entry = (i: number) => seal({ id: `c-${i}`, key: "x".repeat(600) });
+    let list = seal(Array.from({ length: 2000 }, (_, i) => entry(i)));
+    serializeWithReuse({ list });
+    const before = await settle();
+    // Each version shifts the list by one: every run starts at an entry that started none before, and the entries
+    // that did live on. Kept by their first entries, these runs would add up to ~250 MB.
+    let grown = 0;
+    for (let k = 0; k < 200; k++) {
+      list = seal([entry(10_000 + k), ...list.slice(0, -1)]);
+      expect(serializeWithReuse({ list }).length).toBeGreaterThan(1_000_000);
+      // Measured while the commits go on, as a server would: between turns of the event loop.
+      if (k % 50 === 49) grown = Math.max(grown, (await settle()) - before);
+    }
+    expect(grown).toBeLessThan(64 * 2 ** 20);
   });
 
   it("encodes exactly the bytes of serializeDocument, in memory it reuses while the text fits", () => {
