@@ -262,24 +262,8 @@ function readRevOnDisk(path: string, emptyRev: number): number {
   }
 }
 
-/** Backups at least this large are freed beside the write: freeing 7 MB of blocks took ~2.5 ms of each commit. */
-const FREE_BESIDE_MIN = 1 << 20;
-const freed = Promise.resolve();
-
-/**
- * A hard link to the inode about to be replaced: the previous good document, at the cost of two syscalls. Replacing
- * the backup frees the revision before it, which for a large document is slow; with `large`, that revision keeps a
- * temp name until the returned promise settles, and is unlinked on the thread pool while the document is written.
- */
-function keepBackup(path: string, backupPath: string, large: boolean): Promise<void> {
-  let aside: string | null = large ? `${backupPath}.${randomBytes(4).toString("hex")}.tmp` : null;
-  if (aside !== null) {
-    try {
-      fs.linkSync(backupPath, aside);
-    } catch {
-      aside = null;
-    }
-  }
+/** A hard link to the inode about to be replaced: the previous good document, at the cost of two syscalls. */
+function keepBackup(path: string, backupPath: string): void {
   const temp = `${backupPath}.${randomBytes(4).toString("hex")}.tmp`;
   try {
     fs.linkSync(path, temp);
@@ -294,9 +278,6 @@ function keepBackup(path: string, backupPath: string, large: boolean): Promise<v
   } catch {
     // Usually gone: the rename consumed it.
   }
-  if (aside === null) return freed;
-  const name = aside;
-  return new Promise((resolve) => fs.unlink(name, () => resolve()));
 }
 
 async function publish(request: PublishRequest): Promise<PublishReply> {
@@ -309,7 +290,6 @@ async function publish(request: PublishRequest): Promise<PublishReply> {
     held.delete(request.id);
     return { ok: false, reason: "compromised", error: entry.compromised };
   };
-  let freeing = freed;
   try {
     const early = lost();
     if (early) return early;
@@ -326,9 +306,7 @@ async function publish(request: PublishRequest): Promise<PublishReply> {
     const late = lost();
     if (late) return late;
     if (diskRev !== request.expectedRev) return { ok: false, reason: "fence", diskRev };
-    if (request.backupPath !== null) {
-      freeing = keepBackup(entry.path, request.backupPath, request.data.byteLength >= FREE_BESIDE_MIN);
-    }
+    if (request.backupPath !== null) keepBackup(entry.path, request.backupPath);
     // A view of the main thread's shared bytes: no copy.
     const data = Buffer.from(request.data.buffer, request.data.byteOffset, request.data.byteLength);
     try {
@@ -352,8 +330,6 @@ async function publish(request: PublishRequest): Promise<PublishReply> {
     }
     return { ok: true, identity: identityOf(entry.path, entry.followSymlink) };
   } finally {
-    // Before the reply: a process that exits once its update() resolves must leave no temp file behind.
-    await freeing;
     await releaseHeld(request.id);
   }
 }
