@@ -261,7 +261,7 @@ const mainThreadIO: CommitIO = {
       }
       if (diskRev !== input.expectedRev) throw fenceError(target.path, input.expectedRev, diskRev);
       if (input.backupPath !== null) await keepBackup(target.path, input.backupPath);
-      await publishDocument(target.path, input.text, input.mode);
+      await publishDocument(target.path, input.data, input.mode);
       return await identityOf(target.path, followSymlink);
     } finally {
       if (!lockLost) await lock.release();

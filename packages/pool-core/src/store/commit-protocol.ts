@@ -24,7 +24,8 @@ export interface AcquireRequest {
 
 /** What a commit publishes, with what the fence checks. */
 export interface PublishInput {
-  readonly text: string;
+  /** The document as UTF-8, in shared memory so that posting it to the worker copies nothing. */
+  readonly data: Uint8Array;
   readonly mode: number;
   /** The identity the document was read from: unchanged at publish time means its rev is still `expectedRev`. */
   readonly readIdentity: string | null;

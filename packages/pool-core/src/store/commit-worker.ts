@@ -342,8 +342,10 @@ async function publish(request: PublishRequest): Promise<PublishReply> {
     if (late) return late;
     if (diskRev !== request.expectedRev) return { ok: false, reason: "fence", diskRev };
     if (request.backupPath !== null) keepBackup(entry.path, request.backupPath);
+    // A view of the main thread's shared bytes: no copy.
+    const data = Buffer.from(request.data.buffer, request.data.byteOffset, request.data.byteLength);
     try {
-      writeFileAtomic.sync(entry.path, request.text, {
+      writeFileAtomic.sync(entry.path, data, {
         mode: request.mode,
         fsync: true,
         ...(process.getuid && process.getgid ? { chown: { uid: process.getuid(), gid: process.getgid() } } : {}),

@@ -374,12 +374,16 @@ function reuseValue(value: unknown, previous: unknown): unknown {
 export type Validation<D> = { success: true; data: D } | { success: false; error: z.ZodError };
 
 const validCredentials = new WeakSet<object>();
+/** Sealed lists of known-good credentials: one a commit left alone is taken whole, not checked entry by entry. */
+const validLists = new WeakSet<object>();
 
 /** Marks a validated (schema output) pool document as trusted: sealed, its credentials known good. */
 export function trustPoolDocument(doc: PoolDocument): PoolDocument {
   seal(doc);
-  for (const pool of Object.values(doc.providers))
+  for (const pool of Object.values(doc.providers)) {
     for (const credential of pool.credentials) validCredentials.add(credential);
+    validLists.add(pool.credentials);
+  }
   return doc;
 }
 
@@ -406,6 +410,10 @@ export function validatePoolDocument(next: unknown): Validation<PoolDocument> {
   for (const [name, credentials] of lists) {
     const pool = doc.providers[name];
     if (pool === undefined) return validateWhole(next);
+    if (validLists.has(credentials)) {
+      pool.credentials = credentials as typeof pool.credentials;
+      continue;
+    }
     let same = sealed.has(credentials);
     const list = new Array<PoolDocument["providers"][string]["credentials"][number]>(credentials.length);
     for (let i = 0; i < credentials.length; i++) {
@@ -422,6 +430,8 @@ export function validatePoolDocument(next: unknown): Validation<PoolDocument> {
     }
     // An unchanged list keeps its identity, and with it its serialized text.
     pool.credentials = same ? (credentials as typeof list) : list;
+    // Sealed with the document below.
+    validLists.add(pool.credentials);
   }
   return { success: true, data: seal(doc) };
 }
@@ -458,7 +468,27 @@ export function parseDocumentReusing<D>(
 // Serializing with reuse: `serializeDocument` (JSON.stringify with a 2-space indent) gives the same bytes, but
 // the text of a sealed array, and of a sealed object inside an array (a credential), is kept and reused.
 
-const fragments = new WeakMap<object, { depth: number; text: string }>();
+const fragments = new WeakMap<object, { depth: number; pieces: readonly string[] }>();
+
+/**
+ * A sealed list longer than this is written in runs of this many entries, each run's text kept: a change to one
+ * entry of 10,000 then joins one run again, not 7 MB of text (which cost 5-20 ms), and the list's text is its runs.
+ */
+const RUN = 256;
+interface Run {
+  readonly depth: number;
+  readonly first: boolean;
+  /** Whether a list's run from the same first entry still holds the same ones. */
+  readonly entries: readonly unknown[];
+  readonly text: string;
+}
+/**
+ * Runs by their first entry, held weakly: only the lists written from them keep them (`listRuns`). An entry outlives
+ * the runs it started (a list that shifted by one no longer starts a run with it); held strongly, every entry could
+ * keep a run of its own, 256 times the list's text in all.
+ */
+const runs = new WeakMap<object, WeakRef<Run>>();
+const listRuns = new WeakMap<object, Run[]>();
 const indents: string[] = [""];
 
 function indentOf(depth: number): string {
@@ -479,17 +509,103 @@ export function serializePieces(value: unknown): string[] {
   return out;
 }
 
-/** Whether `pieces` joined would equal `text`. */
-export function piecesEqual(pieces: readonly string[], text: string): boolean {
+/**
+ * Whether `pieces` joined would equal `text`, itself given whole or as pieces (what a commit wrote). Pieces that are
+ * the same string (a reused fragment) compare at once; nothing is joined.
+ */
+export function piecesEqual(pieces: readonly string[], text: string | readonly string[]): boolean {
+  const other = typeof text === "string" ? [text] : text;
   let length = 0;
   for (const piece of pieces) length += piece.length;
-  if (length !== text.length) return false;
+  for (const piece of other) length -= piece.length;
+  if (length !== 0) return false;
+  // Walks both lists at once: `other[index]` from `offset` on is what the next piece must match.
+  let index = 0;
   let offset = 0;
   for (const piece of pieces) {
-    if (!text.startsWith(piece, offset)) return false;
-    offset += piece.length;
+    let at = 0;
+    while (at < piece.length) {
+      while (other[index]!.length === offset) {
+        index++;
+        offset = 0;
+      }
+      const target = other[index]!;
+      const take = Math.min(piece.length - at, target.length - offset);
+      if (take === piece.length && take === target.length) {
+        if (piece !== target) return false;
+      } else if (!target.startsWith(take === piece.length ? piece : piece.slice(at, at + take), offset)) {
+        return false;
+      }
+      at += take;
+      offset += take;
+    }
   }
   return true;
+}
+
+export interface PieceEncoder {
+  /** `pieces` joined, as UTF-8; valid until the next call. */
+  encode(pieces: readonly string[]): Uint8Array;
+  /** Lets go of the memory. */
+  release(): void;
+}
+
+/** Memory kept for a document this much smaller than it is given back. */
+const SHRINK_FACTOR = 4;
+const SHRINK_MIN = 1 << 20;
+
+/**
+ * Writes a commit's text as UTF-8 into shared memory that the commit worker reads where it is: a string posted to
+ * the worker is copied twice and encoded again there, which for a large pool cost more than the write itself. The
+ * memory is reused by the next commit, since fresh pages for a large pool cost several times the encoding; so one
+ * encoder serves one commit at a time.
+ */
+export function createPieceEncoder(): PieceEncoder {
+  const encoder = new TextEncoder();
+  let memory: Uint8Array | null = null;
+
+  function allocate(bytes: number): Uint8Array {
+    memory = new Uint8Array(new SharedArrayBuffer(Math.ceil(bytes * 1.25) + 1024));
+    return memory;
+  }
+
+  /** The bytes written, or -1 when they do not fit. */
+  function encodeInto(target: Uint8Array, pieces: readonly string[]): number {
+    let offset = 0;
+    for (const piece of pieces) {
+      const { read, written } = encoder.encodeInto(piece, target.subarray(offset));
+      if (read !== piece.length) return -1;
+      offset += written;
+    }
+    return offset;
+  }
+
+  return {
+    encode(pieces) {
+      let units = 0;
+      for (const piece of pieces) units += piece.length;
+      // Each UTF-16 unit takes at least one byte: with room for that much, ASCII text fits at the first try.
+      let target = memory;
+      if (
+        target === null ||
+        target.length < units ||
+        (target.length > SHRINK_MIN && target.length > SHRINK_FACTOR * units)
+      ) {
+        target = allocate(units);
+      }
+      let written = encodeInto(target, pieces);
+      if (written < 0) {
+        let bytes = 0;
+        for (const piece of pieces) bytes += Buffer.byteLength(piece, "utf8");
+        target = allocate(bytes);
+        written = encodeInto(target, pieces);
+      }
+      return target.subarray(0, written);
+    },
+    release() {
+      memory = null;
+    },
+  };
 }
 
 /** Appends the text of `value` nested `depth` levels deep; false where JSON.stringify would leave it out. */
@@ -505,10 +621,10 @@ function writeValue(out: string[], value: unknown, depth: number, inArray: boole
     if (cached === undefined || cached.depth !== depth) {
       const own: string[] = [];
       writeContainer(own, value, depth);
-      cached = { depth, text: own.join("") };
+      cached = { depth, pieces: isLong(value) ? own : [own.join("")] };
       fragments.set(value, cached);
     }
-    out.push(cached.text);
+    for (const piece of cached.pieces) out.push(piece);
     return true;
   }
   writeContainer(out, value, depth);
@@ -520,7 +636,15 @@ function writeContainer(out: string[], value: Json, depth: number): void {
   const isArray = Array.isArray(value);
   out.push(isArray ? "[" : "{");
   const start = out.length;
-  if (isArray) {
+  if (isLong(value)) {
+    const used: Run[] = [];
+    for (let from = 0; from < value.length; from += RUN) {
+      const run = runOf(value, from, depth);
+      used.push(run);
+      out.push(run.text);
+    }
+    listRuns.set(value, used);
+  } else if (isArray) {
     for (const item of value) {
       out.push(out.length === start ? `\n${inner}` : `,\n${inner}`);
       if (!writeValue(out, item, depth + 1, true)) out.push("null");
@@ -533,4 +657,35 @@ function writeContainer(out: string[], value: Json, depth: number): void {
     }
   }
   out.push(out.length === start ? (isArray ? "]" : "}") : `\n${indentOf(depth)}${isArray ? "]" : "}"}`);
+}
+
+/** A sealed list written in runs: its entries are sealed too, so a run's text stays right while it holds them. */
+function isLong(value: Json): value is unknown[] {
+  return Array.isArray(value) && value.length > RUN && sealed.has(value);
+}
+
+/** The entries of `list` from `from` on (at most RUN), each after its separator, as writeContainer writes them. */
+function runOf(list: readonly unknown[], from: number, depth: number): Run {
+  const to = Math.min(list.length, from + RUN);
+  const key = list[from];
+  const cached = isObject(key) ? runs.get(key)?.deref() : undefined;
+  if (cached?.depth === depth && cached.first === (from === 0) && sameEntries(cached.entries, list, from, to)) {
+    return cached;
+  }
+  const inner = indentOf(depth + 1);
+  const own: string[] = [];
+  for (let i = from; i < to; i++) {
+    own.push(i === 0 ? `\n${inner}` : `,\n${inner}`);
+    if (!writeValue(own, list[i], depth + 1, true)) own.push("null");
+  }
+  const run: Run = { depth, first: from === 0, entries: list.slice(from, to), text: own.join("") };
+  if (isObject(key)) runs.set(key, new WeakRef(run));
+  return run;
+}
+
+/** Index by index: every() would skip a hole. */
+function sameEntries(entries: readonly unknown[], list: readonly unknown[], from: number, to: number): boolean {
+  if (entries.length !== to - from) return false;
+  for (let i = 0; i < entries.length; i++) if (entries[i] !== list[from + i]) return false;
+  return true;
 }

@@ -18,11 +18,11 @@ import { commitIO, identityOf, type CommitTarget, type LockedRead, type PublishI
 import { newCommitId } from "./commit-thread.js";
 import {
   applyMutators,
+  createPieceEncoder,
   parseDocumentReusing,
   piecesEqual,
   seal,
   serializePieces,
-  serializeWithReuse,
   trustPoolDocument,
   validatePoolDocument,
   type MutatorOutcome,
@@ -140,12 +140,15 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   let tempChecked = false;
   let directoryReady = false;
   /**
-   * The text this process last read or wrote, with the identity of the file it was in and the (sealed) document it
-   * holds. Inside the lock, a file with that identity is still this text: it needs no read or parse again.
+   * The text this process last read or wrote (as the pieces it wrote it from), with the identity of the file it was in
+   * and the (sealed) document it holds. Inside the lock, a file with that identity is still this text: it needs no
+   * read or parse again.
    */
-  let known: { text: string; identity: string; doc?: D } | null = null;
+  let known: Known | null = null;
   /** The last sealed document this process held: parts of the next one that equal its parts are taken from it. */
   let lastSealed: D | undefined;
+  /** The commit's bytes, for the worker to write; this backend commits one batch at a time. */
+  const encoder = createPieceEncoder();
 
   const lockOptions = { staleMs: options.staleMs, timeoutMs: options.lockTimeoutMs };
   const commitTarget: CommitTarget = {
@@ -181,7 +184,8 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     );
   }
 
-  type Current = ReadResult<D> & { exists: boolean; text: string; identity?: string };
+  type Known = { text: string | readonly string[]; identity: string; doc?: D };
+  type Current = ReadResult<D> & { exists: boolean; text: string | readonly string[]; identity?: string };
 
   /** A missing file is the empty document only when there is no backup to suggest loss. */
   async function missingDocument(): Promise<Current> {
@@ -218,18 +222,16 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
    * What the lock holder found. "unchanged" means the file still has the identity of `cached`, the text this process
    * last read or wrote and validated then, so its document is taken from memory.
    */
-  async function currentFrom(
-    read: LockedRead,
-    cached: { text: string; identity: string; doc?: D } | null,
-  ): Promise<Current> {
+  async function currentFrom(read: LockedRead, cached: Known | null): Promise<Current> {
     if (read.kind === "missing") return missingDocument();
     if (read.kind === "file") return parsedDocument(read, true);
     return currentOf(cached!);
   }
 
   /** The document this process last read or wrote, as a commit's base. */
-  function currentOf(cached: { text: string; identity: string; doc?: D }): Current {
-    const doc = cached.doc ?? sealedDocument(cached.text);
+  function currentOf(cached: Known): Current {
+    const text = cached.text;
+    const doc = cached.doc ?? sealedDocument(typeof text === "string" ? text : text.join(""));
     cached.doc = doc;
     return { doc, rev: doc.rev, exists: true, text: cached.text, identity: cached.identity };
   }
@@ -240,11 +242,10 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   }
 
   /** Remembers what we just published, as the lock holder found it before releasing the lock. */
-  function rememberWritten(text: string, identity: string | null, doc: D): void {
+  function rememberWritten(pieces: readonly string[], bytes: number, identity: string | null, doc: D): void {
     known = null;
     // A size check rules out someone else's file (a hand edit racing the lock) being taken for ours.
-    if (identity !== null && identity.split(":")[2] === String(Buffer.byteLength(text)))
-      known = { text, identity, doc };
+    if (identity !== null && identity.split(":")[2] === String(bytes)) known = { text: pieces, identity, doc };
     lastSealed = doc;
   }
 
@@ -297,7 +298,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     readonly settle: Array<() => void>;
     readonly accepted: PendingUpdate<D>[];
     /** Set when there is something to write; otherwise every accepted caller gets `result`. */
-    readonly write?: { readonly committed: D; readonly text: string };
+    readonly write?: { readonly committed: D; readonly pieces: readonly string[]; readonly data: Uint8Array };
     readonly result?: D;
   }
 
@@ -339,12 +340,15 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
       return { settle, accepted, result: next };
     }
     const committed = seal({ ...next, rev: current.rev + 1, updatedAt: new Date().toISOString() });
-    return { settle, accepted, write: { committed, text: serializeWithReuse(reorderHeader(committed)) } };
+    // Never joined into one string: a large pool's text would be copied whole, then again on its way to the worker.
+    // The bytes live in this backend's shared buffer until the next plan; one commit is planned at a time.
+    const pieces = serializePieces(reorderHeader(committed));
+    return { settle, accepted, write: { committed, pieces, data: encoder.encode(pieces) } };
   }
 
-  function publishInput(current: Current, text: string): PublishInput {
+  function publishInput(current: Current, data: Uint8Array): PublishInput {
     return {
-      text,
+      data,
       mode: FILE_MODE,
       readIdentity: current.identity ?? null,
       expectedRev: current.rev,
@@ -384,14 +388,14 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         batch = guessed.batch;
         known = null;
         const started = performance.now();
-        const { committed, text } = guessed.plan.write;
-        const outcome = await io.commitIfUnchanged(id, commitTarget, guess!.identity, publishInput(guessed, text));
+        const { committed, pieces, data } = guessed.plan.write;
+        const outcome = await io.commitIfUnchanged(id, commitTarget, guess!.identity, publishInput(guessed, data));
         if (outcome.kind === "published") {
-          rememberWritten(text, outcome.identity, committed);
+          rememberWritten(pieces, data.byteLength, outcome.identity, committed);
           options.hooks?.onWrite?.({
             rev: committed.rev,
             updates: guessed.plan.accepted.length,
-            bytes: text.length,
+            bytes: data.byteLength,
             lockWaitMs: outcome.waitedMs,
             commitMs: performance.now() - started - outcome.waitedMs,
           });
@@ -426,16 +430,16 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         for (const op of planned.accepted) settlements.push(() => op.resolve(planned.result!));
         return;
       }
-      const { committed, text } = planned.write;
+      const { committed, pieces, data } = planned.write;
       known = null;
       // The worker fences (nobody published since we read), keeps the backup, writes, and releases the lock.
       handedOff = true;
-      const identity = await io.publish(id, commitTarget, publishInput(current, text));
-      rememberWritten(text, identity, committed);
+      const identity = await io.publish(id, commitTarget, publishInput(current, data));
+      rememberWritten(pieces, data.byteLength, identity, committed);
       options.hooks?.onWrite?.({
         rev: committed.rev,
         updates: planned.accepted.length,
-        bytes: text.length,
+        bytes: data.byteLength,
         lockWaitMs: acquired.waitedMs,
         commitMs: performance.now() - lockedAt,
       });
@@ -578,6 +582,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
   async function close(): Promise<void> {
     closed = true;
     if (flushing) await flushing;
+    encoder.release();
     listeners.clear();
     if (watcher) {
       const stopping = watcher;

@@ -167,9 +167,10 @@ export function writeError(path: string, error: unknown): PoolError {
  * (patches/write-file-atomic@7.0.1.patch) to loop on short writes and check the temp file's size before the
  * rename, so a full disk never publishes a truncated file. See test/store/short-writes.test.ts.
  */
-export async function publishDocument(path: string, text: string, mode: number): Promise<void> {
+export async function publishDocument(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   try {
-    await writeFileAtomic(path, text, {
+    const bytes = typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    await writeFileAtomic(path, bytes, {
       mode,
       fsync: true,
       ...(process.getuid && process.getgid ? { chown: { uid: process.getuid(), gid: process.getgid() } } : {}),

@@ -1,6 +1,8 @@
 // Lazy drafts, incremental validation and serialization with reuse (src/store/draft.ts), against the plain
 // versions they replace: structuredClone per mutator, a full schema parse, and JSON.stringify of the whole document.
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   createFileBackend,
@@ -12,8 +14,11 @@ import {
 import { createTempDir, type TempDir } from "@credpool/pool-testkit";
 import {
   applyMutators,
+  createPieceEncoder,
   isSealed,
+  piecesEqual,
   seal,
+  serializePieces,
   serializeWithReuse,
   trustPoolDocument,
   validatePoolDocument,
@@ -237,6 +242,140 @@ describe("drafts", () => {
       // Again, from the reused text, at another depth.
       expect(serializeWithReuse({ wrap: [frozen] })).toBe(JSON.stringify({ wrap: [frozen] }, null, 2));
       expect(serializeWithReuse(frozen)).toBe(JSON.stringify(frozen, null, 2));
+    }
+  });
+});
+
+describe("commit text as pieces and bytes", () => {
+  /** `text` cut at random places, empty pieces included. */
+  function cut(text: string, random: (n: number) => number): string[] {
+    const pieces: string[] = [];
+    let at = 0;
+    while (at < text.length) {
+      const next = Math.min(text.length, at + random(12));
+      pieces.push(text.slice(at, next));
+      at = next;
+    }
+    return pieces;
+  }
+
+  it("compares pieces with a text given whole or cut elsewhere, without joining either", () => {
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const text = serializeDocument(makePool(5));
+    for (let round = 0; round < 200; round++) {
+      const pieces = cut(text, random);
+      expect(piecesEqual(pieces, text)).toBe(true);
+      expect(piecesEqual(pieces, cut(text, random))).toBe(true);
+      const at = random(text.length);
+      const changed = text.slice(0, at) + (text[at] === "x" ? "y" : "x") + text.slice(at + 1);
+      expect(piecesEqual(pieces, changed)).toBe(false);
+      expect(piecesEqual(pieces, cut(changed, random))).toBe(false);
+      expect(piecesEqual(pieces, cut(text.slice(0, at), random))).toBe(false);
+      expect(piecesEqual(cut(text.slice(0, at), random), pieces)).toBe(false);
+    }
+    const list = serializePieces(makePool(40));
+    expect(piecesEqual(serializePieces(makePool(40)), list)).toBe(true);
+    expect(piecesEqual([], [])).toBe(true);
+    expect(piecesEqual([], "")).toBe(true);
+    expect(piecesEqual(["", ""], ["a"])).toBe(false);
+  });
+
+  it("serializes long lists (written in runs of entries) like serializeDocument after random edits", () => {
+    let seed = 99;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const edits: Array<(doc: PoolDocument) => void> = [
+      (doc) => void (bulk(doc)[random(bulk(doc).length)]!.usage.requests += 1),
+      (doc) => void (bulk(doc)[random(bulk(doc).length)]!.label = `é "${random(100)}"\n`),
+      (doc) => void bulk(doc).splice(random(bulk(doc).length), 1),
+      (doc) => void bulk(doc).splice(random(bulk(doc).length), 0, credential("bulk", 5000 + random(1000))),
+      (doc) => void bulk(doc).push(credential("bulk", 7000 + random(1000))),
+      (doc) => void bulk(doc).unshift(credential("bulk", 9000 + random(1000))),
+      (doc) => void bulk(doc).reverse(),
+      (doc) => {
+        const list = bulk(doc);
+        const [i, j] = [random(list.length), random(list.length)];
+        [list[i], list[j]] = [list[j]!, list[i]!];
+      },
+      (doc) => void (bulk(doc).length = Math.max(1, bulk(doc).length - random(300))),
+      (doc) => void (doc.providers.other = { credentials: bulk(doc).slice(random(50)) }),
+      (doc) => void delete doc.providers.other,
+      (doc) => void (doc.providers.small!.credentials = bulk(doc).slice(0, 300 + random(300))),
+    ];
+    let doc = makePool(700);
+    const encoder = createPieceEncoder();
+    for (let step = 0; step < 150; step++) {
+      const { doc: next, applied } = applyAll(doc, [edits[random(edits.length)]!]);
+      expect(applied).toHaveLength(1);
+      const checked = validatePoolDocument(next);
+      if (!checked.success) throw checked.error;
+      doc = checked.data;
+      const expected = serializeDocument(doc);
+      expect(serializeWithReuse(doc)).toBe(expected);
+      // Again at another depth, from the same runs.
+      expect(serializeWithReuse({ wrap: [doc] })).toBe(JSON.stringify({ wrap: [doc] }, null, 2));
+      expect(Buffer.from(encoder.encode(serializePieces(doc))).equals(Buffer.from(expected))).toBe(true);
+      if (bulk(doc).length < 300) doc = makePool(700);
+    }
+    // Runs keyed by an entry that starts a run elsewhere too: in a list with holes (and values written as null),
+    // at the start of a list and further in, at another depth.
+    const entry = seal({ a: 1 });
+    const holes = seal(Object.assign(new Array<unknown>(600), { 0: entry, 300: () => 1, 599: 2 }));
+    const other = seal(Array.from({ length: 600 }, (_, i) => (i === 0 ? entry : i)));
+    const shifted = seal([...Array.from({ length: 256 }, (_, i) => ({ i })), ...other]);
+    for (const value of [holes, other, holes, shifted, other, { x: [other] }, other])
+      expect(serializeWithReuse(value)).toBe(JSON.stringify(value, null, 2));
+  });
+
+  it("keeps the runs of the lists it still holds, not of every entry that once started a run", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const settle = async (): Promise<number> => {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const entry = (i: number) => seal({ id: `c-${i}`, key: "x".repeat(600) });
+    let list = seal(Array.from({ length: 2000 }, (_, i) => entry(i)));
+    serializeWithReuse({ list });
+    const before = await settle();
+    // Each version shifts the list by one: every run starts at an entry that started none before, and the entries
+    // that did live on. Kept by their first entries, these runs would add up to ~250 MB.
+    let grown = 0;
+    for (let k = 0; k < 200; k++) {
+      list = seal([entry(10_000 + k), ...list.slice(0, -1)]);
+      expect(serializeWithReuse({ list }).length).toBeGreaterThan(1_000_000);
+      // Measured while the commits go on, as a server would: between turns of the event loop.
+      if (k % 50 === 49) grown = Math.max(grown, (await settle()) - before);
+    }
+    expect(grown).toBeLessThan(64 * 2 ** 20);
+  });
+
+  it("encodes exactly the bytes of serializeDocument, in memory it reuses while the text fits", () => {
+    const encoder = createPieceEncoder();
+    const docs: unknown[] = [
+      makePool(3),
+      makePool(400),
+      // Multi-byte UTF-8, surrogate pairs and escapes: more bytes than UTF-16 units, so the first try cannot fit.
+      { ...makePool(400), note: 'é€😀\u2028"\\'.repeat(20_000) },
+      { ...makePool(3), note: "\ud800 lone surrogates \udfff" },
+      makePool(3),
+      makePool(1),
+    ];
+    let previous: Uint8Array | null = null;
+    for (const doc of docs) {
+      const bytes = encoder.encode(serializePieces(doc));
+      expect(Buffer.from(bytes).equals(Buffer.from(serializeDocument(doc), "utf8"))).toBe(true);
+      expect(bytes.buffer).toBeInstanceOf(SharedArrayBuffer);
+      if (previous !== null && bytes.length <= previous.length) expect(bytes.buffer).toBe(previous.buffer);
+      previous = bytes;
     }
   });
 });
