@@ -1,21 +1,18 @@
 // The crash-point and fault-injection matrices of crash-points.test.ts and fault-injection.test.ts, for commits made
 // by the commit worker (synchronous syscalls in a worker thread). Those suites' one-shot writer commits before its
 // worker is up, on the main thread; here the writer waits for the worker first.
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chown, readFile, readdir } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, it } from "vitest";
-import { acquireFileLock, createFileBackend } from "@credpool/pool-core";
+import { createFileBackend } from "@credpool/pool-core";
 import { seedOldDocument } from "./step-writer-pool.js";
 import { createTempDir, spawnChild } from "@credpool/pool-testkit";
 
 const execFileAsync = promisify(execFile);
 const writer = fileURLToPath(new URL("../children/step-writer.mjs", import.meta.url));
-const lockWaiter = fileURLToPath(new URL("../children/lock-waiter.mjs", import.meta.url));
-const NOBODY = 65534;
-const asRoot = process.getuid?.() === 0;
 const crashPreload = fileURLToPath(new URL("../children/fs-crash.mjs", import.meta.url));
 const faultPreload = fileURLToPath(new URL("../children/fs-fault.mjs", import.meta.url));
 
@@ -166,57 +163,3 @@ describe("commit worker start-up", () => {
     }
   });
 });
-
-describe("commit worker: waiting for the lock", () => {
-  // A waiter watches the lock directory; inotify instances are limited per user (128 by default), and a hundred
-  // agents with their own watchers can use them up. The wait must then poll, not fail. Needs root, to run the
-  // waiter as another user whose instances a hog can take without starving this test run.
-  it.skipIf(!asRoot)(
-    "takes the lock after its release when the user's inotify instances are used up",
-    async ({ expect }) => {
-      const dir = await createTempDir();
-      const hog = spawn("python3", ["-c", INOTIFY_HOG], {
-        uid: NOBODY,
-        gid: NOBODY,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let waiter: ReturnType<typeof spawnChild> | null = null;
-      try {
-        await chown(dir.path, NOBODY, NOBODY);
-        const pool = dir.file("pool.json");
-        const taken = await new Promise<string>((resolve, reject) => {
-          hog.stdout.once("data", (chunk: Buffer) => resolve(chunk.toString().trim()));
-          hog.once("exit", (code) => reject(new Error(`the inotify hog exited (${code})`)));
-        });
-        expect(Number(taken)).toBeGreaterThan(0);
-        waiter = spawnChild(lockWaiter, ["--pool", pool], { uid: NOBODY, gid: NOBODY });
-        expect(await waiter.waitFor<{ watchError?: string }>((m) => "watchError" in m)).toEqual({
-          watchError: "EMFILE",
-        });
-        await waiter.waitFor((m) => m.ready === true);
-        const lock = await acquireFileLock(pool, `${pool}.lock`, { staleMs: 10_000, timeoutMs: 5_000 });
-        waiter.send("go");
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        expect(waiter.messages.some((m) => typeof (m as { rev?: unknown }).rev === "number")).toBe(false);
-        await lock.release();
-        expect(await waiter.waitFor<{ rev: number }>((m) => typeof m.rev === "number", 20_000)).toEqual({ rev: 2 });
-        expect(await waiter.exited).toEqual({ code: 0, signal: null });
-      } finally {
-        waiter?.kill("SIGKILL");
-        hog.kill("SIGKILL");
-        await dir.remove();
-      }
-    },
-  );
-});
-
-/** Takes every inotify instance the user may have, prints how many, and keeps them until killed. */
-const INOTIFY_HOG = `
-import ctypes, time
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
-fds = []
-while libc.inotify_init() >= 0:
-    fds.append(1)
-print(len(fds), flush=True)
-time.sleep(600)
-`;

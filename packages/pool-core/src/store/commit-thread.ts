@@ -27,6 +27,8 @@ export interface CommitWorker {
   publish(request: Omit<PublishRequest, "op">): Promise<PublishReply>;
   commit(request: Omit<CommitRequest, "op">): Promise<CommitReply>;
   release(id: number): Promise<void>;
+  /** Wakes a waiter between lock tries. */
+  poke(): void;
 }
 
 let current: CommitWorker | null = null;
@@ -107,6 +109,7 @@ const unavailable: CommitWorker = {
   publish: () => Promise.reject(workerFailed(new Error("it could not start"))),
   commit: () => Promise.reject(workerFailed(new Error("it could not start"))),
   release: () => Promise.resolve(),
+  poke: () => undefined,
 };
 
 function start(): CommitWorker {
@@ -145,14 +148,18 @@ function start(): CommitWorker {
   // After the listeners: adding a "message" listener refs the worker's port again.
   worker.unref();
 
+  function poke(): void {
+    Atomics.add(wake, 0, 1);
+    Atomics.notify(wake, 0);
+  }
+
   function call(request: WorkerRequest): Promise<WorkerReply> {
     return new Promise((resolve, reject) => {
       if (pending.size === 0) worker.ref();
       pending.set(request.id, { resolve, reject });
       worker.postMessage(request);
-      // Ends a sleep between lock tries at once: a publish or release must not wait behind another lock's backoff.
-      Atomics.add(wake, 0, 1);
-      Atomics.notify(wake, 0);
+      // A publish or release must not wait behind another lock's backoff.
+      poke();
     });
   }
 
@@ -175,8 +182,17 @@ function start(): CommitWorker {
     release: async (id) => {
       await call({ op: "release", id });
     },
+    poke,
   };
   return handle;
+}
+
+/**
+ * Ends the commit worker's sleep between lock tries at once: the caller saw the lock change (a directory watcher's
+ * event). Does nothing when no worker runs.
+ */
+export function pokeCommitWorker(): void {
+  current?.poke();
 }
 
 /** Whether this process has started its commit worker (it may still be loading). */

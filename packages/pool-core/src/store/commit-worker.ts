@@ -36,45 +36,18 @@ const held = new Map<number, Held>();
 let probed = false;
 
 // A waiter polls the lock after a short, growing, jittered sleep. The cap grows with the wait, so a crowd of waiters
-// (a hundred agents at once) does not spend the cores polling.
+// (a hundred agents at once) does not spend the cores polling. A process that watches the pool's directory wakes
+// its waiter as soon as the lock is removed (pokeCommitWorker): no watch of our own, which would take one more of
+// the user's inotify instances (128 by default) per process, for good.
 const FIRST_SLEEP_MS = 0.2;
 const SHORT_CAP_MS = 2;
 const LONG_CAP_MS = 25;
-// Until it has lost this many races for the lock, a waiter watches the lock directory instead (inotify) and learns
-// of a release within a syscall's time. Every release wakes every watcher, so in a crowd (a lost race says there is
-// one) polling costs the cores less.
-const WATCHED_RACES = 2;
-
 function reply(message: WorkerReply): void {
   port.postMessage(message);
 }
 
 function sleepUnlessWoken(ms: number, seen: number): void {
   Atomics.wait(wake, 0, seen, ms);
-}
-
-/**
- * Resolves when the lock directory changes (removed, or its mtime refreshed) or is already gone, or after `ms`;
- * false at once when it cannot be watched (EMFILE: the user's inotify instances are used up).
- */
-function lockChanged(lockPath: string, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    let watcher: fs.FSWatcher | null = null;
-    let timer: NodeJS.Timeout | null = null;
-    const done = (watched: boolean): void => {
-      if (timer !== null) clearTimeout(timer);
-      watcher?.close();
-      resolve(watched);
-    };
-    try {
-      watcher = fs.watch(lockPath, { persistent: false }, () => done(true));
-    } catch (error) {
-      done((error as { code?: string }).code === "ENOENT");
-      return;
-    }
-    watcher.on("error", () => done(true));
-    timer = setTimeout(() => done(true), ms);
-  });
 }
 
 /** Lets queued messages and proper-lockfile's mtime timers run between tries. */
@@ -230,7 +203,6 @@ async function acquire(request: AcquireRequest): Promise<AcquireReply> {
   const started = performance.now();
   await probeOnce(dirname(request.lockPath));
   let sleepMs = FIRST_SLEEP_MS;
-  let racesLost = 0;
   for (;;) {
     const seen = Atomics.load(wake, 0);
     let entry: Held | null;
@@ -246,10 +218,6 @@ async function acquire(request: AcquireRequest): Promise<AcquireReply> {
     const waited = performance.now() - started;
     if (waited >= request.timeoutMs) {
       return { ok: false, reason: "timeout", waitedMs: waited, holder: describeHolder(request.lockPath) };
-    }
-    if (racesLost++ < WATCHED_RACES) {
-      if (await lockChanged(request.lockPath, Math.min(LONG_CAP_MS, request.timeoutMs - waited))) continue;
-      racesLost = WATCHED_RACES;
     }
     sleepUnlessWoken(Math.min(sleepMs * (0.5 + Math.random()), request.timeoutMs - waited), seen);
     await yieldToLoop();

@@ -12,6 +12,8 @@ export interface DocumentWatcherOptions {
   pollIntervalMs: number;
   /** Re-reads the document and reports it; must not throw. */
   check: () => Promise<void>;
+  /** Called when the document's lock (`<file>.lock`) comes or goes: a waiter for it can try again at once. */
+  onLockChange?: () => void;
 }
 
 export interface DocumentWatcher {
@@ -22,6 +24,7 @@ export interface DocumentWatcher {
 
 export function watchDocument(options: DocumentWatcherOptions): DocumentWatcher {
   const name = basename(options.path);
+  const lockName = `${name}.lock`;
   let closed = false;
   let running = false;
   let again = false;
@@ -67,6 +70,7 @@ export function watchDocument(options: DocumentWatcherOptions): DocumentWatcher 
         // Only the document's own name matters: a commit becomes visible by the rename onto it, and lock, temp
         // and backup entries come and go next to it on every commit. An event without a name still counts.
         if (file === null || file === name) hint();
+        else if (file === lockName) options.onLockChange?.();
       });
       started.on("error", () => {
         // Events are hints: the stat poll converges meanwhile and watches the directory again.

@@ -15,7 +15,7 @@ import type {
 } from "./backend.js";
 import { watchDocument, type DocumentWatcher } from "./document-watcher.js";
 import { commitIO, identityOf, type CommitTarget, type LockedRead, type PublishInput } from "./commit-io.js";
-import { newCommitId } from "./commit-thread.js";
+import { newCommitId, pokeCommitWorker } from "./commit-thread.js";
 import {
   applyMutators,
   createPieceEncoder,
@@ -513,6 +513,7 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
         pollIntervalMs: options.pollIntervalMs,
         trailingRecheckMs: options.trailingRecheckMs,
         check: checkDisk,
+        onLockChange: pokeCommitWorker,
       });
       // Catch anything committed between the caller's last read and the watcher becoming ready.
       void watcher.ready.then(checkDisk);
