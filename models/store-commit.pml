@@ -11,9 +11,12 @@
  *   LOCK_TRY: lk == 0 -> lk = me             commit-worker.ts:attemptLock -> proper-lockfile lock (mkdir)
  *   LOCK_STALE: saw stale, then rmdir        proper-lockfile acquireLock: stat, isLockStale, removeLock (2 steps:
  *                                            a second process can remove a lock that was just retaken)
- *   batch = q[p]; q[p] = 0                   file-backend.ts:commitQueued (const batch = queue; queue = [])
+ *   batch = q[p]; q[p] = 0                   file-backend.ts:commitQueued (batch = queue; queue = [])
  *   READ: rrev, rset = disk                  commit-worker.ts:readDocument -> file-backend.ts:currentFrom (parse)
- *   tset = rset | batch                      file-backend.ts:applyBatch + validate (in memory)
+ *   tset = rset | batch                      file-backend.ts:plan (mutators on a draft, validate; in memory)
+ *   one-message path (commitIfUnchanged): batch and tset are taken before LOCK_TRY from the document this
+ *   process last wrote, and used only if READ finds the file with that identity (rset is then that document),
+ *   so it is the same as taking them after READ; otherwise they are taken again after READ as above.
  *   FENCE: d_rev == rrev else abort          commit-worker.ts:publish -> identityOf/readRevOnDisk (E_LOCK_COMPROMISED)
  *   BACKUP: b_rev = d_rev                    commit-worker.ts:keepBackup (link + rename of pool.json.bak)
  *   TEMP: temp written, maybe short          write-file-atomic (patched): write loop + fsync of the temp file
