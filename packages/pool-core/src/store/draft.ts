@@ -6,10 +6,31 @@ import { parseDocument } from "./json-file.js";
 import { credentialSchema, poolDocumentSchema, type PoolDocument } from "./schema.js";
 
 /**
- * Values we froze all the way down: safe to share between committed documents and with callers, since nothing
- * can change them. A committed document is one of these; each commit shares its unchanged parts with the last.
+ * What we know of a value we froze all the way down (sealed): safe to share between committed documents and with
+ * callers, since nothing can change them. A committed document is one of these; each commit shares its unchanged
+ * parts with the last.
+ *
+ * Kept on the value itself, in a non-enumerable symbol property that JSON, Object.keys and spreads do not see, and
+ * not in WeakMaps: V8's scavenger keeps a WeakMap entry whose key died young alive until the next full GC, so a
+ * few entries per commit made every scavenge copy hundreds of kilobytes and pause the event loop for 5-7 ms
+ * (store.commit.loop_delay_max_ms in bench/groups/store.mjs).
  */
-const sealed = new WeakSet<object>();
+interface Meta {
+  /** How many containers it holds, itself included, counted up to just past LAZY_MIN (see draftOf). */
+  readonly weight: number;
+  /** A credential or credential list the schema accepted. */
+  valid?: true;
+  /** Its serialized text at `depth`, for writeValue. */
+  fragment?: { depth: number; pieces: readonly string[] };
+}
+
+const META = Symbol("credpool.sealed");
+/** For a value frozen before we could mark it (a caller's own frozen object): rare, so a WeakMap will do. */
+const frozenMeta = new WeakMap<object, Meta>();
+
+function metaOf(value: object): Meta | undefined {
+  return (value as { [META]?: Meta })[META] ?? frozenMeta.get(value);
+}
 
 type Json = Record<string, unknown> | unknown[];
 
@@ -28,8 +49,7 @@ function isPlain(value: object): boolean {
 
 /** Freezes `value` and everything under it that is not sealed yet; returns it. */
 export function seal<T>(value: T): T {
-  if (!isObject(value) || sealed.has(value)) return value;
-  Object.freeze(value);
+  if (!isObject(value) || metaOf(value) !== undefined) return value;
   if (Array.isArray(value)) {
     for (const item of value) seal(item);
   } else {
@@ -40,28 +60,27 @@ export function seal<T>(value: T): T {
 }
 
 /**
- * How many containers a sealed value holds, itself included, counted up to just past LAZY_MIN: a draft copies
- * a light value at once and drafts a heavy one (the document, a provider, a long credential list) lazily.
+ * Marks and freezes a value whose children are all sealed already. Its weight lets a draft copy a light value at
+ * once and draft a heavy one (the document, a provider, a long credential list) lazily.
  */
-const weights = new WeakMap<object, number>();
-
-/** Records a frozen value whose children are all sealed already. */
 function markSealed(value: Json): void {
   let weight = 1;
   const items = Array.isArray(value) ? value : Object.values(value);
   if (items.length > LAZY_MIN) weight = LAZY_MIN + 1;
   else {
     for (const item of items) {
-      if (isObject(item)) weight += weights.get(item) ?? LAZY_MIN + 1;
+      if (isObject(item)) weight += metaOf(item)?.weight ?? LAZY_MIN + 1;
       if (weight > LAZY_MIN) break;
     }
   }
-  weights.set(value, Math.min(weight, LAZY_MIN + 1));
-  sealed.add(value);
+  const meta: Meta = { weight: Math.min(weight, LAZY_MIN + 1) };
+  if (Object.isExtensible(value)) Object.defineProperty(value, META, { value: meta });
+  else frozenMeta.set(value, meta);
+  Object.freeze(value);
 }
 
 export function isSealed(value: unknown): boolean {
-  return isObject(value) && sealed.has(value);
+  return isObject(value) && metaOf(value) !== undefined;
 }
 
 /** Sets a property the way JSON.parse would, so a key named `__proto__` stays a plain key. */
@@ -93,15 +112,29 @@ function isComplete(state: LazyState): boolean {
   return true;
 }
 
-const lazyStates = new WeakMap<object, LazyState>();
-/** A draft copy's sealed original: when the copy comes back unchanged, the original is kept instead. */
-const origins = new WeakMap<object, object>();
+/** A lazy draft's state, answered by its proxy (not a WeakMap: see Meta). */
+const LAZY = Symbol("credpool.lazy");
+/** A draft copy's sealed original, kept on the copy: when the copy comes back unchanged, the original is kept. */
+const ORIGIN = Symbol("credpool.origin");
+
+function lazyStateOf(value: object): LazyState | undefined {
+  return (value as { [LAZY]?: LazyState })[LAZY];
+}
+
+function originOf(value: object): object | undefined {
+  return Object.hasOwn(value, ORIGIN) ? (value as { [ORIGIN]: object })[ORIGIN] : undefined;
+}
+
+function setOrigin(copy: object, origin: object): void {
+  Object.defineProperty(copy, ORIGIN, { value: origin, configurable: true });
+}
 
 function lazyHandler(state: LazyState): ProxyHandler<Json> {
   const { target, own } = state;
   const table = target as Record<string, unknown>;
   return {
     get(t, key, receiver) {
+      if (key === LAZY) return state;
       if (typeof key === "string" && Object.hasOwn(t, key)) {
         const value = table[key];
         if (!own.has(key)) {
@@ -113,9 +146,9 @@ function lazyHandler(state: LazyState): ProxyHandler<Json> {
         } else if (isObject(value)) {
           // A list read through from end to end (a mutator that scans the credentials): the next reader gets the
           // plain list, which finalize() still compares with its original.
-          const child = lazyStates.get(value);
+          const child = lazyStateOf(value);
           if (child?.complete === true) {
-            origins.set(child.target, child.base);
+            setOrigin(child.target, child.base);
             table[key] = child.target;
           }
         }
@@ -141,13 +174,12 @@ function lazyHandler(state: LazyState): ProxyHandler<Json> {
 /** A mutable copy of a sealed value, for one mutator. */
 export function draftOf<T>(value: T): T {
   if (!isObject(value)) return value;
-  if (!sealed.has(value)) throw new TypeError("draftOf() needs a sealed value");
-  if ((weights.get(value) ?? LAZY_MIN + 1) > LAZY_MIN && isPlain(value)) {
+  const meta = metaOf(value);
+  if (meta === undefined) throw new TypeError("draftOf() needs a sealed value");
+  if (meta.weight > LAZY_MIN && isPlain(value)) {
     const target: Json = Array.isArray(value) ? value.slice() : { ...value };
     const state: LazyState = { target, base: value, own: new Set(), drafted: 0, complete: false };
-    const proxy = new Proxy(target, lazyHandler(state));
-    lazyStates.set(proxy, state);
-    return proxy as T;
+    return new Proxy(target, lazyHandler(state)) as T;
   }
   let copy: Json;
   if (Array.isArray(value)) {
@@ -161,7 +193,7 @@ export function draftOf<T>(value: T): T {
     // Not JSON-shaped (finalize() turns such values into JSON); nothing of ours to protect inside.
     return value;
   }
-  origins.set(copy, value);
+  setOrigin(copy, value);
   return copy as T;
 }
 
@@ -175,15 +207,15 @@ export function finalizeDraft<T>(value: T): T {
 }
 
 function finalizeValue(value: unknown): unknown {
-  if (!isObject(value) || sealed.has(value)) return value;
-  const lazy = lazyStates.get(value);
+  if (!isObject(value) || isSealed(value)) return value;
+  const lazy = lazyStateOf(value);
   if (lazy !== undefined) return finalizeLazy(lazy);
   if (!isPlain(value) || typeof (value as { toJSON?: unknown }).toJSON === "function") {
     // A Date or class instance: keep what the file will hold, as the next read would give it.
     const text = JSON.stringify(value);
     return text === undefined ? undefined : seal(JSON.parse(text) as unknown);
   }
-  const origin = origins.get(value);
+  const origin = originOf(value);
   let same = origin !== undefined && Array.isArray(origin) === Array.isArray(value);
   let out: Json;
   if (Array.isArray(value)) {
@@ -211,7 +243,6 @@ function finalizeValue(value: unknown): unknown {
     out = record;
   }
   if (same) return origin;
-  Object.freeze(out);
   markSealed(out);
   return out;
 }
@@ -249,7 +280,6 @@ function finalizeLazy(state: LazyState): unknown {
   }
   if (!changed) return base;
   // Entries not in `own` are sealed base values; the ones in it were finalized above.
-  Object.freeze(out);
   markSealed(out);
   return out;
 }
@@ -342,7 +372,7 @@ export function reuseUnchanged<T>(parsed: T, previous: unknown): T {
 }
 
 function reuseValue(value: unknown, previous: unknown): unknown {
-  if (!isObject(value) || !isObject(previous) || !sealed.has(previous)) return value;
+  if (!isObject(value) || !isObject(previous) || !isSealed(previous)) return value;
   if (Array.isArray(value)) {
     if (!Array.isArray(previous)) return value;
     let same = value.length === previous.length;
@@ -373,16 +403,25 @@ function reuseValue(value: unknown, previous: unknown): unknown {
 
 export type Validation<D> = { success: true; data: D } | { success: false; error: z.ZodError };
 
-const validCredentials = new WeakSet<object>();
-/** Sealed lists of known-good credentials: one a commit left alone is taken whole, not checked entry by entry. */
-const validLists = new WeakSet<object>();
+/**
+ * Whether a sealed credential, or a sealed list of them, is known good. A list a commit left alone is then taken
+ * whole, not checked entry by entry.
+ */
+function isValid(value: unknown): boolean {
+  return isObject(value) && metaOf(value)?.valid === true;
+}
+
+function markValid(value: object): void {
+  const meta = metaOf(value);
+  if (meta !== undefined) meta.valid = true;
+}
 
 /** Marks a validated (schema output) pool document as trusted: sealed, its credentials known good. */
 export function trustPoolDocument(doc: PoolDocument): PoolDocument {
   seal(doc);
   for (const pool of Object.values(doc.providers)) {
-    for (const credential of pool.credentials) validCredentials.add(credential);
-    validLists.add(pool.credentials);
+    for (const credential of pool.credentials) markValid(credential);
+    markValid(pool.credentials);
   }
   return doc;
 }
@@ -410,15 +449,15 @@ export function validatePoolDocument(next: unknown): Validation<PoolDocument> {
   for (const [name, credentials] of lists) {
     const pool = doc.providers[name];
     if (pool === undefined) return validateWhole(next);
-    if (validLists.has(credentials)) {
+    if (isValid(credentials)) {
       pool.credentials = credentials as typeof pool.credentials;
       continue;
     }
-    let same = sealed.has(credentials);
+    let same = isSealed(credentials);
     const list = new Array<PoolDocument["providers"][string]["credentials"][number]>(credentials.length);
     for (let i = 0; i < credentials.length; i++) {
       const credential = credentials[i];
-      if (isObject(credential) && validCredentials.has(credential)) {
+      if (isValid(credential)) {
         list[i] = credential as (typeof list)[number];
         continue;
       }
@@ -426,14 +465,15 @@ export function validatePoolDocument(next: unknown): Validation<PoolDocument> {
       const checked = credentialSchema.safeParse(credential);
       if (!checked.success) return validateWhole(next);
       list[i] = seal(checked.data);
-      validCredentials.add(list[i]!);
+      markValid(list[i]!);
     }
     // An unchanged list keeps its identity, and with it its serialized text.
     pool.credentials = same ? (credentials as typeof list) : list;
-    // Sealed with the document below.
-    validLists.add(pool.credentials);
   }
-  return { success: true, data: seal(doc) };
+  seal(doc);
+  // Marked once sealed (with the document, just above): the mark lives on the sealed value.
+  for (const name of lists.keys()) markValid(doc.providers[name]!.credentials);
+  return { success: true, data: doc };
 }
 
 function validateWhole(next: unknown): Validation<PoolDocument> {
@@ -467,8 +507,6 @@ export function parseDocumentReusing<D>(
 
 // Serializing with reuse: `serializeDocument` (JSON.stringify with a 2-space indent) gives the same bytes, but
 // the text of a sealed array, and of a sealed object inside an array (a credential), is kept and reused.
-
-const fragments = new WeakMap<object, { depth: number; pieces: readonly string[] }>();
 
 /**
  * A sealed list longer than this is written in runs of this many entries, each run's text kept: a change to one
@@ -616,13 +654,14 @@ function writeValue(out: string[], value: unknown, depth: number, inArray: boole
     out.push(isObject(value) ? text.replaceAll("\n", `\n${indentOf(depth)}`) : text);
     return true;
   }
-  if (sealed.has(value) && (inArray || Array.isArray(value))) {
-    let cached = fragments.get(value);
+  const meta = metaOf(value);
+  if (meta !== undefined && (inArray || Array.isArray(value))) {
+    let cached = meta.fragment;
     if (cached === undefined || cached.depth !== depth) {
       const own: string[] = [];
       writeContainer(own, value, depth);
       cached = { depth, pieces: isLong(value) ? own : [own.join("")] };
-      fragments.set(value, cached);
+      meta.fragment = cached;
     }
     for (const piece of cached.pieces) out.push(piece);
     return true;
@@ -661,7 +700,7 @@ function writeContainer(out: string[], value: Json, depth: number): void {
 
 /** A sealed list written in runs: its entries are sealed too, so a run's text stays right while it holds them. */
 function isLong(value: Json): value is unknown[] {
-  return Array.isArray(value) && value.length > RUN && sealed.has(value);
+  return Array.isArray(value) && value.length > RUN && isSealed(value);
 }
 
 /** The entries of `list` from `from` on (at most RUN), each after its separator, as writeContainer writes them. */

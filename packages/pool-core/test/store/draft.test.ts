@@ -133,6 +133,40 @@ describe("drafts", () => {
     expect(read.doc).toBe(doc);
   });
 
+  // What draft.ts keeps on sealed values and draft copies (symbol properties, not WeakMaps) must not show.
+  it("keeps its marks out of sight: keys, JSON, spreads and clones of documents and drafts hold only the data", () => {
+    const base = makePool(40);
+    let seen: { keys: string[]; json: string; spread: unknown; clone: unknown } | undefined;
+    const { doc } = applyAll(base, [
+      (draft) => {
+        const first = bulk(draft)[0]!;
+        first.label = "renamed";
+        seen = {
+          keys: Object.keys(first),
+          json: JSON.stringify(first),
+          spread: { ...first },
+          clone: structuredClone(first),
+        };
+      },
+    ]);
+    const plain = JSON.parse(JSON.stringify(doc)) as PoolDocument;
+    expect(isSealed(doc)).toBe(true);
+    for (const value of [doc, doc.providers, bulk(doc), bulk(doc)[0]!, bulk(doc)[1]!]) {
+      expect(
+        Reflect.ownKeys(value).filter(
+          (key) => typeof key === "symbol" && Object.getOwnPropertyDescriptor(value, key)!.enumerable,
+        ),
+      ).toEqual([]);
+    }
+    expect({ ...bulk(doc)[0]! }).toEqual(bulk(plain)[0]);
+    expect(structuredClone(doc)).toEqual(plain);
+    expect(Object.keys(doc)).toEqual(Object.keys(plain));
+    expect(seen!.keys).toEqual(Object.keys(bulk(plain)[0]!));
+    expect(seen!.json).toBe(JSON.stringify(bulk(plain)[0]));
+    expect(seen!.spread).toEqual(bulk(plain)[0]);
+    expect(seen!.clone).toEqual(bulk(plain)[0]);
+  });
+
   it("gives later mutators of a batch the plain list once one has read it all, and still shares what is unchanged", () => {
     const base = makePool(50);
     const edits: Edit[] = [
