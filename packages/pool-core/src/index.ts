@@ -96,6 +96,7 @@ export {
   type DocumentStore,
   type StoredDocumentName,
   type StoredDocumentSpec,
+  applyValidBatch,
 } from "./store/index.js";
 
 // OAuth refresh: the single-flight refresher and what a credential's refresh state says.

@@ -7,6 +7,7 @@ import pg from "pg";
 import { z } from "zod";
 import {
   PoolError,
+  applyValidBatch,
   createEmptyPoolDocument,
   fromZodError,
   parseOptions,
@@ -297,30 +298,8 @@ export function createPostgresDocumentBackend<D extends DocumentHeader>(
       }
       const current = parseRow(result.rows[0]);
       const outcome: Outcome = { settle: [] };
-      const { doc, applied, failed } = applyBatch(current.doc, take());
-      for (const [op, error] of failed) outcome.settle.push(() => op.reject(error));
-
-      let next = doc;
-      let accepted = applied;
-      const checked = validate(next);
-      if (checked.ok) {
-        next = checked.doc;
-      } else {
-        // Find the culprits one by one so valid updates in the same batch still land.
-        accepted = [];
-        next = current.doc;
-        for (const op of applied) {
-          const single = applyBatch(next, [op]);
-          const one = validate(single.doc);
-          if (single.applied.length === 1 && one.ok) {
-            next = one.doc;
-            accepted.push(op);
-          } else {
-            const reason = one.ok ? single.failed[0]?.[1] : one.error;
-            outcome.settle.push(() => op.reject(reason));
-          }
-        }
-      }
+      const { doc: next, accepted, rejected } = applyValidBatch(current.doc, take(), applyBatch, validate);
+      for (const [op, error] of rejected) outcome.settle.push(() => op.reject(error));
       // Like the file backend, the first commit stores rev 1 even when it changes nothing (`credpool init`).
       const unchanged = !missing && JSON.stringify(next) === JSON.stringify(current.doc);
       if (accepted.length === 0 || unchanged) {

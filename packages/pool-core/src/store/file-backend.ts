@@ -14,6 +14,7 @@ import type {
   ReadResult,
 } from "./backend.js";
 import { watchDocument, type DocumentWatcher } from "./document-watcher.js";
+import { applyValidBatch } from "./batch.js";
 import { commitIO, identityOf, type CommitTarget, type LockedRead, type PublishInput } from "./commit-io.js";
 import { newCommitId, pokeCommitWorker } from "./commit-thread.js";
 import {
@@ -306,32 +307,13 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     const settle: Array<() => void> = [];
     // Sealed, so each mutator drafts from it (or from the one before it) lazily: see draft.ts.
     const base = seal(current.doc);
-    const { doc, applied, failed } = applyMutators(base, batch, runMutator);
-    for (const [op, error] of failed) settle.push(() => op.reject(error));
-    if (applied.length === 0) return { settle, accepted: [] };
-
-    let next = doc;
-    let accepted = applied;
-    const checked = validate(next);
-    if (checked.ok) {
-      next = checked.doc;
-    } else {
-      // Find the culprits one by one so valid updates in the same batch still land.
-      accepted = [];
-      next = base;
-      for (const op of applied) {
-        const single = applyMutators(next, [op], runMutator);
-        const one = validate(single.doc);
-        if (single.applied.length === 1 && one.ok) {
-          next = one.doc;
-          accepted.push(op);
-        } else {
-          const error = one.ok ? single.failed[0]?.[1] : one.error;
-          settle.push(() => op.reject(error));
-        }
-      }
-      if (accepted.length === 0) return { settle, accepted };
-    }
+    const {
+      doc: next,
+      accepted,
+      rejected,
+    } = applyValidBatch(base, batch, (from, ops) => applyMutators(from, ops, runMutator), validate);
+    for (const [op, error] of rejected) settle.push(() => op.reject(error));
+    if (accepted.length === 0) return { settle, accepted };
 
     // Compared with the bytes on disk: a file we wrote serializes identically when nothing changed. A hand-edited
     // one (other formatting) is rewritten once, which is harmless. Compared piece by piece, and serialized once
@@ -381,8 +363,8 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     try {
       await ensureDirectory();
       const guess = lastFoundUnchanged && tempChecked && cached?.doc !== undefined ? cached : null;
-      const guessed =
-        guess === null ? null : { ...currentOf(guess), batch: queue, plan: plan(currentOf(guess), queue) };
+      const base = guess === null ? null : currentOf(guess);
+      const guessed = base === null ? null : { ...base, batch: queue, plan: plan(base, queue) };
       if (guessed?.plan.write !== undefined) {
         queue = [];
         batch = guessed.batch;

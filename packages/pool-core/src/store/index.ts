@@ -28,6 +28,7 @@ export {
   type WriteInfo,
 } from "./file-backend.js";
 export { createMemoryBackend, memoryBackendOptionsSchema, type MemoryBackendOptions } from "./memory-backend.js";
+export { applyValidBatch } from "./batch.js";
 export { prepareCommitWorker } from "./commit-io.js";
 export { acquireFileLock, type FileLockOptions, type HeldFileLock } from "./file-lock.js";
 export { fsyncDirectory, parseDocument, publishDocument, readDocumentText, serializeDocument } from "./json-file.js";

@@ -75,6 +75,25 @@ describe("refresher", () => {
     return credential;
   }
 
+  /** Another process's new pair for cred1, as its refresh (clearing the marker) or a re-login would store it. */
+  function storePair(
+    target: FileBackend,
+    pair: { accessToken: string; refreshToken: string; expiresAt: number },
+    { clearRefreshState }: { clearRefreshState: boolean },
+  ): Promise<unknown> {
+    return target.update((doc) => {
+      const credential = findCredential(doc, "cred1");
+      if (!credential) return;
+      credential.secrets = {
+        accessToken: pair.accessToken,
+        refreshToken: pair.refreshToken,
+        expiresAt: pair.expiresAt,
+      };
+      credential.tokenGeneration += 1;
+      if (clearRefreshState) credential.refreshState = {};
+    });
+  }
+
   async function stored(): Promise<Credential> {
     const found = findCredential((await backend.read()).doc, "cred1");
     if (!found) throw new Error("credential missing");
@@ -292,17 +311,7 @@ describe("refresher", () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(lockTries).toBeLessThanOrEqual(1);
       const rotated = server.issue();
-      await holder.update((doc) => {
-        const credential = findCredential(doc, "cred1");
-        if (!credential) return;
-        credential.secrets = {
-          accessToken: rotated.accessToken,
-          refreshToken: rotated.refreshToken,
-          expiresAt: rotated.expiresAt,
-        };
-        credential.tokenGeneration += 1;
-        credential.refreshState = {};
-      });
+      await storePair(holder, rotated, { clearRefreshState: true });
       const lease = await leasing;
       expect(lease.token).toBe(rotated.accessToken);
       expect(server.calls).toHaveLength(0);
@@ -338,17 +347,7 @@ describe("refresher", () => {
           });
           // That process then commits its new pair, which our refresher must adopt rather than send the old token.
           setTimeout(() => {
-            void backend.update((doc) => {
-              const credential = findCredential(doc, "cred1");
-              if (!credential) return;
-              credential.secrets = {
-                accessToken: rotated.accessToken,
-                refreshToken: rotated.refreshToken,
-                expiresAt: rotated.expiresAt,
-              };
-              credential.tokenGeneration += 1;
-              credential.refreshState = {};
-            });
+            void storePair(backend, rotated, { clearRefreshState: true });
           }, 50);
         }
         return backend.update(fn);
@@ -366,16 +365,7 @@ describe("refresher", () => {
     const pending = makeRefresher().refresh(backend, "cred1");
     await server.waitForCalls(1);
     const relogin = server.issue();
-    await backend.update((doc) => {
-      const credential = findCredential(doc, "cred1");
-      if (!credential) return;
-      credential.secrets = {
-        accessToken: relogin.accessToken,
-        refreshToken: relogin.refreshToken,
-        expiresAt: relogin.expiresAt,
-      };
-      credential.tokenGeneration += 1;
-    });
+    await storePair(backend, relogin, { clearRefreshState: false });
     server.releaseHeld();
     const result = await pending;
     expect(result.outcome).toBe("adopted");
