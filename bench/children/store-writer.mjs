@@ -1,5 +1,8 @@
-// Load generator for store.contended and store.baseline: increments one credential's usage counter `updates`
-// times with `inflight` calls outstanding, through update() (group commit) or the naive lock-per-update protocol.
+// Load generator for store.contended, store.baseline and store.seq: increments one credential's usage counter
+// `updates` times with `inflight` calls outstanding, through update() (group commit), the naive lock-per-update
+// protocol, or (naive-sync) what a user's script would do: synchronous node:fs and a mkdir lock polled every 1 ms.
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import {
   acquireFileLock,
   createFileBackend,
@@ -43,16 +46,61 @@ async function naiveUpdate() {
   }
 }
 
-const updateOnce = mode === "naive" ? naiveUpdate : () => backend.update(increment);
-if (mode !== "naive" && mode !== "group") throw new Error(`unknown --mode ${mode}`);
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** The user's script: everything synchronous on one thread, the lock tried again every millisecond. */
+function naiveSyncUpdate() {
+  const lockPath = `${path}.lock`;
+  for (;;) {
+    try {
+      mkdirSync(lockPath);
+      break;
+    } catch (error) {
+      if (error.code !== "EEXIST") throw error;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+  try {
+    const doc = JSON.parse(readFileSync(path, "utf8"));
+    increment(doc);
+    doc.rev += 1;
+    doc.updatedAt = new Date().toISOString();
+    const temp = `${path}.${process.pid}.tmp`;
+    const fd = openSync(temp, "w", 0o600);
+    try {
+      writeSync(fd, serializeDocument(doc));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+    const dir = openSync(dirname(path), "r");
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+    writes++;
+  } finally {
+    rmdirSync(lockPath);
+  }
+  return Promise.resolve();
+}
+
+const updates = { naive: naiveUpdate, "naive-sync": naiveSyncUpdate, group: () => backend.update(increment) };
+const updateOnce = updates[mode];
+if (updateOnce === undefined) throw new Error(`unknown --mode ${mode}`);
 
 // Load the modules and warm the fs caches before the barrier, so start-up cost stays out of the figure.
 await backend.read();
 send({ type: "ready" });
 await nextMessage("go");
 
+const cpuBefore = process.cpuUsage();
 const { acked, errors } = await runLanes(total, inflight, updateOnce);
 const doneAt = sharedNow();
+// Every thread of this process (the commit worker's included), in microseconds.
+const cpu = process.cpuUsage(cpuBefore);
 await backend.close();
-send({ type: "done", doneAt, acked, writes, errors });
+send({ type: "done", doneAt, acked, writes, errors, cpuUs: cpu.user + cpu.system });
 process.disconnect();
