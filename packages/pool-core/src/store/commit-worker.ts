@@ -6,7 +6,6 @@ import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import lockfile from "proper-lockfile";
-import writeFileAtomic from "write-file-atomic";
 import {
   toErrorInfo,
   type AcquireReply,
@@ -283,6 +282,80 @@ function keepBackup(path: string, backupPath: string): void {
   }
 }
 
+/** write(2) may write fewer bytes than asked without an error (a full disk, a file-size limit): loop, then check. */
+function writeAll(fd: number, data: Buffer, temp: string): void {
+  let offset = 0;
+  while (offset < data.length) {
+    const written = fs.writeSync(fd, data, offset, data.length - offset, offset);
+    if (!(written > 0)) {
+      throw Object.assign(
+        new Error(`ENOSPC: no space left on device, write '${temp}' (${offset} of ${data.length} bytes written)`),
+        { code: "ENOSPC", syscall: "write", path: temp },
+      );
+    }
+    offset += written;
+  }
+  const { size } = fs.fstatSync(fd);
+  if (size !== data.length) {
+    throw Object.assign(new Error(`EIO: ${temp} holds ${size} bytes after writing ${data.length}`), {
+      code: "EIO",
+      syscall: "write",
+      path: temp,
+    });
+  }
+}
+
+/**
+ * The pool file's writer: the steps of our patched write-file-atomic (a `<file>.<uint32>` temp file, every byte
+ * written and the size checked, fsync, rename, the temp file removed on failure) without what its synchronous form
+ * adds to every call: a realpath walk (an lstat per path component), a sha1 for the temp name, exit hooks, and a
+ * chown and chmod by path. Measured side by side on a 10 KB document: 400-620 us of CPU and 690-900 us per write
+ * against 170-220 us and 450-530 us; store.single.vs_floor 1.76 -> 1.55. write-file-atomic still writes everything
+ * else (json-file.ts), including files credpool does not own.
+ */
+function writeDurably(path: string, data: Buffer, mode: number, followSymlink: boolean): void {
+  // A symlink the user allowed is replaced in its target's directory, as write-file-atomic does.
+  let target = path;
+  if (followSymlink) {
+    try {
+      target = fs.realpathSync.native(path);
+    } catch {
+      // Not there yet: written where it was asked for.
+    }
+  }
+  let temp = "";
+  let fd = -1;
+  for (let tries = 0; fd < 0; tries++) {
+    temp = `${target}.${randomBytes(4).readUInt32BE(0)}`;
+    try {
+      fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EEXIST" || tries >= 3) throw error;
+    }
+  }
+  let renamed = false;
+  try {
+    try {
+      // The mode given to open() is cut by the umask; the pool file's mode is not.
+      fs.fchmodSync(fd, mode);
+      writeAll(fd, data, temp);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, target);
+    renamed = true;
+  } finally {
+    if (!renamed) {
+      try {
+        fs.unlinkSync(temp);
+      } catch {
+        // Removed at the next commit (removeOrphans) if not now.
+      }
+    }
+  }
+}
+
 async function publish(request: PublishRequest): Promise<PublishReply> {
   const entry = held.get(request.id);
   if (entry === undefined) {
@@ -313,11 +386,7 @@ async function publish(request: PublishRequest): Promise<PublishReply> {
     // A view of the main thread's shared bytes: no copy.
     const data = Buffer.from(request.data.buffer, request.data.byteOffset, request.data.byteLength);
     try {
-      writeFileAtomic.sync(entry.path, data, {
-        mode: request.mode,
-        fsync: true,
-        ...(process.getuid && process.getgid ? { chown: { uid: process.getuid(), gid: process.getgid() } } : {}),
-      });
+      writeDurably(entry.path, data, request.mode, entry.followSymlink);
     } catch (error) {
       return { ok: false, reason: "write", error: toErrorInfo(error) };
     }
