@@ -1,7 +1,7 @@
 // Finds the store's commit steps at the fs layer, so a preload can crash or fail one of them with no hook in
 // production code. Steps, in commit order: lock (proper-lockfile's mkdir of `<file>.lock`), open / write / fsync /
-// rename (write-file-atomic's temp file `<file>.<digits>`), dirsync (our directory fsync), whether they are made
-// with callbacks, promises or synchronous calls.
+// rename (the temp file `<file>.<digits>` of write-file-atomic or the commit worker's own writer), dirsync (our
+// directory fsync), whether they are made with callbacks, promises or synchronous calls.
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import { syncBuiltinESMExports } from "node:module";

@@ -18,7 +18,7 @@ export function describeFileType(info: fs.Stats | fs.BigIntStats): string {
   return "not a regular file";
 }
 
-/** Temp names a crashed writer leaves: write-file-atomic's `<file>.<uint32>` and the backup's `<file>.bak.<hex>.tmp`. */
+/** Temp names a crashed writer leaves: `<file>.<uint32>` (write-file-atomic's and the commit worker's) and the backup's `<file>.bak.<hex>.tmp`. */
 export function isTempName(fileName: string, candidate: string): boolean {
   if (!candidate.startsWith(`${fileName}.`)) return false;
   const suffix = candidate.slice(fileName.length + 1);
