@@ -1,8 +1,7 @@
 // Load generator for store.contended, store.baseline and store.seq: increments one credential's usage counter
 // `updates` times with `inflight` calls outstanding, through update() (group commit), the naive lock-per-update
 // protocol, or (naive-sync) what a user's script would do: synchronous node:fs and a mkdir lock polled every 1 ms.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { mkdirSync, readFileSync, rmdirSync } from "node:fs";
 import {
   acquireFileLock,
   createFileBackend,
@@ -12,6 +11,7 @@ import {
   readDocumentText,
   serializeDocument,
 } from "@credpool/pool-core";
+import { writeDurablySync } from "../lib/durable-write.mjs";
 import { failOnError, nextMessage, readFlags, runLanes, send, sharedNow } from "./ipc.mjs";
 
 failOnError();
@@ -65,21 +65,7 @@ function naiveSyncUpdate() {
     increment(doc);
     doc.rev += 1;
     doc.updatedAt = new Date().toISOString();
-    const temp = `${path}.${process.pid}.tmp`;
-    const fd = openSync(temp, "w", 0o600);
-    try {
-      writeSync(fd, serializeDocument(doc));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, path);
-    const dir = openSync(dirname(path), "r");
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    writeDurablySync(path, `${path}.${process.pid}.tmp`, serializeDocument(doc));
     writes++;
   } finally {
     rmdirSync(lockPath);

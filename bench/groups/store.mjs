@@ -1,13 +1,14 @@
 // The store group: commit latency against the raw fs floor, multi-process throughput against the naive
 // lock-per-update protocol, lost updates, and how fast (and whether) watcher processes see each commit.
 // Targets come from issue 2, section 4.
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmdirSync, writeSync } from "node:fs";
+import { linkSync, mkdirSync, renameSync, rmdirSync } from "node:fs";
 import { mkdir, mkdtemp, open, readFile, rename, rm } from "node:fs/promises";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createFileBackend, serializeDocument } from "@credpool/pool-core";
 import { forkChild, startTogether, stopChildren } from "../lib/children.mjs";
+import { writeDurablySync } from "../lib/durable-write.mjs";
 import { measureFanout } from "../lib/fanout.mjs";
 import { median, percentile, round } from "../lib/stats.mjs";
 
@@ -250,21 +251,7 @@ function serialFloor(path, text, count, { locked = false } = {}) {
         // The first write has nothing to back up.
       }
     }
-    const temp = `${path}.${i}.tmp`;
-    const fd = openSync(temp, "w", 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, path);
-    const dir = openSync(dirname(path), "r");
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    writeDurablySync(path, `${path}.${i}.tmp`, text);
     if (locked) rmdirSync(lockPath);
   }
   return (count / (performance.now() - started)) * 1000;
