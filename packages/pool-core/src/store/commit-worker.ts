@@ -3,7 +3,6 @@
 // thread so a slow disk never blocks an event loop that serves requests. See bench/groups/store.mjs (store.seq.*).
 import fs from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import lockfile from "proper-lockfile";
 import {
@@ -41,6 +40,14 @@ let probed = false;
 const FIRST_SLEEP_MS = 0.2;
 const SHORT_CAP_MS = 2;
 const LONG_CAP_MS = 25;
+/**
+ * A temp name's random part. Not a secret: O_EXCL refuses a name that exists, so uniqueness is all it needs, and
+ * crypto's generator costs a syscall-sized call per commit.
+ */
+function randomUint32(): number {
+  return Math.floor(Math.random() * 0x1_0000_0000);
+}
+
 function reply(message: WorkerReply): void {
   port.postMessage(message);
 }
@@ -92,7 +99,7 @@ async function tryLock(path: string, options: Omit<lockfile.LockOptions, "fs">):
 async function probeOnce(dir: string): Promise<void> {
   if (probed) return;
   probed = true;
-  const probe = join(dir, `.credpool-probe-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const probe = join(dir, `.credpool-probe-${process.pid}-${randomUint32().toString(16)}`);
   try {
     const release = await tryLock(probe, { lockfilePath: `${probe}.lock`, realpath: false });
     await release();
@@ -266,7 +273,7 @@ function readRevOnDisk(path: string, emptyRev: number): number {
 
 /** A hard link to the inode about to be replaced: the previous good document, at the cost of two syscalls. */
 function keepBackup(path: string, backupPath: string): void {
-  const temp = `${backupPath}.${randomBytes(4).toString("hex")}.tmp`;
+  const temp = `${backupPath}.${randomUint32().toString(16)}.tmp`;
   try {
     fs.linkSync(path, temp);
     fs.renameSync(temp, backupPath);
@@ -275,10 +282,11 @@ function keepBackup(path: string, backupPath: string): void {
   }
   try {
     // rename() between two links to one inode succeeds without removing `temp` (after a failed publish the backup
-    // already links this inode). See test/store/fault-injection.test.ts.
-    fs.unlinkSync(temp);
+    // already links this inode). See test/store/fault-injection.test.ts. Usually the rename consumed it: asked
+    // first, because a failed unlink costs an error object with its stack.
+    if (fs.existsSync(temp)) fs.unlinkSync(temp);
   } catch {
-    // Usually gone: the rename consumed it.
+    // Removed at the next commit (removeOrphans) if not now.
   }
 }
 
@@ -326,7 +334,7 @@ function writeDurably(path: string, data: Buffer, mode: number, followSymlink: b
   let temp = "";
   let fd = -1;
   for (let tries = 0; fd < 0; tries++) {
-    temp = `${target}.${randomBytes(4).readUInt32BE(0)}`;
+    temp = `${target}.${randomUint32()}`;
     try {
       fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
     } catch (error) {
@@ -356,7 +364,8 @@ function writeDurably(path: string, data: Buffer, mode: number, followSymlink: b
   }
 }
 
-async function publish(request: PublishRequest): Promise<PublishReply> {
+/** `fenced`: the caller found the file at `readIdentity` under this same lock, with nothing in between. */
+async function publish(request: PublishRequest, fenced = false): Promise<PublishReply> {
   const entry = held.get(request.id);
   if (entry === undefined) {
     return { ok: false, reason: "compromised", error: { message: "the commit worker does not hold this lock" } };
@@ -370,7 +379,10 @@ async function publish(request: PublishRequest): Promise<PublishReply> {
     const early = lost();
     if (early) return early;
     let diskRev: number;
-    if (request.readIdentity !== null && identityOf(entry.path, entry.followSymlink) === request.readIdentity) {
+    if (
+      fenced ||
+      (request.readIdentity !== null && identityOf(entry.path, entry.followSymlink) === request.readIdentity)
+    ) {
       diskRev = request.expectedRev;
     } else {
       try {
@@ -411,7 +423,10 @@ async function commitIfUnchanged(request: CommitRequest): Promise<CommitReply> {
   if (!acquired.ok || acquired.read.kind !== "unchanged") return { acquired };
   return {
     acquired,
-    published: await publish({ ...request.input, op: "publish", id: request.id, readIdentity: request.knownIdentity }),
+    published: await publish(
+      { ...request.input, op: "publish", id: request.id, readIdentity: request.knownIdentity },
+      true,
+    ),
   };
 }
 

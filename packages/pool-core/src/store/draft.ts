@@ -397,6 +397,30 @@ function reuseValue(value: unknown, previous: unknown): unknown {
   return same ? previous : value;
 }
 
+/**
+ * Whether `a` and `b` may serialize differently: a value, a key, or a key's place differs, or either holds an object
+ * that is not plain data (a Date). Parts a commit left alone are the same objects (drafts share them), so this walks
+ * only the changed paths. False means the same JSON; the file's own text may still differ (a hand-edited format).
+ */
+export function differs(a: unknown, b: unknown): boolean {
+  if (a === b) return false;
+  if (!isObject(a) || !isObject(b) || !isPlain(a) || !isPlain(b)) return true;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return true;
+    for (let i = 0; i < a.length; i++) if (differs(a[i], b[i])) return true;
+    return false;
+  }
+  if (Array.isArray(b)) return true;
+  const keys = Object.keys(a);
+  const otherKeys = Object.keys(b);
+  if (keys.length !== otherKeys.length) return true;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (otherKeys[i] !== key || differs(a[key], b[key])) return true;
+  }
+  return false;
+}
+
 // Validation of what changed. The pool's credentials are validated one by one, and one that is sealed and was
 // validated before is taken as it is; the rest of the document is small and validated whole. Any failure is
 // reported by a full parse, so errors read exactly as they did.

@@ -20,6 +20,7 @@ import { newCommitId, pokeCommitWorker } from "./commit-thread.js";
 import {
   applyMutators,
   createPieceEncoder,
+  differs,
   parseDocumentReusing,
   piecesEqual,
   seal,
@@ -316,9 +317,13 @@ export function createDocumentFileBackend<D extends DocumentHeader>(
     if (accepted.length === 0) return { settle, accepted };
 
     // Compared with the bytes on disk: a file we wrote serializes identically when nothing changed. A hand-edited
-    // one (other formatting) is rewritten once, which is harmless. Compared piece by piece, and serialized once
-    // more with the new header: the large pieces are reused text (draft.ts), so only the result is built.
-    if (current.exists && piecesEqual(serializePieces(reorderHeader(next)), current.text)) {
+    // one (other formatting) is rewritten once, which is harmless. A change the documents show needs no text to
+    // prove it, so a commit that writes serializes once; the rest are compared piece by piece (draft.ts).
+    if (
+      current.exists &&
+      !differs(next, current.doc) &&
+      piecesEqual(serializePieces(reorderHeader(next)), current.text)
+    ) {
       return { settle, accepted, result: next };
     }
     const committed = seal({ ...next, rev: current.rev + 1, updatedAt: new Date().toISOString() });
