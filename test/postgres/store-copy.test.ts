@@ -106,4 +106,38 @@ describe.skipIf(!PG_AVAILABLE)("credpool store copy", () => {
       await back.remove();
     }
   });
+
+  it("keeps config.json's store.schema when CREDPOOL_STORE or --store gives the URL", async () => {
+    const configured = uniqueSchema("configured");
+    const home = await createTempDir("credpool-config-schema-");
+    try {
+      await writeFile(home.file("pool.json"), JSON.stringify(pool, null, 2), { mode: 0o600 });
+      await writeFile(home.file("config.json"), JSON.stringify({ store: { schema: configured } }), { mode: 0o600 });
+      // No CREDPOOL_STORE_SCHEMA here: the schema comes from config.json alone.
+      const run = async (env: Record<string, string>, args: string[]) => {
+        const { CREDPOOL_STORE_SCHEMA: _ignored, ...inherited } = process.env;
+        try {
+          const result = await promisify(execFile)(process.execPath, [cli, ...args], {
+            env: { ...inherited, CREDPOOL_HOME: home.path, CREDPOOL_STORE: "", ...env },
+          });
+          return { code: 0, out: result.stdout };
+        } catch (error) {
+          const failed = error as { code: number; stdout: string; stderr: string };
+          return { code: failed.code, out: failed.stdout + failed.stderr };
+        }
+      };
+      const copied = await run({}, ["store", "copy", "--to", PG_URL, "--json"]);
+      expect(copied, copied.out).toMatchObject({ code: 0 });
+
+      const viaEnv = await run({ CREDPOOL_STORE: PG_URL }, ["list", "--json"]);
+      expect(viaEnv, viaEnv.out).toMatchObject({ code: 0 });
+      expect(viaEnv.out).toContain('"c1"');
+      const viaFlag = await run({}, ["--store", PG_URL, "list", "--json"]);
+      expect(viaFlag, viaFlag.out).toMatchObject({ code: 0 });
+      expect(viaFlag.out).toContain('"c1"');
+    } finally {
+      await home.remove();
+      await dropSchema(configured);
+    }
+  });
 });

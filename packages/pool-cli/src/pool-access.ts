@@ -54,13 +54,15 @@ export async function fileOptionsFor(
   };
 }
 
-/** `--store`, CREDPOOL_STORE or config.json's `store` section; the file store when none says otherwise. */
+/**
+ * `--store`, CREDPOOL_STORE or config.json's `store` section; the file store when none says otherwise. The section's
+ * schema, password file, TLS and lock TTL apply whichever of them gives the URL, as in the gateway and `store copy`:
+ * a CLI that dropped them would read another schema than the gateway it shares the database with.
+ */
 export async function storeChoiceFor(context: PoolContext): Promise<StoreChoice> {
-  const direct = context.storeUrl !== undefined || (context.env.CREDPOOL_STORE ?? "") !== "";
-  if (direct) return resolveStoreChoice({ flag: context.storeUrl, env: context.env });
   const home = dirname(await resolveCliPoolPath(context));
   const { config } = await loadCliConfig(context, home);
-  return resolveStoreChoice({ env: context.env, config: config.store });
+  return resolveStoreChoice({ flag: context.storeUrl, env: context.env, config: config.store });
 }
 
 type PostgresModule = typeof PostgresPackage;

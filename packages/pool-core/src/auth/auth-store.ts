@@ -59,14 +59,22 @@ export function createAuthStore(options: AuthStoreOptions): AuthStore {
     }));
   };
 
-  /** How to get back to a good state: the backup when it is usable, else start over. */
+  /**
+   * How to get back to a good state: the backup when it holds a confirmed setup, else start over. Right after
+   * `totp setup --confirm` the backup is the unconfirmed setup, which the gate refuses: pointing at it would lead the
+   * user into a state only `reset --force` gets out of.
+   */
   async function describeRepair(): Promise<string> {
+    let confirmed = false;
     try {
-      authStateSchema.parse(JSON.parse(await readFile(backupPath, "utf8")));
-      return `Restore the last good copy: cp ${backupPath} ${path}. If that is not what you want, \`credpool totp reset --force\` removes the TOTP secret and state so you can run \`credpool totp setup\` again.`;
+      confirmed = authStateSchema.parse(JSON.parse(await readFile(backupPath, "utf8"))).totp !== undefined;
     } catch {
-      return `There is no usable backup (${backupPath}); \`credpool totp reset --force\` removes the TOTP secret and state so you can run \`credpool totp setup\` again.`;
+      // Missing or damaged: not usable.
     }
+    if (confirmed) {
+      return `Restore the last good copy: cp ${backupPath} ${path}. If that is not what you want, \`credpool totp reset --force\` removes the TOTP secret and state so you can run \`credpool totp setup\` again.`;
+    }
+    return `There is no usable backup (${backupPath} is missing, damaged or from before the setup was confirmed); \`credpool totp reset --force\` removes the TOTP secret and state so you can run \`credpool totp setup\` again.`;
   }
 
   async function wrap(error: unknown, doing: string): Promise<PoolError> {

@@ -57,6 +57,17 @@ describe("fail closed", () => {
     expect(denied.message).toContain(`cp ${seeded.statePath}.bak ${seeded.statePath}`);
   });
 
+  it("does not point at a backup that holds no confirmed setup (the one right after setup --confirm)", async () => {
+    const state = JSON.parse(await readFile(seeded.statePath, "utf8")) as Record<string, unknown>;
+    delete state.totp;
+    await writeFile(`${seeded.statePath}.bak`, JSON.stringify(state), { mode: 0o600 });
+    await writeFile(seeded.statePath, "{");
+    const denied = await stateErrorOf(gate.verify("alice", codeAt(Date.now())));
+    expect(denied.message).not.toContain(`cp ${seeded.statePath}.bak`);
+    expect(denied.message).toMatch(/from before the setup was confirmed/);
+    expect(denied.message).toMatch(/credpool totp reset --force/);
+  });
+
   it("denies when the state is valid JSON but partial (a required field is missing)", async () => {
     await writeFile(
       seeded.statePath,
