@@ -131,6 +131,19 @@ describe("import, sync and refresh commands", () => {
     expectNoTokenPrinted(tokens, issued);
   });
 
+  it("says a valid borrowed login is its owner's to refresh when --force asks, and sends nothing", async () => {
+    const tokens = server.issue();
+    await writeClaude(tokens, Date.now() + 3_600_000);
+    expect((await run(["import", "claude-code"])).code).toBe(0);
+    const forced = await run(["refresh", "claude-code", "--force"]);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stdout).toContain(`is borrowed from ${claudePath}`);
+    expect(forced.stdout).toContain("credpool import claude-code --own");
+    expect(forced.stdout).not.toMatch(/Use --force/);
+    expect(server.calls).toHaveLength(0);
+    expectNoTokenPrinted(tokens);
+  });
+
   it("syncs files and the environment in one commit, writes nothing the second time, and reports a broken source", async () => {
     const tokens = server.issue();
     await writeClaude(tokens, Date.now() + 3_600_000);

@@ -61,7 +61,12 @@ export const { help, run } = defineCommand({
           );
           break;
         case "fresh":
-          output.print(`${who} is not due for a refresh${until}. Use --force to refresh it anyway.`);
+          // --force re-reads a borrowed login's file but never refreshes it: its owner does (refresher.ts).
+          output.print(
+            input.force && ownershipOf(credential) === "borrow"
+              ? `${who} is borrowed${link ? ` from ${link.path}` : ""}: its owner refreshes it, and credpool only re-reads the file, which holds nothing newer${until}. \`credpool import ${link?.kind ?? "<source>"} --own\` lets credpool refresh it.`
+              : `${who} is not due for a refresh${until}. Use --force to refresh it anyway.`,
+          );
           break;
       }
       return 0;
