@@ -297,6 +297,43 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("status page in Chromi
     await page.close();
   }, 30_000);
 
+  it("a stream whose token is revoked while it is open ends at a following change", async () => {
+    const tokens = createTokenStore({ dir: dir.path });
+    const token = (await tokens.create("leaving", "read")).token;
+    await tokens.close();
+    const controller = new AbortController();
+    const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: controller.signal,
+    });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    let text = "";
+    while (!text.includes("event: snapshot"))
+      text += new TextDecoder().decode((await reader.read()).value as Uint8Array | undefined);
+    const revoking = createTokenStore({ dir: dir.path });
+    await revoking.revoke("leaving");
+    await revoking.close();
+    let ended = false;
+    const reading = (async () => {
+      while (!(await reader.read()).done);
+      ended = true;
+    })().catch(() => undefined);
+    // Pool changes until the gateway sees the revocation: the first may come before its token watcher does.
+    const pool = await openPool({ file: { path: poolPath } });
+    try {
+      for (let priority = 1; priority <= 20 && !ended; priority++) {
+        await pool.setPriority(ids.beta, priority);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+    } finally {
+      await pool.close();
+      controller.abort();
+      await reading;
+    }
+    expect(ended).toBe(true);
+  });
+
   it("5: no fixture secret in the DOM, in network responses, or in the console", async () => {
     const page = await newPage();
     await signIn(page, adminToken);

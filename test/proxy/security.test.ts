@@ -238,3 +238,49 @@ describe("proxy security", () => {
     expect(isAnthropicError(await proxied.text())).toBe(true);
   });
 });
+
+describe("proxy routes behind requireTotpToServe", () => {
+  let world: ProxyWorld;
+
+  beforeAll(async () => {
+    world = await startProxyWorld({
+      credentials: [
+        { provider: "anthropic", label: "ant", secrets: { apiKey: ANTHROPIC_KEY } },
+        { provider: "openai", label: "oai", secrets: { apiKey: OPENAI_KEY } },
+      ],
+      env: { CREDPOOL_TOTP_REQUIRE_TO_SERVE: "true" },
+    });
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it("send nothing upstream until an admin has opened a TOTP session, as the lease API", async () => {
+    const anthropic = await fetch(`${world.gateway.url}/anthropic/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": world.token, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 8, messages: [{ role: "user", content: "hi" }] }),
+    });
+    expect(anthropic.status).toBe(401);
+    const anthropicText = await anthropic.text();
+    expect(isAnthropicError(anthropicText), anthropicText).toBe(true);
+    expect(anthropicText).toContain("requireTotpToServe");
+    const openai = await fetch(`${world.gateway.url}/openai/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${world.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-5", messages: [{ role: "user", content: "hi" }] }),
+    });
+    expect(openai.status).toBe(401);
+    const openaiText = await openai.text();
+    expect(isOpenAiError(openaiText), openaiText).toBe(true);
+    expect(openaiText).toContain("credpool_totp_required");
+    const leaser = await world.createToken("leaser", "lease");
+    const lease = await fetch(`${world.gateway.url}/v1/leases`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${leaser}`, "content-type": "application/json" },
+      body: JSON.stringify({ provider: "anthropic" }),
+    });
+    expect(lease.status).toBe(401);
+    expect(world.upstream.requests).toHaveLength(0);
+  });
+});

@@ -34,13 +34,14 @@ interface ErrorBody {
 /** Status, retry-after and error body (when the answer is JSON) of an answer, read whole. */
 async function answer(
   response: Promise<Response>,
-): Promise<{ status: number; retryAfter: string | null; body: ErrorBody }> {
+): Promise<{ status: number; retryAfter: string | null; code: string | null; body: ErrorBody }> {
   const done = await response;
   const text = await done.text();
   const json = (done.headers.get("content-type") ?? "").includes("json");
   return {
     status: done.status,
     retryAfter: done.headers.get("retry-after"),
+    code: done.headers.get("x-credpool-code"),
     body: (json ? JSON.parse(text) : { error: { type: "", message: text } }) as ErrorBody,
   };
 }
@@ -83,6 +84,8 @@ describe("client token limits on the proxy routes", () => {
       error: { type: "permission_error", message: expect.stringContaining("limit: models") as string },
     });
     expect(wrongClaude.body.error.message).toContain('names "claude-opus-4"');
+    // Anthropic's error body has no code field: the header tells credpool's refusals apart in every format.
+    expect(wrongClaude.code).toBe("credpool_token_limit");
     const wrongGpt = await answer(openai(world, limited, { model: "gpt-4o-mini" }));
     expect(wrongGpt.status).toBe(403);
     expect(wrongGpt.body).toEqual({
@@ -119,6 +122,7 @@ describe("client token limits on the proxy routes", () => {
     expect(overOpenai.status).toBe(429);
     expect(Number(overOpenai.retryAfter)).toBeGreaterThanOrEqual(1);
     expect(overOpenai.body.error).toMatchObject({ type: "rate_limit_exceeded", code: "credpool_token_limit" });
+    expect(overOpenai.code).toBe("credpool_token_limit");
     expect(overOpenai.body.error.message).toContain("1 requests per minute (limit: rpm)");
   });
 

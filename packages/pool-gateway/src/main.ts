@@ -259,6 +259,10 @@ async function runGateway(argv: string[]): Promise<void> {
     // One failed-authentication budget for the lease API and the proxy routes together.
     authThrottle: handler.authThrottle,
     config: parseProxyConfig((config as { proxy?: unknown }).proxy, "proxy section of config.json"),
+    locked: () =>
+      handler.services.requireAdminSession && !handler.services.state.adminAuthenticated
+        ? "This gateway serves no credentials until an admin authenticates (requireTotpToServe)."
+        : undefined,
   });
   // The status page (GET /) and its live feed (GET /v1/events), fed by the pool's store watcher.
   const feed = createStatusFeed({ pool, usagePath: usagePathFor(poolPath), documents });

@@ -29,7 +29,10 @@ const OPENAI_TYPES: Record<number, string> = {
   429: "rate_limit_exceeded",
 };
 
-/** `code` is credpool's own (e.g. `credpool_no_credential`), shown in OpenAI's `code` field. */
+/**
+ * `code` is credpool's own (e.g. `credpool_no_credential`), shown in OpenAI's `code` field and, for every format, in
+ * the `x-credpool-code` header: Anthropic's error body has no field for it.
+ */
 export function proxyError(
   format: ErrorFormat,
   status: number,
@@ -37,7 +40,7 @@ export function proxyError(
   message: string,
   retryAfterMs?: number,
 ): ProxyErrorReply {
-  const headers: Record<string, string> = { "content-type": "application/json" };
+  const headers: Record<string, string> = { "content-type": "application/json", "x-credpool-code": code };
   if (retryAfterMs !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
   const body =
     format === "anthropic"

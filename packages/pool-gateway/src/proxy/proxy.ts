@@ -55,6 +55,11 @@ export interface ProxyDependencies {
   readonly metrics?: GatewayMetrics;
   /** Token usage per credential × model × client, flushed in batches to usage.json. */
   readonly usage?: UsageRecorder;
+  /**
+   * Why the gateway serves no credential now, or undefined when it does: `requireTotpToServe` before an admin's
+   * first TOTP session. The lease API asks the same (routes/leases.ts).
+   */
+  locked?(): string | undefined;
 }
 
 export interface GatewayProxy {
@@ -581,6 +586,8 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
         true,
       );
     }
+    const locked = deps.locked?.();
+    if (locked !== undefined) return reply(response, proxyError(format, 401, "credpool_totp_required", locked), true);
     const body = await readRequestBody(request, config.maxBodyBytes);
     if (body === null) {
       return reply(

@@ -127,9 +127,15 @@ export function createStatusPageRoutes(options: StatusPageOptions): StatusPageRo
     send("hello", JSON.stringify({ token: client.name, scope: client.scope, totpConfigured }));
     send("snapshot", options.feed.snapshot());
     const unsubscribe = options.feed.subscribe((snapshot) => {
-      // A token revoked while its page is open loses the stream at the next change; the page then says so.
-      if (options.verifyToken(presented ?? "") === undefined) return void response.end();
-      send("snapshot", snapshot);
+      // A token revoked while its page is open loses the stream at the next change; the page then says so. A token
+      // the gateway does not hold in memory is looked up again (the answer is then a promise), and only a definite
+      // "no such token" ends the stream.
+      const still = options.verifyToken(presented ?? "");
+      if (still !== undefined && !(still instanceof Promise)) return send("snapshot", snapshot);
+      void Promise.resolve(still).then(
+        (found) => (found === undefined ? response.end() : send("snapshot", snapshot)),
+        () => response.end(),
+      );
     });
     // A comment now and then keeps proxies and the page's staleness check from taking a quiet pool for a dead link.
     const heartbeat = setInterval(() => response.write(": heartbeat\n\n"), options.heartbeatMs ?? HEARTBEAT_MS);
