@@ -3,7 +3,9 @@
 //
 // The slow path is a real one: this test holds the pool's file lock, as another credpool process committing would,
 // so the 20 leases of a capped credential queue for the lock inside the gateway until the test lets go.
+import { spawn } from "node:child_process";
 import { connect } from "node:net";
+import { fileURLToPath } from "node:url";
 import { acquireFileLock, createFileBackend, openPool } from "@credpool/pool-core";
 import { createTokenStore } from "@credpool/pool-gateway";
 import { createTempDir, type ChildHandle, type TempDir } from "@credpool/pool-testkit";
@@ -51,6 +53,8 @@ async function seedCappedPool(dir: TempDir): Promise<{ poolPath: string; token: 
   await tokens.close();
   return { poolPath, token };
 }
+
+const MAIN = fileURLToPath(new URL("../../packages/pool-gateway/dist/main.js", import.meta.url));
 
 describe("gateway shutdown", () => {
   let dir: TempDir | undefined;
@@ -184,6 +188,33 @@ describe("gateway shutdown", () => {
       expect((await backend.read()).doc.providers.capped?.credentials[0]?.leases ?? []).toEqual([]);
     } finally {
       await backend.close();
+    }
+  });
+  it("still stops on SIGTERM, exit 0, when the reader of its stdout has gone (a closed pipe)", async () => {
+    dir = await createTempDir("credpool-gateway-epipe-");
+    const { poolPath } = await seedCappedPool(dir);
+    const gateway = spawn(process.execPath, [MAIN, "--pool", poolPath, "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, CREDPOOL_LOG_LEVEL: "info" },
+    });
+    try {
+      let stderr = "";
+      gateway.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+      const guardUntil = Date.now() + HANG_GUARD_MS;
+      while (!/listening on (http:\/\/[\d.]+:\d+)/.test(stderr)) {
+        if (gateway.exitCode !== null || Date.now() > guardUntil) throw new Error(`no start: ${stderr}`);
+        await sleep(20);
+      }
+      const url = /listening on (http:\/\/[\d.]+:\d+)/.exec(stderr)![1]!;
+      // The reader goes away: every later write to the gateway's stdout fails with EPIPE.
+      gateway.stdout.destroy();
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      const exited = new Promise<number | null>((resolve) => gateway.once("exit", (code) => resolve(code)));
+      gateway.kill("SIGTERM");
+      const code = await Promise.race([exited, sleep(HANG_GUARD_MS).then(() => "hung" as const)]);
+      expect(code, stderr).toBe(0);
+    } finally {
+      if (gateway.exitCode === null && gateway.signalCode === null) gateway.kill("SIGKILL");
     }
   });
 });
