@@ -181,6 +181,29 @@ describe("proxy failover before the first byte", () => {
     expect((await world.credential("key1")).status.state).toBe("ok");
   });
 
+  it("serves the request with the next key when a 400 says the account is out of credit, benching the first", async () => {
+    world = await startProxyWorld({ credentials: threeKeys() });
+    world.upstream.script(KEYS[0], {
+      type: "status",
+      status: 400,
+      body: {
+        type: "error",
+        error: {
+          type: "invalid_request_error",
+          message:
+            "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
+        },
+      },
+    });
+    const response = await messages(world, false);
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    expect(world.upstream.requests.map((request) => request.behavior)).toEqual(["status", "ok"]);
+    const first = await world.credential("key1");
+    expect(first.status.state).toBe("exhausted");
+    expect(benchedForSeconds(first)).toBeGreaterThan(HOUR_S);
+  });
+
   it("marks an API key the upstream refuses with 401 dead and serves the request with the next", async () => {
     world = await startProxyWorld({ credentials: threeKeys() });
     world.upstream.script(KEYS[0], { type: "status", status: 401 });

@@ -14,6 +14,7 @@ export {
   assertProviderName,
   checkAvailability,
   chooseCredential,
+  classifyFailure,
   findCredential,
   formatQuotaWindow,
   getProviderDefaults,

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import {
   PoolError,
+  classifyFailure,
   findCredential,
   isPoolError,
   parseQuotaWindows,
@@ -285,6 +286,12 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
     };
   }
 
+  function accountSide(outcome: LeaseOutcome): boolean {
+    if (outcome === "ok") return false;
+    const kind = classifyFailure(outcome.error);
+    return kind === "billing" || kind === "rate_limit" || kind === "terminal";
+  }
+
   /** Streams an answer that may go to the client; its first byte ends failover. */
   async function deliver(
     state: RequestState,
@@ -400,8 +407,15 @@ export function createGatewayProxy(deps: ProxyDependencies): GatewayProxy {
           await release(lease, failureOutcome(state, upstream.status, upstream.headers, message));
           return failure;
         }
+        const outcome = failureOutcome(state, upstream.status, upstream.headers, message);
+        // A 400 or 404 that says the account is out of credit, rate limited or revoked is the credential's, not the
+        // request's: the pool benches it (health.ts), and the next credential may serve the request, as after a 429.
+        if (accountSide(outcome)) {
+          await release(lease, outcome);
+          return failure;
+        }
         // The request's own fault (400, 404, 413, 422, context window ...): passed on unchanged.
-        await release(lease, failureOutcome(state, upstream.status, upstream.headers, message));
+        await release(lease, outcome);
         sendFailure(state, failure);
         return upstream.status;
       }
