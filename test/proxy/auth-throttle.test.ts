@@ -2,36 +2,15 @@
 // stuck on a wrong token gets 429 with retry-after (in the provider's format) after a few 401s, whichever routes it
 // tries, while a valid token keeps working.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startProxyWorld, type ProxyWorld } from "./world.js";
+import { askAnthropic, askLease, askOpenAi, startProxyWorld, type ProxyWorld } from "./world.js";
 
 const ANTHROPIC_KEY = "sk-ant-api03-FIXTUREthrottleANT-0123456789abcdefghijk";
 const OPENAI_KEY = "sk-proj-FIXTUREthrottleOAI-0123456789abcdefghijklmnop";
 /** The gateway's default burst of failures per token id (authPrefixFailureBurst). */
 const PREFIX_BURST = 5;
 
-function anthropic(world: ProxyWorld, token: string): Promise<Response> {
-  return fetch(`${world.gateway.url}/anthropic/v1/messages`, {
-    method: "POST",
-    headers: { "x-api-key": token, "anthropic-version": "2023-06-01", "content-type": "application/json" },
-    body: JSON.stringify({ model: "claude-fake-1", max_tokens: 8, messages: [{ role: "user", content: "hi" }] }),
-  });
-}
-
-function openai(world: ProxyWorld, token: string): Promise<Response> {
-  return fetch(`${world.gateway.url}/openai/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "gpt-fake-1", messages: [{ role: "user", content: "hi" }] }),
-  });
-}
-
-function lease(world: ProxyWorld, token: string): Promise<Response> {
-  return fetch(`${world.gateway.url}/v1/leases`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ provider: "anthropic" }),
-  });
-}
+const anthropic = (world: ProxyWorld, token: string) => askAnthropic(world, token, { model: "claude-fake-1" });
+const openai = (world: ProxyWorld, token: string) => askOpenAi(world, token, { model: "gpt-fake-1" });
 
 async function statusAndBody(response: Promise<Response>) {
   const done = await response;
@@ -85,7 +64,7 @@ describe("failed authentications on the proxy routes", () => {
   it("counts failures on the lease API and the proxy routes in the same buckets (OpenAI format)", async () => {
     const forged = `cpg_fedcbafedcba_${"Y".repeat(32)}`;
     const first = await Promise.all([
-      ...Array.from({ length: PREFIX_BURST - 2 }, () => lease(world, forged)),
+      ...Array.from({ length: PREFIX_BURST - 2 }, () => askLease(world, forged)),
       openai(world, forged),
       openai(world, forged),
     ]);
@@ -95,7 +74,7 @@ describe("failed authentications on the proxy routes", () => {
     expect(throttled.status).toBe(429);
     expect(throttled.body.error).toMatchObject({ type: "rate_limit_exceeded", code: "credpool_auth_throttled" });
     // And back: the lease API sees the same empty bucket.
-    const back = await lease(world, forged);
+    const back = await askLease(world, forged);
     expect(back.status).toBe(429);
     await back.arrayBuffer();
   });

@@ -4,7 +4,7 @@ import { connect } from "node:net";
 import { startFakeUpstream, type FakeUpstream } from "@credpool/pool-testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isRunning } from "../gateway/gateway-process.js";
-import { startProxyWorld, type ProxyWorld } from "./world.js";
+import { askAnthropic, askLease, askOpenAi, startProxyWorld, type ProxyWorld } from "./world.js";
 
 const ANTHROPIC_KEY = "sk-ant-api03-FIXTUREsecurityANTHROPIC-0123456789abcdef";
 const OPENAI_KEY = "sk-proj-FIXTUREsecurityOPENAI-0123456789abcdefghijkl";
@@ -219,11 +219,7 @@ describe("proxy security", () => {
   });
 
   it("keeps proxy tokens off the lease API and lease tokens off the proxy", async () => {
-    const lease = await fetch(`${world.gateway.url}/v1/leases`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${world.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ provider: "anthropic" }),
-    });
+    const lease = await askLease(world, world.token);
     expect(lease.status).toBe(403);
     // Used the moment it is created, before the gateway's watcher can have seen the token file change.
     const leaseToken = await world.createToken("lease-worker", "lease");
@@ -256,30 +252,18 @@ describe("proxy routes behind requireTotpToServe", () => {
   });
 
   it("send nothing upstream until an admin has opened a TOTP session, as the lease API", async () => {
-    const anthropic = await fetch(`${world.gateway.url}/anthropic/v1/messages`, {
-      method: "POST",
-      headers: { "x-api-key": world.token, "content-type": "application/json", "anthropic-version": "2023-06-01" },
-      body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 8, messages: [{ role: "user", content: "hi" }] }),
-    });
+    const anthropic = await askAnthropic(world, world.token, { model: "claude-sonnet-4-5" });
     expect(anthropic.status).toBe(401);
     const anthropicText = await anthropic.text();
     expect(isAnthropicError(anthropicText), anthropicText).toBe(true);
     expect(anthropicText).toContain("requireTotpToServe");
-    const openai = await fetch(`${world.gateway.url}/openai/v1/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${world.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "gpt-5", messages: [{ role: "user", content: "hi" }] }),
-    });
+    const openai = await askOpenAi(world, world.token, { model: "gpt-5" });
     expect(openai.status).toBe(401);
     const openaiText = await openai.text();
     expect(isOpenAiError(openaiText), openaiText).toBe(true);
     expect(openaiText).toContain("credpool_totp_required");
     const leaser = await world.createToken("leaser", "lease");
-    const lease = await fetch(`${world.gateway.url}/v1/leases`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${leaser}`, "content-type": "application/json" },
-      body: JSON.stringify({ provider: "anthropic" }),
-    });
+    const lease = await askLease(world, leaser);
     expect(lease.status).toBe(401);
     expect(world.upstream.requests).toHaveLength(0);
   });

@@ -3,28 +3,10 @@
 // message naming the limit, and never reaches the upstream.
 import { createTokenStore, type CreateTokenOptions, type TokenScope } from "@credpool/pool-gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startProxyWorld, type ProxyWorld } from "./world.js";
+import { askAnthropic, askOpenAi, startProxyWorld, type ProxyWorld } from "./world.js";
 
 const ANTHROPIC_KEY = "sk-ant-api03-FIXTURElimitsANTHROPIC-0123456789abcdef";
 const OPENAI_KEY = "sk-proj-FIXTURElimitsOPENAI-0123456789abcdefghijklmno";
-
-function anthropic(world: ProxyWorld, token: string, body: Record<string, unknown>, signal?: AbortSignal) {
-  return fetch(`${world.gateway.url}/anthropic/v1/messages`, {
-    method: "POST",
-    headers: { "x-api-key": token, "anthropic-version": "2023-06-01", "content-type": "application/json" },
-    body: JSON.stringify({ max_tokens: 64, messages: [{ role: "user", content: "hi" }], ...body }),
-    ...(signal ? { signal } : {}),
-  });
-}
-
-function openai(world: ProxyWorld, token: string, body: Record<string, unknown>, signal?: AbortSignal) {
-  return fetch(`${world.gateway.url}/openai/v1/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ messages: [{ role: "user", content: "hi" }], ...body }),
-    ...(signal ? { signal } : {}),
-  });
-}
 
 interface ErrorBody {
   type?: string;
@@ -73,11 +55,11 @@ describe("client token limits on the proxy routes", () => {
   it("allows only the models a token names (exact or glob), in each provider's error format", async () => {
     const limited = await token("models-only", "proxy", { limits: { models: ["claude-sonnet-*", "gpt-4o"] } });
     const seen = world.upstream.requests.length;
-    expect((await answer(anthropic(world, limited, { model: "claude-sonnet-4-5" }))).status).toBe(200);
-    expect((await answer(openai(world, limited, { model: "gpt-4o" }))).status).toBe(200);
+    expect((await answer(askAnthropic(world, limited, { model: "claude-sonnet-4-5" }))).status).toBe(200);
+    expect((await answer(askOpenAi(world, limited, { model: "gpt-4o" }))).status).toBe(200);
     expect(world.upstream.requests.length).toBe(seen + 2);
 
-    const wrongClaude = await answer(anthropic(world, limited, { model: "claude-opus-4" }));
+    const wrongClaude = await answer(askAnthropic(world, limited, { model: "claude-opus-4" }));
     expect(wrongClaude.status).toBe(403);
     expect(wrongClaude.body).toEqual({
       type: "error",
@@ -86,7 +68,7 @@ describe("client token limits on the proxy routes", () => {
     expect(wrongClaude.body.error.message).toContain('names "claude-opus-4"');
     // Anthropic's error body has no code field: the header tells credpool's refusals apart in every format.
     expect(wrongClaude.code).toBe("credpool_token_limit");
-    const wrongGpt = await answer(openai(world, limited, { model: "gpt-4o-mini" }));
+    const wrongGpt = await answer(askOpenAi(world, limited, { model: "gpt-4o-mini" }));
     expect(wrongGpt.status).toBe(403);
     expect(wrongGpt.body).toEqual({
       error: {
@@ -97,7 +79,7 @@ describe("client token limits on the proxy routes", () => {
       },
     });
     // A body that names no model cannot slip past the limit.
-    const noModel = await answer(anthropic(world, limited, {}));
+    const noModel = await answer(askAnthropic(world, limited, {}));
     expect(noModel.status).toBe(403);
     expect(noModel.body.error.message).toContain("names no model");
     expect(world.upstream.requests.length).toBe(seen + 2);
@@ -106,8 +88,8 @@ describe("client token limits on the proxy routes", () => {
   it("counts requests per minute per token: past the limit, 429 with retry-after in each provider's format", async () => {
     const anthropicToken = await token("rpm-3", "proxy", { limits: { rpm: 3 } });
     for (let i = 0; i < 3; i++)
-      expect((await answer(anthropic(world, anthropicToken, { model: "claude-fake-1" }))).status).toBe(200);
-    const over = await answer(anthropic(world, anthropicToken, { model: "claude-fake-1" }));
+      expect((await answer(askAnthropic(world, anthropicToken, { model: "claude-fake-1" }))).status).toBe(200);
+    const over = await answer(askAnthropic(world, anthropicToken, { model: "claude-fake-1" }));
     expect(over.status).toBe(429);
     expect(Number(over.retryAfter)).toBeGreaterThanOrEqual(1);
     expect(Number(over.retryAfter)).toBeLessThanOrEqual(60);
@@ -117,8 +99,8 @@ describe("client token limits on the proxy routes", () => {
     });
 
     const openaiToken = await token("rpm-1", "proxy", { limits: { rpm: 1 } });
-    expect((await answer(openai(world, openaiToken, { model: "gpt-fake-1" }))).status).toBe(200);
-    const overOpenai = await answer(openai(world, openaiToken, { model: "gpt-fake-1" }));
+    expect((await answer(askOpenAi(world, openaiToken, { model: "gpt-fake-1" }))).status).toBe(200);
+    const overOpenai = await answer(askOpenAi(world, openaiToken, { model: "gpt-fake-1" }));
     expect(overOpenai.status).toBe(429);
     expect(Number(overOpenai.retryAfter)).toBeGreaterThanOrEqual(1);
     expect(overOpenai.body.error).toMatchObject({ type: "rate_limit_exceeded", code: "credpool_token_limit" });
@@ -130,10 +112,10 @@ describe("client token limits on the proxy routes", () => {
     await token("family", "delegate", { limits: { rpm: 2 } });
     const parentToken = await token("family-self", "proxy", { parent: "family" });
     const childToken = await token("family-child", "proxy", { parent: "family" });
-    expect((await answer(anthropic(world, parentToken, { model: "claude-fake-1" }))).status).toBe(200);
-    expect((await answer(anthropic(world, childToken, { model: "claude-fake-1" }))).status).toBe(200);
+    expect((await answer(askAnthropic(world, parentToken, { model: "claude-fake-1" }))).status).toBe(200);
+    expect((await answer(askAnthropic(world, childToken, { model: "claude-fake-1" }))).status).toBe(200);
     // Each child has used one of its own 2, but the family's 2 are spent.
-    const third = await answer(anthropic(world, childToken, { model: "claude-fake-1" }));
+    const third = await answer(askAnthropic(world, childToken, { model: "claude-fake-1" }));
     expect(third.status).toBe(429);
     expect(third.body.error.message).toContain('Gateway token "family" is at its limit of 2 requests per minute');
   });
@@ -142,24 +124,24 @@ describe("client token limits on the proxy routes", () => {
     const single = await token("one-at-a-time", "proxy", { limits: { maxConcurrent: 1 } });
     world.upstream.script(OPENAI_KEY, { type: "ok", eventDelayMs: 300 });
     const seen = world.upstream.requests.length;
-    const first = answer(openai(world, single, { model: "gpt-fake-1", stream: true }));
+    const first = answer(askOpenAi(world, single, { model: "gpt-fake-1", stream: true }));
     await world.upstream.waitFor(() => world.upstream.requests.length > seen);
-    const second = await answer(openai(world, single, { model: "gpt-fake-1" }));
+    const second = await answer(askOpenAi(world, single, { model: "gpt-fake-1" }));
     expect(second.status).toBe(429);
     expect(second.body.error).toMatchObject({ type: "rate_limit_exceeded", code: "credpool_token_limit" });
     expect(second.body.error.message).toContain("1 concurrent request (limit: maxConcurrent)");
     expect((await first).status).toBe(200);
-    expect((await answer(openai(world, single, { model: "gpt-fake-1" }))).status).toBe(200);
+    expect((await answer(askOpenAi(world, single, { model: "gpt-fake-1" }))).status).toBe(200);
   });
 
   it("a token's maxWaitMs overrides proxy.maxWaitMs (default 0): it waits for the benched key, another token does not", async () => {
     const patient = await token("patient", "proxy", { limits: { maxWaitMs: 10_000 } });
     const impatient = await token("impatient", "proxy", {});
     world.upstream.script(ANTHROPIC_KEY, { type: "status", status: 429, headers: { "retry-after": "1" } });
-    const waited = await answer(anthropic(world, patient, { model: "claude-wait-1" }));
+    const waited = await answer(askAnthropic(world, patient, { model: "claude-wait-1" }));
     expect(waited.status).toBe(200);
     world.upstream.script(ANTHROPIC_KEY, { type: "status", status: 429, headers: { "retry-after": "1" } });
-    const refused = await answer(anthropic(world, impatient, { model: "claude-wait-2" }));
+    const refused = await answer(askAnthropic(world, impatient, { model: "claude-wait-2" }));
     expect(refused.status).toBe(429);
     expect(refused.body.error.type).toBe("rate_limit_error");
   });

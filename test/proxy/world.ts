@@ -168,6 +168,45 @@ export async function startProxyWorld(options: ProxyWorldOptions): Promise<Proxy
   };
 }
 
+/** POST /anthropic/v1/messages with `token`; `body` adds to a minimal request (it names no model unless given one). */
+export function askAnthropic(
+  world: ProxyWorld,
+  token: string,
+  body: Record<string, unknown> = {},
+  signal?: AbortSignal,
+): Promise<Response> {
+  return fetch(`${world.gateway.url}/anthropic/v1/messages`, {
+    method: "POST",
+    headers: { "x-api-key": token, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+    body: JSON.stringify({ max_tokens: 64, messages: [{ role: "user", content: "hi" }], ...body }),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/** POST /openai/v1/chat/completions with `token`; `body` adds to a minimal request. */
+export function askOpenAi(
+  world: ProxyWorld,
+  token: string,
+  body: Record<string, unknown> = {},
+  signal?: AbortSignal,
+): Promise<Response> {
+  return fetch(`${world.gateway.url}/openai/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ messages: [{ role: "user", content: "hi" }], ...body }),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/** POST /v1/leases for `provider` with `token`. */
+export function askLease(world: ProxyWorld, token: string, provider = "anthropic"): Promise<Response> {
+  return fetch(`${world.gateway.url}/v1/leases`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ provider }),
+  });
+}
+
 /**
  * Seconds from now until the credential can serve `model` again (0 when it can now): its own bench, or the
  * per-model one a 429 naming a model sets.
